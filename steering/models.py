@@ -1,0 +1,286 @@
+"""Load a causal LM into a TransformerLens ``TransformerBridge``: the embedded model, a Hugging
+Face id, or a local directory in Hugging Face layout, all through one code path.
+
+Loading checks what it can before spending memory: that the source exists, that the weights fit,
+and that weights come from safetensors (pickled ``.bin`` checkpoints are refused, since
+unpickling a file runs its code).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import socket
+import warnings
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import psutil
+import torch
+
+from .prompts import ASSETS
+
+EMBEDDED_MODEL_DIR = ASSETS / "model"
+EMBEDDED_MODEL_NAME = "steerscope-demo"
+
+# One name per place in the model, as TransformerLens names them on the bridge.
+HOOK_POINTS: dict[str, str] = {
+    "resid_post": "blocks.{layer}.hook_out",  # residual stream after the block (default)
+    "attn_out": "blocks.{layer}.attn.hook_out",
+    "mlp_out": "blocks.{layer}.mlp.hook_out",
+}
+DEFAULT_HOOK_POINT = "resid_post"
+
+_DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
+_MEMORY_HEADROOM = 1.3  # activations, KV cache and the bridge's wrappers on top of the weights
+
+
+class ModelLoadError(RuntimeError):
+    """The model could not be loaded; the message says why and what to do."""
+
+
+@dataclass(frozen=True)
+class ModelFacts:
+    name: str
+    source: str  # "embedded", "local" or "hub"
+    architecture: str
+    n_layers: int
+    d_model: int
+    n_heads: int
+    d_mlp: int
+    d_vocab: int
+    n_ctx: int
+    n_params: int
+    device: str
+    dtype: str
+    n_hook_points: int
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class LoadedModel:
+    """A bridge with its tokenizer and facts; shared read-only by every caller."""
+
+    bridge: object  # transformer_lens.model_bridge.TransformerBridge
+    tokenizer: object  # a transformers tokenizer
+    facts: ModelFacts
+
+    @property
+    def n_layers(self) -> int:
+        return self.facts.n_layers
+
+    @property
+    def d_model(self) -> int:
+        return self.facts.d_model
+
+    @property
+    def device(self) -> torch.device:
+        return torch.device(self.facts.device)
+
+    def hook_name(self, layer: int, point: str = DEFAULT_HOOK_POINT) -> str:
+        """The TransformerLens hook name for ``point`` at ``layer``, with both checked."""
+        if point not in HOOK_POINTS:
+            raise ValueError(f"unknown hook point {point!r}; expected one of {', '.join(HOOK_POINTS)}")
+        check_layers([layer], self.n_layers)
+        return HOOK_POINTS[point].format(layer=int(layer))
+
+
+def check_layers(layers, n_layers: int) -> list[int]:
+    """Return ``layers`` as ints, or raise a ValueError naming the first one out of range."""
+    out = []
+    for layer in layers:
+        if isinstance(layer, bool) or int(layer) != layer or not 0 <= int(layer) < n_layers:
+            raise ValueError(f"layer {layer!r} is out of range: this model has layers 0..{n_layers - 1}")
+        out.append(int(layer))
+    return out
+
+
+def pick_device(device: str | None = None) -> torch.device:
+    if device in (None, "auto"):
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if str(device).startswith("cuda") and not torch.cuda.is_available():
+        raise ModelLoadError(f"device {device!r} was asked for, but CUDA is not available here")
+    return torch.device(device)
+
+
+def pick_dtype(dtype: str | torch.dtype | None, device: torch.device) -> torch.dtype:
+    if isinstance(dtype, torch.dtype):
+        return dtype
+    if dtype in (None, "auto"):
+        bf16 = device.type == "cuda" and torch.cuda.is_bf16_supported()
+        return torch.bfloat16 if bf16 else torch.float32
+    if dtype not in _DTYPES:
+        raise ModelLoadError(f"unknown dtype {dtype!r}; expected auto or one of {', '.join(_DTYPES)}")
+    return _DTYPES[dtype]
+
+
+def available_memory(device: torch.device) -> int:
+    if device.type == "cuda":
+        free, _total = torch.cuda.mem_get_info(device)
+        return int(free)
+    return int(psutil.virtual_memory().available)
+
+
+def _looks_like_path(name: str) -> bool:
+    return name.startswith((".", "/", "~")) or os.sep in name.strip("/").split("/", 2)[-1] or Path(name).exists()
+
+
+def _hub_reachable(timeout: float = 3.0) -> bool:
+    if os.environ.get("HF_HUB_OFFLINE", "0") not in ("0", "", "false", "False"):
+        return False
+    try:
+        socket.create_connection(("huggingface.co", 443), timeout=timeout).close()
+        return True
+    except OSError:
+        return False
+
+
+def _resolve(name: str | None) -> tuple[str, str, str]:
+    """Return (what to load from, display name, source kind), or raise ModelLoadError."""
+    if name in (None, "", EMBEDDED_MODEL_NAME):
+        if not (EMBEDDED_MODEL_DIR / "config.json").is_file():
+            raise ModelLoadError(
+                f"the embedded model is missing from {EMBEDDED_MODEL_DIR}; "
+                "rebuild it with: python -m steering.demo_model train"
+            )
+        return str(EMBEDDED_MODEL_DIR), EMBEDDED_MODEL_NAME, "embedded"
+    name = str(name).strip()
+    if _looks_like_path(name):
+        path = Path(name).expanduser()
+        if not path.is_dir():
+            raise ModelLoadError(f"no model directory at {path}")
+        if not (path / "config.json").is_file():
+            raise ModelLoadError(f"{path} has no config.json: it is not a model in Hugging Face layout")
+        return str(path), path.name, "local"
+    from huggingface_hub import snapshot_download
+
+    try:
+        return snapshot_download(name, local_files_only=True), name, "hub"
+    except Exception:  # not in the local cache: fall through to the Hub, if it can be reached
+        pass
+    if not _hub_reachable():
+        raise ModelLoadError(
+            f"model {name!r} is not in the local Hugging Face cache and the Hub cannot be reached "
+            "from here; download it where there is a network, or give a local directory"
+        )
+    try:
+        return snapshot_download(name, allow_patterns=["*.json", "*.safetensors", "*.model", "*.txt"]), name, "hub"
+    except Exception as err:
+        raise ModelLoadError(f"unknown model {name!r} on the Hugging Face Hub ({type(err).__name__})") from None
+
+
+def _count_params(path: str, config) -> int:
+    """Parameters counted without allocating them (on the meta device)."""
+    from transformers import AutoModelForCausalLM
+
+    try:
+        with torch.device("meta"):
+            model = AutoModelForCausalLM.from_config(config)
+        return sum(p.numel() for p in model.parameters())
+    except Exception:  # an architecture transformers cannot build: fall back to the file sizes
+        return sum(f.stat().st_size for f in Path(path).glob("*.safetensors")) // 4
+
+
+def load_model(
+    name: str | None = None,
+    device: str | None = None,
+    dtype: str | torch.dtype | None = None,
+    max_memory_bytes: int | None = None,
+) -> LoadedModel:
+    """Load ``name`` (None: the embedded model; a Hugging Face id; or a local directory).
+
+    ``max_memory_bytes`` caps the memory the weights may take (default: what is free now).
+    """
+    from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
+
+    path, display, source = _resolve(name)
+    torch_device = pick_device(device)
+    torch_dtype = pick_dtype(dtype, torch_device)
+    try:
+        config = AutoConfig.from_pretrained(path)
+    except Exception as err:
+        raise ModelLoadError(f"cannot read the model config in {path}: {err}") from None
+    if not any(Path(path).glob("*.safetensors")):
+        raise ModelLoadError(
+            f"{path} has no .safetensors weights; Steerscope does not unpickle .bin checkpoints. "
+            "Convert it with transformers' save_pretrained(safe_serialization=True)"
+        )
+    n_params = _count_params(path, config)
+    needed = int(n_params * torch.tensor([], dtype=torch_dtype).element_size() * _MEMORY_HEADROOM)
+    budget = max_memory_bytes if max_memory_bytes is not None else available_memory(torch_device)
+    if needed > budget:
+        raise ModelLoadError(
+            f"{display} needs about {needed / 2**30:.1f} GiB on {torch_device.type} "
+            f"({n_params / 1e6:.0f}M parameters in {str(torch_dtype).removeprefix('torch.')}), "
+            f"but only {budget / 2**30:.1f} GiB is available"
+        )
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(path)
+    except Exception as err:
+        raise ModelLoadError(f"cannot load the tokenizer of {display}: {err}") from None
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            hf_model, info = AutoModelForCausalLM.from_pretrained(
+                path, dtype=torch_dtype, use_safetensors=True, attn_implementation="eager",
+                output_loading_info=True,
+            )
+            # transformers fills missing weights with random ones and only warns: refuse that.
+            if info.get("missing_keys"):
+                missing = sorted(info["missing_keys"])
+                raise ModelLoadError(
+                    f"the checkpoint in {path} lacks {len(missing)} weight(s) (e.g. {missing[0]}): "
+                    "incomplete or corrupt"
+                )
+            hf_model.to(torch_device).eval()
+            bridge = _boot(path, hf_model, tokenizer, torch_device, torch_dtype)
+    except ModelLoadError:
+        raise
+    except Exception as err:
+        raise ModelLoadError(
+            f"the checkpoint of {display} could not be loaded (corrupt or incompatible): "
+            f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}"
+        ) from None
+    for param in bridge.parameters():
+        param.requires_grad_(False)
+    cfg = bridge.cfg
+    facts = ModelFacts(
+        name=display,
+        source=source,
+        architecture=(config.architectures or [type(hf_model).__name__])[0],
+        n_layers=int(cfg.n_layers),
+        d_model=int(cfg.d_model),
+        n_heads=int(cfg.n_heads),
+        d_mlp=int(getattr(cfg, "d_mlp", 0) or 0),
+        d_vocab=int(cfg.d_vocab),
+        n_ctx=int(cfg.n_ctx),
+        n_params=sum(p.numel() for p in hf_model.parameters()),
+        device=str(torch_device),
+        dtype=str(torch_dtype).removeprefix("torch."),
+        n_hook_points=len(bridge.hook_dict),
+    )
+    return LoadedModel(bridge=bridge, tokenizer=tokenizer, facts=facts)
+
+
+def _boot(path: str, hf_model, tokenizer, device: torch.device, dtype: torch.dtype):
+    from transformer_lens.model_bridge import TransformerBridge
+
+    previous = logging.getLogger().level
+    logging.getLogger().setLevel(logging.ERROR)  # the bridge logs alias notices at WARNING
+    try:
+        return TransformerBridge.boot_transformers(
+            path, hf_model=hf_model, tokenizer=tokenizer, device=device, dtype=dtype
+        )
+    finally:
+        logging.getLogger().setLevel(previous)
+
+
+def model_card(path: Path = EMBEDDED_MODEL_DIR) -> dict:
+    """The training record written next to the embedded model (empty if there is none)."""
+    card = path / "training.json"
+    return json.loads(card.read_text()) if card.is_file() else {}
