@@ -1,0 +1,54 @@
+import pytest
+
+from steering.demo_model.corpus import load_code, load_tasks
+from steering.detect import detect_language, extract_code, parses
+from steering.languages import LANGUAGE_KEYS, check_language
+
+SAMPLES = {
+    "python": "import math\n\ndef norm(v):\n    return math.sqrt(sum(x * x for x in v))\n",
+    "cpp": "#include <vector>\n#include <cmath>\n\ndouble norm(const std::vector<double>& v) {\n    double s = 0;\n    for (double x : v) s += x * x;\n    return std::sqrt(s);\n}\n",
+    "java": "public class Norm {\n    public static double norm(double[] v) {\n        double s = 0;\n        for (double x : v) s += x * x;\n        return Math.sqrt(s);\n    }\n}\n",
+    "julia": "function norm2(v::Vector{Float64})\n    s = 0.0\n    for x in v\n        s += x^2\n    end\n    return sqrt(s)\nend\n",
+}
+
+
+@pytest.mark.parametrize("lang", LANGUAGE_KEYS)
+def test_fence_tag_decides_and_grammar_checks(lang):
+    d = detect_language(f"Here you go:\n```{lang}\n{SAMPLES[lang]}```\nDone.")
+    assert (d.language, d.source, d.parses, d.confidence) == (lang, "fence", True, 1.0)
+
+
+@pytest.mark.parametrize("lang", LANGUAGE_KEYS)
+def test_bare_code_is_recognised_by_its_grammar(lang):
+    d = detect_language(SAMPLES[lang])
+    assert d.language == lang and d.source == "parser" and d.parses
+    assert 0.25 < d.confidence <= 1.0
+
+
+def test_broken_code_is_reported_as_not_parsing():
+    d = detect_language("```python\ndef f(x:\n    return (x\n```")
+    assert d.language == "python" and not d.parses and d.confidence < 1.0
+
+
+def test_prose_is_no_language():
+    d = detect_language("I am not sure how to do that, sorry.")
+    assert d.language is None and not d.parses
+
+
+def test_fence_aliases_and_unclosed_blocks():
+    tag, code = extract_code("```c++\nint x = 1;")
+    assert tag == "cpp" and code == "int x = 1;"
+    assert check_language("JL") == "julia"
+    with pytest.raises(ValueError, match="unknown language 'rust'"):
+        check_language("rust")
+
+
+def test_every_corpus_answer_parses_and_is_recognised_without_its_tag():
+    wrong = []
+    for task in load_tasks():
+        for lang in LANGUAGE_KEYS:
+            code = load_code(task["id"], lang)
+            assert parses(code, lang), f"{task['id']}.{lang} does not parse"
+            if detect_language(code).language != lang:
+                wrong.append(f"{task['id']}.{lang}")
+    assert len(wrong) <= 2, wrong  # bare-code detection is a fallback: near-perfect, not perfect

@@ -1,0 +1,95 @@
+import threading
+
+import pytest
+import torch
+
+from steering.generation import (GenerationConfig, closes_code_block, cut_after_block, encode_prompts,
+                                 format_prompt, generate)
+
+
+def test_prompt_format_uses_the_chat_template(embedded, tiny_llama):
+    text = format_prompt(embedded.tokenizer, "Sort a list.")
+    assert text.startswith("<|endoftext|><|user|>\nSort a list.") and text.endswith("<|assistant|>\n")
+    assert format_prompt(tiny_llama.tokenizer, "hi") == "<|endoftext|>hi\n"  # no template: plain text
+    with pytest.raises(ValueError, match="empty"):
+        format_prompt(embedded.tokenizer, "  ")
+
+
+def test_fence_helpers():
+    assert closes_code_block("```py\nx = 1\n```") and not closes_code_block("```py\nx = 1\n")
+    assert cut_after_block("```py\nx\n```\nand more") == "```py\nx\n```"
+
+
+def test_left_padding(embedded):
+    ids, mask = encode_prompts(embedded, ["a", "a much longer prompt than the other one"])
+    assert mask[0, 0] == 0 and mask[0, -1] == 1 and mask[1].all()
+    assert ids[0, 0] == embedded.tokenizer.pad_token_id
+
+
+def test_greedy_is_deterministic_and_batch_independent(tiny_llama):
+    config = GenerationConfig(max_new_tokens=12)
+    alone = generate(tiny_llama, ["def f"], config)[0]
+    batched = generate(tiny_llama, ["a longer prompt first", "def f"], config)[1]
+    assert alone.text == batched.text and alone.n_tokens == 12
+
+
+def test_kv_cached_generation_matches_a_full_forward(tiny_llama):
+    answer = generate(tiny_llama, ["int f"], GenerationConfig(max_new_tokens=6, stop_at_fence=False))[0]
+    ids, _ = encode_prompts(tiny_llama, ["int f"])
+    tokens = ids[0].tolist()
+    for _ in range(6):  # greedy without any cache, one full forward per token
+        logits = tiny_llama.bridge(torch.tensor([tokens]))
+        tokens.append(int(logits[0, -1].argmax()))
+    assert tiny_llama.tokenizer.decode(tokens[ids.shape[1]:]).strip() == answer.text
+
+
+def test_sampling_is_seeded_per_prompt(tiny_llama):
+    config = GenerationConfig(max_new_tokens=10, temperature=1.0, seed=7, batch_size=2)
+    first = [g.text for g in generate(tiny_llama, ["x", "y", "z"], config)]
+    again = [g.text for g in generate(tiny_llama, ["x", "y", "z"], GenerationConfig(max_new_tokens=10, temperature=1.0, seed=7, batch_size=3))]
+    assert first == again
+    other = [g.text for g in generate(tiny_llama, ["x", "y", "z"], GenerationConfig(max_new_tokens=10, temperature=1.0, seed=8))]
+    assert other != first
+
+
+def test_bad_settings_are_refused(tiny_llama):
+    with pytest.raises(ValueError, match="temperature"):
+        GenerationConfig(temperature=float("nan"))
+    with pytest.raises(ValueError, match="max_new_tokens"):
+        GenerationConfig(max_new_tokens=0)
+    with pytest.raises(ValueError, match="non-empty"):
+        generate(tiny_llama, [""])
+
+
+def test_embedded_model_answers_in_a_closed_code_block(embedded):
+    answer = generate(embedded, "Write a Python function that returns the n-th Fibonacci number computed iteratively.")[0]
+    assert answer.text.startswith("```python\n") and answer.text.endswith("```")
+    assert answer.detection.language == "python" and answer.detection.parses
+
+
+def test_hooks_of_one_thread_never_touch_another(tiny_llama):
+    """Two generations at once on one model, one with a hook that wrecks the residual stream."""
+    config = GenerationConfig(max_new_tokens=20)
+    expected = generate(tiny_llama, ["def f"], config)[0].text
+    started = threading.Barrier(2)
+    results = {}
+
+    def wreck(activation, hook):
+        return activation * 0 + 100.0
+
+    def steered():
+        started.wait()
+        results["steered"] = generate(tiny_llama, ["def f"], config, fwd_hooks=[("blocks.1.hook_out", wreck)])[0].text
+
+    def plain():
+        started.wait()
+        results["plain"] = [generate(tiny_llama, ["def f"], config)[0].text for _ in range(3)]
+
+    threads = [threading.Thread(target=steered), threading.Thread(target=plain)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert results["plain"] == [expected] * 3
+    assert results["steered"] != expected
+    assert not any(hp.fwd_hooks for hp in tiny_llama.bridge.hook_dict.values())

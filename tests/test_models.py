@@ -1,0 +1,118 @@
+import json
+import shutil
+
+import pytest
+import torch
+
+from steering.cli import main
+from steering.models import HOOK_POINTS, ModelLoadError, check_layers, load_model, pick_dtype
+
+
+def test_embedded_model_loads_with_no_argument(embedded):
+    facts = embedded.facts
+    assert facts.source == "embedded" and facts.architecture == "LlamaForCausalLM"
+    assert facts.n_layers >= 8 and facts.d_model > 0 and facts.n_heads > 0
+    assert facts.device == "cpu" and facts.dtype == "float32"
+    assert 1e6 < facts.n_params and facts.n_hook_points > facts.n_layers
+    for point in HOOK_POINTS:
+        assert embedded.hook_name(facts.n_layers - 1, point) in embedded.bridge.hook_dict
+
+
+def test_embedded_model_stays_small():
+    from steering.models import EMBEDDED_MODEL_DIR
+
+    total = sum(f.stat().st_size for f in EMBEDDED_MODEL_DIR.iterdir())
+    assert total < 20 * 2**20
+    for name in ("config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json"):
+        assert (EMBEDDED_MODEL_DIR / name).is_file()
+
+
+@pytest.mark.parametrize("fixture, arch", [("tiny_llama", "LlamaForCausalLM"), ("tiny_gpt2", "GPT2LMHeadModel")])
+def test_random_init_models_load_through_the_same_path(request, fixture, arch):
+    model = request.getfixturevalue(fixture)
+    assert model.facts.architecture == arch and model.facts.source == "local"
+    assert model.facts.n_layers == 3 and model.facts.d_model == 64
+    for point in HOOK_POINTS:
+        assert model.hook_name(2, point) in model.bridge.hook_dict
+    logits = model.bridge(torch.tensor([[1, 2, 3]]))
+    assert logits.shape == (1, 3, model.facts.d_vocab)
+
+
+def test_layers_and_hook_points_are_checked(tiny_llama):
+    with pytest.raises(ValueError, match="layer 3 is out of range: this model has layers 0..2"):
+        tiny_llama.hook_name(3)
+    with pytest.raises(ValueError, match="unknown hook point 'resid_mid'"):
+        tiny_llama.hook_name(0, "resid_mid")
+    with pytest.raises(ValueError, match="out of range"):
+        check_layers([-1], 3)
+
+
+def test_unknown_hub_name_fails_fast_and_clearly(monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(ModelLoadError, match="not in the local Hugging Face cache"):
+        load_model("no-such-org/no-such-model")
+
+
+def test_missing_directory(tmp_path):
+    with pytest.raises(ModelLoadError, match="no model directory"):
+        load_model(str(tmp_path / "absent"))
+    with pytest.raises(ModelLoadError, match="has no config.json"):
+        load_model(str(tmp_path))
+
+
+def _copy(src, tmp_path, name):
+    dst = tmp_path / name
+    shutil.copytree(src, dst)
+    return dst
+
+
+def test_corrupt_checkpoint(tiny_llama_dir, tmp_path):
+    broken = _copy(tiny_llama_dir, tmp_path, "corrupt")
+    (broken / "model.safetensors").write_bytes(b"\x10\x00\x00\x00\x00\x00\x00\x00{not a header")
+    with pytest.raises(ModelLoadError, match="could not be loaded \\(corrupt or incompatible\\)"):
+        load_model(str(broken))
+
+
+def test_truncated_checkpoint_is_not_silently_random(tiny_llama_dir, tmp_path):
+    from safetensors.torch import load_file, save_file
+
+    partial = _copy(tiny_llama_dir, tmp_path, "partial")
+    weights = load_file(partial / "model.safetensors")
+    dropped = sorted(weights)[0]
+    del weights[dropped]
+    save_file(weights, partial / "model.safetensors", metadata={"format": "pt"})
+    with pytest.raises(ModelLoadError, match="lacks 1 weight"):
+        load_model(str(partial))
+
+
+def test_pickled_checkpoints_are_refused(tiny_llama_dir, tmp_path):
+    pickled = _copy(tiny_llama_dir, tmp_path, "pickled")
+    (pickled / "model.safetensors").rename(pickled / "pytorch_model.bin")
+    with pytest.raises(ModelLoadError, match="does not unpickle"):
+        load_model(str(pickled))
+
+
+def test_too_large_for_memory_is_refused_before_loading(tiny_llama_dir, tmp_path):
+    with pytest.raises(ModelLoadError, match="needs about .* but only"):
+        load_model(tiny_llama_dir, max_memory_bytes=1000)
+    huge = _copy(tiny_llama_dir, tmp_path, "huge")
+    config = json.loads((huge / "config.json").read_text())
+    config.update(hidden_size=16384, intermediate_size=65536, num_hidden_layers=200)
+    (huge / "config.json").write_text(json.dumps(config))
+    with pytest.raises(ModelLoadError, match="GiB"):
+        load_model(str(huge))
+
+
+def test_dtype_and_device_choices():
+    assert pick_dtype(None, torch.device("cpu")) == torch.float32
+    assert pick_dtype("bfloat16", torch.device("cpu")) == torch.bfloat16
+    with pytest.raises(ModelLoadError, match="unknown dtype"):
+        pick_dtype("float8", torch.device("cpu"))
+
+
+def test_command_line_prints_facts_or_a_clear_error(tiny_llama_dir, capsys):
+    assert main(["model", "--model", tiny_llama_dir]) == 0
+    assert "n_layers" in capsys.readouterr().out
+    assert main(["model", "--model", "/no/such/dir"]) == 2
+    out = capsys.readouterr().out
+    assert "error: no model directory" in out and "Traceback" not in out
