@@ -15,7 +15,7 @@ def shared_model(name: str | None):
     return load_model(name)
 
 
-st.title("🧭 Steerscope")
+st.title("Steerscope")
 st.caption("See which layers of a code model decide the programming language, and steer it.")
 
 with st.sidebar:
