@@ -1,0 +1,157 @@
+"""Runs on disk: a directory with settings (JSON), tensors (safetensors with metadata) and tables
+(SQLite). Every file is written to a temporary name and renamed into place, so a killed run leaves
+no half-written artifact; tensors are never unpickled."""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import tempfile
+import time
+from contextlib import closing
+from pathlib import Path
+from typing import Any, Iterable
+
+import torch
+from safetensors import SafetensorError, safe_open
+from safetensors.torch import save as safetensors_bytes
+
+SETTINGS_FILE = "settings.json"
+DATABASE_FILE = "run.sqlite"
+TENSOR_DIR = "tensors"
+
+
+class StorageError(ValueError):
+    """A file that cannot be used as asked; the message says why."""
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` through a temporary file in the same directory and a rename."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_json(path: Path, value: Any) -> None:
+    atomic_write_bytes(path, (json.dumps(value, indent=2, sort_keys=True) + "\n").encode())
+
+
+def save_tensors(path: Path, tensors: dict[str, torch.Tensor], metadata: dict[str, Any]) -> None:
+    """Save ``tensors`` as safetensors; ``metadata`` values are stored as JSON strings."""
+    meta = {key: json.dumps(value) for key, value in metadata.items()}
+    data = {key: t.detach().to("cpu").contiguous() for key, t in tensors.items()}
+    atomic_write_bytes(path, safetensors_bytes(data, metadata=meta))
+
+
+def load_tensors(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    """Load a safetensors file and its metadata, or raise a StorageError saying what is wrong."""
+    path = Path(path)
+    if not path.is_file():
+        raise StorageError(f"no tensor file at {path}")
+    try:
+        with safe_open(str(path), framework="pt") as handle:
+            raw = handle.metadata() or {}
+            tensors = {key: handle.get_tensor(key) for key in handle.keys()}
+    except (SafetensorError, OSError, ValueError) as err:
+        raise StorageError(f"{path.name} is not a valid safetensors file (tampered or truncated): {err}") from None
+    try:
+        metadata = {key: json.loads(value) for key, value in raw.items()}
+    except json.JSONDecodeError:
+        raise StorageError(f"{path.name} has metadata that is not Steerscope's (not JSON)") from None
+    return tensors, metadata
+
+
+class Run:
+    """One pipeline run: ``settings.json``, ``tensors/*.safetensors`` and ``run.sqlite``."""
+
+    def __init__(self, directory: str | Path, create: bool = False):
+        """Open the run in ``directory``; with ``create``, a new one (nothing is written until
+        the first save, so a run that fails its checks leaves nothing behind)."""
+        self.dir = Path(directory)
+        if not create and not (self.dir / SETTINGS_FILE).is_file():
+            raise StorageError(f"{self.dir} is not a Steerscope run (no {SETTINGS_FILE})")
+
+    def _connect(self) -> sqlite3.Connection:
+        self.dir.mkdir(parents=True, exist_ok=True)
+        db = sqlite3.connect(self.dir / DATABASE_FILE, timeout=30)
+        db.execute("CREATE TABLE IF NOT EXISTS metrics (stage TEXT, name TEXT, layer INTEGER, "
+                   "value REAL, extra TEXT, created REAL)")
+        db.execute("CREATE TABLE IF NOT EXISTS generations (stage TEXT, task_id TEXT, condition TEXT, "
+                   "seed INTEGER, prompt TEXT, text TEXT, language TEXT, confidence REAL, "
+                   "parses INTEGER, n_tokens INTEGER, created REAL)")
+        return db
+
+    # settings -----------------------------------------------------------------------------
+    @property
+    def settings(self) -> dict:
+        path = self.dir / SETTINGS_FILE
+        return json.loads(path.read_text()) if path.is_file() else {}
+
+    def update_settings(self, **values: Any) -> None:
+        atomic_write_json(self.dir / SETTINGS_FILE, {**self.settings, **values})
+
+    # tensors ------------------------------------------------------------------------------
+    def tensor_path(self, name: str) -> Path:
+        return self.dir / TENSOR_DIR / f"{name}.safetensors"
+
+    def save(self, name: str, tensors: dict[str, torch.Tensor], **metadata: Any) -> Path:
+        path = self.tensor_path(name)
+        save_tensors(path, tensors, metadata)
+        return path
+
+    def load(self, name: str) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+        return load_tensors(self.tensor_path(name))
+
+    def has(self, name: str) -> bool:
+        return self.tensor_path(name).is_file()
+
+    # tables -------------------------------------------------------------------------------
+    def replace_metrics(self, stage: str, rows: Iterable[tuple[str, int | None, float, dict | None]]) -> None:
+        """Replace the metrics of ``stage`` with ``rows`` of (name, layer, value, extra) in one transaction."""
+        now = time.time()
+        with closing(self._connect()) as db, db:
+            db.execute("DELETE FROM metrics WHERE stage = ?", (stage,))
+            db.executemany(
+                "INSERT INTO metrics VALUES (?, ?, ?, ?, ?, ?)",
+                [(stage, n, l, float(v), json.dumps(e) if e else None, now) for n, l, v, e in rows],
+            )
+
+    def metrics(self, stage: str | None = None) -> list[dict]:
+        query = "SELECT stage, name, layer, value, extra FROM metrics"
+        args: tuple = ()
+        if stage is not None:
+            query += " WHERE stage = ?"
+            args = (stage,)
+        with closing(self._connect()) as db:
+            rows = db.execute(query + " ORDER BY rowid", args).fetchall()
+        return [dict(stage=s, name=n, layer=l, value=v, extra=json.loads(e) if e else None) for s, n, l, v, e in rows]
+
+    def replace_generations(self, stage: str, rows: Iterable[dict]) -> None:
+        now = time.time()
+        keys = ("task_id", "condition", "seed", "prompt", "text", "language", "confidence", "parses", "n_tokens")
+        with closing(self._connect()) as db, db:
+            db.execute("DELETE FROM generations WHERE stage = ?", (stage,))
+            db.executemany(
+                "INSERT INTO generations VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [(stage, *(row.get(k) for k in keys), now) for row in rows],
+            )
+
+    def generations(self, stage: str | None = None) -> list[dict]:
+        query = "SELECT stage, task_id, condition, seed, prompt, text, language, confidence, parses, n_tokens FROM generations"
+        args: tuple = ()
+        if stage is not None:
+            query += " WHERE stage = ?"
+            args = (stage,)
+        with closing(self._connect()) as db:
+            db.row_factory = sqlite3.Row
+            return [dict(r) for r in db.execute(query + " ORDER BY rowid", args).fetchall()]

@@ -1,0 +1,41 @@
+"""Export and import steering vectors as safetensors, with the facts needed to use them safely:
+the model they came from, its width, the hook point and position they were read at, and the
+weight processing applied (none: vectors from a model with folded LayerNorm do not transfer)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from .storage import StorageError, load_tensors, save_tensors
+
+REQUIRED_METADATA = ("model", "d_model", "n_layers", "hook_point", "position", "weight_processing")
+
+
+def export_vectors(path: Path, vectors: dict[str, torch.Tensor], metadata: dict) -> Path:
+    missing = [key for key in REQUIRED_METADATA if key not in metadata]
+    if missing:
+        raise ValueError(f"vector metadata lacks {', '.join(missing)}")
+    save_tensors(Path(path), vectors, metadata)
+    return Path(path)
+
+
+def import_vectors(path: Path, model) -> tuple[dict[str, torch.Tensor], dict]:
+    """Load vectors for ``model``; refuse files for another width or depth, or not ours."""
+    tensors, metadata = load_tensors(Path(path))
+    missing = [key for key in REQUIRED_METADATA if key not in metadata]
+    if missing:
+        raise StorageError(f"{Path(path).name} is not a Steerscope vector file (no {', '.join(missing)} in its header)")
+    if int(metadata["d_model"]) != model.d_model or any(t.shape[-1] != model.d_model for t in tensors.values()):
+        raise StorageError(
+            f"{Path(path).name} holds vectors for d_model {metadata['d_model']} ({metadata['model']}), "
+            f"but {model.facts.name} has d_model {model.d_model}"
+        )
+    if int(metadata["n_layers"]) != model.n_layers:
+        raise StorageError(f"{Path(path).name} has vectors for {metadata['n_layers']} layers; "
+                           f"{model.facts.name} has {model.n_layers}")
+    if metadata["weight_processing"] != "none":
+        raise StorageError(f"{Path(path).name} was read from a model with weight processing "
+                           f"{metadata['weight_processing']!r}; Steerscope steers unprocessed weights")
+    return tensors, metadata
