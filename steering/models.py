@@ -8,6 +8,7 @@ unpickling a file runs its code).
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -67,6 +68,7 @@ class LoadedModel:
     bridge: object  # transformer_lens.model_bridge.TransformerBridge
     tokenizer: object  # a transformers tokenizer
     facts: ModelFacts
+    fingerprint: str = ""  # changes when the weights on disk change; keys caches
 
     @property
     def n_layers(self) -> int:
@@ -264,7 +266,14 @@ def load_model(
         dtype=str(torch_dtype).removeprefix("torch."),
         n_hook_points=len(bridge.hook_dict),
     )
-    return LoadedModel(bridge=bridge, tokenizer=tokenizer, facts=facts)
+    return LoadedModel(bridge=bridge, tokenizer=tokenizer, facts=facts, fingerprint=_fingerprint(path, facts))
+
+
+def _fingerprint(path: str, facts: ModelFacts) -> str:
+    """A cheap identity for the weights: facts plus the size and time of every weight file."""
+    files = sorted((f.name, f.stat().st_size, f.stat().st_mtime_ns) for f in Path(path).glob("*.safetensors"))
+    blob = json.dumps([facts.as_dict(), files], sort_keys=True)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
 def _boot(path: str, hf_model, tokenizer, device: torch.device, dtype: torch.dtype):
