@@ -13,8 +13,9 @@ from rich.console import Console
 from rich.table import Table
 
 from .languages import LANGUAGE_KEYS, LANGUAGES
-from .models import ModelLoadError
+from .models import HOOK_POINTS, ModelLoadError
 from .prompts import DEFAULT_PROMPT_SET, PromptSetError
+from .storage import StorageError
 
 console = Console()
 
@@ -82,6 +83,187 @@ def cmd_detect(args) -> int:
     return 0
 
 
+# --- the G-ACT pipeline -----------------------------------------------------------------------
+
+
+def _progress():
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    bars = Progress(TextColumn("{task.description:>8}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                    console=console, transient=False)
+    tasks: dict[str, int] = {}
+
+    def report(stage: str, done: int, total: int) -> None:
+        if not bars.live.is_started:
+            bars.start()
+        if stage not in tasks:
+            tasks[stage] = bars.add_task(stage, total=total)
+        bars.update(tasks[stage], completed=done, total=total)
+        if all(bars.tasks[i].finished for i in tasks.values()) and stage == "eval" and done >= total:
+            bars.stop()
+
+    report.stop = bars.stop  # type: ignore[attr-defined]
+    return report
+
+
+def _new_run_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--prompts", type=Path, default=DEFAULT_PROMPT_SET, help="JSONL prompt set (default: the shipped set)")
+    p.add_argument("--out", type=Path, required=True, help="run directory to create (or reuse)")
+    p.add_argument("--target", default=None, help="language to steer towards: python, cpp, java, julia (default: cpp)")
+    p.add_argument("--contrast", default=None, help="differences are target minus this: neutral, or a language (default: neutral)")
+    p.add_argument("--hook-point", default=None, choices=sorted(HOOK_POINTS), help="where activations are read and steered (default: resid_post)")
+    p.add_argument("--position", default=None, choices=["last", "mean"], help="prompt position read: last token or mean (default: last)")
+
+
+def _tuning_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--k", type=int, default=None, help="clusters, i.e. steering vectors per layer (default: 3)")
+    p.add_argument("--cluster-mode", choices=["per_layer", "concat"], default=None, help="cluster each layer alone, or all layers at once (default: per_layer)")
+    p.add_argument("--layers", type=int, nargs="+", default=None, help="layers to steer (default: the best ones from the sweep)")
+    p.add_argument("--alpha", type=float, nargs="+", default=None, help="one alpha, or one per layer (default: from the sweep)")
+    p.add_argument("--samples", type=int, default=None, help="evaluation samples per task (default: 2)")
+    p.add_argument("--refine-steps", type=int, default=None, help="gradient refinement steps (default: 30)")
+    p.add_argument("--online", action="store_true", default=None, help="refine one prompt at a time, as the paper does")
+    p.add_argument("--seed", type=int, default=None, help="seed for splits, clustering and sampling (default: 0)")
+
+
+_SETTING_ARGS = (("target", "target"), ("contrast", "contrast"), ("hook_point", "hook_point"), ("position", "position"),
+                 ("k", "k"), ("cluster_mode", "cluster_mode"), ("seed", "seed"), ("layers", "steer_layers"),
+                 ("alpha", "steer_alphas"), ("samples", "eval_samples"), ("refine_steps", "refine_steps"),
+                 ("online", "refine_online"))
+
+
+def _open_pipeline(args, new_run: bool):
+    from .pipeline import Pipeline, PipelineSettings
+    from .prompts import PromptSet
+    from .storage import Run
+
+    if new_run:
+        prompts = PromptSet.load(args.prompts)
+        stored: dict = {}
+        run_dir = args.out
+    else:
+        run = Run(args.run_dir)
+        stored = run.settings
+        run_dir = run.dir
+        if args.model is None:
+            args.model = stored.get("model_ref")
+        prompts = PromptSet.from_text((run.dir / "prompts.jsonl").read_text(), stored.get("prompt_set", {}).get("name", "prompts"))
+    values = dict(stored.get("pipeline", {}))
+    for arg, key in _SETTING_ARGS:
+        value = getattr(args, arg, None)
+        if value is not None:
+            values[key] = value
+    settings = PipelineSettings.from_json(values)
+    model = _load(args)
+    return Pipeline(model, prompts, Run(run_dir, create=True), settings, progress=_progress(), model_ref=args.model)
+
+
+def _table(title: str, columns: list[str], rows: list[list]) -> None:
+    table = Table(title=title)
+    for i, column in enumerate(columns):
+        table.add_column(column, justify="left" if i == 0 else "right")
+    for row in rows:
+        table.add_row(*[f"{v:.1%}" if isinstance(v, float) else str(v) for v in row])
+    console.print(table)
+
+
+def print_summary(run) -> None:
+    """The run's tables: probe accuracy per layer, the chosen layers, refinement, before/after."""
+    metrics = run.metrics()
+    by = {}
+    for m in metrics:
+        by.setdefault(m["stage"], {}).setdefault(m["name"], {})[m["layer"]] = m["value"]
+    probe = by.get("probe")
+    if probe:
+        layers = sorted(k for k in probe["gact_val_accuracy"] if k is not None)
+        rows = [[layer, probe["gact_train_accuracy"][layer], probe["gact_val_accuracy"][layer],
+                 probe["act_train_accuracy"][layer], probe["act_val_accuracy"][layer]] for layer in layers]
+        _table("Probe accuracy per layer (same split)", ["layer", "G-ACT train", "G-ACT val", "ACT train", "ACT val"], rows)
+        import numpy as np
+
+        g = np.array([probe["gact_val_accuracy"][l] for l in layers])
+        a = np.array([probe["act_val_accuracy"][l] for l in layers])
+        half = len(layers) // 2 or 1
+        console.print(f"mean validation accuracy: G-ACT {g.mean():.1%}, ACT {a.mean():.1%} "
+                      f"(gain {100 * (g.mean() - a.mean()):+.1f} points; first half of the layers "
+                      f"{100 * (g[:half].mean() - a[:half].mean()):+.1f} points)")
+    chosen = run.settings.get("chosen")
+    if chosen:
+        console.print(f"steered layers (from the sweep): {chosen['layers']} with alphas {chosen['alphas']}")
+    refine = by.get("refine")
+    if refine:
+        _table("Gradient refinement (steering success, greedy)", ["split", "before", "after"],
+               [[split, refine[f"success_before_{split}"][None], refine[f"success_after_{split}"][None]]
+                for split in ("train", "val")])
+    for stage in sorted(k for k in by if k.startswith("eval_")):
+        ev = by[stage]
+        rows = [[LANGUAGES[lang].display, ev[f"baseline_share_{lang}"][None], ev[f"steered_share_{lang}"][None]]
+                for lang in LANGUAGE_KEYS]
+        rows += [[name, ev[f"baseline_{key}"][None], ev[f"steered_{key}"][None]]
+                 for name, key in (("success (target share)", "success"), ("syntax valid", "syntax_valid"),
+                                   ("repeated 4-grams", "repeated_ngrams"))]
+        _table(f"Neutral prompts before and after steering ({stage.removeprefix('eval_')})", ["", "baseline", "steered"], rows)
+
+
+def cmd_stage(args) -> int:
+    from .pipeline import STAGES
+
+    pipeline = _open_pipeline(args, new_run=args.command in ("run", "extract"))
+    stages = STAGES if args.command == "run" else [args.command]
+    try:
+        for stage in stages:
+            if stage == "eval":
+                pipeline.evaluate(getattr(args, "method", "gact"))
+            else:
+                getattr(pipeline, stage)()
+    finally:
+        pipeline.progress.stop()
+    print_summary(pipeline.run)
+    console.print(f"run saved in {pipeline.run.dir}")
+    return 0
+
+
+def cmd_steer(args) -> int:
+    from .generation import GenerationConfig, generate
+
+    pipeline = _open_pipeline(args, new_run=False)
+    pipeline.progress.stop()
+    steerer = pipeline.steerer(pipeline.chosen_spec(args.method))
+    config = GenerationConfig(temperature=args.temperature, seed=pipeline.settings.seed,
+                              max_new_tokens=pipeline.settings.max_new_tokens)
+    base = generate(pipeline.model, args.prompt, config)[0]
+    steered = generate(pipeline.model, args.prompt, config, fwd_hooks=steerer.hooks(pipeline.model))[0]
+    for title, answer in (("baseline", base), (f"steered ({args.method}, layers {list(steerer.spec.layers)})", steered)):
+        d = answer.detection
+        console.rule(f"{title}: {d.language or 'unknown'} ({d.confidence:.0%}), "
+                     f"{'parses' if d.parses else 'syntax errors'}, {answer.n_tokens} tokens")
+        console.print(answer.text, markup=False, highlight=False)
+    return 0
+
+
+def cmd_export(args) -> int:
+    from .storage import Run
+    from .vectors_io import export_vectors
+
+    run = Run(args.run_dir)
+    deltas, meta = run.load("deltas")
+    clusters, _ = run.load("clusters")
+    keep = {k: meta[k] for k in ("model", "d_model", "n_layers", "hook_point", "position", "weight_processing")}
+    export_vectors(args.file, {"vectors": clusters["vectors"], "mean_vectors": deltas["mean_vectors"]},
+                   {**keep, "target": meta.get("target"), "method": "clusters"})
+    console.print(f"wrote {args.file}")
+    return 0
+
+
+def cmd_import(args) -> int:
+    from .vectors_io import import_vectors
+
+    tensors, meta = import_vectors(args.file, _load(args))
+    shapes = ", ".join(f"{k} {tuple(v.shape)}" for k, v in tensors.items())
+    console.print(f"{args.file}: {shapes}; from {meta['model']} at {meta['hook_point']} ({meta['position']} token) — fits")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m steering", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -103,8 +285,48 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_generate)
 
     p = sub.add_parser("detect", help="detect the language of a code file and check its syntax")
-    p.add_argument("file", type=Path)
+    p.add_argument("file", type=Path, help="the file to check")
     p.set_defaults(func=cmd_detect)
+
+    stage_help = {
+        "run": "run the whole pipeline (extract, cluster, probe, sweep, refine, eval) and print a summary",
+        "extract": "start a run: activations and difference vectors at every layer",
+        "cluster": "k-means over the difference vectors: K steering vectors per layer",
+        "probe": "train G-ACT and ACT probes per layer; compare their accuracy",
+        "sweep": "steering success for each layer and alpha; picks the layers to steer",
+        "refine": "refine the G-ACT probes by gradient through the frozen model",
+        "eval": "baseline against steered generation of the neutral prompts",
+    }
+    for name, text in stage_help.items():
+        p = sub.add_parser(name, help=text, description=text)
+        if name in ("run", "extract"):
+            _new_run_args(p)
+        else:
+            p.add_argument("run_dir", type=Path, help="an existing run directory")
+        _model_args(p)
+        _tuning_args(p)
+        if name == "eval":
+            p.add_argument("--method", default="gact", choices=["mean_diff", "act", "gact", "neuron"], help="steering method (default: %(default)s)")
+        p.set_defaults(func=cmd_stage)
+
+    p = sub.add_parser("steer", help="answer one prompt with and without steering, side by side")
+    p.add_argument("run_dir", type=Path, help="an existing run directory (after the sweep)")
+    p.add_argument("--prompt", required=True, help="the prompt text")
+    p.add_argument("--method", default="gact", choices=["mean_diff", "act", "gact", "neuron"], help="steering method (default: %(default)s)")
+    p.add_argument("--temperature", type=float, default=0.0, help="0 for greedy (default: %(default)s)")
+    _model_args(p)
+    _tuning_args(p)
+    p.set_defaults(func=cmd_steer)
+
+    p = sub.add_parser("export-vectors", help="write a run's steering vectors to a safetensors file")
+    p.add_argument("run_dir", type=Path, help="an existing run directory (after clustering)")
+    p.add_argument("file", type=Path, help="the .safetensors file to write")
+    p.set_defaults(func=cmd_export)
+
+    p = sub.add_parser("import-vectors", help="check that a steering-vector file fits a model")
+    p.add_argument("file", type=Path, help="a .safetensors file written by export-vectors")
+    _model_args(p)
+    p.set_defaults(func=cmd_import)
     return parser
 
 
@@ -112,6 +334,6 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except (ModelLoadError, PromptSetError, ValueError, OSError) as err:
+    except (ModelLoadError, PromptSetError, StorageError, ValueError, OSError) as err:
         console.print(f"[red]error:[/red] {err}", highlight=False)
         return 2

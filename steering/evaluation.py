@@ -1,0 +1,86 @@
+"""Did steering work? Baseline and steered answers to neutral prompts with the same seeds:
+language shares, steering success, syntax validity, fluency, and a layer-by-alpha sweep."""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Callable, Sequence
+
+import numpy as np
+
+from .generation import GenerationConfig, generate
+from .languages import LANGUAGE_KEYS, check_language
+
+TAG_TOKENS = 4  # enough new tokens to read the fence tag: "```", the tag, the newline
+
+
+def repeated_ngram_rate(text: str, n: int = 4) -> float:
+    """Share of whitespace-token n-grams that repeat an earlier one: loops of over-steered text
+    push it towards 1; ordinary code sits well below."""
+    words = text.split()
+    grams = [tuple(words[i : i + n]) for i in range(len(words) - n + 1)]
+    return 1 - len(set(grams)) / len(grams) if grams else 0.0
+
+
+def summarize(answers, target: str) -> dict:
+    """Language shares, success (share in ``target``), syntax-valid share and fluency."""
+    counts = Counter(a.detection.language or "none" for a in answers)
+    total = max(1, len(answers))
+    return {
+        "shares": {lang: counts.get(lang, 0) / total for lang in (*LANGUAGE_KEYS, "none")},
+        "success": counts.get(target, 0) / total,
+        "syntax_valid": sum(a.detection.parses for a in answers) / total,
+        "repeated_ngrams": float(np.mean([repeated_ngram_rate(a.detection.code) for a in answers])) if answers else 0.0,
+        "n": len(answers),
+    }
+
+
+def evaluate_steering(model, prompts: Sequence[str], steerer, target: str, temperature: float = 1.0,
+                      seed: int = 0, max_new_tokens: int = 320, on_batch: Callable[[int], None] | None = None) -> dict:
+    """Baseline and steered generation of the same prompts with the same seeds, summarised."""
+    target = check_language(target)
+    config = GenerationConfig(max_new_tokens=max_new_tokens, temperature=temperature, seed=seed, batch_size=32)
+    baseline = generate(model, prompts, config, on_batch=on_batch)
+    steered = generate(model, prompts, config, fwd_hooks=steerer.hooks(model), on_batch=on_batch)
+    return {
+        "target": target,
+        "spec": steerer.spec.to_json(),
+        "temperature": temperature,
+        "seed": seed,
+        "baseline": summarize(baseline, target),
+        "steered": summarize(steered, target),
+        "answers": {"baseline": baseline, "steered": steered},
+    }
+
+
+def tag_success(model, prompts: Sequence[str], target: str, fwd_hooks=(), temperature: float = 0.0, seed: int = 0) -> float:
+    """Share of prompts whose answer opens a ``target`` code block (only the fence is generated)."""
+    config = GenerationConfig(max_new_tokens=TAG_TOKENS, temperature=temperature, seed=seed,
+                              batch_size=64, stop_at_fence=False)
+    answers = generate(model, prompts, config, fwd_hooks=fwd_hooks)
+    return sum(a.detection.language == target for a in answers) / len(answers)
+
+
+def layer_alpha_sweep(model, prompts: Sequence[str], make_steerer: Callable[[int, float], object], layers: Sequence[int],
+                      alphas: Sequence[float], target: str, progress: Callable[[int], None] | None = None) -> np.ndarray:
+    """Steering success for each single layer and alpha: ``[len(layers), len(alphas)]``.
+
+    Success is read from the fence tag of greedy answers, so each cell costs a few tokens.
+    """
+    target = check_language(target)
+    grid = np.zeros((len(layers), len(alphas)))
+    for i, layer in enumerate(layers):
+        for j, alpha in enumerate(alphas):
+            grid[i, j] = tag_success(model, prompts, target, make_steerer(layer, alpha).hooks(model))
+            if progress is not None:
+                progress(1)
+    return grid
+
+
+def best_layers(grid: np.ndarray, layers: Sequence[int], alphas: Sequence[float], n: int = 2) -> tuple[list[int], list[float]]:
+    """The ``n`` layers with the highest success, each with the smallest alpha reaching its best."""
+    best = grid.max(axis=1)
+    order = sorted(range(len(layers)), key=lambda i: (-best[i], i))[:n]
+    chosen = sorted(order)
+    picked_alphas = [float(alphas[int(np.flatnonzero(grid[i] >= best[i] - 1e-9)[0])]) for i in chosen]
+    return [int(layers[i]) for i in chosen], picked_alphas

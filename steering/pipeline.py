@@ -1,0 +1,331 @@
+"""The whole G-ACT pipeline, stage by stage, each stage reading the previous ones from the run
+directory: extract -> cluster -> probe -> sweep -> refine -> eval.
+
+Settings are checked against the model and the prompt set before anything runs or is written,
+so bad input costs nothing. ``progress(stage, done, total)`` reports long work.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field, fields
+from typing import Callable
+
+import numpy as np
+import torch
+
+from .activations import extract_activations
+from .clustering import MODES, SteeringClusters, k_sweep
+from .evaluation import best_layers, evaluate_steering, layer_alpha_sweep, tag_success
+from .languages import LANGUAGE_KEYS, check_language
+from .models import check_layers
+from .neurons import attribute_neurons
+from .probes import ActProbe, GactProbe
+from .prompts import PromptSet
+from .refine import refine_probe
+from .steer import SteeringSpec, Steerer
+from .storage import Run, atomic_write_bytes
+
+Progress = Callable[[str, int, int], None]
+STAGES = ("extract", "cluster", "probe", "sweep", "refine", "eval")
+
+
+@dataclass
+class PipelineSettings:
+    """Every choice the paper leaves open, with Steerscope's default (see the README)."""
+
+    target: str = "cpp"
+    contrast: str = "neutral"  # or a language: deltas are target minus that language's prompt
+    hook_point: str = "resid_post"
+    position: str = "last"
+    k: int = 3
+    cluster_mode: str = "per_layer"
+    val_fraction: float = 0.25
+    seed: int = 0
+    use_paraphrases: bool = True  # neutral paraphrases as extra probe samples (same task label)
+    probe_lr: float = 0.05
+    probe_weight_decay: float = 1e-2
+    probe_epochs: int = 300
+    act_C: float = 1.0
+    sweep_alphas: tuple = (0.5, 1.0, 2.0, 4.0)
+    steer_layers: tuple | None = None  # None: the best layers from the sweep
+    steer_alphas: tuple | None = None  # None: each chosen layer's alpha from the sweep
+    n_best_layers: int = 2
+    refine_steps: int = 30
+    refine_lr: float = 0.01
+    refine_prox: float = 0.1
+    refine_online: bool = False
+    eval_samples: int = 2
+    eval_temperature: float = 1.0
+    max_new_tokens: int = 320
+    batch_size: int = 16
+
+    @classmethod
+    def from_json(cls, values: dict) -> "PipelineSettings":
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ValueError(f"unknown setting(s): {', '.join(unknown)}")
+        return cls(**values)
+
+    def to_json(self) -> dict:
+        return {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(self).items()}
+
+    def validate(self, model, prompts: PromptSet) -> None:
+        self.target = check_language(self.target)
+        if self.contrast != "neutral":
+            self.contrast = check_language(self.contrast)
+            if self.contrast == self.target:
+                raise ValueError("the contrast language must differ from the target")
+            prompts.require(self.contrast)
+        prompts.require(self.target)
+        if self.cluster_mode not in MODES:
+            raise ValueError(f"unknown clustering mode {self.cluster_mode!r}; expected one of {', '.join(MODES)}")
+        if not isinstance(self.k, int) or self.k < 1:
+            raise ValueError(f"K must be a positive integer, got {self.k!r}")
+        if self.k > len(prompts):
+            raise ValueError(f"K={self.k} is larger than the number of tasks ({len(prompts)})")
+        model.hook_name(0, self.hook_point)
+        for alpha in [*self.sweep_alphas, *(self.steer_alphas or ())]:
+            if not math.isfinite(float(alpha)):
+                raise ValueError(f"alpha must be a finite number, got {alpha}")
+        if self.steer_layers is not None:
+            check_layers(self.steer_layers, model.n_layers)
+            if self.steer_alphas is not None and len(self.steer_alphas) not in (1, len(self.steer_layers)):
+                raise ValueError("give one alpha, or one alpha per steered layer")
+        if not 0 < self.val_fraction < 1:
+            raise ValueError(f"val_fraction must be between 0 and 1, got {self.val_fraction}")
+
+
+@dataclass
+class Pipeline:
+    model: object
+    prompts: PromptSet
+    run: Run
+    settings: PipelineSettings = field(default_factory=PipelineSettings)
+    progress: Progress | None = None
+    model_ref: str | None = None  # what load_model was given (None: the embedded model), to reopen the run
+
+    def __post_init__(self):
+        self.settings.validate(self.model, self.prompts)
+        self.run.update_settings(pipeline=self.settings.to_json(), model=self.model.facts.as_dict(), model_ref=self.model_ref,
+                                 prompt_set={"name": self.prompts.name, "fingerprint": self.prompts.fingerprint(),
+                                             "tasks": len(self.prompts)})
+        atomic_write_bytes(self.run.dir / "prompts.jsonl", self.prompts.to_jsonl().encode())
+
+    # helpers -----------------------------------------------------------------------------
+    def _tick(self, stage: str, total: int):
+        done = [0]
+        if self.progress is not None:
+            self.progress(stage, 0, total)
+
+        def advance(n: int = 1):
+            done[0] += n
+            if self.progress is not None:
+                self.progress(stage, min(done[0], total), total)
+
+        return advance
+
+    def _meta(self, **extra) -> dict:
+        s = self.settings
+        return {"model": self.model.facts.name, "d_model": self.model.d_model, "n_layers": self.model.n_layers,
+                "hook_point": s.hook_point, "position": s.position, "weight_processing": "none", **extra}
+
+    @property
+    def neutral_prompts(self) -> list[str]:
+        return [t.neutral for t in self.prompts]
+
+    def probe_samples(self) -> tuple[torch.Tensor, np.ndarray]:
+        """Probe inputs (neutral activations, plus paraphrases) and the task index of each row."""
+        acts, _ = self.run.load("activations")
+        rows = [acts["neutral"]]
+        groups = [np.arange(len(self.prompts))]
+        for name in sorted(k for k in acts if k.startswith("paraphrase_")):
+            index = acts[f"index_{name}"].numpy()
+            rows.append(acts[name])
+            groups.append(index)
+        return torch.cat(rows), np.concatenate(groups)
+
+    # stages ------------------------------------------------------------------------------
+    def extract(self) -> None:
+        s = self.settings
+        sets = {"neutral": self.neutral_prompts, "target": [t.prompts[s.target] for t in self.prompts]}
+        if s.contrast != "neutral":
+            sets["contrast"] = [t.prompts[s.contrast] for t in self.prompts]
+        if s.use_paraphrases:
+            most = max((len(t.paraphrases) for t in self.prompts), default=0)
+            for j in range(most):
+                owners = [i for i, t in enumerate(self.prompts) if len(t.paraphrases) > j]
+                sets[f"paraphrase_{j}"] = [self.prompts.tasks[i].paraphrases[j] for i in owners]
+        advance = self._tick("extract", sum(len(p) for p in sets.values()))
+        tensors = {
+            name: extract_activations(self.model, prompts, hook_point=s.hook_point, position=s.position,
+                                      batch_size=s.batch_size, progress=advance)
+            for name, prompts in sets.items()
+        }
+        for name in list(tensors):
+            if name.startswith("paraphrase_"):
+                j = int(name.split("_")[1])
+                tensors[f"index_{name}"] = torch.tensor([i for i, t in enumerate(self.prompts) if len(t.paraphrases) > j])
+        base = tensors["contrast" if s.contrast != "neutral" else "neutral"]
+        deltas = tensors["target"] - base
+        self.run.save("activations", tensors, **self._meta(kind="activations"))
+        self.run.save("deltas", {"deltas": deltas, "mean_vectors": deltas.mean(dim=0)},
+                      **self._meta(kind="differences", target=s.target, contrast=s.contrast))
+
+    def cluster(self) -> None:
+        s = self.settings
+        tensors, _ = self.run.load("deltas")
+        deltas = tensors["deltas"]
+        advance = self._tick("cluster", 2)
+        fitted = SteeringClusters(s.k, mode=s.cluster_mode, random_state=s.seed).fit(deltas)
+        advance()
+        sweep = k_sweep(deltas, range(2, min(8, len(self.prompts)) + 1), mode=s.cluster_mode, random_state=s.seed)
+        advance()
+        self.run.save("clusters", {"labels": torch.as_tensor(fitted.labels_), "vectors": fitted.vectors_,
+                                   "silhouette": torch.as_tensor(fitted.silhouette_)},
+                      **self._meta(kind="clusters", k=s.k, mode=s.cluster_mode, target=s.target))
+        rows = [("silhouette", layer, v, None) for layer, v in enumerate(fitted.silhouette_)]
+        rows += [("k_sweep_silhouette", None, v["silhouette"], {"k": k}) for k, v in sweep.items()]
+        rows += [("k_sweep_inertia", None, v["inertia"], {"k": k}) for k, v in sweep.items()]
+        self.run.replace_metrics("cluster", rows)
+
+    def _labels_for(self, groups: np.ndarray) -> np.ndarray:
+        labels = self.run.load("clusters")[0]["labels"].numpy()
+        return labels[:, groups]
+
+    def probe(self) -> None:
+        s = self.settings
+        X, groups = self.probe_samples()
+        y = self._labels_for(groups)
+        advance = self._tick("probe", 2)
+        gact = GactProbe(s.k, lr=s.probe_lr, weight_decay=s.probe_weight_decay, epochs=s.probe_epochs,
+                         val_fraction=s.val_fraction, random_state=s.seed).fit(X, y, groups=groups)
+        advance()
+        act = ActProbe(s.k, C=s.act_C, val_fraction=s.val_fraction, random_state=s.seed).fit(X, y, groups=groups)
+        advance()
+        for name, probe in (("probe_gact", gact), ("probe_act", act)):
+            self.run.save(name, probe.state_tensors(), **self._meta(kind="probe", method=name.split("_")[1], k=s.k))
+        rows = []
+        for name, probe in (("gact", gact), ("act", act)):
+            for layer in range(X.shape[1]):
+                rows.append((f"{name}_train_accuracy", layer, probe.train_accuracy_[layer], None))
+                rows.append((f"{name}_val_accuracy", layer, probe.val_accuracy_[layer], None))
+        self.run.replace_metrics("probe", rows)
+        ids = [self.prompts.tasks[g].id for g in groups]
+        report = gact.report(X, y, ids)
+        self.run.replace_metrics("probe_report", [
+            ("gact_prediction", r["layer"], r["confidence"], r) for r in report
+        ])
+
+    # learned state ---------------------------------------------------------------------------
+    def load_probe(self, method: str, refined: bool = False):
+        name = "probe_gact_refined" if refined and self.run.has("probe_gact_refined") else f"probe_{method}"
+        tensors, _ = self.run.load(name)
+        cls = GactProbe if method == "gact" else ActProbe
+        return cls.from_state_tensors(tensors)
+
+    def steerer(self, spec: SteeringSpec, refined: bool = True) -> Steerer:
+        deltas, _ = self.run.load("deltas")
+        kwargs: dict = {"mean_vectors": deltas["mean_vectors"]}
+        if spec.method in ("act", "gact"):
+            kwargs["vectors"] = self.run.load("clusters")[0]["vectors"]
+            kwargs["probe"] = self.load_probe(spec.method, refined=refined and spec.method == "gact")
+        if spec.method == "neuron":
+            kwargs["neurons"] = {
+                layer: attribute_neurons(self.model, self.settings.target, layers=[layer], top_n=1)[0].neuron
+                for layer in spec.layers
+            }
+        return Steerer(spec, **kwargs)
+
+    def chosen_spec(self, method: str = "gact") -> SteeringSpec:
+        s = self.settings
+        layers, alphas = s.steer_layers, s.steer_alphas
+        if layers is None:
+            chosen = self.run.settings.get("chosen")
+            if chosen is None:
+                raise ValueError("no layers chosen yet: run the sweep stage, or give --layers")
+            layers, alphas = chosen["layers"], alphas or chosen["alphas"]
+        alphas = alphas or (1.0,)
+        if len(alphas) == 1:
+            alphas = tuple(alphas) * len(layers)
+        return SteeringSpec(tuple(layers), tuple(alphas), method=method, hook_point=s.hook_point)
+
+    def sweep(self) -> None:
+        s = self.settings
+        layers = list(range(self.model.n_layers))
+        advance = self._tick("sweep", len(layers) * len(s.sweep_alphas))
+        make = lambda layer, alpha: self.steerer(SteeringSpec((layer,), (alpha,), "gact", hook_point=s.hook_point), refined=False)  # noqa: E731
+        grid = layer_alpha_sweep(self.model, self.neutral_prompts, make, layers, s.sweep_alphas, s.target, advance)
+        chosen_layers, chosen_alphas = best_layers(grid, layers, s.sweep_alphas, n=s.n_best_layers)
+        self.run.replace_metrics("sweep", [
+            ("success", layer, grid[i, j], {"alpha": float(a)}) for i, layer in enumerate(layers)
+            for j, a in enumerate(s.sweep_alphas)
+        ])
+        self.run.update_settings(chosen={"layers": chosen_layers, "alphas": chosen_alphas})
+
+    def refine(self) -> None:
+        s = self.settings
+        spec = self.chosen_spec("gact")
+        steerer = self.steerer(spec, refined=False)
+        X, groups = self.probe_samples()
+        y = self._labels_for(groups)
+        train_tasks = sorted(set(groups[steerer.probe.train_idx_].tolist()))
+        val_tasks = sorted(set(range(len(self.prompts))) - set(train_tasks))
+        prompts = [self.prompts.tasks[i].neutral for i in train_tasks]
+        steps = s.refine_steps * (len(prompts) if s.refine_online else 1)
+        advance = self._tick("refine", steps + 4)
+
+        def success(probe, tasks):
+            live = Steerer(spec, vectors=steerer.vectors, probe=probe)
+            return tag_success(self.model, [self.prompts.tasks[i].neutral for i in tasks], s.target, live.hooks(self.model))
+
+        before = {"train": success(steerer.probe, train_tasks), "val": success(steerer.probe, val_tasks) if val_tasks else float("nan")}
+        advance(2)
+        refined, losses = refine_probe(self.model, steerer, prompts, s.target, steps=s.refine_steps, lr=s.refine_lr,
+                                       prox=s.refine_prox, online=s.refine_online, seed=s.seed, progress=advance)
+        after = {"train": success(refined, train_tasks), "val": success(refined, val_tasks) if val_tasks else float("nan")}
+        advance(2)
+        refined.train_accuracy_ = refined.layer_scores(X[refined.train_idx_], y[:, refined.train_idx_])
+        if len(refined.val_idx_):
+            refined.val_accuracy_ = refined.layer_scores(X[refined.val_idx_], y[:, refined.val_idx_])
+        self.run.save("probe_gact_refined", refined.state_tensors(), **self._meta(kind="probe", method="gact_refined", k=s.k))
+        rows = [("loss", step, loss, None) for step, loss in enumerate(losses)]
+        rows += [(f"success_{when}_{split}", None, value, None)
+                 for when, values in (("before", before), ("after", after)) for split, value in values.items()]
+        rows += [("val_accuracy_after", layer, v, None) for layer, v in enumerate(refined.val_accuracy_)]
+        self.run.replace_metrics("refine", rows)
+
+    def evaluate(self, method: str = "gact") -> dict:
+        s = self.settings
+        spec = self.chosen_spec(method)
+        steerer = self.steerer(spec)
+        prompts = [t.neutral for t in self.prompts for _ in range(s.eval_samples)]
+        ids = [t.id for t in self.prompts for _ in range(s.eval_samples)]
+        advance = self._tick("eval", 2 * len(prompts))
+        result = evaluate_steering(self.model, prompts, steerer, s.target, temperature=s.eval_temperature,
+                                   seed=s.seed, max_new_tokens=s.max_new_tokens, on_batch=advance)
+        rows = []
+        for condition in ("baseline", "steered"):
+            summary = result[condition]
+            rows += [(f"{condition}_share_{lang}", None, v, None) for lang, v in summary["shares"].items()]
+            rows += [(f"{condition}_{k}", None, summary[k], None) for k in ("success", "syntax_valid", "repeated_ngrams")]
+        self.run.replace_metrics(f"eval_{method}", rows)
+        self.run.replace_generations(f"eval_{method}", [
+            {"task_id": task_id, "condition": condition, "seed": a.seed, "prompt": a.prompt, "text": a.text,
+             "language": a.detection.language, "confidence": a.detection.confidence,
+             "parses": int(a.detection.parses), "n_tokens": a.n_tokens}
+            for condition in ("baseline", "steered")
+            for task_id, a in zip(ids, result["answers"][condition])
+        ])
+        self.run.update_settings(evaluated={**self.run.settings.get("evaluated", {}), method: spec.to_json()})
+        return result
+
+    def run_all(self, stages=STAGES) -> dict | None:
+        result = None
+        for stage in stages:
+            if stage not in STAGES:
+                raise ValueError(f"unknown stage {stage!r}; expected one of {', '.join(STAGES)}")
+            out = getattr(self, "evaluate" if stage == "eval" else stage)()
+            result = out if stage == "eval" else result
+        return result

@@ -1,0 +1,144 @@
+"""Steering injections: on the chosen layers only, ``h_l += alpha_l * sum_k p_k(h_l) * v_{l,k}``.
+
+A ``SteeringSpec`` says where and how strongly (layers, alpha per layer, method, positions); a
+``Steerer`` adds what was learned (vectors, probes, or a neuron) and makes the TransformerLens
+hooks. Hooks are only ever attached through ``steering.hooks.thread_hooks``: for one call, in one
+thread, removed when the call ends.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import torch
+
+from .models import HOOK_POINTS, check_layers
+
+METHODS = ("mean_diff", "act", "gact", "neuron")
+POSITIONS = ("generated", "all")
+
+
+@dataclass(frozen=True)
+class SteeringSpec:
+    """Which layers are on, alpha per layer, the method, and the positions steered.
+
+    ``positions="generated"`` (the default) steers every generated token: the last prompt
+    position (which predicts the first answer token) and each new token after it. ``"all"``
+    also steers the prompt.
+    """
+
+    layers: tuple[int, ...]
+    alphas: tuple[float, ...]
+    method: str = "gact"
+    positions: str = "generated"
+    hook_point: str = "resid_post"
+
+    def __post_init__(self):
+        object.__setattr__(self, "layers", tuple(int(layer) for layer in self.layers))
+        object.__setattr__(self, "alphas", tuple(float(a) for a in self.alphas))
+        if self.method not in METHODS:
+            raise ValueError(f"unknown steering method {self.method!r}; expected one of {', '.join(METHODS)}")
+        if self.positions not in POSITIONS:
+            raise ValueError(f"unknown positions {self.positions!r}; expected one of {', '.join(POSITIONS)}")
+        if self.hook_point not in HOOK_POINTS:
+            raise ValueError(f"unknown hook point {self.hook_point!r}; expected one of {', '.join(HOOK_POINTS)}")
+        if len(self.alphas) != len(self.layers):
+            raise ValueError(f"{len(self.layers)} layers but {len(self.alphas)} alphas: give one alpha per layer")
+        if len(set(self.layers)) != len(self.layers):
+            raise ValueError(f"a layer is listed twice in {list(self.layers)}")
+        for alpha in self.alphas:
+            if not math.isfinite(alpha):
+                raise ValueError(f"alpha must be a finite number, got {alpha}")
+
+    @classmethod
+    def uniform(cls, layers, alpha: float, **kwargs) -> "SteeringSpec":
+        layers = tuple(layers)
+        return cls(layers, (alpha,) * len(layers), **kwargs)
+
+    def to_json(self) -> dict:
+        return {"layers": list(self.layers), "alphas": list(self.alphas), "method": self.method,
+                "positions": self.positions, "hook_point": self.hook_point}
+
+
+@dataclass
+class Steerer:
+    """A spec plus the learned state it needs.
+
+    ``vectors[n_layers, K, d_model]`` are the cluster steering vectors, ``mean_vectors[n_layers,
+    d_model]`` the plain mean differences, ``probe`` a fitted ``GactProbe`` or ``ActProbe`` over
+    all layers (``layer_logits``). ``probe_params`` optionally overrides the probe's (coef,
+    intercept), e.g. with tensors that require grad during refinement. ``neurons`` maps a layer
+    to the MLP neuron that the ``neuron`` method scales, by that layer's alpha.
+    """
+
+    spec: SteeringSpec
+    vectors: torch.Tensor | None = None
+    mean_vectors: torch.Tensor | None = None
+    probe: object | None = None
+    neurons: dict[int, int] | None = None
+    probe_params: tuple | None = field(default=None, repr=False)
+
+    def __post_init__(self):
+        needs = {"mean_diff": ("mean_vectors",), "act": ("vectors", "probe"), "gact": ("vectors", "probe"),
+                 "neuron": ("neurons",)}[self.spec.method]
+        missing = [name for name in needs if getattr(self, name) is None]
+        if missing:
+            raise ValueError(f"method {self.spec.method!r} needs {', '.join(missing)}: run the earlier stages first")
+
+    def direction(self, layer: int, h: torch.Tensor) -> torch.Tensor:
+        """The steering direction ``sum_k p_k(h) v_{l,k}`` (or ``v_l``) for activations ``h[..., d]``."""
+        if self.spec.method == "mean_diff":
+            return self.mean_vectors[layer].to(h).expand_as(h)
+        coef, intercept = self.probe_params or (None, None)
+        logits = self.probe.layer_logits(layer, h.float(), coef, intercept)
+        weights = torch.softmax(logits, dim=-1)
+        return (weights @ self.vectors[layer].to(weights)).to(h.dtype)
+
+    def hooks(self, model, start: int | None = None) -> list[tuple[str, object]]:
+        """TransformerLens hooks for ``model``.
+
+        ``start`` is the first steered position of the sequence a hook sees; ``None`` derives it
+        from ``positions``: the last position of each call, which is the last prompt token at
+        prefill and the one new token at every KV-cached step after it.
+        """
+        check_layers(self.spec.layers, model.n_layers)
+        if self.spec.method == "neuron":
+            unknown = [layer for layer in self.spec.layers if layer not in self.neurons]
+            if unknown:
+                raise ValueError(f"no attributed neuron for layer(s) {unknown}")
+            return [
+                (f"blocks.{layer}.mlp.hook_post", self._neuron_hook(self.neurons[layer], factor, start))
+                for layer, factor in zip(self.spec.layers, self.spec.alphas)
+            ]
+        for name in ("vectors", "mean_vectors"):
+            tensor = getattr(self, name)
+            if tensor is not None and tensor.shape[-1] != model.d_model:
+                raise ValueError(f"steering vectors have d_model {tensor.shape[-1]}, the model has {model.d_model}")
+        return [
+            (model.hook_name(layer, self.spec.hook_point), self._residual_hook(layer, alpha, start))
+            for layer, alpha in zip(self.spec.layers, self.spec.alphas)
+            if alpha != 0
+        ]
+
+    def _first(self, activation: torch.Tensor, start: int | None) -> int:
+        if self.spec.positions == "all":
+            return 0
+        return activation.shape[1] - 1 if start is None else start
+
+    def _residual_hook(self, layer: int, alpha: float, start: int | None):
+        def hook(activation, hook):
+            first = self._first(activation, start)
+            steered = activation[:, first:] + alpha * self.direction(layer, activation[:, first:])
+            return torch.cat([activation[:, :first], steered], dim=1) if first else steered
+
+        return hook
+
+    def _neuron_hook(self, neuron: int, factor: float, start: int | None):
+        def hook(activation, hook):
+            first = self._first(activation, start)
+            activation = activation.clone()
+            activation[:, first:, neuron] *= factor
+            return activation
+
+        return hook

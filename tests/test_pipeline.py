@@ -1,0 +1,113 @@
+"""The whole pipeline: on the embedded model (the figures the issue asks for), on a random-init
+GPT-2 (no crash), and against bad input (clear errors, nothing lost)."""
+
+import json
+import math
+import threading
+
+import numpy as np
+import pytest
+import torch
+
+from steering.cli import main
+from steering.pipeline import Pipeline, PipelineSettings
+from steering.prompts import PromptSet, PromptSetError
+from steering.storage import Run, StorageError
+from steering.vectors_io import export_vectors, import_vectors
+
+
+def quick(**overrides):
+    base = dict(probe_epochs=100, sweep_alphas=(1.0, 4.0), refine_steps=3, eval_samples=1, max_new_tokens=24)
+    return PipelineSettings(**{**base, **overrides})
+
+
+def test_same_pipeline_runs_on_a_random_init_gpt2(tiny_gpt2, tmp_path):
+    prompts = PromptSet.load().head(8)
+    pipeline = Pipeline(tiny_gpt2, prompts, Run(tmp_path / "run", create=True), quick(k=2))
+    result = pipeline.run_all()
+    assert set(result["steered"]["shares"]) >= {"python", "cpp"}
+    run = Run(tmp_path / "run")  # reopens
+    assert run.settings["chosen"]["layers"]
+    assert {m["stage"] for m in run.metrics()} >= {"cluster", "probe", "sweep", "refine", "eval_gact"}
+    assert len(run.generations("eval_gact")) == 16
+
+
+@pytest.mark.parametrize("overrides, message", [
+    (dict(k=9), "K=9 is larger than the number of tasks \\(8\\)"),
+    (dict(steer_layers=(7,)), "layer 7 is out of range"),
+    (dict(steer_alphas=(math.nan,), steer_layers=(1,)), "alpha must be a finite number"),
+    (dict(target="rust"), "unknown language 'rust'"),
+])
+def test_bad_settings_fail_before_anything_is_written(tiny_llama, tmp_path, overrides, message):
+    prompts = PromptSet.load().head(8)
+    with pytest.raises(ValueError, match=message):
+        Pipeline(tiny_llama, prompts, Run(tmp_path / "run", create=True), quick(**overrides))
+    assert not (tmp_path / "run").exists()  # nothing was written
+
+
+def test_task_missing_the_target_prompt_is_named(tiny_llama, tmp_path):
+    rows = [{"id": "a", "neutral": "Sort.", "prompts": {"python": "Sort in Python."}},
+            {"id": "b", "neutral": "Add.", "prompts": {"python": "Add in Python.", "cpp": "Add in C++."}}]
+    prompts = PromptSet.from_text("".join(json.dumps(r) + "\n" for r in rows))
+    with pytest.raises(PromptSetError, match="1 task\\(s\\) have no cpp prompt: a"):
+        Pipeline(tiny_llama, prompts, Run(tmp_path / "run", create=True), quick(k=2))
+
+
+def test_vector_files_are_checked(tiny_llama, tiny_gpt2, tmp_path):
+    meta = {"model": "tiny", "d_model": 64, "n_layers": 3, "hook_point": "resid_post", "position": "last",
+            "weight_processing": "none"}
+    path = export_vectors(tmp_path / "v.safetensors", {"vectors": torch.randn(3, 2, 64)}, meta)
+    tensors, back = import_vectors(path, tiny_llama)
+    assert tensors["vectors"].shape == (3, 2, 64) and back == meta
+    wide = export_vectors(tmp_path / "w.safetensors", {"vectors": torch.randn(3, 2, 32)}, {**meta, "d_model": 32})
+    with pytest.raises(StorageError, match="d_model 32 .* has d_model 64"):
+        import_vectors(wide, tiny_llama)
+    data = bytearray(path.read_bytes())
+    data[8:20] = b'{"garbage": '  # tamper with the JSON header
+    (tmp_path / "t.safetensors").write_bytes(bytes(data))
+    with pytest.raises(StorageError, match="not a valid safetensors file"):
+        import_vectors(tmp_path / "t.safetensors", tiny_llama)
+    header_len = int.from_bytes(path.read_bytes()[:8], "little")
+    (tmp_path / "huge.safetensors").write_bytes((header_len * 1000).to_bytes(8, "little") + path.read_bytes()[8:])
+    with pytest.raises(StorageError):
+        import_vectors(tmp_path / "huge.safetensors", tiny_llama)
+
+
+def test_writes_are_atomic(tmp_path, monkeypatch):
+    import os
+
+    from steering import storage
+
+    run = Run(tmp_path / "run", create=True)
+    run.save("vectors", {"v": torch.ones(2)}, model="m")
+
+    def killed(*args, **kwargs):
+        raise KeyboardInterrupt("killed mid-write")
+
+    monkeypatch.setattr(os, "replace", killed)
+    with pytest.raises(KeyboardInterrupt):
+        run.save("vectors", {"v": torch.zeros(2)}, model="m")
+    monkeypatch.undo()
+    assert torch.equal(run.load("vectors")[0]["v"], torch.ones(2))  # the old file is intact
+    assert [p.name for p in (tmp_path / "run" / "tensors").iterdir()] == ["vectors.safetensors"]  # no debris
+    assert storage.load_tensors(run.tensor_path("vectors"))[1] == {"model": "m"}
+
+
+def test_command_line_help_documents_every_option(capsys):
+    for command in ("run", "extract", "cluster", "probe", "sweep", "refine", "steer", "eval"):
+        with pytest.raises(SystemExit) as exit_info:
+            main([command, "--help"])
+        assert exit_info.value.code == 0
+        out = capsys.readouterr().out
+        for line in out.splitlines():
+            if line.strip().startswith("--") and "  " in line.strip():
+                assert line.strip().split("  ", 1)[1].strip(), f"{command}: option without help: {line}"
+
+
+def test_command_line_rejects_bad_input_clearly(tmp_path, capsys):
+    bad = tmp_path / "dup.jsonl"
+    row = {"id": "a", "neutral": "x", "prompts": {"cpp": "y"}}
+    bad.write_text(json.dumps(row) + "\n" + json.dumps(row) + "\n")
+    assert main(["run", "--prompts", str(bad), "--out", str(tmp_path / "r")]) == 2
+    out = capsys.readouterr().out
+    assert "duplicate id" in out and "Traceback" not in out
