@@ -94,6 +94,13 @@ class _LayerProbe:
         _, y = _as_inputs(X, y)
         return (self.predict(X) == y).mean(axis=1)
 
+    def _begin_fit(self, X, y, groups):
+        """Check the inputs, fix the split and the number of clusters: the start of every fit."""
+        X, y = _as_inputs(X, y)
+        self.n_clusters_ = int(self.n_clusters or y.max() + 1)
+        self.train_idx_, self.val_idx_ = train_val_split(X.shape[0], self.val_fraction, self.random_state, groups)
+        return X, y
+
     def _record_split_scores(self, X, y) -> None:
         self.train_accuracy_ = self.layer_scores(X[self.train_idx_], y[:, self.train_idx_])
         self.val_accuracy_ = (
@@ -129,10 +136,9 @@ class GactProbe(_LayerProbe):
         self.epochs = epochs
 
     def fit(self, X, y, groups=None) -> "GactProbe":
-        X, y = _as_inputs(X, y)
-        n, n_layers, d = X.shape
-        k = int(self.n_clusters or y.max() + 1)
-        self.train_idx_, self.val_idx_ = train_val_split(n, self.val_fraction, self.random_state, groups)
+        X, y = self._begin_fit(X, y, groups)
+        _, n_layers, d = X.shape
+        k = self.n_clusters_
         train = X[self.train_idx_]
         self.mean_ = train.mean(dim=0)
         self.std_ = train.std(dim=0, unbiased=False).clamp_min(1e-6)
@@ -151,7 +157,6 @@ class GactProbe(_LayerProbe):
             optimizer.step()
         self.coef_ = coef.detach()
         self.intercept_ = intercept.detach()
-        self.n_clusters_ = k
         self._record_split_scores(X, y)
         return self
 
@@ -171,10 +176,9 @@ class ActProbe(_LayerProbe):
         self.max_iter = max_iter
 
     def fit(self, X, y, groups=None) -> "ActProbe":
-        X, y = _as_inputs(X, y)
-        n, n_layers, d = X.shape
-        k = self.n_clusters_ = int(self.n_clusters or y.max() + 1)
-        self.train_idx_, self.val_idx_ = train_val_split(n, self.val_fraction, self.random_state, groups)
+        X, y = self._begin_fit(X, y, groups)
+        _, n_layers, d = X.shape
+        k = self.n_clusters_
         self.mean_, self.std_ = torch.zeros(n_layers, d), torch.ones(n_layers, d)
         self.coef_ = torch.zeros(n_layers, d, k)
         self.intercept_ = torch.full((n_layers, k), _NEVER)

@@ -126,15 +126,16 @@ class Run:
                 [(stage, n, l, float(v), json.dumps(e) if e else None, now) for n, l, v, e in rows],
             )
 
-    def metrics(self, stage: str | None = None) -> list[dict]:
-        query = "SELECT stage, name, layer, value, extra FROM metrics"
-        args: tuple = ()
-        if stage is not None:
-            query += " WHERE stage = ?"
-            args = (stage,)
+    def _select(self, table: str, columns: str, stage: str | None) -> list[sqlite3.Row]:
+        """Rows of ``table`` in insertion order, of one stage or of all."""
+        where, args = (" WHERE stage = ?", (stage,)) if stage is not None else ("", ())
         with closing(self._connect()) as db:
-            rows = db.execute(query + " ORDER BY rowid", args).fetchall()
-        return [dict(stage=s, name=n, layer=l, value=v, extra=json.loads(e) if e else None) for s, n, l, v, e in rows]
+            db.row_factory = sqlite3.Row
+            return db.execute(f"SELECT {columns} FROM {table}{where} ORDER BY rowid", args).fetchall()
+
+    def metrics(self, stage: str | None = None) -> list[dict]:
+        rows = self._select("metrics", "stage, name, layer, value, extra", stage)
+        return [{**dict(r), "extra": json.loads(r["extra"]) if r["extra"] else None} for r in rows]
 
     def replace_generations(self, stage: str, rows: Iterable[dict]) -> None:
         now = time.time()
@@ -147,11 +148,5 @@ class Run:
             )
 
     def generations(self, stage: str | None = None) -> list[dict]:
-        query = "SELECT stage, task_id, condition, seed, prompt, text, language, confidence, parses, n_tokens FROM generations"
-        args: tuple = ()
-        if stage is not None:
-            query += " WHERE stage = ?"
-            args = (stage,)
-        with closing(self._connect()) as db:
-            db.row_factory = sqlite3.Row
-            return [dict(r) for r in db.execute(query + " ORDER BY rowid", args).fetchall()]
+        columns = "stage, task_id, condition, seed, prompt, text, language, confidence, parses, n_tokens"
+        return [dict(r) for r in self._select("generations", columns, stage)]

@@ -4,10 +4,13 @@ themselves (no network)."""
 from __future__ import annotations
 
 import os
+import tempfile
 
 import pytest
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # nothing here may reach for the network
+# Activation caches go to a fresh folder, not the user's ~/.cache (set before steering is imported).
+os.environ["STEERSCOPE_CACHE"] = tempfile.mkdtemp(prefix="steerscope-test-cache-")
 
 
 def _tiny_tokenizer():
