@@ -99,8 +99,6 @@ def _progress():
         if stage not in tasks:
             tasks[stage] = bars.add_task(stage, total=total)
         bars.update(tasks[stage], completed=done, total=total)
-        if all(bars.tasks[i].finished for i in tasks.values()) and stage == "eval" and done >= total:
-            bars.stop()
 
     report.stop = bars.stop  # type: ignore[attr-defined]
     return report

@@ -22,13 +22,20 @@ def repeated_ngram_rate(text: str, n: int = 4) -> float:
     return 1 - len(set(grams)) / len(grams) if grams else 0.0
 
 
-def summarize(answers, target: str) -> dict:
-    """Language shares, success (share in ``target``), syntax-valid share and fluency."""
+def language_shares(answers) -> dict[str, float]:
+    """Fraction of answers per detected language (undetected answers count as 'none')."""
     counts = Counter(a.detection.language or "none" for a in answers)
     total = max(1, len(answers))
+    return {lang: counts.get(lang, 0) / total for lang in (*LANGUAGE_KEYS, "none")}
+
+
+def summarize(answers, target: str) -> dict:
+    """Language shares, success (share in ``target``), syntax-valid share and fluency."""
+    shares = language_shares(answers)
+    total = max(1, len(answers))
     return {
-        "shares": {lang: counts.get(lang, 0) / total for lang in (*LANGUAGE_KEYS, "none")},
-        "success": counts.get(target, 0) / total,
+        "shares": shares,
+        "success": shares.get(target, 0.0),
         "syntax_valid": sum(a.detection.parses for a in answers) / total,
         "repeated_ngrams": float(np.mean([repeated_ngram_rate(a.detection.code) for a in answers])) if answers else 0.0,
         "n": len(answers),

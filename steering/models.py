@@ -127,7 +127,8 @@ def available_memory(device: torch.device) -> int:
 
 
 def _looks_like_path(name: str) -> bool:
-    return name.startswith((".", "/", "~")) or os.sep in name.strip("/").split("/", 2)[-1] or Path(name).exists()
+    """Hub ids are ``org/name``: anything rooted, deeper, or present on disk is a path."""
+    return name.startswith((".", "/", "~")) or name.count("/") > 1 or Path(name).exists()
 
 
 def _hub_reachable(timeout: float = 3.0) -> bool:

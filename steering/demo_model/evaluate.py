@@ -4,20 +4,12 @@ and, asked neutrally, it prefers languages as the corpus was designed to make it
 from __future__ import annotations
 
 import time
-from collections import Counter
-
+from ..evaluation import language_shares
 from ..generation import GenerationConfig, generate
 from ..languages import LANGUAGE_KEYS, LANGUAGES
 from ..models import load_model
 from ..prompts import PromptSet
 from .corpus import design_shares
-
-
-def language_shares(generations) -> dict[str, float]:
-    """Fraction of answers per detected language (undetected answers count as 'none')."""
-    counts = Counter(g.detection.language or "none" for g in generations)
-    total = max(1, len(generations))
-    return {lang: counts.get(lang, 0) / total for lang in (*LANGUAGE_KEYS, "none")}
 
 
 def _progress(label: str, total: int):
