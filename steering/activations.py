@@ -1,5 +1,6 @@
 """Read a model's activations for a list of prompts: every layer (or a subset) at one hook point,
-at the last prompt token or averaged over the prompt, in one forward pass per batch.
+at the last prompt token, averaged over the prompt, or inside a teacher-forced answer, in one
+forward pass per batch.
 
 Capture goes through thread-owned hooks on exactly the hook points asked for (the same idea as
 ``run_with_cache(names_filter=...)``, whose cache hooks would also record other threads' forward
@@ -22,7 +23,7 @@ from .hooks import thread_hooks
 from .models import HOOK_POINTS, check_layers
 from .storage import StorageError, load_tensors, save_tensors
 
-POSITIONS = ("last", "mean")
+POSITIONS = ("last", "mean", "answer")
 DEFAULT_CACHE_DIR = Path(os.environ.get("STEERSCOPE_CACHE", Path.home() / ".cache" / "steerscope"))
 
 
@@ -33,33 +34,56 @@ def _check(position: str, hook_point: str) -> None:
         raise ValueError(f"unknown hook point {hook_point!r}; expected one of {', '.join(HOOK_POINTS)}")
 
 
-def cache_key(model, prompts: Sequence[str], layers: Sequence[int], hook_point: str, position: str) -> str:
-    blob = json.dumps([model.fingerprint, list(prompts), list(layers), hook_point, position])
+def cache_key(model, prompts: Sequence[str], layers: Sequence[int], hook_point: str, position: str,
+              continuations: Sequence[str], per_answer: int) -> str:
+    blob = json.dumps([model.fingerprint, list(prompts), list(layers), hook_point, position, list(continuations), per_answer])
     return hashlib.sha256(blob.encode()).hexdigest()[:24]
 
 
+def _read_weights(mask: torch.Tensor, answer_lengths: list[int], position: str, per_answer: int) -> torch.Tensor:
+    """``[batch, rows per prompt, width]`` weights over token columns: which positions are read.
+
+    Rows are left-padded, so the last column is every row's last token and an answer of ``n``
+    tokens fills the last ``n`` columns.
+    """
+    batch, width = mask.shape
+    if position == "mean":
+        return (mask / mask.sum(dim=1, keepdim=True)).unsqueeze(1).float()
+    if position == "last":
+        weights = torch.zeros(batch, 1, width)
+        weights[:, 0, -1] = 1.0
+        return weights
+    weights = torch.zeros(batch, per_answer, width)
+    for i, n in enumerate(answer_lengths):
+        # Inside the answer, after its first token: the language is already written there.
+        offsets = torch.linspace(min(1, n - 1), n - 1, per_answer).round().long()
+        weights[i, torch.arange(per_answer), width - n + offsets] = 1.0
+    return weights
+
+
 @torch.no_grad()
-def _extract(model, prompts, layers, hook_point, position, batch_size, progress) -> torch.Tensor:
+def _extract(model, prompts, continuations, layers, hook_point, position, per_answer, batch_size, progress) -> torch.Tensor:
     names = {model.hook_name(layer, hook_point): i for i, layer in enumerate(layers)}
-    out = torch.empty((len(prompts), len(layers), model.d_model), dtype=torch.float32)
+    per_prompt = per_answer if position == "answer" else 1
+    out = torch.empty((len(prompts), per_prompt, len(layers), model.d_model), dtype=torch.float32)
+    tok = model.tokenizer
     for start in range(0, len(prompts), batch_size):
         chunk = prompts[start : start + batch_size]
-        ids, mask = encode_prompts(model, chunk)
-        weights = (mask / mask.sum(dim=1, keepdim=True)).unsqueeze(-1).to(torch.float32)
+        tails = continuations[start : start + batch_size]
+        ids, mask = encode_prompts(model, chunk, tails)
+        lengths = [len(tok(t, add_special_tokens=False)["input_ids"]) if t else 0 for t in tails]
+        weights = _read_weights(mask.cpu(), lengths, position, per_answer).to(ids.device)
 
         def capture(activation, hook, rows=slice(start, start + len(chunk))):
-            if position == "last":  # left padding: the last column is every row's true last token
-                picked = activation[:, -1, :].float()
-            else:
-                picked = (activation.float() * weights).sum(dim=1)
-            out[rows, names[hook.name]] = picked.cpu()
+            picked = torch.einsum("bpw,bwd->bpd", weights, activation.float())
+            out[rows, :, names[hook.name]] = picked.cpu()
 
         positions = (mask.cumsum(-1) - 1).clamp(min=0)
         with thread_hooks(model.bridge, [(name, capture) for name in names]):
             model.bridge(ids, attention_mask=mask, position_ids=positions)
         if progress is not None:
             progress(len(chunk))
-    return out
+    return out.flatten(0, 1)
 
 
 def extract_activations(
@@ -68,24 +92,37 @@ def extract_activations(
     layers: Sequence[int] | None = None,
     hook_point: str = "resid_post",
     position: str = "last",
+    continuation: str | Sequence[str] = "",
+    per_answer: int = 4,
     batch_size: int = 16,
     cache_dir: str | Path | None = DEFAULT_CACHE_DIR,
     progress: Callable[[int], None] | None = None,
 ) -> torch.Tensor:
-    """Activations as a float32 CPU tensor of shape ``[len(prompts), len(layers), d_model]``.
+    """Activations as a float32 CPU tensor of shape ``[rows, len(layers), d_model]``.
 
-    ``layers`` defaults to every layer. ``progress`` is called with the number of prompts done
-    after each batch. With ``cache_dir`` set, a second call with the same model, prompts, layers,
-    hook point and position reads the file instead of running the model.
+    Each prompt is read after its generation prompt and ``continuation`` (the start of an answer,
+    e.g. ``"```"``; one text for all, or one per prompt), at its last token or averaged over all
+    its tokens (one row per prompt), or, with ``position="answer"``, at ``per_answer`` positions
+    spread over the continuation after its first token (``per_answer`` rows per prompt, in
+    order). ``layers`` defaults to every layer. ``progress`` is called with the number of
+    prompts done after each batch. With ``cache_dir`` set, a second call with the same
+    arguments and model reads the file instead of running the model.
     """
     _check(position, hook_point)
     prompts = list(prompts)
     if not prompts:
         raise ValueError("no prompts to extract activations for")
+    continuations = [continuation] * len(prompts) if isinstance(continuation, str) else list(continuation)
+    if len(continuations) != len(prompts):
+        raise ValueError(f"{len(prompts)} prompts but {len(continuations)} continuations")
+    if position == "answer" and (per_answer < 1 or not all(continuations)):
+        raise ValueError("position 'answer' reads inside the continuations: give every prompt one, and per_answer >= 1")
     layers = check_layers(range(model.n_layers) if layers is None else layers, model.n_layers)
+    per_answer = per_answer if position == "answer" else 0
     path = None
     if cache_dir is not None:
-        path = Path(cache_dir) / "activations" / f"{cache_key(model, prompts, layers, hook_point, position)}.safetensors"
+        key = cache_key(model, prompts, layers, hook_point, position, continuations, per_answer)
+        path = Path(cache_dir) / "activations" / f"{key}.safetensors"
         if path.is_file():
             try:
                 tensors, _ = load_tensors(path)
@@ -94,7 +131,7 @@ def extract_activations(
                 return tensors["activations"]
             except StorageError:
                 path.unlink(missing_ok=True)  # a damaged cache entry is recomputed, never trusted
-    acts = _extract(model, prompts, layers, hook_point, position, batch_size, progress)
+    acts = _extract(model, prompts, continuations, layers, hook_point, position, per_answer, batch_size, progress)
     if path is not None:
         save_tensors(path, {"activations": acts}, {
             "model": model.facts.name, "hook_point": hook_point, "position": position,

@@ -111,6 +111,9 @@ def _new_run_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--contrast", default=None, help="differences are target minus this: neutral, or a language (default: neutral)")
     p.add_argument("--hook-point", default=None, choices=sorted(HOOK_POINTS), help="where activations are read and steered (default: resid_post)")
     p.add_argument("--position", default=None, choices=["last", "mean"], help="prompt position read: last token or mean (default: last)")
+    p.add_argument("--answer-prefix", default=None, help="text appended after the generation prompt before reading (default: ```, the answer's opening fence; '' for none)")
+    p.add_argument("--no-adaptive", dest="adaptive", action="store_false", default=None,
+                   help="probes without the 'off' class learned inside target-language answers (steer at full strength everywhere)")
 
 
 def _tuning_args(p: argparse.ArgumentParser) -> None:
@@ -118,7 +121,8 @@ def _tuning_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--cluster-mode", choices=["per_layer", "concat"], default=None, help="cluster each layer alone, or all layers at once (default: per_layer)")
     p.add_argument("--layers", type=int, nargs="+", default=None, help="layers to steer (default: the best ones from the sweep)")
     p.add_argument("--alpha", type=float, nargs="+", default=None, help="one alpha, or one per layer (default: from the sweep)")
-    p.add_argument("--samples", type=int, default=None, help="evaluation samples per task (default: 2)")
+    p.add_argument("--samples", type=int, default=None, help="evaluation samples per task (default: 1)")
+    p.add_argument("--eval-temperature", type=float, default=None, help="evaluation sampling temperature, 0 for greedy (default: 0)")
     p.add_argument("--refine-steps", type=int, default=None, help="gradient refinement steps (default: 30)")
     p.add_argument("--online", action="store_true", default=None, help="refine one prompt at a time, as the paper does")
     p.add_argument("--seed", type=int, default=None, help="seed for splits, clustering and sampling (default: 0)")
@@ -127,7 +131,8 @@ def _tuning_args(p: argparse.ArgumentParser) -> None:
 _SETTING_ARGS = (("target", "target"), ("contrast", "contrast"), ("hook_point", "hook_point"), ("position", "position"),
                  ("k", "k"), ("cluster_mode", "cluster_mode"), ("seed", "seed"), ("layers", "steer_layers"),
                  ("alpha", "steer_alphas"), ("samples", "eval_samples"), ("refine_steps", "refine_steps"),
-                 ("online", "refine_online"))
+                 ("online", "refine_online"), ("answer_prefix", "answer_prefix"), ("adaptive", "adaptive"),
+                 ("eval_temperature", "eval_temperature"))
 
 
 def _open_pipeline(args, new_run: bool):
@@ -174,9 +179,12 @@ def print_summary(run) -> None:
     probe = by.get("probe")
     if probe:
         layers = sorted(k for k in probe["gact_val_accuracy"] if k is not None)
+        refined = by.get("refine", {}).get("refined_val_accuracy")
         rows = [[layer, probe["gact_train_accuracy"][layer], probe["gact_val_accuracy"][layer],
-                 probe["act_train_accuracy"][layer], probe["act_val_accuracy"][layer]] for layer in layers]
-        _table("Probe accuracy per layer (same split)", ["layer", "G-ACT train", "G-ACT val", "ACT train", "ACT val"], rows)
+                 probe["act_train_accuracy"][layer], probe["act_val_accuracy"][layer]]
+                + ([refined[layer]] if refined else []) for layer in layers]
+        _table("Probe accuracy per layer on the cluster task (same split)",
+               ["layer", "G-ACT train", "G-ACT val", "ACT train", "ACT val"] + (["G-ACT val, refined"] if refined else []), rows)
         import numpy as np
 
         g = np.array([probe["gact_val_accuracy"][l] for l in layers])
@@ -185,6 +193,10 @@ def print_summary(run) -> None:
         console.print(f"mean validation accuracy: G-ACT {g.mean():.1%}, ACT {a.mean():.1%} "
                       f"(gain {100 * (g.mean() - a.mean()):+.1f} points; first half of the layers "
                       f"{100 * (g[:half].mean() - a[:half].mean()):+.1f} points)")
+        if "gact_off_val_accuracy" in probe:
+            off = [probe[f"{name}_off_val_accuracy"][l] for name in ("gact", "act") for l in layers]
+            console.print(f"'off' class (inside target-language answers), mean validation accuracy: "
+                          f"G-ACT {np.mean(off[:len(layers)]):.1%}, ACT {np.mean(off[len(layers):]):.1%}")
     chosen = run.settings.get("chosen")
     if chosen:
         console.print(f"steered layers (from the sweep): {chosen['layers']} with alphas {chosen['alphas']}")

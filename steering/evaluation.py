@@ -85,9 +85,18 @@ def layer_alpha_sweep(model, prompts: Sequence[str], make_steerer: Callable[[int
 
 
 def best_layers(grid: np.ndarray, layers: Sequence[int], alphas: Sequence[float], n: int = 2) -> tuple[list[int], list[float]]:
-    """The ``n`` layers with the highest success, each with the smallest alpha reaching its best."""
-    best = grid.max(axis=1)
-    order = sorted(range(len(layers)), key=lambda i: (-best[i], i))[:n]
-    chosen = sorted(order)
+    """The ``n`` layers with the highest success (ties: the higher mean success over alphas, i.e.
+    the more robust layer, then the lower layer), each with the smallest alpha reaching its best."""
+    best, mean = grid.max(axis=1), grid.mean(axis=1)
+    chosen = sorted(sorted(range(len(layers)), key=lambda i: (-best[i], -mean[i], i))[:n])
     picked_alphas = [float(alphas[int(np.flatnonzero(grid[i] >= best[i] - 1e-9)[0])]) for i in chosen]
     return [int(layers[i]) for i in chosen], picked_alphas
+
+
+def scale_sweep(model, prompts: Sequence[str], make_steerer: Callable[[list[int], list[float]], object],
+                layers: Sequence[int], alphas: Sequence[float], target: str,
+                scales: Sequence[float] = (0.5, 0.75, 1.0)) -> dict[float, float]:
+    """Success of steering ``layers`` together, each at its alpha times a common scale (layers
+    that each steer well alone over-steer together at full strength)."""
+    return {float(c): tag_success(model, prompts, target, make_steerer(list(layers), [a * c for a in alphas]).hooks(model))
+            for c in scales}

@@ -64,10 +64,22 @@ def format_prompt(tokenizer, prompt: str) -> str:
     return f"{bos}{prompt}\n"
 
 
-def encode_prompts(model, prompts: Sequence[str]) -> tuple[torch.Tensor, torch.Tensor]:
-    """Left-padded token ids and attention mask for the formatted prompts."""
+def encode_prompts(model, prompts: Sequence[str], continuations: str | Sequence[str] = "") -> tuple[torch.Tensor, torch.Tensor]:
+    """Left-padded token ids and attention mask for the formatted prompts.
+
+    ``continuations`` (one text for all prompts, or one per prompt) is tokenised on its own and
+    appended after each prompt's generation prompt: the start of an answer, teacher-forced.
+    """
     tok = model.tokenizer
-    rows = [tok(format_prompt(tok, p), add_special_tokens=False)["input_ids"] for p in prompts]
+    if isinstance(continuations, str):
+        continuations = [continuations] * len(prompts)
+    if len(continuations) != len(prompts):
+        raise ValueError(f"{len(prompts)} prompts but {len(continuations)} continuations")
+    rows = [
+        tok(format_prompt(tok, p), add_special_tokens=False)["input_ids"]
+        + (tok(c, add_special_tokens=False)["input_ids"] if c else [])
+        for p, c in zip(prompts, continuations)
+    ]
     width = max(len(r) for r in rows)
     if width >= model.facts.n_ctx:
         raise ValueError(f"a prompt is {width} tokens long; this model's context is {model.facts.n_ctx}")

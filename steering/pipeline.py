@@ -16,7 +16,8 @@ import torch
 
 from .activations import extract_activations
 from .clustering import MODES, SteeringClusters, k_sweep
-from .evaluation import best_layers, evaluate_steering, layer_alpha_sweep, tag_success
+from .generation import GenerationConfig, generate
+from .evaluation import best_layers, evaluate_steering, layer_alpha_sweep, scale_sweep, tag_success
 from .languages import LANGUAGE_KEYS, check_language
 from .models import check_layers
 from .neurons import attribute_neurons
@@ -28,6 +29,7 @@ from .storage import Run, atomic_write_bytes
 
 Progress = Callable[[str, int, int], None]
 STAGES = ("extract", "cluster", "probe", "sweep", "refine", "eval")
+COMBINE_SCALES = (0.5, 0.75, 1.0)  # common scales tried for the chosen layers' alphas together
 
 
 @dataclass
@@ -38,6 +40,9 @@ class PipelineSettings:
     contrast: str = "neutral"  # or a language: deltas are target minus that language's prompt
     hook_point: str = "resid_post"
     position: str = "last"
+    answer_prefix: str = "```"  # read prompts where the answer starts: where the language is chosen
+    adaptive: bool = True  # probes get an "off" class, learned inside target-language answers
+    off_per_answer: int = 4  # "off" samples read inside each target-language answer
     k: int = 3
     cluster_mode: str = "per_layer"
     val_fraction: float = 0.25
@@ -45,9 +50,9 @@ class PipelineSettings:
     use_paraphrases: bool = True  # neutral paraphrases as extra probe samples (same task label)
     probe_lr: float = 0.05
     probe_weight_decay: float = 1e-2
-    probe_epochs: int = 300
+    probe_epochs: int = 1000
     act_C: float = 1.0
-    sweep_alphas: tuple = (0.5, 1.0, 2.0, 4.0)
+    sweep_alphas: tuple = (0.25, 0.5, 0.75, 1.0)
     steer_layers: tuple | None = None  # None: the best layers from the sweep
     steer_alphas: tuple | None = None  # None: each chosen layer's alpha from the sweep
     n_best_layers: int = 2
@@ -55,8 +60,8 @@ class PipelineSettings:
     refine_lr: float = 0.01
     refine_prox: float = 0.1
     refine_online: bool = False
-    eval_samples: int = 2
-    eval_temperature: float = 1.0
+    eval_samples: int = 1
+    eval_temperature: float = 0.0  # greedy: steered and baseline answers differ only by the steering
     max_new_tokens: int = 320
     batch_size: int = 16
 
@@ -135,43 +140,82 @@ class Pipeline:
     def neutral_prompts(self) -> list[str]:
         return [t.neutral for t in self.prompts]
 
-    def probe_samples(self) -> tuple[torch.Tensor, np.ndarray]:
-        """Probe inputs (neutral activations, plus paraphrases) and the task index of each row."""
+    def probe_data(self) -> tuple[torch.Tensor, np.ndarray, np.ndarray, np.ndarray]:
+        """Probe inputs, labels ``[layers, rows]``, the task of each row, and which rows are "off".
+
+        Rows are the neutral activations and paraphrases (labelled with their task's cluster),
+        then, for adaptive probes, activations inside target-language answers (labelled K).
+        """
         acts, _ = self.run.load("activations")
-        rows = [acts["neutral"]]
-        groups = [np.arange(len(self.prompts))]
-        for name in sorted(k for k in acts if k.startswith("paraphrase_")):
-            index = acts[f"index_{name}"].numpy()
+        labels = self.run.load("clusters")[0]["labels"].numpy()
+        names = ["neutral", *sorted(k for k in acts if k.startswith("paraphrase_"))]
+        if self.settings.adaptive and "off" in acts:
+            names.append("off")
+        rows, groups = [], []
+        for name in names:
             rows.append(acts[name])
-            groups.append(index)
-        return torch.cat(rows), np.concatenate(groups)
+            groups.append(acts[f"index_{name}"].numpy() if f"index_{name}" in acts else np.arange(len(self.prompts)))
+        groups = np.concatenate(groups)
+        is_off = np.zeros(len(groups), dtype=bool)
+        if names[-1] == "off":
+            is_off[-len(acts["off"]):] = True
+        y = labels[:, groups]
+        y[:, is_off] = self.settings.k
+        return torch.cat(rows), y, groups, is_off
 
     # stages ------------------------------------------------------------------------------
     def extract(self) -> None:
         s = self.settings
-        sets = {"neutral": self.neutral_prompts, "target": [t.prompts[s.target] for t in self.prompts]}
+        tasks = self.prompts.tasks
+        sets = {"neutral": self.neutral_prompts, "target": [t.prompts[s.target] for t in tasks]}
         if s.contrast != "neutral":
-            sets["contrast"] = [t.prompts[s.contrast] for t in self.prompts]
+            sets["contrast"] = [t.prompts[s.contrast] for t in tasks]
         if s.use_paraphrases:
-            most = max((len(t.paraphrases) for t in self.prompts), default=0)
+            most = max((len(t.paraphrases) for t in tasks), default=0)
             for j in range(most):
-                owners = [i for i, t in enumerate(self.prompts) if len(t.paraphrases) > j]
-                sets[f"paraphrase_{j}"] = [self.prompts.tasks[i].paraphrases[j] for i in owners]
-        advance = self._tick("extract", sum(len(p) for p in sets.values()))
+                sets[f"paraphrase_{j}"] = [t.paraphrases[j] for t in tasks if len(t.paraphrases) > j]
+        advance = self._tick("extract", sum(len(p) for p in sets.values()) + (2 * len(tasks) if s.adaptive else 0))
         tensors = {
             name: extract_activations(self.model, prompts, hook_point=s.hook_point, position=s.position,
-                                      batch_size=s.batch_size, progress=advance)
+                                      continuation=s.answer_prefix, batch_size=s.batch_size, progress=advance)
             for name, prompts in sets.items()
         }
         for name in list(tensors):
             if name.startswith("paraphrase_"):
                 j = int(name.split("_")[1])
-                tensors[f"index_{name}"] = torch.tensor([i for i, t in enumerate(self.prompts) if len(t.paraphrases) > j])
+                tensors[f"index_{name}"] = torch.tensor([i for i, t in enumerate(tasks) if len(t.paraphrases) > j])
+        if s.adaptive:
+            tensors.update(self._off_samples(advance))
         base = tensors["contrast" if s.contrast != "neutral" else "neutral"]
         deltas = tensors["target"] - base
         self.run.save("activations", tensors, **self._meta(kind="activations"))
         self.run.save("deltas", {"deltas": deltas, "mean_vectors": deltas.mean(dim=0)},
                       **self._meta(kind="differences", target=s.target, contrast=s.contrast))
+
+    def _off_samples(self, advance) -> dict[str, torch.Tensor]:
+        """Activations where steering should stay off: inside the model's own target-language
+        answers (to the explicit prompts), read after the neutral prompts, as a steered answer
+        would be."""
+        s = self.settings
+        tasks = self.prompts.tasks
+        config = GenerationConfig(max_new_tokens=s.max_new_tokens, batch_size=s.batch_size)
+        answers = generate(self.model, [t.prompts[s.target] for t in tasks], config, on_batch=advance)
+        kept = [i for i, a in enumerate(answers) if a.detection.language == s.target]
+        kept = kept or [i for i, a in enumerate(answers) if a.text.strip()]  # a model that cannot: its best attempts
+        self.run.replace_generations("target_answers", [
+            {"task_id": tasks[i].id, "condition": "explicit", "seed": a.seed, "prompt": a.prompt, "text": a.text,
+             "language": a.detection.language, "confidence": a.detection.confidence,
+             "parses": int(a.detection.parses), "n_tokens": a.n_tokens}
+            for i, a in enumerate(answers)
+        ])
+        advance(len(tasks))
+        if not kept:
+            self.run.update_settings(notes=["the model's explicit answers were all empty: probes have no 'off' class"])
+            return {}
+        off = extract_activations(self.model, [tasks[i].neutral for i in kept], hook_point=s.hook_point,
+                                  position="answer", continuation=[answers[i].text for i in kept],
+                                  per_answer=s.off_per_answer, batch_size=s.batch_size)
+        return {"off": off, "index_off": torch.tensor(kept).repeat_interleave(s.off_per_answer)}
 
     def cluster(self) -> None:
         s = self.settings
@@ -190,30 +234,33 @@ class Pipeline:
         rows += [("k_sweep_inertia", None, v["inertia"], {"k": k}) for k, v in sweep.items()]
         self.run.replace_metrics("cluster", rows)
 
-    def _labels_for(self, groups: np.ndarray) -> np.ndarray:
-        labels = self.run.load("clusters")[0]["labels"].numpy()
-        return labels[:, groups]
+    def _accuracy_rows(self, name: str, probe, X, y, is_off) -> list[tuple]:
+        """Per-layer accuracy metrics: on the cluster task (neutral prompts, the paper's
+        figure) and, for adaptive probes, on the held-out "off" samples."""
+        train, val = probe.split_scores(X, y, ~is_off)
+        rows = [(f"{name}_{split}_accuracy", layer, float(v), None)
+                for split, values in (("train", train), ("val", val)) for layer, v in enumerate(values)]
+        if is_off.any():
+            rows += [(f"{name}_off_val_accuracy", layer, float(v), None)
+                     for layer, v in enumerate(probe.split_scores(X, y, is_off)[1])]
+        return rows
 
     def probe(self) -> None:
         s = self.settings
-        X, groups = self.probe_samples()
-        y = self._labels_for(groups)
+        X, y, groups, is_off = self.probe_data()
+        n_classes = s.k + int(is_off.any())
         advance = self._tick("probe", 2)
-        gact = GactProbe(s.k, lr=s.probe_lr, weight_decay=s.probe_weight_decay, epochs=s.probe_epochs,
+        gact = GactProbe(n_classes, lr=s.probe_lr, weight_decay=s.probe_weight_decay, epochs=s.probe_epochs,
                          val_fraction=s.val_fraction, random_state=s.seed).fit(X, y, groups=groups)
         advance()
-        act = ActProbe(s.k, C=s.act_C, val_fraction=s.val_fraction, random_state=s.seed).fit(X, y, groups=groups)
+        act = ActProbe(n_classes, C=s.act_C, val_fraction=s.val_fraction, random_state=s.seed).fit(X, y, groups=groups)
         advance()
         for name, probe in (("probe_gact", gact), ("probe_act", act)):
             self.run.save(name, probe.state_tensors(), **self._meta(kind="probe", method=name.split("_")[1], k=s.k))
-        rows = []
-        for name, probe in (("gact", gact), ("act", act)):
-            for layer in range(X.shape[1]):
-                rows.append((f"{name}_train_accuracy", layer, probe.train_accuracy_[layer], None))
-                rows.append((f"{name}_val_accuracy", layer, probe.val_accuracy_[layer], None))
-        self.run.replace_metrics("probe", rows)
-        ids = [self.prompts.tasks[g].id for g in groups]
-        report = gact.report(X, y, ids)
+        self.run.replace_metrics("probe", self._accuracy_rows("gact", gact, X, y, is_off)
+                                 + self._accuracy_rows("act", act, X, y, is_off))
+        ids = [self.prompts.tasks[g].id for g in groups[~is_off]]
+        report = gact.report(X[~is_off], y[:, ~is_off], ids)
         self.run.replace_metrics("probe_report", [
             ("gact_prediction", r["layer"], r["confidence"], r) for r in report
         ])
@@ -252,24 +299,38 @@ class Pipeline:
         return SteeringSpec(tuple(layers), tuple(alphas), method=method, hook_point=s.hook_point)
 
     def sweep(self) -> None:
+        """Single-layer success for every layer and alpha; then the best layers together, at the
+        common scale of their alphas that steers best (or the best layer alone, if that is better)."""
         s = self.settings
         layers = list(range(self.model.n_layers))
-        advance = self._tick("sweep", len(layers) * len(s.sweep_alphas))
-        make = lambda layer, alpha: self.steerer(SteeringSpec((layer,), (alpha,), "gact", hook_point=s.hook_point), refined=False)  # noqa: E731
-        grid = layer_alpha_sweep(self.model, self.neutral_prompts, make, layers, s.sweep_alphas, s.target, advance)
+        advance = self._tick("sweep", len(layers) * len(s.sweep_alphas) + len(COMBINE_SCALES))
+
+        def make(chosen, alphas):
+            return self.steerer(SteeringSpec(tuple(chosen), tuple(alphas), "gact", hook_point=s.hook_point), refined=False)
+
+        grid = layer_alpha_sweep(self.model, self.neutral_prompts, lambda layer, alpha: make([layer], [alpha]),
+                                 layers, s.sweep_alphas, s.target, advance)
         chosen_layers, chosen_alphas = best_layers(grid, layers, s.sweep_alphas, n=s.n_best_layers)
+        combined = {}
+        if len(chosen_layers) > 1:
+            combined = scale_sweep(self.model, self.neutral_prompts, make, chosen_layers, chosen_alphas, s.target, COMBINE_SCALES)
+            scale = min(combined, key=lambda c: (-combined[c], c))
+            if combined[scale] >= grid.max():
+                chosen_alphas = [a * scale for a in chosen_alphas]
+            else:
+                chosen_layers, chosen_alphas = best_layers(grid, layers, s.sweep_alphas, n=1)
+        advance(len(COMBINE_SCALES))
         self.run.replace_metrics("sweep", [
             ("success", layer, grid[i, j], {"alpha": float(a)}) for i, layer in enumerate(layers)
             for j, a in enumerate(s.sweep_alphas)
-        ])
+        ] + [("combined_success", None, v, {"scale": c}) for c, v in combined.items()])
         self.run.update_settings(chosen={"layers": chosen_layers, "alphas": chosen_alphas})
 
     def refine(self) -> None:
         s = self.settings
         spec = self.chosen_spec("gact")
         steerer = self.steerer(spec, refined=False)
-        X, groups = self.probe_samples()
-        y = self._labels_for(groups)
+        X, y, groups, is_off = self.probe_data()
         train_tasks = sorted(set(groups[steerer.probe.train_idx_].tolist()))
         val_tasks = sorted(set(range(len(self.prompts))) - set(train_tasks))
         prompts = [self.prompts.tasks[i].neutral for i in train_tasks]
@@ -286,14 +347,12 @@ class Pipeline:
                                        prox=s.refine_prox, online=s.refine_online, seed=s.seed, progress=advance)
         after = {"train": success(refined, train_tasks), "val": success(refined, val_tasks) if val_tasks else float("nan")}
         advance(2)
-        refined.train_accuracy_ = refined.layer_scores(X[refined.train_idx_], y[:, refined.train_idx_])
-        if len(refined.val_idx_):
-            refined.val_accuracy_ = refined.layer_scores(X[refined.val_idx_], y[:, refined.val_idx_])
+        refined.train_accuracy_, refined.val_accuracy_ = refined.split_scores(X, y)
         self.run.save("probe_gact_refined", refined.state_tensors(), **self._meta(kind="probe", method="gact_refined", k=s.k))
         rows = [("loss", step, loss, None) for step, loss in enumerate(losses)]
         rows += [(f"success_{when}_{split}", None, value, None)
                  for when, values in (("before", before), ("after", after)) for split, value in values.items()]
-        rows += [("val_accuracy_after", layer, v, None) for layer, v in enumerate(refined.val_accuracy_)]
+        rows += self._accuracy_rows("refined", refined, X, y, is_off)
         self.run.replace_metrics("refine", rows)
 
     def evaluate(self, method: str = "gact") -> dict:

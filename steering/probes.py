@@ -101,11 +101,19 @@ class _LayerProbe:
         self.train_idx_, self.val_idx_ = train_val_split(X.shape[0], self.val_fraction, self.random_state, groups)
         return X, y
 
+    def split_scores(self, X, y, rows=None) -> tuple[np.ndarray, np.ndarray]:
+        """Per-layer accuracy on the training and validation rows, counting only ``rows`` (a
+        boolean mask over samples) when given; NaN where no row is left."""
+        X, y = _as_inputs(X, y)
+        keep = np.ones(X.shape[0], dtype=bool) if rows is None else np.asarray(rows, dtype=bool)
+        scores = []
+        for idx in (self.train_idx_, self.val_idx_):
+            idx = idx[keep[idx]]
+            scores.append(self.layer_scores(X[idx], y[:, idx]) if len(idx) else np.full(X.shape[1], np.nan))
+        return scores[0], scores[1]
+
     def _record_split_scores(self, X, y) -> None:
-        self.train_accuracy_ = self.layer_scores(X[self.train_idx_], y[:, self.train_idx_])
-        self.val_accuracy_ = (
-            self.layer_scores(X[self.val_idx_], y[:, self.val_idx_]) if len(self.val_idx_) else np.full(X.shape[1], np.nan)
-        )
+        self.train_accuracy_, self.val_accuracy_ = self.split_scores(X, y)
 
     def report(self, X, y, ids) -> list[dict]:
         """Per sample and layer: true and predicted cluster, confidence, and whether it was held out."""
@@ -168,7 +176,7 @@ class ActProbe(_LayerProbe):
     ``mean_ = 0`` and ``std_ = 1``): the same probabilities as ``predict_proba`` of the
     regression, usable in hooks and saved without pickle."""
 
-    def __init__(self, n_clusters: int | None = None, C: float = 1.0, max_iter: int = 1000,
+    def __init__(self, n_clusters: int | None = None, C: float = 1.0, max_iter: int = 5000,
                  val_fraction: float = 0.25, random_state: int = 0):
         super().__init__(val_fraction, random_state)
         self.n_clusters = n_clusters

@@ -29,18 +29,16 @@ def opening_text(language: str) -> str:
 
 def opening_loss(model, steerer, prompts: Sequence[str], target: str) -> torch.Tensor:
     """Mean negative log-probability of ``target``'s opening after each prompt, steered."""
-    tok = model.tokenizer
-    ids, mask = encode_prompts(model, prompts)
-    opening = torch.tensor(tok(opening_text(target), add_special_tokens=False)["input_ids"], device=ids.device)
-    width = ids.shape[1]
-    full = torch.cat([ids, opening.expand(len(prompts), -1)], dim=1)
-    full_mask = torch.cat([mask, torch.ones(len(prompts), len(opening), dtype=mask.dtype, device=mask.device)], dim=1)
-    positions = (full_mask.cumsum(-1) - 1).clamp(min=0)
+    text = opening_text(target)
+    ids, mask = encode_prompts(model, prompts, text)
+    n_open = len(model.tokenizer(text, add_special_tokens=False)["input_ids"])
+    first = ids.shape[1] - n_open - 1  # the last prompt token: it predicts the opening's first token
+    positions = (mask.cumsum(-1) - 1).clamp(min=0)
     # Steer from the last prompt token on: the positions that generation would steer.
-    with thread_hooks(model.bridge, steerer.hooks(model, start=width - 1)):
-        logits = model.bridge(full, attention_mask=full_mask, position_ids=positions)
-    logprobs = torch.log_softmax(logits[:, width - 1 : -1].float(), dim=-1)
-    return -logprobs.gather(-1, opening.expand(len(prompts), -1)[..., None]).mean()
+    with thread_hooks(model.bridge, steerer.hooks(model, start=first)):
+        logits = model.bridge(ids, attention_mask=mask, position_ids=positions)
+    logprobs = torch.log_softmax(logits[:, first:-1].float(), dim=-1)
+    return -logprobs.gather(-1, ids[:, first + 1 :, None]).mean()
 
 
 def refine_probe(model, steerer, prompts: Sequence[str], target: str, steps: int = 30, lr: float = 0.01,

@@ -67,7 +67,8 @@ class Steerer:
 
     ``vectors[n_layers, K, d_model]`` are the cluster steering vectors, ``mean_vectors[n_layers,
     d_model]`` the plain mean differences, ``probe`` a fitted ``GactProbe`` or ``ActProbe`` over
-    all layers (``layer_logits``). ``probe_params`` optionally overrides the probe's (coef,
+    all layers (``layer_logits``), with K classes or K + 1 (the last one meaning "already
+    on target: do not steer"). ``probe_params`` optionally overrides the probe's (coef,
     intercept), e.g. with tensors that require grad during refinement. ``neurons`` maps a layer
     to the MLP neuron that the ``neuron`` method scales, by that layer's alpha.
     """
@@ -92,7 +93,10 @@ class Steerer:
             return self.mean_vectors[layer].to(h).expand_as(h)
         coef, intercept = self.probe_params or (None, None)
         logits = self.probe.layer_logits(layer, h.float(), coef, intercept)
-        weights = torch.softmax(logits, dim=-1)
+        # A probe with more classes than there are vectors has an "off" class (the last): its
+        # share of the weight steers by the zero vector, so activations that already look like
+        # the target are left (almost) alone.
+        weights = torch.softmax(logits, dim=-1)[..., : self.vectors.shape[1]]
         return (weights @ self.vectors[layer].to(weights)).to(h.dtype)
 
     def hooks(self, model, start: int | None = None) -> list[tuple[str, object]]:
