@@ -57,7 +57,7 @@ class PipelineSettings:
     steer_alphas: tuple | None = None  # None: each chosen layer's alpha from the sweep
     n_best_layers: int = 2
     refine_steps: int = 30
-    refine_lr: float = 0.01
+    refine_lr: float = 0.05
     refine_prox: float = 0.1
     refine_online: bool = False
     eval_samples: int = 1

@@ -91,3 +91,32 @@ def test_fluency_and_layer_choice_helpers():
     assert repeated_ngram_rate("x y z w " * 10) > 0.8
     grid = np.array([[0.1, 0.2], [0.9, 0.95], [0.95, 0.95]])
     assert best_layers(grid, [0, 1, 2], [1.0, 2.0], n=2) == ([1, 2], [2.0, 1.0])
+    # Equal best: the layer that steers at more alphas wins, then the lower layer.
+    grid = np.array([[0.0, 1.0], [0.5, 1.0], [0.5, 1.0]])
+    assert best_layers(grid, [0, 1, 2], [1.0, 2.0], n=1) == ([1], [2.0])
+
+
+def test_split_scores_count_only_the_given_rows():
+    X, y = blobs(n=40, layers=2)
+    probe = GactProbe(3, epochs=50).fit(X, y)
+    y_wrong = np.array(y)
+    y_wrong[:20] = (y_wrong[:20] + 1) % 3  # the first half mislabelled
+    rows = np.arange(40) >= 20
+    train, val = probe.split_scores(X, y_wrong, rows)
+    assert (train >= 0.9).all() and (val >= 0.9).all()
+    assert (probe.split_scores(X, y_wrong)[0] < 0.7).all()
+    empty = probe.split_scores(X, y, np.zeros(40, dtype=bool))
+    assert np.isnan(empty[0]).all() and np.isnan(empty[1]).all()
+
+
+def test_an_off_class_switches_steering_off():
+    """A probe with K + 1 classes: weight on the last one steers by the zero vector."""
+    probe = GactProbe(3).fit(*blobs(n=30, layers=1, d=4))
+    vectors = torch.tensor([[[1.0, 0, 0, 0], [0, 1.0, 0, 0]]])  # K = 2 vectors, 3 probe classes
+    h = torch.zeros(5, 4)
+    for favoured, expected in ((2, torch.zeros(4)), (0, vectors[0, 0])):
+        intercept = torch.full((1, 3), -50.0)
+        intercept[0, favoured] = 50.0
+        steerer = Steerer(SteeringSpec((0,), (1.0,), "gact"), vectors=vectors, probe=probe,
+                          probe_params=(torch.zeros(1, 4, 3), intercept))
+        assert torch.allclose(steerer.direction(0, h), expected.expand(5, 4), atol=1e-6)

@@ -26,6 +26,17 @@ def test_left_padding(embedded):
     assert ids[0, 0] == embedded.tokenizer.pad_token_id
 
 
+def test_continuations_are_appended_as_their_own_tokens(embedded):
+    tok = embedded.tokenizer
+    ids, mask = encode_prompts(embedded, ["Sort.", "Sort a longer list."], "```cpp")
+    tail = tok("```cpp", add_special_tokens=False)["input_ids"]
+    assert ids[:, -len(tail):].tolist() == [tail, tail] and mask[:, -len(tail):].all()
+    ids, _ = encode_prompts(embedded, ["a", "b"], ["x", "yy zz"])
+    assert tok.decode(ids[1]).endswith("<|assistant|>\nyy zz")
+    with pytest.raises(ValueError, match="2 prompts but 1 continuations"):
+        encode_prompts(embedded, ["a", "b"], ["x"])
+
+
 def test_greedy_is_deterministic_and_batch_independent(tiny_llama):
     config = GenerationConfig(max_new_tokens=12)
     alone = generate(tiny_llama, ["def f"], config)[0]

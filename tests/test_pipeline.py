@@ -21,6 +21,57 @@ def quick(**overrides):
     return PipelineSettings(**{**base, **overrides})
 
 
+@pytest.fixture(scope="module")
+def embedded_pipeline(embedded, tmp_path_factory):
+    """The shipped task set on the embedded model, up to the sweep (default settings)."""
+    pipeline = Pipeline(embedded, PromptSet.load(), Run(tmp_path_factory.mktemp("embedded") / "run", create=True))
+    pipeline.run_all(("extract", "cluster", "probe", "sweep"))
+    return pipeline
+
+
+def test_gact_steers_the_embedded_model_to_cpp(embedded_pipeline):
+    """The issue's figures: C++ from a minority to >= 90% of greedy answers, >= 80% of them parse,
+    and G-ACT probes at least as accurate as ACT's on average."""
+    result = embedded_pipeline.evaluate("gact")
+    assert result["baseline"]["success"] < 0.2
+    assert result["steered"]["success"] >= 0.9
+    assert result["steered"]["syntax_valid"] >= 0.8
+    probe = {m["name"]: [] for m in embedded_pipeline.run.metrics("probe")}
+    for m in embedded_pipeline.run.metrics("probe"):
+        probe[m["name"]].append(m["value"])
+    assert np.mean(probe["gact_val_accuracy"]) >= np.mean(probe["act_val_accuracy"])
+    assert np.mean(probe["gact_off_val_accuracy"]) >= 0.95  # the probe knows where to stay off
+
+
+def test_steered_and_plain_generation_share_one_model_from_two_threads(embedded_pipeline, embedded):
+    from steering.generation import GenerationConfig, generate
+
+    steerer = embedded_pipeline.steerer(embedded_pipeline.chosen_spec("gact"))
+    prompts = embedded_pipeline.neutral_prompts[:6]
+    config = GenerationConfig(max_new_tokens=40)
+    plain_alone = [a.text for a in generate(embedded, prompts, config)]
+    steered_alone = [a.text for a in generate(embedded, prompts, config, fwd_hooks=steerer.hooks(embedded))]
+    assert plain_alone != steered_alone
+    barrier, results = threading.Barrier(2), {}
+
+    def steered():
+        barrier.wait()
+        results["steered"] = [[a.text for a in generate(embedded, prompts, config, fwd_hooks=steerer.hooks(embedded))]
+                              for _ in range(2)]
+
+    def plain():
+        barrier.wait()
+        results["plain"] = [[a.text for a in generate(embedded, prompts, config)] for _ in range(2)]
+
+    threads = [threading.Thread(target=steered), threading.Thread(target=plain)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert results["plain"] == [plain_alone] * 2
+    assert results["steered"] == [steered_alone] * 2
+
+
 def test_same_pipeline_runs_on_a_random_init_gpt2(tiny_gpt2, tmp_path):
     prompts = PromptSet.load().head(8)
     pipeline = Pipeline(tiny_gpt2, prompts, Run(tmp_path / "run", create=True), quick(k=2))
