@@ -56,6 +56,7 @@ class PipelineSettings:
     steer_layers: tuple | None = None  # None: the best layers from the sweep
     steer_alphas: tuple | None = None  # None: each chosen layer's alpha from the sweep
     n_best_layers: int = 2
+    neuron_factor: float = 10.0  # the "neuron" method scales the attributed neuron by this, not by alpha
     refine_steps: int = 30
     refine_lr: float = 0.05
     refine_prox: float = 0.1
@@ -91,7 +92,7 @@ class PipelineSettings:
         if self.k > len(prompts):
             raise ValueError(f"K={self.k} is larger than the number of tasks ({len(prompts)})")
         model.hook_name(0, self.hook_point)
-        for alpha in [*self.sweep_alphas, *(self.steer_alphas or ())]:
+        for alpha in [*self.sweep_alphas, *(self.steer_alphas or ()), self.neuron_factor]:
             if not math.isfinite(float(alpha)):
                 raise ValueError(f"alpha must be a finite number, got {alpha}")
         if self.steer_layers is not None:
@@ -293,6 +294,8 @@ class Pipeline:
             if chosen is None:
                 raise ValueError("no layers chosen yet: run the sweep stage, or give --layers")
             layers, alphas = chosen["layers"], alphas or chosen["alphas"]
+        if method == "neuron" and s.steer_alphas is None:
+            alphas = (s.neuron_factor,)
         alphas = alphas or (1.0,)
         if len(alphas) == 1:
             alphas = tuple(alphas) * len(layers)
