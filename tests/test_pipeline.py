@@ -83,6 +83,18 @@ def test_same_pipeline_runs_on_a_random_init_gpt2(tiny_gpt2, tmp_path):
     assert len(run.generations("eval_gact")) == 16
 
 
+def test_differences_against_another_language(tiny_llama, tmp_path):
+    prompts = PromptSet.load().head(6)
+    pipeline = Pipeline(tiny_llama, prompts, Run(tmp_path / "run", create=True), quick(k=2, contrast="python"))
+    pipeline.run_all(("extract", "cluster"))
+    acts, _ = pipeline.run.load("activations")
+    deltas, meta = pipeline.run.load("deltas")
+    assert torch.allclose(deltas["deltas"], acts["target"] - acts["contrast"])
+    assert meta["contrast"] == "python" and meta["target"] == "cpp"
+    with pytest.raises(ValueError, match="must differ from the target"):
+        Pipeline(tiny_llama, prompts, Run(tmp_path / "other", create=True), quick(contrast="cpp"))
+
+
 @pytest.mark.parametrize("overrides, message", [
     (dict(k=9), "K=9 is larger than the number of tasks \\(8\\)"),
     (dict(steer_layers=(7,)), "layer 7 is out of range"),
