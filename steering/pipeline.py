@@ -16,8 +16,8 @@ import torch
 
 from .activations import extract_activations
 from .clustering import MODES, SteeringClusters, k_sweep
-from .generation import GenerationConfig, generate
 from .evaluation import best_layers, evaluate_steering, layer_alpha_sweep, scale_sweep, tag_success
+from .generation import GenerationConfig, generate
 from .languages import LANGUAGE_KEYS, check_language
 from .models import check_layers
 from .neurons import attribute_neurons
@@ -171,20 +171,19 @@ class Pipeline:
         sets = {"neutral": self.neutral_prompts, "target": [t.prompts[s.target] for t in tasks]}
         if s.contrast != "neutral":
             sets["contrast"] = [t.prompts[s.contrast] for t in tasks]
+        owners = {}  # the tasks that have a j-th paraphrase
         if s.use_paraphrases:
             most = max((len(t.paraphrases) for t in tasks), default=0)
             for j in range(most):
-                sets[f"paraphrase_{j}"] = [t.paraphrases[j] for t in tasks if len(t.paraphrases) > j]
+                owners[f"paraphrase_{j}"] = [i for i, t in enumerate(tasks) if len(t.paraphrases) > j]
+                sets[f"paraphrase_{j}"] = [tasks[i].paraphrases[j] for i in owners[f"paraphrase_{j}"]]
         advance = self._tick("extract", sum(len(p) for p in sets.values()) + (2 * len(tasks) if s.adaptive else 0))
         tensors = {
             name: extract_activations(self.model, prompts, hook_point=s.hook_point, position=s.position,
                                       continuation=s.answer_prefix, batch_size=s.batch_size, progress=advance)
             for name, prompts in sets.items()
         }
-        for name in list(tensors):
-            if name.startswith("paraphrase_"):
-                j = int(name.split("_")[1])
-                tensors[f"index_{name}"] = torch.tensor([i for i, t in enumerate(tasks) if len(t.paraphrases) > j])
+        tensors.update({f"index_{name}": torch.tensor(index) for name, index in owners.items()})
         if s.adaptive:
             tensors.update(self._off_samples(advance))
         base = tensors["contrast" if s.contrast != "neutral" else "neutral"]
