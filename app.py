@@ -1,66 +1,196 @@
-"""Steerscope's home page: load a model and meet it. ``streamlit run app.py``"""
+"""Steerscope's dashboard. ``streamlit run app.py``
+
+This file is the router and the Home page: load a model, pick a prompt set, open or start a run.
+The other pages live in ``pages/``; all computation lives in ``steering/``.
+"""
 
 from __future__ import annotations
 
+import re
+import time
+from datetime import datetime
+
+import pandas as pd
 import streamlit as st
 
-from steering.models import EMBEDDED_MODEL_NAME, ModelLoadError, load_model, model_card
+from pages.common import EMBEDDED_LABEL, RUNS_ROOT, current_model, current_results, open_run, sidebar
+from steering.languages import LANGUAGE_KEYS, LANGUAGES
+from steering.models import model_card
+from steering.pipeline import STAGES, Pipeline, PipelineSettings
+from steering.prompts import MAX_PROMPT_FILE_BYTES, PromptSet, PromptSetError
+from steering.results import list_runs
+from steering.storage import Run, StorageError
 
-st.set_page_config(page_title="Steerscope", page_icon="🧭", layout="wide")
+st.set_page_config(page_title="Steerscope", page_icon=":material/explore:", layout="wide")
+STAGE_NAMES = {"bias": "Bias: sampling neutral answers", "extract": "Extracting activations and differences",
+               "cluster": "Clustering the differences", "probe": "Training G-ACT and ACT probes",
+               "sweep": "Sweeping layers and alphas", "refine": "Refining probes by gradient",
+               "eval": "Evaluating steering", "project": "Projecting the differences (PCA, UMAP)"}
 
 
-@st.cache_resource(show_spinner="Loading the model…")
-def shared_model(name: str | None):
-    """One loaded model per process, shared by every browser session."""
-    return load_model(name)
+def choose_model():
+    st.session_state.model_ref = st.session_state.model_input.strip() or None
 
 
-st.title("Steerscope")
-st.caption("See which layers of a code model decide the programming language, and steer it.")
+def model_section():
+    st.subheader("1 · Model")
+    st.session_state.setdefault("model_input", st.session_state.get("model_ref") or "")
+    st.text_input("Hugging Face id or local directory (blank: the embedded model)", key="model_input",
+                  placeholder=f"blank: {EMBEDDED_LABEL}", on_change=choose_model,
+                  help="Any causal LM with safetensors weights that TransformerLens can bridge.")
+    model = current_model()
+    if model is None:
+        st.error(f"Could not load the model: {st.session_state.model_error}")
+        return None
+    facts = model.facts
+    st.success(f"Hello! **{facts.name}** is loaded on {facts.device}: a {facts.architecture} with "
+               f"{facts.n_layers} layers and {facts.n_params / 1e6:.1f}M parameters.")
+    cols = st.columns(6)
+    for col, (label, value) in zip(cols, [("Layers", facts.n_layers), ("d_model", facts.d_model), ("Heads", facts.n_heads),
+                                          ("Parameters", f"{facts.n_params / 1e6:.2f}M"),
+                                          ("Hook points", facts.n_hook_points), ("dtype", facts.dtype)]):
+        col.metric(label, value)
+    with st.expander("All model facts"):
+        st.json(facts.as_dict())
+    if facts.source == "embedded":
+        card = model_card()
+        if card:
+            st.caption(f"The embedded model was trained by `python -m steering.demo_model train` in "
+                       f"{card['train_seconds'] / 60:.1f} min on {card['threads']} CPU threads; its corpus prefers "
+                       "Python, then Java, Julia and C++ when no language is named.")
+    return model
 
-with st.sidebar:
-    st.header("Model")
-    requested = st.text_input(
-        "Hugging Face id or local directory",
-        value="",
-        placeholder=f"blank: the embedded {EMBEDDED_MODEL_NAME}",
-        help="Any causal LM with safetensors weights that TransformerLens can bridge.",
-    ).strip()
 
-try:
-    model = shared_model(requested or None)
-except ModelLoadError as err:
-    st.error(f"Could not load the model: {err}")
-    st.stop()
+def prompt_section() -> PromptSet | None:
+    st.subheader("2 · Prompt set")
+    source = st.radio("Prompt set", ["shipped scientific tasks", "upload a JSONL file"], horizontal=True,
+                      label_visibility="collapsed")
+    try:
+        if source == "upload a JSONL file":
+            upload = st.file_uploader(f"JSONL prompt set (at most {MAX_PROMPT_FILE_BYTES // 2**20} MiB)", type=["jsonl", "json"])
+            if upload is None:
+                st.info("One task per line: `id`, `category`, `neutral`, and `prompts` by language. See the README.")
+                return None
+            prompts = PromptSet.from_bytes(upload.getvalue(), name=upload.name)
+        else:
+            prompts = PromptSet.load()
+    except PromptSetError as err:
+        st.error(f"This prompt set cannot be used: {err}")
+        return None
+    counts = pd.DataFrame([{"category": c, "tasks": sum(t.category == c for t in prompts),
+                            **{LANGUAGES[l].display: sum(t.category == c and l in t.prompts for t in prompts) for l in LANGUAGE_KEYS}}
+                           for c in prompts.categories])
+    st.caption(f"**{prompts.name}**: {len(prompts)} tasks in {len(prompts.categories)} categories; "
+               f"fingerprint `{prompts.fingerprint()}`")
+    with st.expander("Tasks per category and language"):
+        st.dataframe(counts, hide_index=True)
+    return prompts
 
-facts = model.facts
-st.success(
-    f"Hello! **{facts.name}** is loaded on {facts.device}: a {facts.architecture} with "
-    f"{facts.n_layers} layers and {facts.n_params / 1e6:.1f}M parameters."
-)
-cols = st.columns(6)
-for col, (label, value) in zip(
-    cols,
-    [
-        ("Layers", facts.n_layers),
-        ("d_model", facts.d_model),
-        ("Heads", facts.n_heads),
-        ("Parameters", f"{facts.n_params / 1e6:.2f}M"),
-        ("Hook points", facts.n_hook_points),
-        ("dtype", facts.dtype),
-    ],
-):
-    col.metric(label, value)
 
-with st.expander("All model facts"):
-    st.json(facts.as_dict())
-if facts.source == "embedded":
-    card = model_card()
-    if card:
-        st.caption(
-            f"The embedded model was trained by `python -m steering.demo_model train` in "
-            f"{card['train_seconds'] / 60:.1f} min on {card['threads']} CPU threads; "
-            "its corpus prefers Python, then Java, Julia and C++ when no language is named."
-        )
-with st.sidebar:
-    st.caption(f"**Loaded:** {facts.name} · {facts.n_layers} layers · {facts.device}")
+def runs_section():
+    st.subheader("3 · Runs")
+    runs = list_runs(RUNS_ROOT)
+    left, right = st.columns([3, 1])
+    if runs:
+        labels = {str(r): f"{r.name}  ·  {datetime.fromtimestamp((r / 'settings.json').stat().st_mtime):%Y-%m-%d %H:%M}" for r in runs}
+        picked = left.selectbox(f"Previous runs in `{RUNS_ROOT}`", list(labels), format_func=labels.get)
+        if right.button("Open run", use_container_width=True):
+            try:
+                open_run(picked)
+                st.rerun()
+            except StorageError as err:
+                st.error(str(err))
+    else:
+        left.caption(f"No runs in `{RUNS_ROOT}` yet: start one below.")
+    results = current_results()
+    if results is not None:
+        done = [s for s in STAGES if results.has(s if s != "eval" else "eval_gact")]
+        st.info(f"Open run: `{results.run.dir}` · stages done: {', '.join(done) or 'none'}")
+
+
+def new_run_section(model, prompts: PromptSet | None):
+    st.subheader("4 · Start a new run")
+    if model is None or prompts is None:
+        st.caption("Load a model and pick a valid prompt set first.")
+        return
+    with st.form("new_run"):
+        c1, c2, c3, c4 = st.columns(4)
+        target = c1.selectbox("Target language", LANGUAGE_KEYS, index=LANGUAGE_KEYS.index("cpp"),
+                              format_func=lambda k: LANGUAGES[k].display)
+        k = c2.number_input("K (steering vectors per layer)", min_value=1, max_value=16, value=3)
+        n_tasks = c3.number_input("Tasks to use", min_value=2, max_value=len(prompts), value=len(prompts),
+                                  help="A subset spread over the categories runs faster.")
+        name = c4.text_input("Run name", value=f"{datetime.now():%Y%m%d-%H%M%S}-{target}")
+        submitted = st.form_submit_button("Run the pipeline", type="primary")
+    if not submitted:
+        return
+    if not re.fullmatch(r"[\w.-]+", name or ""):
+        st.error("The run name may only use letters, digits, '.', '_' and '-'.")
+        return
+    run_dir = RUNS_ROOT / name
+    if run_dir.exists():
+        st.error(f"A run named {name!r} already exists: choose another name, or open it above.")
+        return
+    run_pipeline(model, prompts.head(int(n_tasks)), run_dir, PipelineSettings(target=target, k=int(k)))
+
+
+def run_pipeline(model, prompts: PromptSet, run_dir, settings: PipelineSettings):
+    """Every stage with a progress bar of its own, inside one status box."""
+    bars: dict[str, object] = {}
+    with st.status(f"Running the pipeline on {len(prompts)} tasks…", expanded=True) as status:
+        started = time.perf_counter()
+
+        def progress(stage: str, done: int, total: int) -> None:
+            if stage not in bars:
+                bars[stage] = st.progress(0.0, text=STAGE_NAMES.get(stage, stage))
+            bars[stage].progress(done / max(total, 1), text=f"{STAGE_NAMES.get(stage, stage)} · {done}/{total}")
+
+        try:
+            pipeline = Pipeline(model, prompts, Run(run_dir, create=True), settings, progress=progress,
+                                model_ref=st.session_state.get("model_ref"))
+            pipeline.run_all()
+        except (ValueError, StorageError, PromptSetError) as err:
+            status.update(label="The pipeline stopped", state="error")
+            st.error(f"The pipeline stopped: {err}")
+            return
+        status.update(label=f"Pipeline finished in {time.perf_counter() - started:.0f} s", state="complete", expanded=False)
+    open_run(run_dir)
+    st.session_state.flash = f"Run `{run_dir.name}` finished and is open: see the Bias, Probes, Clusters and Steer pages."
+    st.rerun()
+
+
+def home():
+    st.title("Steerscope")
+    st.caption("See which layers of a code model decide the programming language, and steer it.")
+    if "flash" in st.session_state:
+        st.success(st.session_state.pop("flash"))
+    model = model_section()
+    prompts = prompt_section()
+    runs_section()
+    new_run_section(model, prompts)
+
+
+def open_run_from_url():
+    """``?run=NAME`` (under the runs folder) opens that run once per session: a shareable link."""
+    wanted = st.query_params.get("run")
+    if wanted and st.session_state.get("url_run") != wanted:
+        st.session_state.url_run = wanted
+        try:
+            open_run(RUNS_ROOT / wanted)
+        except StorageError as err:
+            st.error(f"Cannot open run {wanted!r} from the link: {err}")
+
+
+home_page = st.Page(home, title="Home", icon=":material/home:", default=True)
+st.session_state.home_page = home_page
+navigation = st.navigation([
+    home_page,
+    st.Page("pages/bias.py", title="Bias", icon=":material/bar_chart:"),
+    st.Page("pages/probes.py", title="Probes", icon=":material/troubleshoot:"),
+    st.Page("pages/clusters.py", title="Clusters", icon=":material/bubble_chart:"),
+    st.Page("pages/steer.py", title="Steer", icon=":material/explore:"),
+    st.Page("pages/report.py", title="Report", icon=":material/description:"),
+])
+open_run_from_url()
+sidebar(current_model())
+navigation.run()

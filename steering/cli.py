@@ -140,25 +140,15 @@ def _open_pipeline(args, new_run: bool):
     from .prompts import PromptSet
     from .storage import Run
 
+    overrides = {key: getattr(args, arg) for arg, key in _SETTING_ARGS if getattr(args, arg, None) is not None}
     if new_run:
         prompts = PromptSet.load(args.prompts)
-        stored: dict = {}
-        run_dir = args.out
-    else:
-        run = Run(args.run_dir)
-        stored = run.settings
-        run_dir = run.dir
-        if args.model is None:
-            args.model = stored.get("model_ref")
-        prompts = PromptSet.from_text((run.dir / "prompts.jsonl").read_text(), stored.get("prompt_set", {}).get("name", "prompts"))
-    values = dict(stored.get("pipeline", {}))
-    for arg, key in _SETTING_ARGS:
-        value = getattr(args, arg, None)
-        if value is not None:
-            values[key] = value
-    settings = PipelineSettings.from_json(values)
-    model = _load(args)
-    return Pipeline(model, prompts, Run(run_dir, create=True), settings, progress=_progress(), model_ref=args.model)
+        model = _load(args)
+        return Pipeline(model, prompts, Run(args.out, create=True), PipelineSettings.from_json(overrides),
+                        progress=_progress(), model_ref=args.model)
+    if args.model is None:
+        args.model = Run(args.run_dir).settings.get("model_ref")
+    return Pipeline.reopen(args.run_dir, _load(args), overrides, progress=_progress())
 
 
 def _table(title: str, columns: list[str], rows: list[list]) -> None:
@@ -218,7 +208,7 @@ def print_summary(run) -> None:
 def cmd_stage(args) -> int:
     from .pipeline import STAGES
 
-    pipeline = _open_pipeline(args, new_run=args.command in ("run", "extract"))
+    pipeline = _open_pipeline(args, new_run=args.command in ("run", "bias", "extract"))
     stages = STAGES if args.command == "run" else [args.command]
     try:
         for stage in stages:
@@ -234,15 +224,15 @@ def cmd_stage(args) -> int:
 
 
 def cmd_steer(args) -> int:
-    from .generation import GenerationConfig, generate
+    from .evaluation import side_by_side
+    from .generation import GenerationConfig
 
     pipeline = _open_pipeline(args, new_run=False)
     pipeline.progress.stop()
     steerer = pipeline.steerer(pipeline.chosen_spec(args.method))
     config = GenerationConfig(temperature=args.temperature, seed=pipeline.settings.seed,
                               max_new_tokens=pipeline.settings.max_new_tokens)
-    base = generate(pipeline.model, args.prompt, config)[0]
-    steered = generate(pipeline.model, args.prompt, config, fwd_hooks=steerer.hooks(pipeline.model))[0]
+    base, steered = side_by_side(pipeline.model, args.prompt, steerer, config)
     for title, answer in (("baseline", base), (f"steered ({args.method}, layers {list(steerer.spec.layers)})", steered)):
         d = answer.detection
         console.rule(f"{title}: {d.language or 'unknown'} ({d.confidence:.0%}), "
@@ -253,14 +243,9 @@ def cmd_steer(args) -> int:
 
 def cmd_export(args) -> int:
     from .storage import Run
-    from .vectors_io import export_vectors
+    from .vectors_io import export_vectors, run_vectors
 
-    run = Run(args.run_dir)
-    deltas, meta = run.load("deltas")
-    clusters, _ = run.load("clusters")
-    keep = {k: meta[k] for k in ("model", "d_model", "n_layers", "hook_point", "position", "weight_processing")}
-    export_vectors(args.file, {"vectors": clusters["vectors"], "mean_vectors": deltas["mean_vectors"]},
-                   {**keep, "target": meta.get("target"), "method": "clusters"})
+    export_vectors(args.file, *run_vectors(Run(args.run_dir)))
     console.print(f"wrote {args.file}")
     return 0
 
@@ -299,17 +284,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_detect)
 
     stage_help = {
-        "run": "run the whole pipeline (extract, cluster, probe, sweep, refine, eval) and print a summary",
+        "run": "run the whole pipeline (bias, extract, cluster, probe, sweep, refine, eval, project) and print a summary",
+        "bias": "sample answers to the neutral prompts: the model's language preference",
         "extract": "start a run: activations and difference vectors at every layer",
         "cluster": "k-means over the difference vectors: K steering vectors per layer",
         "probe": "train G-ACT and ACT probes per layer; compare their accuracy",
         "sweep": "steering success for each layer and alpha; picks the layers to steer",
         "refine": "refine the G-ACT probes by gradient through the frozen model",
         "eval": "baseline against steered generation of the neutral prompts",
+        "project": "precompute 2-D projections (PCA, UMAP) of the differences for the dashboard",
     }
     for name, text in stage_help.items():
         p = sub.add_parser(name, help=text, description=text)
-        if name in ("run", "extract"):
+        if name in ("run", "bias", "extract"):
             _new_run_args(p)
         else:
             p.add_argument("run_dir", type=Path, help="an existing run directory")

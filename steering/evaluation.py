@@ -60,6 +60,13 @@ def evaluate_steering(model, prompts: Sequence[str], steerer, target: str, tempe
     }
 
 
+def side_by_side(model, prompt: str, steerer, config: GenerationConfig, on_token: Callable[[int], None] | None = None):
+    """The baseline and the steered answer to one prompt, with the same seed: ``(baseline, steered)``."""
+    baseline = generate(model, prompt, config, on_token=on_token)[0]
+    steered = generate(model, prompt, config, fwd_hooks=steerer.hooks(model), on_token=on_token)[0]
+    return baseline, steered
+
+
 def tag_success(model, prompts: Sequence[str], target: str, fwd_hooks=(), temperature: float = 0.0, seed: int = 0) -> float:
     """Share of prompts whose answer opens a ``target`` code block (only the fence is generated)."""
     config = GenerationConfig(max_new_tokens=TAG_TOKENS, temperature=temperature, seed=seed,

@@ -1,5 +1,5 @@
 """The whole G-ACT pipeline, stage by stage, each stage reading the previous ones from the run
-directory: extract -> cluster -> probe -> sweep -> refine -> eval.
+directory: bias -> extract -> cluster -> probe -> sweep -> refine -> eval -> project.
 
 Settings are checked against the model and the prompt set before anything runs or is written,
 so bad input costs nothing. ``progress(stage, done, total)`` reports long work.
@@ -16,19 +16,20 @@ import torch
 
 from .activations import extract_activations
 from .clustering import MODES, SteeringClusters, k_sweep
-from .evaluation import best_layers, evaluate_steering, layer_alpha_sweep, scale_sweep, tag_success
+from .evaluation import best_layers, evaluate_steering, language_shares, layer_alpha_sweep, scale_sweep, tag_success
 from .generation import GenerationConfig, generate
 from .languages import LANGUAGE_KEYS, check_language
 from .models import check_layers
 from .neurons import attribute_neurons
 from .probes import ActProbe, GactProbe
+from .projection import PROJECTIONS, run_projection
 from .prompts import PromptSet
 from .refine import refine_probe
 from .steer import SteeringSpec, Steerer
-from .storage import Run, atomic_write_bytes
+from .storage import Run, StorageError, atomic_write_bytes
 
 Progress = Callable[[str, int, int], None]
-STAGES = ("extract", "cluster", "probe", "sweep", "refine", "eval")
+STAGES = ("bias", "extract", "cluster", "probe", "sweep", "refine", "eval", "project")
 COMBINE_SCALES = (0.5, 0.75, 1.0)  # common scales tried for the chosen layers' alphas together
 
 
@@ -37,6 +38,8 @@ class PipelineSettings:
     """Every choice the paper leaves open, with Steerscope's default (see the README)."""
 
     target: str = "cpp"
+    bias_samples: int = 4  # sampled answers per neutral prompt when measuring the model's preference
+    bias_temperature: float = 1.0  # the model's own distribution, as the paper samples it
     contrast: str = "neutral"  # or a language: deltas are target minus that language's prompt
     hook_point: str = "resid_post"
     position: str = "last"
@@ -65,6 +68,7 @@ class PipelineSettings:
     eval_temperature: float = 0.0  # greedy: steered and baseline answers differ only by the steering
     max_new_tokens: int = 320
     batch_size: int = 16
+    projections: tuple = ("pca", "umap")  # precomputed when the run finishes (UMAP compiles for ~10 s once)
 
     @classmethod
     def from_json(cls, values: dict) -> "PipelineSettings":
@@ -99,6 +103,11 @@ class PipelineSettings:
             check_layers(self.steer_layers, model.n_layers)
             if self.steer_alphas is not None and len(self.steer_alphas) not in (1, len(self.steer_layers)):
                 raise ValueError("give one alpha, or one alpha per steered layer")
+        unknown = sorted(set(self.projections) - set(PROJECTIONS))
+        if unknown:
+            raise ValueError(f"unknown projection(s) {', '.join(unknown)}; expected {', '.join(PROJECTIONS)}")
+        if not isinstance(self.bias_samples, int) or self.bias_samples < 1:
+            raise ValueError(f"bias_samples must be a positive integer, got {self.bias_samples!r}")
         if not 0 < self.val_fraction < 1:
             raise ValueError(f"val_fraction must be between 0 and 1, got {self.val_fraction}")
 
@@ -111,6 +120,19 @@ class Pipeline:
     settings: PipelineSettings = field(default_factory=PipelineSettings)
     progress: Progress | None = None
     model_ref: str | None = None  # what load_model was given (None: the embedded model), to reopen the run
+
+    @classmethod
+    def reopen(cls, run_dir, model, overrides: dict | None = None, progress: Progress | None = None) -> "Pipeline":
+        """The pipeline of an existing run, with its prompts and settings (``overrides`` replace
+        some settings); ``model`` should be the run's (``run.settings["model_ref"]``)."""
+        run = Run(run_dir)
+        stored = run.settings
+        prompts_file = run.dir / "prompts.jsonl"
+        if not prompts_file.is_file():
+            raise StorageError(f"{run.dir} has no prompts.jsonl: it was never started")
+        prompts = PromptSet.from_text(prompts_file.read_text(encoding="utf-8"), stored.get("prompt_set", {}).get("name", "prompts"))
+        settings = PipelineSettings.from_json({**stored.get("pipeline", {}), **(overrides or {})})
+        return cls(model, prompts, run, settings, progress=progress, model_ref=stored.get("model_ref"))
 
     def __post_init__(self):
         self.settings.validate(self.model, self.prompts)
@@ -164,7 +186,25 @@ class Pipeline:
         y[:, is_off] = self.settings.k
         return torch.cat(rows), y, groups, is_off
 
+    def _generation_rows(self, task_ids, condition: str, answers) -> list[dict]:
+        return [{"task_id": task_id, "condition": condition, "seed": a.seed, "prompt": a.prompt, "text": a.text,
+                 "language": a.detection.language, "confidence": a.detection.confidence,
+                 "parses": int(a.detection.parses), "n_tokens": a.n_tokens}
+                for task_id, a in zip(task_ids, answers)]
+
     # stages ------------------------------------------------------------------------------
+    def bias(self) -> None:
+        """The model's language preference: ``bias_samples`` sampled answers per neutral prompt."""
+        s = self.settings
+        ids = [t.id for t in self.prompts for _ in range(s.bias_samples)]
+        prompts = [t.neutral for t in self.prompts for _ in range(s.bias_samples)]
+        advance = self._tick("bias", len(prompts))
+        config = GenerationConfig(max_new_tokens=s.max_new_tokens, temperature=s.bias_temperature, seed=s.seed,
+                                  batch_size=s.batch_size)
+        answers = generate(self.model, prompts, config, on_batch=advance)
+        self.run.replace_generations("bias", self._generation_rows(ids, "neutral", answers))
+        self.run.replace_metrics("bias", [(f"share_{lang}", None, v, None) for lang, v in language_shares(answers).items()])
+
     def extract(self) -> None:
         s = self.settings
         tasks = self.prompts.tasks
@@ -202,12 +242,7 @@ class Pipeline:
         answers = generate(self.model, [t.prompts[s.target] for t in tasks], config, on_batch=advance)
         kept = [i for i, a in enumerate(answers) if a.detection.language == s.target]
         kept = kept or [i for i, a in enumerate(answers) if a.text.strip()]  # a model that cannot: its best attempts
-        self.run.replace_generations("target_answers", [
-            {"task_id": tasks[i].id, "condition": "explicit", "seed": a.seed, "prompt": a.prompt, "text": a.text,
-             "language": a.detection.language, "confidence": a.detection.confidence,
-             "parses": int(a.detection.parses), "n_tokens": a.n_tokens}
-            for i, a in enumerate(answers)
-        ])
+        self.run.replace_generations("target_answers", self._generation_rows([t.id for t in tasks], "explicit", answers))
         advance(len(tasks))
         if not kept:
             self.run.update_settings(notes=["the model's explicit answers were all empty: probes have no 'off' class"])
@@ -259,10 +294,10 @@ class Pipeline:
             self.run.save(name, probe.state_tensors(), **self._meta(kind="probe", method=name.split("_")[1], k=s.k))
         self.run.replace_metrics("probe", self._accuracy_rows("gact", gact, X, y, is_off)
                                  + self._accuracy_rows("act", act, X, y, is_off))
-        ids = [self.prompts.tasks[g].id for g in groups[~is_off]]
-        report = gact.report(X[~is_off], y[:, ~is_off], ids)
+        n = len(self.prompts)  # the first rows are the neutral prompts, in task order: report those
         self.run.replace_metrics("probe_report", [
-            ("gact_prediction", r["layer"], r["confidence"], r) for r in report
+            (f"{name}_prediction", r["layer"], r["confidence"], r)
+            for name, probe in (("gact", gact), ("act", act)) for r in probe.report(X[:n], y[:, :n], self.prompts.ids)
         ])
 
     # learned state ---------------------------------------------------------------------------
@@ -373,14 +408,18 @@ class Pipeline:
             rows += [(f"{condition}_{k}", None, summary[k], None) for k in ("success", "syntax_valid", "repeated_ngrams")]
         self.run.replace_metrics(f"eval_{method}", rows)
         self.run.replace_generations(f"eval_{method}", [
-            {"task_id": task_id, "condition": condition, "seed": a.seed, "prompt": a.prompt, "text": a.text,
-             "language": a.detection.language, "confidence": a.detection.confidence,
-             "parses": int(a.detection.parses), "n_tokens": a.n_tokens}
-            for condition in ("baseline", "steered")
-            for task_id, a in zip(ids, result["answers"][condition])
+            row for condition in ("baseline", "steered")
+            for row in self._generation_rows(ids, condition, result["answers"][condition])
         ])
         self.run.update_settings(evaluated={**self.run.settings.get("evaluated", {}), method: spec.to_json()})
         return result
+
+    def project(self) -> None:
+        """Precompute the 2-D projections of the differences the dashboard opens with."""
+        advance = self._tick("project", len(self.settings.projections))
+        for method in self.settings.projections:
+            run_projection(self.run, method, dims=2, seed=self.settings.seed)
+            advance()
 
     def run_all(self, stages=STAGES) -> dict | None:
         result = None

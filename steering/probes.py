@@ -116,13 +116,15 @@ class _LayerProbe:
         self.train_accuracy_, self.val_accuracy_ = self.split_scores(X, y)
 
     def report(self, X, y, ids) -> list[dict]:
-        """Per sample and layer: true and predicted cluster, confidence, and whether it was held out."""
+        """Per sample and layer: true and predicted cluster, confidence (of the prediction, and of the
+        true cluster), and whether it was held out (rows ``i`` of ``X`` are rows ``i`` of the fit)."""
         X, y = _as_inputs(X, y)
         proba = self.predict_proba(X)
         held_out = set(self.val_idx_.tolist())
         return [
             {"id": ids[i], "layer": layer, "true": int(y[layer, i]), "predicted": int(proba[layer, i].argmax()),
-             "confidence": float(proba[layer, i].max()), "validation": i in held_out}
+             "confidence": float(proba[layer, i].max()), "p_true": float(proba[layer, i, y[layer, i]]),
+             "validation": i in held_out}
             for layer in range(proba.shape[0]) for i in range(proba.shape[1])
         ]
 

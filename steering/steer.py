@@ -16,7 +16,30 @@ import torch
 from .models import HOOK_POINTS, check_layers
 
 METHODS = ("mean_diff", "act", "gact", "neuron")
+METHOD_NAMES = {"mean_diff": "mean difference", "act": "ACT", "gact": "G-ACT", "neuron": "neuron"}
 POSITIONS = ("generated", "all")
+# Interactive limits on |alpha| (a neuron's alpha is the factor it is scaled by): beyond them
+# the embedded model's answers are noise, and typing 1e9 should not freeze a demo.
+ALPHA_LIMITS = {"mean_diff": 8.0, "act": 8.0, "gact": 8.0, "neuron": 100.0}
+
+
+def check_alpha(alpha: float, method: str) -> float:
+    """``alpha`` if it is a finite number within the method's limit, else a ValueError saying so."""
+    limit = ALPHA_LIMITS[method]
+    if not (isinstance(alpha, (int, float)) and math.isfinite(alpha) and abs(alpha) <= limit):
+        raise ValueError(f"alpha {alpha} is out of range for {METHOD_NAMES[method]}: use a value in [-{limit:g}, {limit:g}]")
+    return float(alpha)
+
+
+def presets(n_layers: int, chosen: dict | None, alpha: float = 0.5) -> dict[str, dict[int, float]]:
+    """Layer -> alpha settings a demo starts from: the sweep's choice, the first third of the
+    layers (where the paper finds language best encoded) at ``alpha`` each, or nothing."""
+    early = range(max(1, n_layers // 3))
+    return {
+        "best layers from sweep": dict(zip(chosen["layers"], chosen["alphas"])) if chosen else {},
+        "early layers": {layer: alpha for layer in early},
+        "all off": {},
+    }
 
 
 @dataclass(frozen=True)

@@ -46,11 +46,15 @@ def atomic_write_json(path: Path, value: Any) -> None:
     atomic_write_bytes(path, (json.dumps(value, indent=2, sort_keys=True) + "\n").encode())
 
 
-def save_tensors(path: Path, tensors: dict[str, torch.Tensor], metadata: dict[str, Any]) -> None:
-    """Save ``tensors`` as safetensors; ``metadata`` values are stored as JSON strings."""
+def tensors_bytes(tensors: dict[str, torch.Tensor], metadata: dict[str, Any]) -> bytes:
+    """``tensors`` as a safetensors file; ``metadata`` values are stored as JSON strings."""
     meta = {key: json.dumps(value) for key, value in metadata.items()}
     data = {key: t.detach().to("cpu").contiguous() for key, t in tensors.items()}
-    atomic_write_bytes(path, safetensors_bytes(data, metadata=meta))
+    return safetensors_bytes(data, metadata=meta)
+
+
+def save_tensors(path: Path, tensors: dict[str, torch.Tensor], metadata: dict[str, Any]) -> None:
+    atomic_write_bytes(path, tensors_bytes(tensors, metadata))
 
 
 def load_tensors(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:

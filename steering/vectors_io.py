@@ -8,17 +8,36 @@ from pathlib import Path
 
 import torch
 
-from .storage import StorageError, load_tensors, save_tensors
+from .storage import StorageError, load_tensors, save_tensors, tensors_bytes
 
 REQUIRED_METADATA = ("model", "d_model", "n_layers", "hook_point", "position", "weight_processing")
 
 
-def export_vectors(path: Path, vectors: dict[str, torch.Tensor], metadata: dict) -> Path:
+def run_vectors(run) -> tuple[dict[str, torch.Tensor], dict]:
+    """A run's steering vectors (clusters and mean differences) and the metadata to export them with."""
+    deltas, meta = run.load("deltas")
+    clusters, _ = run.load("clusters")
+    keep = {key: meta[key] for key in REQUIRED_METADATA}
+    return ({"vectors": clusters["vectors"], "mean_vectors": deltas["mean_vectors"]},
+            {**keep, "target": meta.get("target"), "method": "clusters"})
+
+
+def _check_metadata(metadata: dict) -> None:
     missing = [key for key in REQUIRED_METADATA if key not in metadata]
     if missing:
         raise ValueError(f"vector metadata lacks {', '.join(missing)}")
+
+
+def export_vectors(path: Path, vectors: dict[str, torch.Tensor], metadata: dict) -> Path:
+    _check_metadata(metadata)
     save_tensors(Path(path), vectors, metadata)
     return Path(path)
+
+
+def vectors_bytes(vectors: dict[str, torch.Tensor], metadata: dict) -> bytes:
+    """What ``export_vectors`` writes, as bytes (for a download)."""
+    _check_metadata(metadata)
+    return tensors_bytes(vectors, metadata)
 
 
 def import_vectors(path: Path, model) -> tuple[dict[str, torch.Tensor], dict]:

@@ -79,3 +79,21 @@ def tiny_gpt2(tiny_gpt2_dir):
     from steering.models import load_model
 
     return load_model(tiny_gpt2_dir)
+
+
+DASHBOARD_RUN = "dashboard"
+
+
+@pytest.fixture(scope="session")
+def dashboard_runs(embedded, tmp_path_factory):
+    """A runs folder holding one complete run on 8 tasks of the shipped set (quick settings), for
+    the dashboard tests: ``STEERSCOPE_RUNS`` points at it."""
+    from steering.pipeline import Pipeline, PipelineSettings
+    from steering.prompts import PromptSet
+    from steering.storage import Run
+
+    root = tmp_path_factory.mktemp("runs")
+    settings = PipelineSettings(probe_epochs=300, sweep_alphas=(0.5, 1.0), refine_steps=3, max_new_tokens=96,
+                                bias_samples=2, projections=("pca",))
+    Pipeline(embedded, PromptSet.load().head(8), Run(root / DASHBOARD_RUN, create=True), settings).run_all()
+    return root

@@ -1,0 +1,118 @@
+"""What every page shares: the model (one per process), the open run (one per browser session),
+the sidebar that shows both, and the guards that stop a page with a clear message."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import streamlit as st
+
+from steering.models import EMBEDDED_MODEL_NAME, ModelLoadError, load_model
+from steering.results import RunResults, run_stamp
+from steering.storage import StorageError
+
+RUNS_ROOT = Path(os.environ.get("STEERSCOPE_RUNS", "runs"))
+PLOT_CONFIG = {"displaylogo": False}
+
+
+@st.cache_resource(show_spinner="Loading the model…", max_entries=2)
+def shared_model(ref: str | None):
+    """One loaded model per process, read-only and shared by every browser session: steering
+    hooks are owned by the thread that runs one session's script, so sessions never mix."""
+    return load_model(ref)
+
+
+@st.cache_resource(max_entries=16, show_spinner=False)
+def _results(run_dir: str, stamp: tuple) -> RunResults:
+    return RunResults(run_dir)
+
+
+@st.cache_resource(max_entries=32, show_spinner=False)
+def _projection(run_dir: str, stamp: tuple, method: str, dims: int) -> np.ndarray:
+    return RunResults(run_dir).projection(method, dims)
+
+
+def model_ref() -> str | None:
+    return st.session_state.get("model_ref")
+
+
+def current_model():
+    """The session's model, or None (with the load error in ``st.session_state.model_error``)."""
+    try:
+        model = shared_model(model_ref())
+    except ModelLoadError as err:
+        st.session_state.model_error = str(err)
+        return None
+    st.session_state.pop("model_error", None)
+    return model
+
+
+def open_run(run_dir: str | Path) -> None:
+    """Make ``run_dir`` this session's run, and its model this session's model."""
+    results = RunResults(run_dir)  # raises StorageError when it is not a run
+    st.session_state.run_dir = str(results.run.dir)
+    st.session_state.model_ref = results.settings.get("model_ref")
+    st.session_state.pop("model_input", None)  # the Home page's model box shows the run's model
+
+
+def current_results() -> RunResults | None:
+    run_dir = st.session_state.get("run_dir")
+    if not run_dir:
+        return None
+    try:
+        return _results(run_dir, run_stamp(run_dir))
+    except StorageError as err:
+        st.error(f"The open run can no longer be read: {err}")
+        st.session_state.run_dir = None
+        return None
+
+
+def projection(results: RunResults, method: str, dims: int) -> np.ndarray:
+    run_dir = str(results.run.dir)
+    return _projection(run_dir, run_stamp(run_dir), method, dims)
+
+
+def sidebar(model) -> None:
+    with st.sidebar:
+        st.subheader("Session")
+        if model is not None:
+            f = model.facts
+            st.caption(f"**Model:** {f.name} · {f.n_layers} layers · d_model {f.d_model} · {f.device}")
+        else:
+            st.caption(f"**Model:** not loaded ({st.session_state.get('model_error', 'see Home')})")
+        results = current_results()
+        if results is not None:
+            chosen = results.chosen
+            st.caption(f"**Run:** `{results.run.dir.name}` · {len(results.prompts)} tasks · target "
+                       f"{results.language_label(results.target)}"
+                       + (f" · steers layers {chosen['layers']}" if chosen else ""))
+        else:
+            st.caption("**Run:** none open")
+
+
+def require_run(*stages: str) -> RunResults:
+    """The open run, or stop the page with a message saying what to do first."""
+    results = current_results()
+    if results is None:
+        st.info("No run is open. Open a previous run or start one on the Home page.")
+        st.page_link(st.session_state.home_page, label="Go to Home", icon=":material/home:")
+        st.stop()
+    missing = [stage for stage in stages if not results.has(stage)]
+    if missing:
+        st.warning(f"The open run has not been through {', '.join(missing)} yet: run the pipeline on Home.")
+        st.page_link(st.session_state.home_page, label="Go to Home", icon=":material/home:")
+        st.stop()
+    return results
+
+
+def require_model():
+    model = current_model()
+    if model is None:
+        st.error(f"No model is loaded: {st.session_state.get('model_error', '')}. Pick one on the Home page.")
+        st.stop()
+    return model
+
+
+EMBEDDED_LABEL = f"the embedded {EMBEDDED_MODEL_NAME}"

@@ -1,0 +1,47 @@
+"""Probes: how well each layer's probe reads the right steering vector, and where it fails."""
+
+import streamlit as st
+
+from pages.common import PLOT_CONFIG, require_run
+from steering import figures
+from steering.results import PROBES
+
+st.title("Probes")
+results = require_run("probe")
+accuracy = results.probe_accuracy()
+means = accuracy.groupby("probe", sort=False)["val"].mean()
+cols = st.columns(len(means))
+for col, (probe, value) in zip(cols, means.items()):
+    col.metric(f"{probe}: mean validation accuracy", f"{value:.1%}")
+st.plotly_chart(figures.probe_accuracy_lines(accuracy), config=PLOT_CONFIG)
+
+left, right, split_col = st.columns([1, 1, 1])
+probe = left.radio("Probe", ["gact", "act"], format_func=PROBES.get, horizontal=True)
+split = split_col.radio("Prompts", ["validation", "all"], horizontal=True,
+                        help="Validation: the held-out tasks only. All: training tasks too.")
+layer = right.select_slider("Layer", options=list(range(results.n_layers)), value=results.n_layers // 2)
+st.plotly_chart(figures.class_accuracy_heatmap(results.class_accuracy(probe, split),
+                                               title=f"{PROBES[probe]} recall by layer and cluster ({split})"),
+                config=PLOT_CONFIG)
+st.plotly_chart(figures.confusion_heatmap(results.confusion(layer, probe, split), layer, PROBES[probe]), config=PLOT_CONFIG)
+
+st.subheader(f"Failures at layer {layer}")
+failures = results.failures(layer, probe, split)
+if failures.empty:
+    st.success(f"The {PROBES[probe]} probe classifies every {'held-out ' if split == 'validation' else ''}"
+               f"neutral prompt correctly at layer {layer}.")
+    st.stop()
+event = st.dataframe(
+    failures, hide_index=True, on_select="rerun", selection_mode="single-row", key=f"failures_{probe}_{layer}_{split}",
+    column_config={"confidence": st.column_config.ProgressColumn("confidence", format="percent", min_value=0, max_value=1),
+                   "p_true": st.column_config.ProgressColumn("P(true)", format="percent", min_value=0, max_value=1)},
+)
+rows = event.selection.rows
+task_id = failures.iloc[rows[0] if rows else 0]["id"]
+st.caption("Click a row to inspect another failure." if not rows else "")
+task = results.prompts.task(task_id)
+st.markdown(f"#### {task_id} · {task.category}")
+st.markdown(f"**Neutral prompt:** {task.neutral}")
+for lang, text in task.prompts.items():
+    st.markdown(f"**{figures.language_name(lang)} prompt:** {text}")
+st.plotly_chart(figures.task_confidence_lines(results.task_confidence(task_id), task_id), config=PLOT_CONFIG)

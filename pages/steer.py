@@ -1,0 +1,178 @@
+"""Steer: switch the injection on layer by layer and compare baseline and steered code."""
+
+import pandas as pd
+import streamlit as st
+
+from pages.common import PLOT_CONFIG, require_model, require_run
+from steering import figures
+from steering.evaluation import evaluate_steering, side_by_side
+from steering.generation import GenerationConfig
+from steering.pipeline import Pipeline
+from steering.results import answer_diff
+from steering.steer import ALPHA_LIMITS, METHOD_NAMES, METHODS, SteeringSpec, check_alpha, presets
+
+PYGMENTS = {"python": "python", "cpp": "cpp", "java": "java", "julia": "julia"}
+NEEDS = {"mean_diff": "extract", "act": "probe", "gact": "probe", "neuron": None}
+
+st.title("Steer")
+model = require_model()
+results = require_run()
+if not results.has("cluster"):
+    st.error("No steering vectors yet: this run has not been through extraction and clustering. "
+             "Run the pipeline on the Home page first.")
+    st.stop()
+pipeline = Pipeline.reopen(results.run.dir, model)
+n_layers = results.n_layers
+available = [m for m in METHODS if NEEDS[m] is None or results.has(NEEDS[m])]
+
+
+def alpha_key(layer: int) -> str:
+    return f"alpha_{st.session_state.get('method', 'gact')}_{layer}"
+
+
+def apply(setting: dict[int, float]) -> None:
+    """Set the toggles and alphas (a callback: it runs before the widgets are drawn)."""
+    method = st.session_state.get("method", "gact")
+    for layer in range(n_layers):
+        st.session_state[f"on_{layer}"] = layer in setting
+        if layer in setting:
+            alpha = setting[layer] if method != "neuron" else pipeline.settings.neuron_factor
+            try:
+                st.session_state[alpha_key(layer)] = check_alpha(alpha, method)
+            except ValueError as err:
+                st.session_state.steer_error = str(err)
+                st.session_state[f"on_{layer}"] = False
+
+
+def apply_preset() -> None:
+    apply(presets(n_layers, results.chosen)[st.session_state.preset])
+
+
+def apply_sweep_cell() -> None:
+    points = st.session_state.sweep_chart.selection.points
+    if points:
+        layer, alpha = points[0]["customdata"]
+        apply({int(layer): float(alpha)})
+
+
+st.session_state.setdefault("method", "gact" if "gact" in available else available[0])
+if "on_0" not in st.session_state:  # a new session starts from the sweep's choice
+    apply(presets(n_layers, results.chosen)["best layers from sweep"])
+
+# --- controls -------------------------------------------------------------------------------------
+top = st.columns([2, 2, 3])
+top[0].radio("Method", available, format_func=METHOD_NAMES.get, key="method", horizontal=True,
+             help="G-ACT and ACT weight the cluster vectors by their probe; the neuron method scales one MLP neuron.")
+top[1].selectbox("Preset", list(presets(n_layers, results.chosen)), key="preset", index=None,
+                 placeholder="choose a preset…", on_change=apply_preset)
+decoding = top[2].radio("Decoding", ["greedy", "sampled"], horizontal=True, key="decoding")
+method = st.session_state.method
+limit = ALPHA_LIMITS[method]
+if "steer_error" in st.session_state:
+    st.error(st.session_state.pop("steer_error"))
+
+st.markdown("**Layers** (switch one on to set its alpha)")
+toggle_cols = st.columns(n_layers)
+for layer, col in enumerate(toggle_cols):
+    col.toggle(f"L{layer}", key=f"on_{layer}")
+layers = [layer for layer in range(n_layers) if st.session_state[f"on_{layer}"]]
+alphas = []
+if layers:
+    slider_cols = st.columns(min(4, len(layers)))
+    for i, layer in enumerate(layers):
+        st.session_state.setdefault(alpha_key(layer), pipeline.settings.neuron_factor if method == "neuron" else 0.5)
+        alphas.append(slider_cols[i % len(slider_cols)].slider(
+            f"{'factor' if method == 'neuron' else 'alpha'}, layer {layer}", -limit, limit, key=alpha_key(layer),
+            step=0.5 if method == "neuron" else 0.025))
+
+settings = st.columns([1, 1, 1, 3])
+seed = settings[0].number_input("Seed", min_value=0, max_value=2**31 - 1, value=0, step=1)
+temperature = settings[1].number_input("Temperature", min_value=0.05, max_value=2.0, value=1.0, step=0.05,
+                                       disabled=decoding == "greedy")
+max_tokens = settings[2].number_input("Max new tokens", min_value=8, max_value=1024, value=pipeline.settings.max_new_tokens, step=8)
+task_ids = results.prompts.ids
+task_id = settings[3].selectbox("Task", task_ids, key="task", format_func=lambda t: f"{t} · {results.prompts.task(t).category}")
+if st.session_state.get("prompt_task") != task_id:  # pre-fill the prompt box from the task set
+    st.session_state.prompt_task = task_id
+    st.session_state.prompt = results.prompts.task(task_id).neutral
+prompt = st.text_area("Prompt (editable)", key="prompt", height=90)
+config = GenerationConfig(max_new_tokens=int(max_tokens), temperature=0.0 if decoding == "greedy" else float(temperature),
+                          seed=int(seed))
+
+
+def make_steerer():
+    """The current toggles as a Steerer, or None after showing why it cannot be made."""
+    if not layers:
+        st.error("Every layer is off: switch on at least one layer to steer.")
+        return None
+    try:
+        spec = SteeringSpec(tuple(layers), tuple(check_alpha(a, method) for a in alphas), method=method,
+                            hook_point=pipeline.settings.hook_point)
+        return pipeline.steerer(spec)
+    except ValueError as err:
+        st.error(f"Cannot steer with these settings: {err}")
+        return None
+
+
+buttons = st.columns([1, 1, 4])
+if buttons[0].button("Generate", type="primary"):
+    steerer = make_steerer()
+    if not prompt.strip():
+        st.error("The prompt is empty: write a prompt or pick a task.")
+    elif steerer is not None:
+        status = st.empty()
+        with st.spinner("Generating the baseline and the steered answer…"):
+            answers = side_by_side(model, prompt, steerer, config,
+                                   on_token=lambda n: status.caption(f"generating… {n} tokens"))
+        status.empty()
+        st.session_state.steer_result = {"answers": answers, "spec": steerer.spec, "prompt": prompt}
+if buttons[1].button("Run the task set"):
+    steerer = make_steerer()
+    if steerer is not None:
+        bar = st.progress(0.0, text="Baseline and steered answers for every task…")
+        total, done = 2 * len(results.prompts), [0]
+
+        def advance(n):
+            done[0] += n
+            bar.progress(done[0] / total, text=f"{done[0]}/{total} answers")
+
+        outcome = evaluate_steering(model, [t.neutral for t in results.prompts], steerer, results.target,
+                                    temperature=config.temperature, seed=config.seed,
+                                    max_new_tokens=config.max_new_tokens, on_batch=advance)
+        bar.empty()
+        st.session_state.task_set_result = outcome
+
+# --- results --------------------------------------------------------------------------------------
+result = st.session_state.get("steer_result")
+if result:
+    spec = result["spec"]
+    st.caption(f"{METHOD_NAMES[spec.method]} on layers {list(spec.layers)} at {[round(a, 3) for a in spec.alphas]}; "
+               f"{decoding}, seed {config.seed}.")
+    columns = st.columns(2)
+    for col, title, answer in zip(columns, ("Baseline", "Steered"), result["answers"]):
+        d = answer.detection
+        with col:
+            st.markdown(f"#### {title} · {figures.language_name(d.language)}")
+            cells = st.columns(3)
+            cells[0].metric("Language confidence", f"{d.confidence:.0%}")
+            cells[1].metric("Parses", "yes" if d.parses else "no")
+            cells[2].metric("Tokens", answer.n_tokens)
+            st.code(d.code or answer.text, language=PYGMENTS.get(d.language, "text"))
+    diff = answer_diff(result["answers"][0].text, result["answers"][1].text)
+    with st.expander("Diff (baseline → steered)", expanded=False):
+        st.code(diff or "(identical)", language="diff")
+
+outcome = st.session_state.get("task_set_result")
+if outcome:
+    shares = pd.DataFrame({"baseline": outcome["baseline"]["shares"], "steered": outcome["steered"]["shares"]})
+    left, right = st.columns([2, 1])
+    left.plotly_chart(figures.shares_before_after(shares, title=f"Whole task set ({len(results.prompts)} tasks)"),
+                      config=PLOT_CONFIG)
+    right.dataframe(pd.DataFrame({c: {"target share": outcome[c]["success"], "syntax valid": outcome[c]["syntax_valid"],
+                                      "repeated 4-grams": outcome[c]["repeated_ngrams"]} for c in ("baseline", "steered")}),
+                    column_config={c: st.column_config.NumberColumn(format="percent") for c in ("baseline", "steered")})
+
+sweep = results.sweep()
+if not sweep.empty:
+    st.plotly_chart(figures.sweep_grid(sweep, results.chosen), config=PLOT_CONFIG, key="sweep_chart",
+                    on_select=apply_sweep_cell, selection_mode="points")

@@ -1,0 +1,177 @@
+"""Plotly figures of a run, shared by the dashboard pages and the HTML report.
+
+Every figure has a title, axis labels and hover text; layer axes are integers; each language has
+one colour everywhere (``languages.LANGUAGES``), clusters another palette so they never look
+like languages.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import plotly.express as px
+import plotly.graph_objects as go
+
+from .languages import LANGUAGES
+
+NO_LANGUAGE = "#9e9e9e"
+CLUSTER_COLORS = px.colors.qualitative.Set2
+PROBE_COLORS = {"G-ACT": "#1f77b4", "ACT": "#ff7f0e", "G-ACT refined": "#2ca02c"}
+CORRECTNESS_COLORS = {"correct": "#2ca02c", "wrong": "#d62728", "not probed": NO_LANGUAGE}
+SEQUENTIAL = "Viridis"
+
+
+def language_color(key: str) -> str:
+    return LANGUAGES[key].color if key in LANGUAGES else NO_LANGUAGE
+
+
+def language_name(key: str) -> str:
+    return LANGUAGES[key].display if key in LANGUAGES else "no language"
+
+
+def _style(fig: go.Figure, title: str, x: str, y: str, layer_axis: str | None = None, height: int = 380) -> go.Figure:
+    fig.update_layout(title=title, xaxis_title=x, yaxis_title=y, height=height, margin=dict(l=60, r=20, t=60, b=50),
+                      hoverlabel=dict(font_size=13), legend_title_text="")
+    if layer_axis:
+        fig.update_layout({f"{layer_axis}axis": dict(tickmode="linear", dtick=1, tickformat="d")})
+    return fig
+
+
+def _percent_axis(fig: go.Figure, axis: str = "y") -> None:
+    fig.update_layout({f"{axis}axis": dict(tickformat=".0%", range=[0, 1.02])})
+
+
+# bias ---------------------------------------------------------------------------------------
+def language_shares_bar(shares: pd.Series, title: str = "Language of the answers to neutral prompts") -> go.Figure:
+    keys = [k for k in shares.index if k != "none" or shares[k] > 0]
+    fig = go.Figure(go.Bar(
+        x=[language_name(k) for k in keys], y=[shares[k] for k in keys], marker_color=[language_color(k) for k in keys],
+        text=[f"{shares[k]:.0%}" for k in keys], textposition="outside",
+        hovertemplate="%{x}: %{y:.1%} of answers<extra></extra>",
+    ))
+    _percent_axis(fig)
+    return _style(fig, title, "language", "share of answers")
+
+
+def bias_heatmap(matrix: pd.DataFrame, title: str = "Per task: language of the sampled answers") -> go.Figure:
+    columns = [c for c in matrix.columns if c != "none" or matrix[c].sum() > 0]
+    fig = go.Figure(go.Heatmap(
+        z=matrix[columns].to_numpy(), x=[language_name(c) for c in columns], y=list(matrix.index),
+        colorscale="Blues", zmin=0, zmax=1, colorbar=dict(title="share", tickformat=".0%"),
+        hovertemplate="task %{y}<br>%{x}: %{z:.0%} of its answers<extra></extra>",
+    ))
+    fig.update_yaxes(autorange="reversed")
+    return _style(fig, title, "language", "task", height=max(380, 16 * len(matrix) + 120))
+
+
+def shares_before_after(shares: pd.DataFrame, title: str = "Language shares before and after steering") -> go.Figure:
+    """Stacked bars, one per condition (columns of ``shares``), one colour per language."""
+    fig = go.Figure()
+    for key in shares.index:
+        values = shares.loc[key].fillna(0)
+        if key == "none" and not values.any():
+            continue
+        fig.add_bar(name=language_name(key), x=list(shares.columns), y=values, marker_color=language_color(key),
+                    text=[f"{v:.0%}" if v >= 0.05 else "" for v in values], textposition="inside",
+                    hovertemplate=f"{language_name(key)}: %{{y:.1%}} (%{{x}})<extra></extra>")
+    fig.update_layout(barmode="stack")
+    _percent_axis(fig)
+    return _style(fig, title, "condition", "share of answers")
+
+
+# probes ---------------------------------------------------------------------------------------
+def probe_accuracy_lines(accuracy: pd.DataFrame, title: str = "Probe validation accuracy per layer") -> go.Figure:
+    fig = go.Figure()
+    for probe, rows in accuracy.groupby("probe", sort=False):
+        fig.add_scatter(x=rows["layer"], y=rows["val"], mode="lines+markers", name=probe,
+                        line_color=PROBE_COLORS.get(probe), customdata=rows[["train"]].to_numpy(),
+                        hovertemplate=f"{probe}, layer %{{x}}<br>validation %{{y:.1%}}<br>train %{{customdata[0]:.1%}}<extra></extra>")
+    _percent_axis(fig)
+    return _style(fig, title, "layer", "validation accuracy", layer_axis="x")
+
+
+def class_accuracy_heatmap(recall: pd.DataFrame, title: str = "Probe recall by layer and cluster (validation)") -> go.Figure:
+    fig = go.Figure(go.Heatmap(
+        z=recall.to_numpy(dtype=float).T, x=list(recall.index), y=list(recall.columns), colorscale=SEQUENTIAL,
+        zmin=0, zmax=1, colorbar=dict(title="recall", tickformat=".0%"),
+        hovertemplate="layer %{x}, %{y}<br>recall %{z:.0%}<extra></extra>",
+    ))
+    return _style(fig, title, "layer", "true cluster", layer_axis="x")
+
+
+def confusion_heatmap(confusion: pd.DataFrame, layer: int, probe: str = "G-ACT") -> go.Figure:
+    fig = go.Figure(go.Heatmap(
+        z=confusion.to_numpy(), x=list(confusion.columns), y=list(confusion.index), colorscale="Blues",
+        text=confusion.to_numpy(), texttemplate="%{text}", colorbar=dict(title="prompts"),
+        hovertemplate="true %{y}, predicted %{x}: %{z} prompt(s)<extra></extra>",
+    ))
+    fig.update_yaxes(autorange="reversed")
+    return _style(fig, f"{probe} confusion matrix at layer {layer}", "predicted cluster", "true cluster")
+
+
+def task_confidence_lines(confidence: pd.DataFrame, task_id: str) -> go.Figure:
+    fig = go.Figure()
+    for probe, rows in confidence.groupby("probe", sort=False):
+        fig.add_scatter(x=rows["layer"], y=rows["p_true"], mode="lines+markers", name=probe,
+                        line_color=PROBE_COLORS.get(probe), customdata=rows[["true", "predicted", "confidence"]].to_numpy(),
+                        hovertemplate=(f"{probe}, layer %{{x}}<br>P(true cluster %{{customdata[0]}}) = %{{y:.1%}}"
+                                       "<br>predicted %{customdata[1]} at %{customdata[2]:.1%}<extra></extra>"))
+    _percent_axis(fig)
+    return _style(fig, f"Probe confidence in the true cluster across layers: {task_id}", "layer",
+                  "P(true cluster)", layer_axis="x")
+
+
+# clusters ---------------------------------------------------------------------------------------
+def projection_scatter(table: pd.DataFrame, color_by: str, method: str, layer: int) -> go.Figure:
+    """Points of ``RunResults.projection_table``, coloured by ``cluster``, ``category`` or ``probe``."""
+    three_d = "z" in table
+    palette = CORRECTNESS_COLORS if color_by == "probe" else None
+    kwargs = dict(x="x", y="y", color=color_by, hover_name="task_id",
+                  hover_data={"neutral": True, "category": True, "cluster": True, "probe": True, "x": False, "y": False},
+                  color_discrete_map=palette, color_discrete_sequence=CLUSTER_COLORS,
+                  category_orders={color_by: sorted(table[color_by].unique())})
+    if three_d:
+        fig = px.scatter_3d(table, z="z", **{**kwargs, "hover_data": {**kwargs["hover_data"], "z": False}})
+        fig.update_traces(marker_size=5)
+    else:
+        fig = px.scatter(table, **kwargs)
+        fig.update_traces(marker=dict(size=11, line=dict(width=1, color="white")))
+    name = {"pca": "PCA", "umap": "UMAP", "tsne": "t-SNE"}[method]
+    return _style(fig, f"Difference vectors at layer {layer} ({name}), coloured by {color_by}",
+                  f"{name} 1", f"{name} 2", height=520)
+
+
+def cosine_heatmap(cosines: pd.DataFrame, title: str = "Cosine similarity of the steering vectors across layers") -> go.Figure:
+    fig = go.Figure(go.Heatmap(
+        z=cosines.to_numpy(), x=list(cosines.columns), y=list(cosines.index), colorscale="RdBu", zmid=0, zmin=-1, zmax=1,
+        colorbar=dict(title="cosine"), hovertemplate="%{y} vs %{x}: %{z:.2f}<extra></extra>",
+    ))
+    fig.update_yaxes(autorange="reversed")
+    return _style(fig, title, "steering vector (layer · cluster)", "steering vector (layer · cluster)", height=520)
+
+
+def silhouette_line(silhouette: pd.Series, title: str = "Cluster separation by layer (silhouette)") -> go.Figure:
+    fig = go.Figure(go.Scatter(x=list(silhouette.index), y=silhouette.to_numpy(), mode="lines+markers",
+                               line_color="#444", hovertemplate="layer %{x}: silhouette %{y:.3f}<extra></extra>"))
+    return _style(fig, title, "layer", "silhouette score", layer_axis="x")
+
+
+# steering ---------------------------------------------------------------------------------------
+def sweep_grid(sweep: pd.DataFrame, chosen: dict | None = None,
+               title: str = "Steering success by layer and alpha (click a cell to steer with it)") -> go.Figure:
+    """The layer-by-alpha sweep as a grid of squares: a scatter, so a click selects one cell."""
+    layers, alphas = np.meshgrid(sweep.index.to_numpy(), sweep.columns.to_numpy(), indexing="ij")
+    values = sweep.to_numpy(dtype=float)
+    fig = go.Figure(go.Scatter(
+        x=alphas.ravel().astype(str), y=layers.ravel(), mode="markers+text", customdata=np.stack([layers.ravel(), alphas.ravel()], axis=1),
+        marker=dict(symbol="square", size=34, color=values.ravel(), colorscale=SEQUENTIAL, cmin=0, cmax=1,
+                    colorbar=dict(title="success", tickformat=".0%")),
+        text=[f"{v:.0%}" for v in values.ravel()], textfont=dict(color="white", size=11),
+        hovertemplate="layer %{customdata[0]}, alpha %{customdata[1]}<br>success %{marker.color:.0%}<extra></extra>",
+    ))
+    if chosen:
+        fig.add_annotation(text=f"chosen: layers {chosen['layers']} at alphas {[round(a, 3) for a in chosen['alphas']]}",
+                           xref="paper", yref="paper", x=0, y=1.06, showarrow=False, xanchor="left")
+    fig.update_layout(clickmode="event+select", dragmode=False)
+    fig.update_xaxes(type="category")
+    return _style(fig, title, "alpha", "layer", layer_axis="y", height=max(380, 44 * len(sweep) + 140))

@@ -1,0 +1,75 @@
+"""A self-contained HTML report of a run: plotly.js is embedded once, so the file opens offline."""
+
+from __future__ import annotations
+
+import html
+from datetime import datetime, timezone
+
+from . import figures
+from .results import RunResults
+
+STYLE = """
+body { font-family: system-ui, sans-serif; max-width: 1200px; margin: 2em auto; color: #222; }
+h1 { margin-bottom: 0; } .muted { color: #666; }
+table.facts td { padding: 2px 12px 2px 0; }
+.pair { display: grid; grid-template-columns: 1fr 1fr; gap: 16px; margin-bottom: 24px; }
+pre { background: #f6f8fa; padding: 10px; overflow-x: auto; font-size: 12px; border-radius: 6px; }
+"""
+
+
+def _facts_table(facts: dict) -> str:
+    rows = "".join(f"<tr><td class='muted'>{html.escape(str(k))}</td><td>{html.escape(str(v))}</td></tr>" for k, v in facts.items())
+    return f"<table class='facts'>{rows}</table>"
+
+
+def _answer(title: str, language: str | None, parses, text: str) -> str:
+    verdict = "parses" if parses else "syntax errors"
+    return (f"<div><b>{html.escape(title)}</b> · {html.escape(figures.language_name(language))} · {verdict}"
+            f"<pre>{html.escape(text or '')}</pre></div>")
+
+
+def build_report(results: RunResults, method: str = "gact", layer: int | None = None, projection: str = "pca",
+                 n_examples: int = 3) -> str:
+    """The report as one HTML string: model, prompt set, bias, probe accuracy, projection and
+    side-by-side examples of ``method`` (sections of stages the run lacks are left out)."""
+    model = results.settings.get("model", {})
+    prompt_set = results.settings.get("prompt_set", {})
+    sections: list[tuple[str, object]] = []
+    if results.has("bias"):
+        sections.append(("Bias", figures.language_shares_bar(results.bias_shares())))
+        sections.append(("", figures.bias_heatmap(results.bias_matrix())))
+    if results.has("probe"):
+        sections.append(("Probes", figures.probe_accuracy_lines(results.probe_accuracy())))
+    if results.has("cluster"):
+        layer = results.n_layers // 2 if layer is None else layer
+        points = results.projection(projection)
+        sections.append(("Clusters", figures.projection_scatter(results.projection_table(points, layer), "cluster", projection, layer)))
+        sections.append(("", figures.silhouette_line(results.silhouette())))
+    if results.has("sweep"):
+        sections.append(("Steering", figures.sweep_grid(results.sweep(), results.chosen,
+                                                        title="Steering success by layer and alpha")))
+    if results.has(f"eval_{method}"):
+        sections.append(("", figures.shares_before_after(results.eval_shares(method))))
+    parts, first = [], True
+    for heading, fig in sections:
+        if heading:
+            parts.append(f"<h2>{html.escape(heading)}</h2>")
+        parts.append(fig.to_html(full_html=False, include_plotlyjs=first, config={"displaylogo": False}))
+        first = False
+    examples = results.examples(method, n_examples)
+    if examples:
+        parts.append(f"<h2>Side-by-side examples ({html.escape(method)})</h2>")
+        for ex in examples:
+            parts.append(f"<p class='muted'>{html.escape(ex['task_id'])}: {html.escape(ex['prompt_baseline'])}</p><div class='pair'>"
+                         + _answer("baseline", ex["language_baseline"], ex["parses_baseline"], ex["text_baseline"])
+                         + _answer("steered", ex["language_steered"], ex["parses_steered"], ex["text_steered"]) + "</div>")
+    chosen = results.chosen or {}
+    facts = {"model": model.get("name"), "architecture": model.get("architecture"), "layers": model.get("n_layers"),
+             "d_model": model.get("d_model"), "prompt set": f"{prompt_set.get('name')} ({prompt_set.get('tasks')} tasks)",
+             "target language": figures.language_name(results.target), "steered layers": chosen.get("layers", "—"),
+             "alphas": chosen.get("alphas", "—")}
+    stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    return (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>Steerscope report: {html.escape(str(model.get('name')))}</title>"
+            f"<style>{STYLE}</style></head><body><h1>Steerscope report</h1>"
+            f"<p class='muted'>run {html.escape(results.run.dir.name)} · {stamp}</p>{_facts_table(facts)}"
+            + "".join(parts) + "</body></html>")

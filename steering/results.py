@@ -1,0 +1,265 @@
+"""A run's results as tidy tables: what the dashboard pages draw and the HTML report embeds.
+
+Everything is read back from the run directory (settings, safetensors, SQLite), so a page
+reload, a second browser session or a report recomputes nothing the pipeline already stored.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+from functools import cached_property
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from sklearn.metrics import confusion_matrix
+
+from .languages import LANGUAGE_KEYS, LANGUAGES
+from .projection import run_projection
+from .prompts import PromptSet
+from .storage import DATABASE_FILE, SETTINGS_FILE, TENSOR_DIR, Run
+from .vectors_io import run_vectors, vectors_bytes
+
+PROBES = {"gact": "G-ACT", "act": "ACT", "refined": "G-ACT refined"}
+
+
+def run_stamp(run_dir: str | Path) -> tuple:
+    """Changes whenever the pipeline writes to the run: a cache key for its results."""
+    root = Path(run_dir)
+    paths = [root / SETTINGS_FILE, root / DATABASE_FILE, *sorted((root / TENSOR_DIR).glob("*.safetensors"))]
+    return tuple((p.name, p.stat().st_mtime_ns) for p in paths if p.exists())
+
+
+def list_runs(root: str | Path) -> list[Path]:
+    """Run directories under ``root``, the most recently changed first."""
+    root = Path(root)
+    runs = [p.parent for p in root.glob(f"*/{SETTINGS_FILE}")] if root.is_dir() else []
+    return sorted(runs, key=lambda p: (p / SETTINGS_FILE).stat().st_mtime, reverse=True)
+
+
+def answer_diff(baseline: str, steered: str) -> str:
+    """A unified diff from the baseline answer to the steered one ("" when they are equal)."""
+    lines = difflib.unified_diff(baseline.splitlines(), steered.splitlines(), "baseline", "steered", lineterm="")
+    return "\n".join(lines)
+
+
+class RunResults:
+    """Read-only views of one run. Missing stages give empty tables, never errors."""
+
+    def __init__(self, run_dir: str | Path):
+        self.run = Run(run_dir)
+        self.settings = self.run.settings
+        self.pipeline = self.settings.get("pipeline", {})
+        self.target = self.pipeline.get("target", "cpp")
+
+    # what is there ------------------------------------------------------------------------
+    def has(self, stage: str) -> bool:
+        if stage in ("extract", "cluster"):
+            return self.run.has("deltas" if stage == "extract" else "clusters")
+        return any(m["stage"] == stage for m in self._metrics)
+
+    @cached_property
+    def _metrics(self) -> list[dict]:
+        return self.run.metrics() if (self.run.dir / DATABASE_FILE).exists() else []
+
+    def metric_values(self, stage: str, name: str) -> dict:
+        """``{layer: value}`` of one metric (``None`` is the key of a metric without a layer)."""
+        return {m["layer"]: m["value"] for m in self._metrics if m["stage"] == stage and m["name"] == name}
+
+    @cached_property
+    def prompts(self) -> PromptSet:
+        path = self.run.dir / "prompts.jsonl"
+        return PromptSet.from_text(path.read_text(encoding="utf-8"), self.settings.get("prompt_set", {}).get("name", "prompts"))
+
+    @cached_property
+    def tasks(self) -> pd.DataFrame:
+        return pd.DataFrame([{"task_id": t.id, "category": t.category, "neutral": t.neutral} for t in self.prompts])
+
+    @property
+    def n_layers(self) -> int:
+        return int(self.settings.get("model", {}).get("n_layers", 0))
+
+    @property
+    def n_clusters(self) -> int:
+        return int(self.pipeline.get("k", 0))
+
+    def generations(self, stage: str | None = None) -> pd.DataFrame:
+        rows = self.run.generations(stage) if (self.run.dir / DATABASE_FILE).exists() else []
+        columns = ["stage", "task_id", "condition", "seed", "prompt", "text", "language", "confidence", "parses", "n_tokens"]
+        return pd.DataFrame(rows, columns=columns)
+
+    # bias -------------------------------------------------------------------------------------
+    def bias_shares(self) -> pd.Series:
+        """Share of sampled neutral answers per language (and 'none': no language detected)."""
+        values = {lang: self.metric_values("bias", f"share_{lang}").get(None, 0.0) for lang in (*LANGUAGE_KEYS, "none")}
+        return pd.Series(values, name="share")
+
+    def bias_matrix(self) -> pd.DataFrame:
+        """Task by language: the share of each task's sampled answers in each language."""
+        answers = self.generations("bias")
+        if answers.empty:
+            return pd.DataFrame(columns=[*LANGUAGE_KEYS, "none"])
+        answers["language"] = answers["language"].fillna("none")
+        table = pd.crosstab(answers["task_id"], answers["language"], normalize="index")
+        table = table.reindex(index=self.prompts.ids, columns=[*LANGUAGE_KEYS, "none"], fill_value=0.0)
+        return table.dropna(how="all").fillna(0.0)
+
+    # probes ----------------------------------------------------------------------------------
+    def probe_accuracy(self) -> pd.DataFrame:
+        """One row per probe and layer: train and validation accuracy on the cluster task."""
+        rows = []
+        for key, label in PROBES.items():
+            stage = "refine" if key == "refined" else "probe"
+            train = self.metric_values(stage, f"{key}_train_accuracy")
+            val = self.metric_values(stage, f"{key}_val_accuracy")
+            rows += [{"probe": label, "layer": layer, "train": train[layer], "val": val[layer]} for layer in sorted(val)]
+        return pd.DataFrame(rows, columns=["probe", "layer", "train", "val"])
+
+    def predictions(self, probe: str = "gact") -> pd.DataFrame:
+        """Per neutral prompt and layer: true and predicted cluster, confidences, held out or not."""
+        rows = [m["extra"] for m in self._metrics if m["stage"] == "probe_report" and m["name"] == f"{probe}_prediction"]
+        columns = ["id", "layer", "true", "predicted", "confidence", "p_true", "validation"]
+        table = pd.DataFrame(rows, columns=columns)
+        return table.merge(self.tasks, left_on="id", right_on="task_id", how="left").drop(columns="task_id")
+
+    def class_names(self) -> list[str]:
+        names = [f"cluster {k}" for k in range(self.n_clusters)]
+        return names + (["off"] if self.metric_values("probe", "gact_off_val_accuracy") else [])
+
+    def confusion(self, layer: int, probe: str = "gact", split: str = "validation") -> pd.DataFrame:
+        """Confusion matrix (rows: true cluster, columns: predicted) of neutral prompts at ``layer``."""
+        table = self._split(self.predictions(probe), split)
+        table = table[table["layer"] == layer]
+        names = self.class_names()
+        matrix = confusion_matrix(table["true"], table["predicted"], labels=range(len(names))) if len(table) else \
+            np.zeros((len(names), len(names)), dtype=int)
+        return pd.DataFrame(matrix, index=names, columns=names)
+
+    @staticmethod
+    def _split(table: pd.DataFrame, split: str) -> pd.DataFrame:
+        if split not in ("validation", "train", "all"):
+            raise ValueError(f"unknown split {split!r}; expected validation, train or all")
+        return table if split == "all" else table[table["validation"] == (split == "validation")]
+
+    def failures(self, layer: int, probe: str = "gact", split: str = "all") -> pd.DataFrame:
+        """Neutral prompts the probe misclassified at ``layer``, least confident in the truth first."""
+        table = self._split(self.predictions(probe), split)
+        table = table[(table["layer"] == layer) & (table["true"] != table["predicted"])]
+        return table.sort_values("p_true")[["id", "category", "true", "predicted", "confidence", "p_true", "validation", "neutral"]]
+
+    def task_confidence(self, task_id: str) -> pd.DataFrame:
+        """One task's probe confidence in its true cluster at every layer, for both probes."""
+        frames = [self.predictions(p).assign(probe=PROBES[p]) for p in ("gact", "act")]
+        table = pd.concat(frames)
+        return table[table["id"] == task_id][["probe", "layer", "true", "predicted", "confidence", "p_true"]]
+
+    def class_accuracy(self, probe: str = "gact", split: str = "validation") -> pd.DataFrame:
+        """Layer by cluster: the probe's recall for each true cluster (NaN: no such prompt)."""
+        table = self._split(self.predictions(probe), split)
+        names = self.class_names()
+        if table.empty:
+            return pd.DataFrame(columns=names)
+        hit = (table["true"] == table["predicted"]).astype(float)
+        recall = hit.groupby([table["layer"], table["true"]]).mean().unstack()
+        recall.columns = [names[int(c)] for c in recall.columns]
+        return recall.reindex(columns=names)
+
+    # clusters ----------------------------------------------------------------------------------
+    @cached_property
+    def _clusters(self) -> dict[str, torch.Tensor]:
+        return self.run.load("clusters")[0] if self.run.has("clusters") else {}
+
+    def cluster_labels(self) -> np.ndarray:
+        """``[n_layers, n_tasks]`` cluster of each task's difference vector."""
+        return self._clusters["labels"].numpy() if self._clusters else np.zeros((0, len(self.prompts)), dtype=int)
+
+    def silhouette(self) -> pd.Series:
+        values = self.metric_values("cluster", "silhouette")
+        return pd.Series({int(k): v for k, v in values.items()}, name="silhouette", dtype=float).sort_index()
+
+    def vector_cosines(self) -> pd.DataFrame:
+        """Cosine similarity between every pair of steering vectors, labelled ``L{layer}·c{k}``."""
+        if not self._clusters:
+            return pd.DataFrame()
+        vectors = self._clusters["vectors"]  # [L, K, d]
+        flat = torch.nn.functional.normalize(vectors.reshape(-1, vectors.shape[-1]), dim=-1)
+        names = [f"L{layer}·c{k}" for layer in range(vectors.shape[0]) for k in range(vectors.shape[1])]
+        return pd.DataFrame((flat @ flat.T).numpy(), index=names, columns=names)
+
+    def projection(self, method: str = "pca", dims: int = 2) -> np.ndarray:
+        """``[n_layers, n_tasks, dims]``, computed once per run and method (see ``projection``)."""
+        return run_projection(self.run, method, dims, seed=int(self.pipeline.get("seed", 0)))
+
+    def projection_table(self, points: np.ndarray, layer: int) -> pd.DataFrame:
+        """The points of one layer with what the plot colours and hovers by."""
+        table = self.tasks.copy()
+        for i, axis in enumerate("xyz"[: points.shape[-1]]):
+            table[axis] = points[layer, :, i]
+        labels = self.cluster_labels()
+        table["cluster"] = [f"cluster {c}" for c in labels[layer]] if len(labels) else "?"
+        predictions = self.predictions()
+        at_layer = predictions[predictions["layer"] == layer].set_index("id")
+        correct = at_layer["true"] == at_layer["predicted"]
+        table["probe"] = [("correct" if correct[t] else "wrong") if t in correct.index else "not probed" for t in table["task_id"]]
+        return table
+
+    # steering -----------------------------------------------------------------------------------
+    def sweep(self) -> pd.DataFrame:
+        """Layer by alpha: single-layer steering success from the sweep."""
+        rows = [{"layer": m["layer"], "alpha": m["extra"]["alpha"], "success": m["value"]}
+                for m in self._metrics if m["stage"] == "sweep" and m["name"] == "success"]
+        if not rows:
+            return pd.DataFrame()
+        return pd.DataFrame(rows).pivot(index="layer", columns="alpha", values="success").sort_index()
+
+    @property
+    def chosen(self) -> dict | None:
+        return self.settings.get("chosen")
+
+    def evaluated_methods(self) -> list[str]:
+        return sorted(m["stage"].removeprefix("eval_") for m in self._metrics if m["stage"].startswith("eval_")
+                      and m["name"] == "steered_success")
+
+    def eval_shares(self, method: str = "gact") -> pd.DataFrame:
+        """Language by condition (baseline, steered): shares of the neutral prompts' answers."""
+        stage = f"eval_{method}"
+        return pd.DataFrame({condition: {lang: self.metric_values(stage, f"{condition}_share_{lang}").get(None, np.nan)
+                                         for lang in (*LANGUAGE_KEYS, "none")}
+                             for condition in ("baseline", "steered")})
+
+    def eval_summary(self, method: str = "gact") -> pd.DataFrame:
+        stage = f"eval_{method}"
+        keys = {"success": "target share", "syntax_valid": "syntax valid", "repeated_ngrams": "repeated 4-grams"}
+        return pd.DataFrame({condition: {label: self.metric_values(stage, f"{condition}_{key}").get(None, np.nan)
+                                         for key, label in keys.items()}
+                             for condition in ("baseline", "steered")})
+
+    def examples(self, method: str = "gact", n: int = 3) -> list[dict]:
+        """Side-by-side answers from the evaluation, those whose language changed first."""
+        answers = self.generations(f"eval_{method}")
+        if answers.empty:
+            return []
+        pairs = answers[answers["condition"] == "baseline"].merge(
+            answers[answers["condition"] == "steered"], on=["task_id", "seed"], suffixes=("_baseline", "_steered"))
+        pairs["changed"] = pairs["language_baseline"].fillna("") != pairs["language_steered"].fillna("")
+        pairs = pairs.sort_values("changed", ascending=False, kind="stable").head(n)
+        return pairs.to_dict("records")
+
+    # downloads -----------------------------------------------------------------------------------
+    def metrics_csv(self) -> bytes:
+        table = pd.DataFrame(self._metrics, columns=["stage", "name", "layer", "value", "extra"])
+        table["extra"] = [json.dumps(e) if e else "" for e in table["extra"]]
+        return table.to_csv(index=False).encode()
+
+    def generations_jsonl(self) -> bytes:
+        rows = self.generations().to_dict("records")
+        return "".join(json.dumps(row, ensure_ascii=False, default=str) + "\n" for row in rows).encode()
+
+    def vectors_safetensors(self) -> bytes:
+        """The steering vectors with the facts needed to reuse them (``import-vectors`` reads it)."""
+        return vectors_bytes(*run_vectors(self.run))
+
+    def language_label(self, key: str | None) -> str:
+        return LANGUAGES[key].display if key in LANGUAGES else "unknown"

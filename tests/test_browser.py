@@ -1,0 +1,104 @@
+"""The dashboard in a real browser: Debian's Chromium, driven by Playwright, against
+``streamlit run app.py`` on localhost. Screenshots of every page go to ``test-artifacts/``."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import expect, sync_playwright
+
+from conftest import DASHBOARD_RUN
+
+ROOT = Path(__file__).resolve().parent.parent
+ARTIFACTS = ROOT / "test-artifacts"
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run"]
+PAGES = ["Bias", "Probes", "Clusters"]
+IDLE = """() => !document.querySelector('[data-testid="stStatusWidget"]')
+             && !document.querySelector('[data-testid="stSkeleton"]')"""
+
+
+def snapshot(page, name: str) -> None:
+    """A screenshot once the app is idle and plotly has drawn (the app scrolls inside its own
+    container, so the viewport is made tall enough for a whole page)."""
+    page.wait_for_function(IDLE, timeout=60_000)
+    page.wait_for_timeout(800)
+    page.screenshot(path=ARTIFACTS / f"{name}.png")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def start_dashboard(runs_root: Path, port: int) -> subprocess.Popen:
+    """``streamlit run app.py`` on ``port``, once its health check answers."""
+    env = {**os.environ, "STEERSCOPE_RUNS": str(runs_root), "HF_HUB_OFFLINE": "1"}
+    server = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true", "--server.port", str(port),
+         "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false"],
+        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=1) as reply:
+                if reply.status == 200:
+                    return server
+        except OSError:
+            time.sleep(0.2)
+    server.kill()
+    raise RuntimeError("streamlit did not answer its health check within 60 s")
+
+
+@pytest.fixture(scope="module")
+def dashboard(dashboard_runs):
+    port = free_port()
+    server = start_dashboard(dashboard_runs, port)
+    yield f"http://127.0.0.1:{port}"
+    server.terminate()
+    server.wait(timeout=20)
+
+
+@pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian's chromium is not installed (.ci/run installs it)")
+def test_every_page_in_chromium_and_steer_generates_side_by_side(dashboard):
+    ARTIFACTS.mkdir(exist_ok=True)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 2200})
+        page.goto(f"{dashboard}/?run={DASHBOARD_RUN}")
+        expect(page.get_by_text("Hello!")).to_be_visible(timeout=90_000)
+        expect(page.get_by_text(f"Run: {DASHBOARD_RUN}")).to_be_visible()
+        snapshot(page, "home")
+
+        for name in PAGES:
+            page.get_by_role("link", name=name).click()
+            expect(page.get_by_role("heading", name=name, exact=True)).to_be_visible(timeout=30_000)
+            expect(page.locator(".js-plotly-plot").first).to_be_visible(timeout=30_000)
+            snapshot(page, name.lower())
+
+        page.get_by_role("link", name="Steer").click()
+        expect(page.get_by_role("heading", name="Steer", exact=True)).to_be_visible(timeout=30_000)
+        page.get_by_text("L1", exact=True).click()  # one more layer on
+        expect(page.get_by_text("alpha, layer 1")).to_be_visible(timeout=30_000)
+        page.get_by_role("button", name="Generate").click()
+        codes = page.locator("[data-testid='stCode']")
+        expect(codes.nth(1)).to_be_visible(timeout=120_000)
+        expect(page.get_by_role("heading", name="Baseline")).to_be_visible()
+        expect(page.get_by_role("heading", name="Steered · C++")).to_be_visible()
+        snapshot(page, "steer")
+
+        page.get_by_role("link", name="Report").click()
+        page.get_by_role("button", name="Build the HTML report").click()
+        expect(page.get_by_text("Report ready")).to_be_visible(timeout=60_000)
+        snapshot(page, "report")
+        browser.close()
+    assert {f"{n}.png" for n in ["home", "bias", "probes", "clusters", "steer", "report"]} <= {p.name for p in ARTIFACTS.iterdir()}
