@@ -1,20 +1,210 @@
+"""Every dashboard page through Streamlit's AppTest: the embedded model, a small run, the Steer
+page's toggles and generation, the inline errors, and two sessions steering at once."""
+
+from __future__ import annotations
+
+import threading
 from pathlib import Path
 
+import pytest
 from streamlit.testing.v1 import AppTest
 
+from conftest import DASHBOARD_RUN
+
 APP = str(Path(__file__).resolve().parent.parent / "app.py")
+PAGES = ["pages/bias.py", "pages/probes.py", "pages/clusters.py", "pages/steer.py", "pages/report.py"]
 
 
-def test_home_page_loads_the_embedded_model_and_greets():
-    app = AppTest.from_file(APP, default_timeout=120).run()
+@pytest.fixture
+def runs(dashboard_runs, monkeypatch):
+    monkeypatch.setattr("pages.common.RUNS_ROOT", dashboard_runs)
+    return dashboard_runs
+
+
+def opened(run: str | None = DASHBOARD_RUN) -> AppTest:
+    app = AppTest.from_file(APP, default_timeout=180)
+    if run:
+        app.query_params["run"] = run
+    return app.run()
+
+
+def plotly_titles(app: AppTest) -> list[str]:
+    import json
+
+    return [json.loads(chart.proto.spec)["layout"]["title"]["text"] for chart in app.get("plotly_chart")]
+
+
+def test_home_loads_the_embedded_model_and_greets(runs):
+    app = opened(run=None)
     assert not app.exception
     assert "Hello!" in app.success[0].value and "steerscope-demo" in app.success[0].value
     metrics = {m.label: m.value for m in app.metric}
     assert int(metrics["Layers"]) >= 8 and metrics["dtype"] == "float32"
+    assert "none open" in app.sidebar.caption[1].value
 
 
-def test_home_page_reports_a_bad_model_inline():
-    app = AppTest.from_file(APP, default_timeout=120).run()
-    app.sidebar.text_input[0].input("/no/such/model/dir").run()
+def test_home_reports_a_bad_model_inline(runs):
+    app = opened(run=None)
+    app.text_input(key="model_input").input("/no/such/model/dir").run()
     assert not app.exception
     assert "no model directory" in app.error[0].value
+    app.text_input(key="model_input").input("").run()  # and the page keeps working
+    assert not app.error and "Hello!" in app.success[0].value
+
+
+@pytest.mark.parametrize("content, message", [
+    (b"\xff\xfe not utf-8", "not UTF-8"),
+    (b'{"id": "a"}\n', "a"),
+    (b"x" * (9 * 2**20), "limit"),
+])
+def test_home_rejects_bad_prompt_uploads_inline(runs, content, message):
+    app = opened(run=None)
+    app.radio[0].set_value("upload a JSONL file").run()
+    app.file_uploader[0].upload("tasks.jsonl", content).run()
+    assert not app.exception
+    assert app.error and "cannot be used" in app.error[0].value and message in app.error[0].value
+
+
+def test_home_runs_the_pipeline_on_a_subset_and_opens_the_run(runs):
+    app = opened(run=None)
+    app.number_input[1].set_value(4)  # tasks to use
+    app.text_input[1].input("from-home")  # run name
+    app.button[-1].click().run()  # the form's "Run the pipeline"
+    assert not app.exception, app.exception
+    assert not app.error
+    assert "from-home" in app.success[0].value and "finished" in app.success[0].value
+    assert (runs / "from-home" / "tensors" / "projection_umap_2d_seed0.safetensors").is_file()  # precomputed
+    assert "`from-home` · 4 tasks" in app.sidebar.caption[1].value
+    app.text_input[1].input("from-home")
+    app.button[-1].click().run()
+    assert "already exists" in app.error[0].value
+
+
+def test_every_page_draws_the_open_run(runs):
+    app = opened()
+    assert f"`{DASHBOARD_RUN}` · 8 tasks" in app.sidebar.caption[1].value
+    expected = {
+        "pages/bias.py": ["Language of the answers to neutral prompts", "Per task: language of the sampled answers"],
+        "pages/probes.py": ["Probe validation accuracy per layer", "G-ACT recall by layer and cluster (validation)",
+                            "G-ACT confusion matrix at layer 4"],
+        "pages/clusters.py": ["Difference vectors at layer 4 (PCA), coloured by cluster",
+                              "Cluster separation by layer (silhouette)",
+                              "Cosine similarity of the steering vectors across layers"],
+        "pages/steer.py": ["Steering success by layer and alpha (click a cell to steer with it)"],
+        "pages/report.py": [],
+    }
+    for page in PAGES:
+        app.switch_page(page).run()
+        assert not app.exception, (page, app.exception)
+        assert not app.error, (page, [e.value for e in app.error])
+        titles = plotly_titles(app)
+        assert all(t in titles for t in expected[page]), (page, titles)
+    assert [b.label for b in app.get("download_button")] == ["Metrics (CSV)", "Generations (JSONL)", "Steering vectors (safetensors)"]
+    app.button[0].click().run()
+    assert "Report ready" in app.success[0].value
+
+
+def test_clusters_page_switches_layers_methods_and_colours(runs):
+    app = opened()
+    app.switch_page("pages/clusters.py").run()
+    app.slider[0].set_value(2).run()
+    app.radio[2].set_value("probe").run()
+    app.radio[0].set_value("umap").run()
+    assert not app.exception
+    assert "Difference vectors at layer 2 (UMAP), coloured by probe" in plotly_titles(app)
+
+
+def steer_page(**toggles) -> AppTest:
+    app = opened()
+    app.switch_page("pages/steer.py").run()
+    for key, value in toggles.items():
+        app.toggle(key=key).set_value(value)
+    return app.run()
+
+
+def test_steer_toggles_a_layer_and_shows_baseline_and_steered_code(runs):
+    app = steer_page()
+    assert [t.value for t in app.toggle] == [layer in (3, 6) for layer in range(8)]  # the sweep's choice
+    app.toggle(key="on_1").set_value(True).run()
+    assert [s.label for s in app.slider] == ["alpha, layer 1", "alpha, layer 3", "alpha, layer 6"]
+    app.button[0].click().run()
+    assert not app.exception and not app.error
+    headings = [m.value for m in app.markdown if m.value.startswith("####")]
+    assert headings == ["#### Baseline · Python", "#### Steered · C++"]
+    assert [c.language for c in app.code[:2]] == ["python", "cpp"]
+    assert app.code[2].language == "diff"
+    assert {m.label for m in app.metric} == {"Language confidence", "Parses", "Tokens"}
+
+
+def test_steer_presets_and_the_whole_task_set(runs):
+    app = steer_page()
+    app.selectbox(key="preset").select("early layers").run()
+    assert [t.value for t in app.toggle] == [layer < 2 for layer in range(8)]
+    app.selectbox(key="preset").select("best layers from sweep").run()
+    app.button[1].click().run()  # run the task set
+    assert not app.exception
+    assert "Whole task set (8 tasks)" in plotly_titles(app)
+
+
+def test_steer_reports_bad_input_inline_and_keeps_working(runs):
+    app = steer_page()
+    app.text_area(key="prompt").input("   ").run()
+    app.button[0].click().run()
+    assert [e.value for e in app.error] == ["The prompt is empty: write a prompt or pick a task."]
+    app.selectbox(key="preset").select("all off").run()
+    app.button[0].click().run()
+    assert "Every layer is off" in app.error[0].value
+    app.selectbox(key="task").select_index(1).run()  # a new task refills the prompt
+    app.toggle(key="on_5").set_value(True).run()
+    app.button[0].click().run()
+    assert not app.error and len(app.code) >= 2
+
+
+def test_pages_say_what_to_do_before_a_run_or_its_vectors_exist(runs, embedded):
+    from steering.pipeline import Pipeline, PipelineSettings
+    from steering.prompts import PromptSet
+    from steering.storage import Run
+
+    app = opened(run=None)
+    for page in PAGES:
+        app.switch_page(page).run()
+        assert not app.exception
+        assert "No run is open" in app.info[0].value
+    Pipeline(embedded, PromptSet.load().head(3), Run(runs / "bias-only", create=True),
+             PipelineSettings(bias_samples=1, max_new_tokens=16)).bias()
+    app = opened("bias-only")
+    app.switch_page("pages/steer.py").run()
+    assert "No steering vectors yet" in app.error[0].value
+    app.switch_page("pages/bias.py").run()
+    assert not app.exception and len(app.get("plotly_chart")) == 2
+
+
+def test_two_sessions_steer_at_once_without_seeing_each_other(runs):
+    """Each session's steered answer is the one it gets alone, while the other steers differently."""
+    alpha = {0: 0.25, 6: 1.0}  # a weak push that leaves Python, a strong one that gives C++
+
+    def session(layer: int) -> AppTest:
+        app = steer_page(**{f"on_{i}": i == layer for i in range(8)})
+        app.slider[0].set_value(alpha[layer])
+        return app
+
+    def answers(app: AppTest) -> list[str]:
+        app.button[0].click().run()
+        assert not app.exception and not app.error
+        return [c.value for c in app.code[:2]]
+
+    alone = {layer: answers(session(layer)) for layer in alpha}
+    assert alone[0][1] != alone[6][1]
+    apps = {layer: session(layer) for layer in alpha}
+    barrier, together = threading.Barrier(2), {}
+
+    def work(layer):
+        barrier.wait()
+        together[layer] = answers(apps[layer])
+
+    threads = [threading.Thread(target=work, args=(layer,)) for layer in apps]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert together == alone

@@ -60,9 +60,13 @@ def start_dashboard(runs_root: Path, port: int) -> subprocess.Popen:
 
 
 @pytest.fixture(scope="module")
-def dashboard(dashboard_runs):
+def dashboard(request):
+    """The dashboard on the test run, or on the runs in ``$STEERSCOPE_BROWSER_RUNS`` (which must
+    hold a run named ``dashboard``: how the README's screenshots of a full run are taken)."""
+    override = os.environ.get("STEERSCOPE_BROWSER_RUNS")
+    runs = Path(override) if override else request.getfixturevalue("dashboard_runs")
     port = free_port()
-    server = start_dashboard(dashboard_runs, port)
+    server = start_dashboard(runs, port)
     yield f"http://127.0.0.1:{port}"
     server.terminate()
     server.wait(timeout=20)

@@ -1,0 +1,154 @@
+"""What the dashboard draws, from the library: run results, figures, projections, the report and
+the downloads, all read back from a run directory."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+import time
+
+import numpy as np
+import pytest
+import torch
+
+from conftest import DASHBOARD_RUN
+from steering import figures
+from steering.languages import LANGUAGES
+from steering.projection import project, run_projection
+from steering.report import build_report
+from steering.results import RunResults, answer_diff, list_runs, run_stamp
+from steering.steer import check_alpha, presets
+from steering.storage import Run
+from steering.vectors_io import import_vectors
+
+
+@pytest.fixture(scope="module")
+def results(dashboard_runs):
+    return RunResults(dashboard_runs / DASHBOARD_RUN)
+
+
+def test_tables_cover_every_stage(results):
+    assert set(results.bias_shares().index) == {*LANGUAGES, "none"}
+    assert results.bias_shares().sum() == pytest.approx(1.0)
+    matrix = results.bias_matrix()
+    assert list(matrix.index) == results.prompts.ids and np.allclose(matrix.sum(axis=1), 1.0)
+    accuracy = results.probe_accuracy()
+    assert set(accuracy["probe"]) == {"G-ACT", "ACT", "G-ACT refined"}
+    assert sorted(accuracy[accuracy["probe"] == "ACT"]["layer"]) == list(range(8))
+    predictions = results.predictions()
+    assert len(predictions) == 8 * len(results.prompts)  # every neutral prompt at every layer
+    assert predictions["validation"].sum() == 8 * 2  # two held-out tasks of eight
+    confusion = results.confusion(4, split="all")
+    assert confusion.to_numpy().sum() == len(results.prompts) and list(confusion.index)[-1] == "off"
+    failures = results.failures(4, split="all")
+    assert (failures["true"] != failures["predicted"]).all()
+    task = results.prompts.ids[0]
+    assert sorted(results.task_confidence(task)["layer"].unique()) == list(range(8))
+    assert results.cluster_labels().shape == (8, 8)
+    cosines = results.vector_cosines()
+    assert cosines.shape == (8 * 3, 8 * 3) and np.allclose(np.diag(cosines), 1.0, atol=1e-5)
+    assert results.sweep().shape == (8, 2)
+    assert results.evaluated_methods() == ["gact"]
+    assert results.eval_shares()["steered"].sum() == pytest.approx(1.0)
+    example = results.examples("gact", 2)[0]
+    assert {"text_baseline", "text_steered", "language_steered"} <= set(example)
+
+
+def test_a_run_without_later_stages_gives_empty_tables(embedded, tmp_path):
+    from steering.pipeline import Pipeline, PipelineSettings
+    from steering.prompts import PromptSet
+
+    pipeline = Pipeline(embedded, PromptSet.load().head(3), Run(tmp_path / "r", create=True),
+                        PipelineSettings(bias_samples=1, max_new_tokens=16))
+    pipeline.bias()
+    partial = RunResults(tmp_path / "r")
+    assert partial.has("bias") and not partial.has("probe") and not partial.has("cluster")
+    assert partial.probe_accuracy().empty and partial.sweep().empty and partial.vector_cosines().empty
+    assert "<h2>Bias</h2>" in build_report(partial) and "Probes" not in build_report(partial)
+
+
+def test_runs_are_listed_newest_first_and_stamped(dashboard_runs, tmp_path):
+    assert DASHBOARD_RUN in [p.name for p in list_runs(dashboard_runs)]
+    assert list_runs(tmp_path / "nothing") == []
+    run = Run(tmp_path / "a", create=True)
+    run.update_settings(x=1)
+    before = run_stamp(run.dir)
+    time.sleep(0.01)
+    run.replace_metrics("bias", [("share_cpp", None, 0.5, None)])
+    assert run_stamp(run.dir) != before
+
+
+def test_projections_are_cached_and_never_stale(results, tmp_path):
+    import shutil
+
+    copy = tmp_path / "copy"
+    shutil.copytree(results.run.dir, copy)
+    run = Run(copy)
+    started = time.perf_counter()
+    first = run_projection(run, "pca", 3)
+    assert first.shape == (8, 8, 3)
+    cached = run_projection(run, "pca", 3)
+    assert np.array_equal(first, cached)
+    tensors, meta = run.load("deltas")
+    run.save("deltas", {**tensors, "deltas": tensors["deltas"] * 2}, **meta)
+    assert not np.allclose(run_projection(run, "pca", 3), first)  # recomputed for the new differences
+    assert time.perf_counter() - started < 30
+    with pytest.raises(ValueError, match="unknown projection"):
+        run_projection(run, "mds")
+    assert project(np.ones((2, 5)), "umap", 2).shape == (2, 2)  # too few points to fit: still drawn
+
+
+def test_figures_have_titles_integer_layer_axes_and_language_colours(results):
+    table = results.projection_table(results.projection("pca", 2), 4)
+    drawn = [
+        figures.language_shares_bar(results.bias_shares()), figures.bias_heatmap(results.bias_matrix()),
+        figures.probe_accuracy_lines(results.probe_accuracy()), figures.class_accuracy_heatmap(results.class_accuracy()),
+        figures.confusion_heatmap(results.confusion(4), 4), figures.task_confidence_lines(results.task_confidence(results.prompts.ids[0]), "t"),
+        figures.projection_scatter(table, "category", "pca", 4), figures.cosine_heatmap(results.vector_cosines()),
+        figures.silhouette_line(results.silhouette()), figures.sweep_grid(results.sweep(), results.chosen),
+        figures.shares_before_after(results.eval_shares()),
+    ]
+    for fig in drawn:
+        layout = fig.layout
+        assert layout.title.text and layout.xaxis.title.text and layout.yaxis.title.text
+        for axis in (layout.xaxis, layout.yaxis):
+            if axis.title.text == "layer":
+                assert axis.dtick == 1 and axis.tickformat == "d"
+    bar = figures.language_shares_bar(results.bias_shares())
+    assert list(bar.data[0].marker.color)[:4] == [LANGUAGES[k].color for k in LANGUAGES]
+    stacked = figures.shares_before_after(results.eval_shares())
+    assert {t.name: t.marker.color for t in stacked.data}["C++"] == LANGUAGES["cpp"].color
+
+
+def test_report_is_one_offline_html_file(results):
+    html = build_report(results)
+    assert html.startswith("<!DOCTYPE html>") and html.count("<h2>") >= 5
+    assert "plotly.js" in html.lower() or "Plotly.newPlot" in html
+    assert not re.search(r"<script[^>]*\bsrc=|<link[^>]*\bhref=", html)  # plotly.js is inline: nothing to fetch
+    assert "Side-by-side examples" in html and "#include" in html
+
+
+def test_downloads_round_trip(results, embedded, tmp_path):
+    rows = list(csv.DictReader(io.StringIO(results.metrics_csv().decode())))
+    assert {"stage", "name", "layer", "value", "extra"} == set(rows[0]) and len(rows) == len(results.run.metrics())
+    lines = results.generations_jsonl().decode().splitlines()
+    assert len(lines) == len(results.run.generations()) and json.loads(lines[0])["stage"] == "bias"
+    path = tmp_path / "v.safetensors"
+    path.write_bytes(results.vectors_safetensors())
+    tensors, meta = import_vectors(path, embedded)
+    assert torch.equal(tensors["vectors"], results.run.load("clusters")[0]["vectors"]) and meta["target"] == "cpp"
+
+
+def test_alpha_limits_presets_and_diffs():
+    assert check_alpha(0.5, "gact") == 0.5 and check_alpha(-50, "neuron") == -50.0
+    for bad in (9.0, float("nan"), float("inf")):
+        with pytest.raises(ValueError, match="out of range for G-ACT"):
+            check_alpha(bad, "gact")
+    chosen = {"layers": [3, 6], "alphas": [0.375, 0.375]}
+    assert presets(8, chosen) == {"best layers from sweep": {3: 0.375, 6: 0.375}, "early layers": {0: 0.5, 1: 0.5},
+                                  "all off": {}}
+    assert presets(2, None)["best layers from sweep"] == {} and presets(2, None)["early layers"] == {0: 0.5}
+    assert answer_diff("a\nb", "a\nb") == ""
+    assert "-b\n+c" in answer_diff("a\nb", "a\nc")
