@@ -16,7 +16,6 @@ import streamlit as st
 from pages.common import EMBEDDED_LABEL, RUNS_ROOT, current_model, current_results, open_run, sidebar
 from steering.languages import LANGUAGE_KEYS, LANGUAGES
 from steering.models import model_card
-from steering.pipeline import STAGES, Pipeline, PipelineSettings
 from steering.prompts import MAX_PROMPT_FILE_BYTES, PromptSet, PromptSetError
 from steering.results import list_runs
 from steering.storage import Run, StorageError
@@ -104,7 +103,7 @@ def runs_section():
         left.caption(f"No runs in `{RUNS_ROOT}` yet: start one below.")
     results = current_results()
     if results is not None:
-        done = [s for s in STAGES if results.has(s if s != "eval" else "eval_gact")]
+        done = [s for s in STAGE_NAMES if results.has(s if s != "eval" else "eval_gact")]
         st.info(f"Open run: `{results.run.dir}` · stages done: {', '.join(done) or 'none'}")
 
 
@@ -124,6 +123,8 @@ def new_run_section(model, prompts: PromptSet | None):
         submitted = st.form_submit_button("Run the pipeline", type="primary")
     if not submitted:
         return
+    from steering.pipeline import PipelineSettings  # imported on use: it brings scikit-learn (0.5 s)
+
     if not re.fullmatch(r"[\w.-]+", name or ""):
         st.error("The run name may only use letters, digits, '.', '_' and '-'.")
         return
@@ -134,8 +135,9 @@ def new_run_section(model, prompts: PromptSet | None):
     run_pipeline(model, prompts.head(int(n_tasks)), run_dir, PipelineSettings(target=target, k=int(k)))
 
 
-def run_pipeline(model, prompts: PromptSet, run_dir, settings: PipelineSettings):
+def run_pipeline(model, prompts: PromptSet, run_dir, settings):
     """Every stage with a progress bar of its own, inside one status box."""
+    from steering.pipeline import Pipeline
     bars: dict[str, object] = {}
     with st.status(f"Running the pipeline on {len(prompts)} tasks…", expanded=True) as status:
         started = time.perf_counter()

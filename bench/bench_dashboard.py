@@ -4,8 +4,9 @@
    model's greeting, side by side with a warm load (a new browser session on the running
    server, model already in ``st.cache_resource``).
 2. Projection layer switch on the Clusters page: from the slider's key press until the plot
-   shows the new layer, once the projection is cached; side by side with the library's own
-   time for the same switch, and with computing each projection from scratch.
+   shows the new layer, once the projection is cached; side by side with the same switch in a
+   bare Streamlit app (a slider and a Plotly scatter: the floor), with the library's own time
+   for the switch, and with computing each projection from scratch.
 
     python bench/bench_dashboard.py [--run RUN_DIR] [--repeats 3]
 
@@ -73,32 +74,63 @@ def cold_and_warm_start(browser, runs_root: Path, repeats: int) -> tuple[list[fl
     return cold, warm
 
 
-def browser_layer_switches(browser, runs_root: Path, run_name: str, n_layers: int) -> list[float]:
+TITLE_SHOWS = "() => document.querySelector('.gtitle')?.textContent.includes('at layer {layer} ')"
+
+
+def time_switches(browser, script: Path, runs_root: Path, open_plot, n_layers: int) -> list[float]:
+    """Serve ``script``, let ``open_plot(page, url)`` bring up the plot at layer 0 with the slider
+    focused, then time each ArrowRight until the plot's title shows the next layer."""
     port = free_port()
-    server = start_dashboard(runs_root, port)
+    server = start_dashboard(runs_root, port, script=script)
     times = []
     try:
         page = browser.new_page(viewport={"width": 1400, "height": 1400})
-        page.goto(f"http://127.0.0.1:{port}/?run={run_name}")
-        page.get_by_text("Hello!").wait_for(timeout=120_000)
-        page.get_by_role("link", name="Clusters").click()
-        page.locator(".js-plotly-plot").first.wait_for(timeout=60_000)
-        slider = page.get_by_role("slider")
-        slider.focus()
-        page.keyboard.press("Home")  # layer 0
-        page.wait_for_function("() => document.querySelector('.gtitle')?.textContent.includes('at layer 0 ')")
+        open_plot(page, f"http://127.0.0.1:{port}/")
+        page.wait_for_function(TITLE_SHOWS.format(layer=0))
         page.wait_for_function(IDLE)
         for layer in range(1, n_layers):
             started = time.perf_counter()
             page.keyboard.press("ArrowRight")
-            page.wait_for_function(f"() => document.querySelector('.gtitle')?.textContent.includes('at layer {layer} ')",
-                                   polling=5)
+            page.wait_for_function(TITLE_SHOWS.format(layer=layer), polling=5)
             times.append(time.perf_counter() - started)
             page.wait_for_function(IDLE)
     finally:
         server.terminate()
         server.wait(timeout=20)
     return times
+
+
+def dashboard_switches(browser, runs_root: Path, run_name: str, n_layers: int) -> list[float]:
+    def open_clusters(page, url):
+        page.goto(f"{url}?run={run_name}")
+        page.get_by_text("Hello!").wait_for(timeout=120_000)
+        page.get_by_role("link", name="Clusters").click()
+        page.locator(".js-plotly-plot").first.wait_for(timeout=60_000)
+        page.get_by_role("slider").focus()
+        page.keyboard.press("Home")  # layer 0
+
+    return time_switches(browser, ROOT / "app.py", runs_root, open_clusters, n_layers)
+
+
+BARE_APP = """
+import numpy as np, plotly.graph_objects as go, streamlit as st
+layer = st.slider("Layer", 0, 7, 0)
+points = np.random.default_rng(layer).normal(size=(2, 46))
+st.plotly_chart(go.Figure(go.Scatter(x=points[0], y=points[1], mode="markers"),
+                          layout=dict(title=f"Difference vectors at layer {layer} ", height=520)))
+"""
+
+
+def bare_switches(browser, folder: Path, n_layers: int) -> list[float]:
+    """The floor: a Streamlit app with nothing but a slider and a 46-point Plotly scatter."""
+    (folder / "bare_app.py").write_text(BARE_APP)
+
+    def open_bare(page, url):
+        page.goto(url)
+        page.locator(".js-plotly-plot").first.wait_for(timeout=60_000)
+        page.get_by_role("slider").focus()
+
+    return time_switches(browser, folder / "bare_app.py", folder, open_bare, n_layers)
 
 
 def library_switches(results: RunResults) -> dict[str, list[float]]:
@@ -133,7 +165,10 @@ def main() -> None:
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
             cold, warm = cold_and_warm_start(browser, run_dir.parent, args.repeats)
-            switches = browser_layer_switches(browser, run_dir.parent, run_dir.name, results.n_layers)
+            switches, bare = [], []
+            for _ in range(args.repeats):  # interleaved, so both see the same machine
+                switches += dashboard_switches(browser, run_dir.parent, run_dir.name, results.n_layers)
+                bare += bare_switches(browser, scratch_dir, results.n_layers)
             browser.close()
         library = library_switches(results)
     finally:
@@ -143,7 +178,11 @@ def main() -> None:
     print(f"run: {run_dir} ({len(results.prompts)} tasks, {results.n_layers} layers)")
     print(f"cold start, new process to greeting  {ms(cold_s)}  (median of {len(cold)}; all {[round(c, 2) for c in cold]} s)")
     print(f"warm load, new session, same server  {ms(warm_s)}  -> cold/warm {cold_s / warm_s:.1f}x")
-    print(f"layer switch in the browser, cached  {ms(switch_s)}  (median of {len(switches)}; max {ms(max(switches)).strip()})")
+    bare_s = statistics.median(bare)
+    quartiles = statistics.quantiles(switches, n=4)
+    print(f"layer switch in the browser, cached  {ms(switch_s)}  (median of {len(switches)}; "
+          f"quartiles {quartiles[0] * 1000:.0f}-{quartiles[2] * 1000:.0f} ms; max {max(switches) * 1000:.0f} ms)")
+    print(f"bare slider + plotly app, same switch {ms(bare_s)}  -> Clusters page / bare {switch_s / bare_s:.1f}x")
     for method, (scratch, cached) in library.items():
         print(f"  {method:5s} per layer: from scratch {ms(scratch)}, cached switch in the library {ms(cached)}"
               f"  -> {scratch / cached:5.1f}x faster cached")

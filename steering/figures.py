@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-import plotly.express as px
+from plotly.colors import qualitative
 import plotly.graph_objects as go
 
 from .languages import LANGUAGES
 
 NO_LANGUAGE = "#9e9e9e"
-CLUSTER_COLORS = px.colors.qualitative.Set2
+CLUSTER_COLORS = qualitative.Set2
 PROBE_COLORS = {"G-ACT": "#1f77b4", "ACT": "#ff7f0e", "G-ACT refined": "#2ca02c"}
 CORRECTNESS_COLORS = {"correct": "#2ca02c", "wrong": "#d62728", "not probed": NO_LANGUAGE}
 SEQUENTIAL = "Viridis"
@@ -123,20 +123,26 @@ def task_confidence_lines(confidence: pd.DataFrame, task_id: str) -> go.Figure:
 
 # clusters ---------------------------------------------------------------------------------------
 def projection_scatter(table: pd.DataFrame, color_by: str, method: str, layer: int) -> go.Figure:
-    """Points of ``RunResults.projection_table``, coloured by ``cluster``, ``category`` or ``probe``."""
+    """Points of ``RunResults.projection_table``, coloured by ``cluster``, ``category`` or ``probe``;
+    the hover shows the task, its category, cluster, probe verdict and neutral prompt."""
     three_d = "z" in table
-    palette = CORRECTNESS_COLORS if color_by == "probe" else None
-    kwargs = dict(x="x", y="y", color=color_by, hover_name="task_id",
-                  hover_data={"neutral": True, "category": True, "cluster": True, "probe": True, "x": False, "y": False},
-                  color_discrete_map=palette, color_discrete_sequence=CLUSTER_COLORS,
-                  category_orders={color_by: sorted(table[color_by].unique())})
-    if three_d:
-        fig = px.scatter_3d(table, z="z", **{**kwargs, "hover_data": {**kwargs["hover_data"], "z": False}})
-        fig.update_traces(marker_size=5)
-    else:
-        fig = px.scatter(table, **kwargs)
-        fig.update_traces(marker=dict(size=11, line=dict(width=1, color="white")))
+    groups = sorted(table[color_by].unique())
+    fig = go.Figure()
+    for i, group in enumerate(groups):
+        rows = table[table[color_by] == group]
+        color = CORRECTNESS_COLORS.get(group) if color_by == "probe" else CLUSTER_COLORS[i % len(CLUSTER_COLORS)]
+        common = dict(
+            name=str(group), mode="markers", customdata=rows[["task_id", "category", "cluster", "probe", "neutral"]].to_numpy(),
+            hovertemplate="<b>%{customdata[0]}</b> (%{customdata[1]})<br>%{customdata[2]}, probe %{customdata[3]}"
+                          "<br>%{customdata[4]}<extra></extra>",
+        )
+        if three_d:
+            fig.add_scatter3d(x=rows["x"], y=rows["y"], z=rows["z"], marker=dict(size=5, color=color), **common)
+        else:
+            fig.add_scatter(x=rows["x"], y=rows["y"], marker=dict(size=11, color=color, line=dict(width=1, color="white")), **common)
     name = {"pca": "PCA", "umap": "UMAP", "tsne": "t-SNE"}[method]
+    if three_d:
+        fig.update_scenes(xaxis_title=f"{name} 1", yaxis_title=f"{name} 2", zaxis_title=f"{name} 3")
     return _style(fig, f"Difference vectors at layer {layer} ({name}), coloured by {color_by}",
                   f"{name} 1", f"{name} 2", height=520)
 

@@ -14,7 +14,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
-from sklearn.metrics import confusion_matrix
 
 from .languages import LANGUAGE_KEYS, LANGUAGES
 from .projection import run_projection
@@ -117,12 +116,19 @@ class RunResults:
             rows += [{"probe": label, "layer": layer, "train": train[layer], "val": val[layer]} for layer in sorted(val)]
         return pd.DataFrame(rows, columns=["probe", "layer", "train", "val"])
 
+    @cached_property
+    def _predictions(self) -> dict[str, pd.DataFrame]:
+        columns = ["id", "layer", "true", "predicted", "confidence", "p_true", "validation"]
+        tables = {}
+        for probe in ("gact", "act"):
+            rows = [m["extra"] for m in self._metrics if m["stage"] == "probe_report" and m["name"] == f"{probe}_prediction"]
+            table = pd.DataFrame(rows, columns=columns)
+            tables[probe] = table.merge(self.tasks, left_on="id", right_on="task_id", how="left").drop(columns="task_id")
+        return tables
+
     def predictions(self, probe: str = "gact") -> pd.DataFrame:
         """Per neutral prompt and layer: true and predicted cluster, confidences, held out or not."""
-        rows = [m["extra"] for m in self._metrics if m["stage"] == "probe_report" and m["name"] == f"{probe}_prediction"]
-        columns = ["id", "layer", "true", "predicted", "confidence", "p_true", "validation"]
-        table = pd.DataFrame(rows, columns=columns)
-        return table.merge(self.tasks, left_on="id", right_on="task_id", how="left").drop(columns="task_id")
+        return self._predictions[probe].copy()
 
     def class_names(self) -> list[str]:
         names = [f"cluster {k}" for k in range(self.n_clusters)]
@@ -132,6 +138,8 @@ class RunResults:
         """Confusion matrix (rows: true cluster, columns: predicted) of neutral prompts at ``layer``."""
         table = self._split(self.predictions(probe), split)
         table = table[table["layer"] == layer]
+        from sklearn.metrics import confusion_matrix  # lazily: it costs 0.5 s of the dashboard's cold start
+
         names = self.class_names()
         matrix = confusion_matrix(table["true"], table["predicted"], labels=range(len(names))) if len(table) else \
             np.zeros((len(names), len(names)), dtype=int)

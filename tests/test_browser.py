@@ -40,11 +40,11 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def start_dashboard(runs_root: Path, port: int) -> subprocess.Popen:
-    """``streamlit run app.py`` on ``port``, once its health check answers."""
+def start_dashboard(runs_root: Path, port: int, script: Path = ROOT / "app.py") -> subprocess.Popen:
+    """``streamlit run app.py`` (or ``script``) on ``port``, once its health check answers."""
     env = {**os.environ, "STEERSCOPE_RUNS": str(runs_root), "HF_HUB_OFFLINE": "1"}
     server = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true", "--server.port", str(port),
+        [sys.executable, "-m", "streamlit", "run", str(script), "--server.headless", "true", "--server.port", str(port),
          "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false"],
         cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 60
