@@ -50,9 +50,8 @@ def apply_preset() -> None:
 
 def apply_sweep_cell() -> None:
     points = st.session_state.sweep_chart.selection.points
-    if points:
-        layer, alpha = points[0]["customdata"]
-        apply({int(layer): float(alpha)})
+    if points:  # the grid's y is the layer, its x the alpha (as a category label)
+        apply({int(points[0]["y"]): float(points[0]["x"])})
 
 
 st.session_state.setdefault("method", "gact" if "gact" in available else available[0])

@@ -100,6 +100,15 @@ def test_every_page_in_chromium_and_steer_generates_side_by_side(dashboard):
         expect(page.get_by_role("heading", name="Steered · C++")).to_be_visible()
         snapshot(page, "steer")
 
+        cells = page.locator(".js-plotly-plot .scatterlayer .point")  # the sweep grid, layer-major
+        per_layer = cells.count() // 8
+        box = cells.nth(2 * per_layer + per_layer - 1).bounding_box()  # layer 2 at the largest alpha
+        page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+        expect(page.get_by_text("alpha, layer 2")).to_be_visible(timeout=30_000)
+        expect(page.get_by_text("alpha, layer 1")).to_have_count(0)  # the click set the toggles: layer 2 only
+        assert [page.get_by_role("switch", name=f"L{layer}", exact=True).is_checked() for layer in range(8)] == \
+            [layer == 2 for layer in range(8)]
+
         page.get_by_role("link", name="Report").click()
         page.get_by_role("button", name="Build the HTML report").click()
         expect(page.get_by_text("Report ready")).to_be_visible(timeout=60_000)
