@@ -38,7 +38,8 @@ event = st.dataframe(
 )
 rows = event.selection.rows
 task_id = failures.iloc[rows[0] if rows else 0]["id"]
-st.caption("Click a row to inspect another failure." if not rows else "")
+if not rows:
+    st.caption("Click a row to inspect another failure.")
 task = results.prompts.task(task_id)
 st.markdown(f"#### {task_id} · {task.category}")
 st.markdown(f"**Neutral prompt:** {task.neutral}")
