@@ -136,10 +136,15 @@ class Pipeline:
 
     def __post_init__(self):
         self.settings.validate(self.model, self.prompts)
-        self.run.update_settings(pipeline=self.settings.to_json(), model=self.model.facts.as_dict(), model_ref=self.model_ref,
-                                 prompt_set={"name": self.prompts.name, "fingerprint": self.prompts.fingerprint(),
-                                             "tasks": len(self.prompts)})
-        atomic_write_bytes(self.run.dir / "prompts.jsonl", self.prompts.to_jsonl().encode())
+        record = {"pipeline": self.settings.to_json(), "model": self.model.facts.as_dict(), "model_ref": self.model_ref,
+                  "prompt_set": {"name": self.prompts.name, "fingerprint": self.prompts.fingerprint(),
+                                 "tasks": len(self.prompts)}}
+        stored = self.run.settings
+        if any(stored.get(key) != value for key, value in record.items()):  # reopening as it was writes nothing
+            self.run.update_settings(**record)
+        prompts_file, jsonl = self.run.dir / "prompts.jsonl", self.prompts.to_jsonl()
+        if not prompts_file.is_file() or prompts_file.read_text(encoding="utf-8") != jsonl:
+            atomic_write_bytes(prompts_file, jsonl.encode())
 
     # helpers -----------------------------------------------------------------------------
     def _tick(self, stage: str, total: int):

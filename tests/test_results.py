@@ -152,3 +152,19 @@ def test_alpha_limits_presets_and_diffs():
     assert presets(2, None)["best layers from sweep"] == {} and presets(2, None)["early layers"] == {0: 0.5}
     assert answer_diff("a\nb", "a\nb") == ""
     assert "-b\n+c" in answer_diff("a\nb", "a\nc")
+
+
+def test_reopening_a_run_as_it_was_writes_nothing(results, embedded, tmp_path):
+    """The Steer page reopens the run's pipeline on every rerun: that must not touch the run (its
+    results cache key, and other sessions reading it)."""
+    import shutil
+
+    from steering.pipeline import Pipeline
+
+    copy = tmp_path / "copy"
+    shutil.copytree(results.run.dir, copy)
+    before = run_stamp(copy)
+    Pipeline.reopen(copy, embedded)
+    assert run_stamp(copy) == before
+    Pipeline.reopen(copy, embedded, {"k": 2})
+    assert run_stamp(copy) != before and Run(copy).settings["pipeline"]["k"] == 2
