@@ -93,7 +93,7 @@ def runs_section():
     if runs:
         labels = {str(r): f"{r.name}  ·  {datetime.fromtimestamp((r / 'settings.json').stat().st_mtime):%Y-%m-%d %H:%M}" for r in runs}
         picked = left.selectbox(f"Previous runs in `{RUNS_ROOT}`", list(labels), format_func=labels.get)
-        if right.button("Open run", use_container_width=True):
+        if right.button("Open run", width="stretch"):
             try:
                 open_run(picked)
                 st.rerun()
