@@ -103,7 +103,7 @@ def runs_section():
         left.caption(f"No runs in `{RUNS_ROOT}` yet: start one below.")
     results = current_results()
     if results is not None:
-        done = [s for s in STAGE_NAMES if results.has(s if s != "eval" else "eval_gact")]
+        done = [s for s in STAGE_NAMES if results.has(s)]
         st.info(f"Open run: `{results.run.dir}` · stages done: {', '.join(done) or 'none'}")
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import streamlit as st
 
+from steering import figures
 from steering.models import EMBEDDED_MODEL_NAME, ModelLoadError, load_model
 from steering.results import RunResults, run_stamp
 from steering.storage import StorageError
@@ -31,7 +32,7 @@ def _results(run_dir: str, stamp: tuple) -> RunResults:
 
 @st.cache_resource(max_entries=32, show_spinner=False)
 def _projection(run_dir: str, stamp: tuple, method: str, dims: int) -> np.ndarray:
-    return RunResults(run_dir).projection(method, dims)
+    return _results(run_dir, stamp).projection(method, dims)
 
 
 def model_ref() -> str | None:
@@ -86,7 +87,7 @@ def sidebar(model) -> None:
         if results is not None:
             chosen = results.chosen
             st.caption(f"**Run:** `{results.run.dir.name}` · {len(results.prompts)} tasks · target "
-                       f"{results.language_label(results.target)}"
+                       f"{figures.language_name(results.target)}"
                        + (f" · steers layers {chosen['layers']}" if chosen else ""))
         else:
             st.caption("**Run:** none open")

@@ -11,7 +11,6 @@ from steering.pipeline import Pipeline
 from steering.results import answer_diff
 from steering.steer import ALPHA_LIMITS, METHOD_NAMES, METHODS, SteeringSpec, check_alpha, presets
 
-PYGMENTS = {"python": "python", "cpp": "cpp", "java": "java", "julia": "julia"}
 NEEDS = {"mean_diff": "extract", "act": "probe", "gact": "probe", "neuron": None}
 
 st.title("Steer")
@@ -156,7 +155,7 @@ if result:
             cells[0].metric("Language confidence", f"{d.confidence:.0%}")
             cells[1].metric("Parses", "yes" if d.parses else "no")
             cells[2].metric("Tokens", answer.n_tokens)
-            st.code(d.code or answer.text, language=PYGMENTS.get(d.language, "text"))
+            st.code(d.code or answer.text, language=d.language or "text")
     diff = answer_diff(result["answers"][0].text, result["answers"][1].text)
     with st.expander("Diff (baseline → steered)", expanded=False):
         st.code(diff or "(identical)", language="diff")

@@ -26,7 +26,7 @@ from .projection import PROJECTIONS, run_projection
 from .prompts import PromptSet
 from .refine import refine_probe
 from .steer import SteeringSpec, Steerer
-from .storage import Run, StorageError, atomic_write_bytes
+from .storage import PROMPTS_FILE, Run, atomic_write_bytes
 
 Progress = Callable[[str, int, int], None]
 STAGES = ("bias", "extract", "cluster", "probe", "sweep", "refine", "eval", "project")
@@ -127,12 +127,8 @@ class Pipeline:
         some settings); ``model`` should be the run's (``run.settings["model_ref"]``)."""
         run = Run(run_dir)
         stored = run.settings
-        prompts_file = run.dir / "prompts.jsonl"
-        if not prompts_file.is_file():
-            raise StorageError(f"{run.dir} has no prompts.jsonl: it was never started")
-        prompts = PromptSet.from_text(prompts_file.read_text(encoding="utf-8"), stored.get("prompt_set", {}).get("name", "prompts"))
         settings = PipelineSettings.from_json({**stored.get("pipeline", {}), **(overrides or {})})
-        return cls(model, prompts, run, settings, progress=progress, model_ref=stored.get("model_ref"))
+        return cls(model, run.prompt_set(), run, settings, progress=progress, model_ref=stored.get("model_ref"))
 
     def __post_init__(self):
         self.settings.validate(self.model, self.prompts)
@@ -142,7 +138,7 @@ class Pipeline:
         stored = self.run.settings
         if any(stored.get(key) != value for key, value in record.items()):  # reopening as it was writes nothing
             self.run.update_settings(**record)
-        prompts_file, jsonl = self.run.dir / "prompts.jsonl", self.prompts.to_jsonl()
+        prompts_file, jsonl = self.run.dir / PROMPTS_FILE, self.prompts.to_jsonl()
         if not prompts_file.is_file() or prompts_file.read_text(encoding="utf-8") != jsonl:
             atomic_write_bytes(prompts_file, jsonl.encode())
 

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from .languages import LANGUAGE_KEYS, LANGUAGES
+from .languages import LANGUAGE_KEYS
 from .projection import run_projection
 from .prompts import PromptSet
 from .storage import DATABASE_FILE, SETTINGS_FILE, TENSOR_DIR, Run
@@ -55,13 +55,18 @@ class RunResults:
 
     # what is there ------------------------------------------------------------------------
     def has(self, stage: str) -> bool:
+        """Whether ``stage`` (a pipeline stage, or a metrics stage such as ``eval_act``) has results."""
         if stage in ("extract", "cluster"):
             return self.run.has("deltas" if stage == "extract" else "clusters")
+        if stage == "project":
+            return any((self.run.dir / TENSOR_DIR).glob("projection_*.safetensors"))
+        if stage == "eval":
+            return bool(self.evaluated_methods())
         return any(m["stage"] == stage for m in self._metrics)
 
     @cached_property
     def _metrics(self) -> list[dict]:
-        return self.run.metrics() if (self.run.dir / DATABASE_FILE).exists() else []
+        return self.run.metrics()
 
     def metric_values(self, stage: str, name: str) -> dict:
         """``{layer: value}`` of one metric (``None`` is the key of a metric without a layer)."""
@@ -69,8 +74,7 @@ class RunResults:
 
     @cached_property
     def prompts(self) -> PromptSet:
-        path = self.run.dir / "prompts.jsonl"
-        return PromptSet.from_text(path.read_text(encoding="utf-8"), self.settings.get("prompt_set", {}).get("name", "prompts"))
+        return self.run.prompt_set()
 
     @cached_property
     def tasks(self) -> pd.DataFrame:
@@ -85,7 +89,7 @@ class RunResults:
         return int(self.pipeline.get("k", 0))
 
     def generations(self, stage: str | None = None) -> pd.DataFrame:
-        rows = self.run.generations(stage) if (self.run.dir / DATABASE_FILE).exists() else []
+        rows = self.run.generations(stage)
         columns = ["stage", "task_id", "condition", "seed", "prompt", "text", "language", "confidence", "parses", "n_tokens"]
         return pd.DataFrame(rows, columns=columns)
 
@@ -237,13 +241,6 @@ class RunResults:
                                          for lang in (*LANGUAGE_KEYS, "none")}
                              for condition in ("baseline", "steered")})
 
-    def eval_summary(self, method: str = "gact") -> pd.DataFrame:
-        stage = f"eval_{method}"
-        keys = {"success": "target share", "syntax_valid": "syntax valid", "repeated_ngrams": "repeated 4-grams"}
-        return pd.DataFrame({condition: {label: self.metric_values(stage, f"{condition}_{key}").get(None, np.nan)
-                                         for key, label in keys.items()}
-                             for condition in ("baseline", "steered")})
-
     def examples(self, method: str = "gact", n: int = 3) -> list[dict]:
         """Side-by-side answers from the evaluation, those whose language changed first."""
         answers = self.generations(f"eval_{method}")
@@ -268,6 +265,3 @@ class RunResults:
     def vectors_safetensors(self) -> bytes:
         """The steering vectors with the facts needed to reuse them (``import-vectors`` reads it)."""
         return vectors_bytes(*run_vectors(self.run))
-
-    def language_label(self, key: str | None) -> str:
-        return LANGUAGES[key].display if key in LANGUAGES else "unknown"

@@ -18,6 +18,7 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import save as safetensors_bytes
 
 SETTINGS_FILE = "settings.json"
+PROMPTS_FILE = "prompts.jsonl"
 DATABASE_FILE = "run.sqlite"
 TENSOR_DIR = "tensors"
 
@@ -104,6 +105,15 @@ class Run:
     def update_settings(self, **values: Any) -> None:
         atomic_write_json(self.dir / SETTINGS_FILE, {**self.settings, **values})
 
+    def prompt_set(self):
+        """The prompt set the run was started with."""
+        from .prompts import PromptSet
+
+        path = self.dir / PROMPTS_FILE
+        if not path.is_file():
+            raise StorageError(f"{self.dir} has no {PROMPTS_FILE}: it was never started")
+        return PromptSet.from_text(path.read_text(encoding="utf-8"), self.settings.get("prompt_set", {}).get("name", "prompts"))
+
     # tensors ------------------------------------------------------------------------------
     def tensor_path(self, name: str) -> Path:
         return self.dir / TENSOR_DIR / f"{name}.safetensors"
@@ -131,7 +141,10 @@ class Run:
             )
 
     def _select(self, table: str, columns: str, stage: str | None) -> list[sqlite3.Row]:
-        """Rows of ``table`` in insertion order, of one stage or of all."""
+        """Rows of ``table`` in insertion order, of one stage or of all (none before the first
+        write: reading never creates the database)."""
+        if not (self.dir / DATABASE_FILE).is_file():
+            return []
         where, args = (" WHERE stage = ?", (stage,)) if stage is not None else ("", ())
         with closing(self._connect()) as db:
             db.row_factory = sqlite3.Row

@@ -75,6 +75,7 @@ def test_home_runs_the_pipeline_on_a_subset_and_opens_the_run(runs):
     assert "from-home" in app.success[0].value and "finished" in app.success[0].value
     assert (runs / "from-home" / "tensors" / "projection_umap_2d_seed0.safetensors").is_file()  # precomputed
     assert "`from-home` · 4 tasks" in app.sidebar.caption[1].value
+    assert "stages done: bias, extract, cluster, probe, sweep, refine, eval, project" in app.info[0].value
     app.text_input[1].input("from-home")
     app.button[-1].click().run()
     assert "already exists" in app.error[0].value

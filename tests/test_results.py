@@ -74,6 +74,8 @@ def test_runs_are_listed_newest_first_and_stamped(dashboard_runs, tmp_path):
     assert list_runs(tmp_path / "nothing") == []
     run = Run(tmp_path / "a", create=True)
     run.update_settings(x=1)
+    assert run.metrics() == [] and run.generations() == []
+    assert not (run.dir / "run.sqlite").exists()  # reading never creates the database
     before = run_stamp(run.dir)
     time.sleep(0.01)
     run.replace_metrics("bias", [("share_cpp", None, 0.5, None)])
