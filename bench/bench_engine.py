@@ -72,7 +72,7 @@ def main() -> None:
         X, y, groups, _ = pipeline.probe_data()
 
     neutral = [t.neutral for t in prompts]
-    config = GenerationConfig(max_new_tokens=64, batch_size=16, stop_at_fence=False)
+    config = GenerationConfig(max_new_tokens=64, batch_size=16, stop="none")
     hooks = steerer.hooks(model)
     runs = ([], [])
     for _ in range(args.repeats):

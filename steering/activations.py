@@ -4,8 +4,10 @@ forward pass per batch.
 
 Capture goes through thread-owned hooks on exactly the hook points asked for (the same idea as
 ``run_with_cache(names_filter=...)``, whose cache hooks would also record other threads' forward
-passes on a shared model), and keeps only the position asked for, as float32 on the CPU. Results
-are cached on disk, keyed by model, prompts, hook point and position.
+passes on a shared model), and keeps only the position asked for, as float32 on the CPU. The pass
+runs the Hugging Face model's base (no unembedding: no logits are needed) and stops after the
+deepest layer asked for. Results are cached on disk, keyed by model, prompts, hook point and
+position.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from typing import Callable, Sequence
 
 import torch
 
-from .generation import encode_prompts
+from .generation import encode_prompts, positions_of
 from .hooks import thread_hooks
 from .models import HOOK_POINTS, check_layers
 from .storage import StorageError, load_tensors, save_tensors
@@ -61,9 +63,14 @@ def _read_weights(mask: torch.Tensor, answer_lengths: list[int], position: str, 
     return weights
 
 
+class _Captured(Exception):
+    """Raised by the deepest layer's hook: nothing after it is needed."""
+
+
 @torch.no_grad()
 def _extract(model, prompts, continuations, layers, hook_point, position, per_answer, batch_size, progress) -> torch.Tensor:
     names = {model.hook_name(layer, hook_point): i for i, layer in enumerate(layers)}
+    deepest = model.hook_name(max(layers), hook_point)
     per_prompt = per_answer if position == "answer" else 1
     out = torch.empty((len(prompts), per_prompt, len(layers), model.d_model), dtype=torch.float32)
     tok = model.tokenizer
@@ -77,10 +84,15 @@ def _extract(model, prompts, continuations, layers, hook_point, position, per_an
         def capture(activation, hook, rows=slice(start, start + len(chunk))):
             picked = torch.einsum("bpw,bwd->bpd", weights, activation.float())
             out[rows, :, names[hook.name]] = picked.cpu()
+            if hook.name == deepest:
+                raise _Captured
 
-        positions = (mask.cumsum(-1) - 1).clamp(min=0)
-        with thread_hooks(model.bridge, [(name, capture) for name in names]):
-            model.bridge(ids, attention_mask=mask, position_ids=positions)
+        with thread_hooks(model, [(name, capture) for name in names]):
+            try:
+                model.hf_model.base_model(input_ids=ids, attention_mask=mask, position_ids=positions_of(mask),
+                                          use_cache=False)
+            except _Captured:
+                pass
         if progress is not None:
             progress(len(chunk))
     return out.flatten(0, 1)

@@ -87,10 +87,10 @@ def cmd_detect(args) -> int:
 
 
 def _progress():
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
     bars = Progress(TextColumn("{task.description:>8}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                    console=console, transient=False)
+                    TextColumn("left"), TimeRemainingColumn(), console=console, transient=False)
     tasks: dict[str, int] = {}
 
     def report(stage: str, done: int, total: int) -> None:
@@ -166,6 +166,13 @@ def print_summary(run) -> None:
     by = {}
     for m in metrics:
         by.setdefault(m["stage"], {}).setdefault(m["name"], {})[m["layer"]] = m["value"]
+    bias = by.get("bias")
+    if bias:
+        rows = [[LANGUAGES[lang].display if lang in LANGUAGES else "undetected", bias[f"share_{lang}"][None]]
+                for lang in (*LANGUAGE_KEYS, "none") if f"share_{lang}" in bias]
+        if "no_code_block" in bias:
+            rows.append(["no code block", bias["no_code_block"][None]])
+        _table("Bias: language of sampled answers to the neutral prompts", ["", "share"], rows)
     probe = by.get("probe")
     if probe:
         layers = sorted(k for k in probe["gact_val_accuracy"] if k is not None)
@@ -201,7 +208,8 @@ def print_summary(run) -> None:
                 for lang in LANGUAGE_KEYS]
         rows += [[name, ev[f"baseline_{key}"][None], ev[f"steered_{key}"][None]]
                  for name, key in (("success (target share)", "success"), ("syntax valid", "syntax_valid"),
-                                   ("repeated 4-grams", "repeated_ngrams"))]
+                                   ("no code block", "no_code_block"), ("repeated 4-grams", "repeated_ngrams"))
+                 if f"baseline_{key}" in ev]
         _table(f"Neutral prompts before and after steering ({stage.removeprefix('eval_')})", ["", "baseline", "steered"], rows)
 
 
@@ -212,13 +220,13 @@ def cmd_stage(args) -> int:
     stages = STAGES if args.command == "run" else [args.command]
     try:
         for stage in stages:
-            if stage == "eval":
-                pipeline.evaluate(getattr(args, "method", "gact"))
-            else:
-                getattr(pipeline, stage)()
+            pipeline.run_stage(stage, method=getattr(args, "method", "gact"))
     finally:
         pipeline.progress.stop()
     print_summary(pipeline.run)
+    seconds = pipeline.stage_seconds()
+    _table("Time per stage", ["stage", "seconds"], [[stage, f"{value:.1f}"] for stage, value in seconds.items()]
+           + [["total", f"{sum(seconds.values()):.1f}"]])
     console.print(f"run saved in {pipeline.run.dir}")
     return 0
 

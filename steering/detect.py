@@ -32,7 +32,9 @@ _CUES = {
     "java": re.compile(r"\bpublic\s+(static\s+)?\w|\bclass\s+\w+\s*\{"),
     "julia": re.compile(r"^\s*(function|end)\b|::\w+", re.M),
 }
-_FENCE = re.compile(r"```[ \t]*([\w+#.-]*)[ \t]*\n(.*?)(?:\n?```|\Z)", re.S)
+# An opening fence, its tag, and the code up to the closing fence (or the end: an answer may be
+# cut off, or stopped right after its fence line).
+_FENCE = re.compile(r"```[ \t]*([\w+#.-]*)[ \t]*(?:\n(.*?)(?:\n?```|\Z)|\Z)", re.S)
 
 
 @dataclass(frozen=True)
@@ -42,6 +44,7 @@ class Detection:
     parses: bool  # the code parses without errors in ``language``'s grammar
     source: str  # "fence", "parser" or "none": what decided the language
     code: str  # the code that was checked (the first fenced block, else the whole text)
+    fenced: bool = False  # the answer holds a fenced code block (instruct models may answer in prose)
 
 
 @lru_cache(maxsize=None)
@@ -77,17 +80,18 @@ def extract_code(text: str) -> tuple[str | None, str]:
     if match is None:
         return None, text
     tag = FENCE_ALIASES.get(match.group(1).lower())
-    return tag, match.group(2)
+    return tag, match.group(2) or ""
 
 
 def detect_language(text: str) -> Detection:
     """Detect the language of a model's answer (fenced or bare code)."""
     tag, code = extract_code(text)
+    fenced = _FENCE.search(text) is not None
     if not code.strip():
-        return Detection(tag, 0.5 if tag else 0.0, False, "fence" if tag else "none", code)
+        return Detection(tag, 0.5 if tag else 0.0, False, "fence" if tag else "none", code, fenced)
     if tag is not None:
         ok = parses(code, tag)
-        return Detection(tag, 1.0 if ok else 0.8, ok, "fence", code)
+        return Detection(tag, 1.0 if ok else 0.8, ok, "fence", code, fenced)
     clean = {lang: clean_fraction(code, lang) for lang in LANGUAGE_KEYS}
     cued = {lang for lang in LANGUAGE_KEYS if _CUES[lang].search(code)}
     # Prose half-parses in forgiving grammars: a candidate needs a clean parse or a cue.
@@ -97,7 +101,7 @@ def detect_language(text: str) -> Detection:
         if clean[lang] == 1.0 or lang in cued
     }
     if not scores:
-        return Detection(None, 0.0, False, "none", code)
+        return Detection(None, 0.0, False, "none", code, fenced)
     best = max(scores, key=scores.get)
     confidence = clean[best] * scores[best] / sum(scores.values())
-    return Detection(best, round(confidence, 3), clean[best] == 1.0, "parser", code)
+    return Detection(best, round(confidence, 3), clean[best] == 1.0, "parser", code, fenced)

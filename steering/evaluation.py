@@ -10,8 +10,8 @@ import numpy as np
 
 from .generation import GenerationConfig, generate
 from .languages import LANGUAGE_KEYS, check_language
+from .prefix import prefixes, tag_success
 
-TAG_TOKENS = 4  # enough new tokens to read the fence tag: "```", the tag, the newline
 
 
 def repeated_ngram_rate(text: str, n: int = 4) -> float:
@@ -29,24 +29,32 @@ def language_shares(answers) -> dict[str, float]:
     return {lang: counts.get(lang, 0) / total for lang in (*LANGUAGE_KEYS, "none")}
 
 
+def no_code_block_share(answers) -> float:
+    """Share of answers with no fenced code block at all (prose, or code never fenced)."""
+    return sum(not a.detection.fenced for a in answers) / max(1, len(answers))
+
+
 def summarize(answers, target: str) -> dict:
-    """Language shares, success (share in ``target``), syntax-valid share and fluency."""
+    """Language shares, success (share in ``target``), syntax-valid share, answers with no code
+    block, and fluency."""
     shares = language_shares(answers)
     total = max(1, len(answers))
     return {
         "shares": shares,
         "success": shares.get(target, 0.0),
         "syntax_valid": sum(a.detection.parses for a in answers) / total,
+        "no_code_block": no_code_block_share(answers),
         "repeated_ngrams": float(np.mean([repeated_ngram_rate(a.detection.code) for a in answers])) if answers else 0.0,
         "n": len(answers),
     }
 
 
 def evaluate_steering(model, prompts: Sequence[str], steerer, target: str, temperature: float = 1.0,
-                      seed: int = 0, max_new_tokens: int = 320, on_batch: Callable[[int], None] | None = None) -> dict:
+                      seed: int = 0, max_new_tokens: int = 320, batch_size: int = 32,
+                      on_batch: Callable[[int], None] | None = None) -> dict:
     """Baseline and steered generation of the same prompts with the same seeds, summarised."""
     target = check_language(target)
-    config = GenerationConfig(max_new_tokens=max_new_tokens, temperature=temperature, seed=seed, batch_size=32)
+    config = GenerationConfig(max_new_tokens=max_new_tokens, temperature=temperature, seed=seed, batch_size=batch_size)
     baseline = generate(model, prompts, config, on_batch=on_batch)
     steered = generate(model, prompts, config, fwd_hooks=steerer.hooks(model), on_batch=on_batch)
     return {
@@ -67,28 +75,23 @@ def side_by_side(model, prompt: str, steerer, config: GenerationConfig, on_token
     return baseline, steered
 
 
-def tag_success(model, prompts: Sequence[str], target: str, fwd_hooks=(), temperature: float = 0.0, seed: int = 0) -> float:
-    """Share of prompts whose answer opens a ``target`` code block (only the fence is generated)."""
-    config = GenerationConfig(max_new_tokens=TAG_TOKENS, temperature=temperature, seed=seed,
-                              batch_size=64, stop_at_fence=False)
-    answers = generate(model, prompts, config, fwd_hooks=fwd_hooks)
-    return sum(a.detection.language == target for a in answers) / len(answers)
-
-
 def layer_alpha_sweep(model, prompts: Sequence[str], make_steerer: Callable[[int, float], object], layers: Sequence[int],
                       alphas: Sequence[float], target: str, progress: Callable[[int], None] | None = None) -> np.ndarray:
-    """Steering success for each single layer and alpha: ``[len(layers), len(alphas)]``.
+    """``(grid, batches)``: steering success for each single layer and alpha, ``[len(layers),
+    len(alphas)]``, and the prompt prefixes it was read from (for more readings).
 
-    Success is read from the fence tag of greedy answers, so each cell costs a few tokens.
+    Success is the target's tag after a forced fence (``prefix.tag_success``); the prompts run
+    once, and each cell costs two forward tokens per prompt.
     """
     target = check_language(target)
+    batches = prefixes(model, prompts)
     grid = np.zeros((len(layers), len(alphas)))
     for i, layer in enumerate(layers):
         for j, alpha in enumerate(alphas):
-            grid[i, j] = tag_success(model, prompts, target, make_steerer(layer, alpha).hooks(model))
+            grid[i, j] = tag_success(batches, target, make_steerer(layer, alpha))
             if progress is not None:
                 progress(1)
-    return grid
+    return grid, batches
 
 
 def best_layers(grid: np.ndarray, layers: Sequence[int], alphas: Sequence[float], n: int = 2) -> tuple[list[int], list[float]]:
@@ -100,10 +103,9 @@ def best_layers(grid: np.ndarray, layers: Sequence[int], alphas: Sequence[float]
     return [int(layers[i]) for i in chosen], picked_alphas
 
 
-def scale_sweep(model, prompts: Sequence[str], make_steerer: Callable[[list[int], list[float]], object],
-                layers: Sequence[int], alphas: Sequence[float], target: str,
-                scales: Sequence[float] = (0.5, 0.75, 1.0)) -> dict[float, float]:
+def scale_sweep(batches, make_steerer: Callable[[list[int], list[float]], object], layers: Sequence[int],
+                alphas: Sequence[float], target: str, scales: Sequence[float] = (0.5, 0.75, 1.0)) -> dict[float, float]:
     """Success of steering ``layers`` together, each at its alpha times a common scale (layers
-    that each steer well alone over-steer together at full strength)."""
-    return {float(c): tag_success(model, prompts, target, make_steerer(list(layers), [a * c for a in alphas]).hooks(model))
-            for c in scales}
+    that each steer well alone over-steer together at full strength); ``batches`` are the
+    sweep's prompt prefixes."""
+    return {float(c): tag_success(batches, target, make_steerer(list(layers), [a * c for a in alphas])) for c in scales}

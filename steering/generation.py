@@ -1,21 +1,30 @@
 """Answer coding prompts with a loaded model: greedy or seeded sampling, batched, KV-cached,
-stopping at the end of the first code block.
+stopping at the end of the first code block, wherever it starts.
 
-The loop is ours rather than ``TransformerBridge.generate`` because the bridge keeps its KV cache
-on the shared model object and samples from torch's global random state; here every call owns its
-cache and its random generators, so concurrent calls (steered and not) cannot disturb each other.
+The loop runs the Hugging Face model directly (``forward``), with hooks only where a call asks for
+them, so it costs what ``transformers``' own ``generate`` costs. It is ours rather than
+``generate``'s because every call must own its KV cache and its random generators (one per
+prompt, seeded), so that concurrent calls (steered and not) cannot disturb each other and an
+answer does not depend on the batch it was in.
 """
 
 from __future__ import annotations
 
+import inspect
 import math
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Callable, Iterable, Sequence
 
 import torch
 
 from .detect import Detection, detect_language
 from .hooks import HookFn, thread_hooks
+
+# Added to every prompt of a chat model other than the embedded one (``LoadedModel.instruction``):
+# instruct models otherwise open with prose ("Certainly! Gauss-Seidel is...") before any code.
+STOP_RULES = ("block", "tag", "none")
+CODE_BLOCK_INSTRUCTION = "Answer with one fenced code block that holds the complete code, and nothing else."
 
 
 @dataclass(frozen=True)
@@ -25,7 +34,7 @@ class GenerationConfig:
     top_k: int | None = None
     seed: int = 0  # prompt i of a call samples with seed + i, whatever the batch size
     batch_size: int = 16
-    stop_at_fence: bool = True  # stop once the first code block is closed
+    stop: str = "block"  # "block": once the first code block closes; "tag": once a fence names its language; "none"
 
     def __post_init__(self):
         if not (isinstance(self.max_new_tokens, int) and self.max_new_tokens > 0):
@@ -34,6 +43,8 @@ class GenerationConfig:
             raise ValueError(f"temperature must be a finite number >= 0, got {self.temperature!r}")
         if self.batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, got {self.batch_size!r}")
+        if self.stop not in STOP_RULES:
+            raise ValueError(f"unknown stop rule {self.stop!r}; expected one of {', '.join(STOP_RULES)}")
 
     @property
     def greedy(self) -> bool:
@@ -52,16 +63,22 @@ class Generation:
         self.detection = detect_language(self.text)
 
 
-def format_prompt(tokenizer, prompt: str) -> str:
-    """The prompt in the model's own format: its chat template when it has one."""
+def format_prompt(tokenizer, prompt: str, instruction: str | None = None) -> str:
+    """The prompt in the model's own format: its chat template when it has one, with
+    ``instruction`` as the system message (or, for a template without a system role, after the
+    prompt)."""
     if not prompt or not prompt.strip():
         raise ValueError("the prompt is empty")
     if getattr(tokenizer, "chat_template", None):
-        return tokenizer.apply_chat_template(
-            [{"role": "user", "content": prompt}], tokenize=False, add_generation_prompt=True
-        )
+        render = lambda messages: tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+        if not instruction:
+            return render([{"role": "user", "content": prompt}])
+        try:
+            return render([{"role": "system", "content": instruction}, {"role": "user", "content": prompt}])
+        except Exception:  # templates that refuse a system message
+            return render([{"role": "user", "content": f"{prompt}\n\n{instruction}"}])
     bos = tokenizer.bos_token or ""
-    return f"{bos}{prompt}\n"
+    return f"{bos}{prompt}\n" + (f"{instruction}\n" if instruction else "")
 
 
 def encode_prompts(model, prompts: Sequence[str], continuations: str | Sequence[str] = "") -> tuple[torch.Tensor, torch.Tensor]:
@@ -76,7 +93,7 @@ def encode_prompts(model, prompts: Sequence[str], continuations: str | Sequence[
     if len(continuations) != len(prompts):
         raise ValueError(f"{len(prompts)} prompts but {len(continuations)} continuations")
     rows = [
-        tok(format_prompt(tok, p), add_special_tokens=False)["input_ids"]
+        tok(format_prompt(tok, p, model.instruction), add_special_tokens=False)["input_ids"]
         + (tok(c, add_special_tokens=False)["input_ids"] if c else [])
         for p, c in zip(prompts, continuations)
     ]
@@ -91,11 +108,40 @@ def encode_prompts(model, prompts: Sequence[str], continuations: str | Sequence[
     return ids.to(model.device), mask.to(model.device)
 
 
+def positions_of(mask: torch.Tensor) -> torch.Tensor:
+    """Position ids of left-padded rows: 0 at each row's first real token."""
+    return (mask.cumsum(-1) - 1).clamp(min=0)
+
+
+@lru_cache(maxsize=None)
+def _keeps_logits(model_type: type) -> bool:
+    return "logits_to_keep" in inspect.signature(model_type.forward).parameters
+
+
+def forward(model, ids: torch.Tensor, mask: torch.Tensor, positions: torch.Tensor, cache=None,
+            last_only: bool = True):
+    """One pass of the Hugging Face model: ``(logits, cache)``, the logits of the last position
+    only (``[batch, vocab]``, not computing the others) unless ``last_only`` is False. ``cache``
+    is a KV cache from an earlier call (``ids`` then continue it) or None."""
+    hf = model.hf_model
+    kwargs = {"logits_to_keep": 1} if last_only and _keeps_logits(type(hf)) else {}
+    out = hf(input_ids=ids, attention_mask=mask, position_ids=positions, past_key_values=cache,
+             use_cache=True, **kwargs)
+    return (out.logits[:, -1] if last_only else out.logits), out.past_key_values
+
+
 def _closing_fence(text: str) -> int:
     """Index of the fence that closes the first code block, or -1."""
     start = text.find("```")
     line_end = text.find("\n", start) if start >= 0 else -1
     return text.find("```", line_end + 1) if line_end >= 0 else -1
+
+
+def opens_tagged_block(text: str) -> bool:
+    """True once ``text`` holds an opening fence whose line names a language (and has ended)."""
+    start = text.find("```")
+    line_end = text.find("\n", start) if start >= 0 else -1
+    return line_end >= 0 and bool(text[start + 3 : line_end].strip())
 
 
 def closes_code_block(text: str) -> bool:
@@ -120,38 +166,57 @@ def _sample(logits: torch.Tensor, config: GenerationConfig, generators: list[tor
     return torch.cat(picks).to(logits.device)
 
 
+def _finished(tok, tokens: list[int], stop: str) -> bool:
+    """Whether an answer that just grew by its last token is complete under rule ``stop`` (the
+    whole answer is decoded only when that token could complete it)."""
+    if stop == "none":
+        return False
+    last = tok.decode(tokens[-1:])
+    if stop == "block":
+        return "`" in last and closes_code_block(tok.decode(tokens, skip_special_tokens=True))
+    return "\n" in last and opens_tagged_block(tok.decode(tokens, skip_special_tokens=True))
+
+
 @torch.no_grad()
 def _generate_batch(model, prompts, seeds, config, on_token) -> list[Generation]:
-    bridge, tok = model.bridge, model.tokenizer
-    ids, mask = encode_prompts(model, prompts)
+    """Greedy or sampled answers to one batch. Identical prompts are run once and their cache is
+    shared out (the bias stage samples each prompt several times); rows that finish leave the
+    batch, so the last long answer does not pay for the finished ones."""
+    tok = model.tokenizer
+    unique = list(dict.fromkeys(prompts))
+    ids, mask = encode_prompts(model, unique)
     budget = min(config.max_new_tokens, model.facts.n_ctx - ids.shape[1])
-    positions = (mask.cumsum(-1) - 1).clamp(min=0)
+    logits, cache = forward(model, ids, mask, positions_of(mask))
+    rows = torch.tensor([unique.index(p) for p in prompts], device=ids.device)
+    if len(unique) < len(prompts):
+        cache.batch_select_indices(rows)
+    logits, mask = logits[rows], mask[rows]
+    positions = positions_of(mask)[:, -1:]
     generators = [torch.Generator().manual_seed(s) for s in seeds]
     stop_ids = {t for t in (tok.eos_token_id, getattr(tok, "pad_token_id", None)) if t is not None}
     out: list[list[int]] = [[] for _ in prompts]
-    done = [False] * len(prompts)
-    logits, cache = bridge(ids, return_type="logits_and_cache", attention_mask=mask, position_ids=positions)
+    alive = list(range(len(prompts)))  # the batch's rows, by their index in ``prompts``
     for _step in range(budget):
-        next_ids = _sample(logits[:, -1, :], config, generators)
-        for i, token in enumerate(next_ids.tolist()):
-            if done[i]:
-                continue
+        next_ids = _sample(logits, config, [generators[i] for i in alive])
+        keep = []
+        for row, (i, token) in enumerate(zip(alive, next_ids.tolist())):
             if token in stop_ids:
-                done[i] = True
                 continue
             out[i].append(token)
-            if config.stop_at_fence and "`" in tok.decode([token]):
-                done[i] = closes_code_block(tok.decode(out[i], skip_special_tokens=True))
+            if not _finished(tok, out[i], config.stop):
+                keep.append(row)
         if on_token is not None:
             on_token(sum(len(o) for o in out))
-        if all(done):
+        if not keep:
             break
+        if len(keep) < len(alive):
+            index = torch.tensor(keep, device=mask.device)
+            cache.batch_select_indices(index)
+            mask, positions, next_ids = mask[index], positions[index], next_ids[index]
+            alive = [alive[row] for row in keep]
         mask = torch.cat([mask, torch.ones_like(mask[:, :1])], dim=1)
-        positions = positions[:, -1:] + 1
-        logits, cache = bridge(
-            next_ids[:, None], return_type="logits_and_cache", attention_mask=mask,
-            position_ids=positions, past_key_values=cache,
-        )
+        positions = positions + 1
+        logits, cache = forward(model, next_ids[:, None], mask, positions, cache)
     return [
         Generation(prompt, cut_after_block(tok.decode(tokens, skip_special_tokens=True)), len(tokens), seed)
         for prompt, tokens, seed in zip(prompts, out, seeds)
@@ -178,7 +243,7 @@ def generate(
         if not isinstance(prompt, str) or not prompt.strip():
             raise ValueError("every prompt must be a non-empty string")
     results: list[Generation] = []
-    with thread_hooks(model.bridge, list(fwd_hooks)):
+    with thread_hooks(model, list(fwd_hooks)):
         for start in range(0, len(prompts), config.batch_size):
             chunk = prompts[start : start + config.batch_size]
             seeds = [config.seed + start + i for i in range(len(chunk))]

@@ -1,44 +1,113 @@
-"""Hooks that belong to one thread, for one call.
+"""Hooks named in TransformerLens's vocabulary, run on the Hugging Face model, owned by one thread
+for one call.
 
-Several dashboard sessions share one loaded model. TransformerLens hooks are attached to the
-model itself, so a hook added by one session's generation would also fire in a generation that
-another session runs at the same moment. ``thread_hooks`` gates every hook on the thread that
-added it, and removes it when the ``with`` block ends, whatever happens inside.
+Users name places in the model as TransformerLens does (``blocks.3.hook_out``...). The engine's
+fast path runs the underlying Hugging Face model directly, with its own KV cache, and puts torch
+forward hooks only on the modules that compute the named places (``HookMap``). Several dashboard
+sessions share one loaded model, so a hook added by one session's call would also fire in a call
+that another session runs at the same moment: ``thread_hooks`` gates every hook on the thread
+that added it, and removes it when the ``with`` block ends, whatever happens inside.
 """
 
 from __future__ import annotations
 
+import re
 import threading
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Callable, Iterable, Iterator
 
 HookFn = Callable  # (activation, hook) -> activation or None
-_REGISTRY_LOCK = threading.Lock()  # adding and removing hooks edits lists shared by all threads
+_REGISTRY_LOCK = threading.Lock()  # adding and removing hooks edits dicts shared by all threads
 
 
-def _owned_by_current_thread(fn: HookFn) -> HookFn:
+@dataclass(frozen=True)
+class HookPoint:
+    """What a hook function receives as ``hook``: the TransformerLens name it was attached to."""
+
+    name: str
+    layer: int
+
+
+# TransformerLens name (after "blocks.{layer}.") -> (component path in the adapter's mapping,
+# whether the value is the module's output or its first input). Aliases map to the same place.
+_PLACES: dict[str, tuple[tuple[str, ...], str]] = {
+    "hook_out": ((), "output"),
+    "hook_resid_post": ((), "output"),
+    "attn.hook_out": (("attn",), "output"),
+    "hook_attn_out": (("attn",), "output"),
+    "attn.hook_z": (("attn", "o"), "input"),  # per-head outputs, before the output projection
+    "mlp.hook_out": (("mlp",), "output"),
+    "hook_mlp_out": (("mlp",), "output"),
+    "mlp.hook_post": (("mlp", "out"), "input"),  # neuron activations, before the down projection
+}
+_NAME = re.compile(r"blocks\.(\d+)\.(.+)")
+
+
+class HookMap:
+    """Where each supported TransformerLens hook name lives in the Hugging Face model, read from
+    the TransformerLens architecture adapter's component mapping (so any architecture the bridge
+    supports maps the same way)."""
+
+    def __init__(self, hf_model, component_mapping):
+        self.hf_model = hf_model
+        self.n_layers = len(hf_model.get_submodule(component_mapping["blocks"].name))
+        self._blocks = component_mapping["blocks"]
+
+    def resolve(self, name: str):
+        """``(module, "output" or "input", HookPoint)`` for a hook name; a ValueError otherwise."""
+        match = _NAME.fullmatch(name)
+        if not match or match.group(2) not in _PLACES:
+            supported = ", ".join(f"blocks.L.{p}" for p in _PLACES)
+            raise ValueError(f"hook {name!r} is not supported by the fast path; supported: {supported}")
+        layer = int(match.group(1))
+        if layer >= self.n_layers:
+            raise ValueError(f"hook {name!r}: this model has layers 0..{self.n_layers - 1}")
+        path, where = _PLACES[match.group(2)]
+        component, parts = self._blocks, [self._blocks.name, str(layer)]
+        for key in path:
+            component = component.submodules[key]
+            parts.append(component.name)
+        return self.hf_model.get_submodule(".".join(parts)), where, HookPoint(name, layer)
+
+
+def _gated(fn: HookFn, where: str, point: HookPoint):
+    """A torch hook that calls ``fn(activation, hook=point)`` on this thread's passes only."""
     owner = threading.get_ident()
 
-    def hook(activation, hook):
-        if threading.get_ident() != owner:
-            return None  # another thread's forward pass: leave it untouched
-        return fn(activation, hook=hook)
+    if where == "output":
+        def hook(module, args, output):
+            if threading.get_ident() != owner:
+                return None  # another thread's forward pass: leave it untouched
+            value = output[0] if isinstance(output, tuple) else output
+            new = fn(value, hook=point)
+            if new is None:
+                return None
+            return (new, *output[1:]) if isinstance(output, tuple) else new
+    else:
+        def hook(module, args):
+            if threading.get_ident() != owner:
+                return None
+            new = fn(args[0], hook=point)
+            return None if new is None else (new, *args[1:])
 
     return hook
 
 
 @contextmanager
-def thread_hooks(bridge, fwd_hooks: Iterable[tuple[str, HookFn]]) -> Iterator[None]:
-    """Attach ``fwd_hooks`` to ``bridge`` for this thread's forward passes inside the block."""
-    gated = [(name, _owned_by_current_thread(fn)) for name, fn in fwd_hooks]
-    if not gated:
-        yield
-        return
-    context = bridge.hooks(fwd_hooks=gated)
+def thread_hooks(model, fwd_hooks: Iterable[tuple[str, HookFn]]) -> Iterator[None]:
+    """Attach ``fwd_hooks`` (TransformerLens name, function) to ``model`` for this thread's
+    forward passes inside the block."""
+    resolved = [(model.hook_map.resolve(name), fn) for name, fn in fwd_hooks]
+    handles = []
     with _REGISTRY_LOCK:
-        context.__enter__()
+        for (module, where, point), fn in resolved:
+            gated = _gated(fn, where, point)
+            register = module.register_forward_hook if where == "output" else module.register_forward_pre_hook
+            handles.append(register(gated))
     try:
         yield
     finally:
         with _REGISTRY_LOCK:
-            context.__exit__(None, None, None)
+            for handle in handles:
+                handle.remove()

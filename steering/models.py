@@ -1,13 +1,20 @@
-"""Load a causal LM into a TransformerLens ``TransformerBridge``: the embedded model, a Hugging
-Face id, or a local directory in Hugging Face layout, all through one code path.
+"""Load a causal LM: the embedded model, a Hugging Face id, a local directory in Hugging Face
+layout, or a GGUF file (dequantized once, then cached), all through one code path.
+
+A ``LoadedModel`` holds the Hugging Face model, which the engine runs directly (its KV cache,
+torch hooks only where a hook is asked for), and a TransformerLens ``TransformerBridge`` over the
+same weights (a structural twin of the model's modules, sharing every parameter), which gives the
+names users see and the TransformerLens API (``run_with_cache``, ``W_U``...).
 
 Loading checks what it can before spending memory: that the source exists, that the weights fit,
 and that weights come from safetensors (pickled ``.bin`` checkpoints are refused, since
-unpickling a file runs its code).
+unpickling a file runs its code). A model directory's own code never runs
+(``trust_remote_code=False`` everywhere).
 """
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import logging
@@ -20,7 +27,10 @@ from pathlib import Path
 import psutil
 import torch
 
+from .gguf import GGUFError, converted_dir, find_gguf
+from .hooks import HookMap
 from .prompts import ASSETS
+from .threads import configure_threads
 
 EMBEDDED_MODEL_DIR = ASSETS / "model"
 EMBEDDED_MODEL_NAME = "steerscope-demo"
@@ -44,7 +54,7 @@ class ModelLoadError(RuntimeError):
 @dataclass(frozen=True)
 class ModelFacts:
     name: str
-    source: str  # "embedded", "local" or "hub"
+    source: str  # "embedded", "local", "gguf" or "hub"
     architecture: str
     n_layers: int
     d_model: int
@@ -56,6 +66,7 @@ class ModelFacts:
     device: str
     dtype: str
     n_hook_points: int
+    instruction: str | None = None  # added to every prompt (see generation.CODE_BLOCK_INSTRUCTION)
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -63,12 +74,19 @@ class ModelFacts:
 
 @dataclass
 class LoadedModel:
-    """A bridge with its tokenizer and facts; shared read-only by every caller."""
+    """The Hugging Face model, its TransformerLens bridge, tokenizer and facts; shared read-only
+    by every caller."""
 
-    bridge: object  # transformer_lens.model_bridge.TransformerBridge
+    bridge: object  # transformer_lens.model_bridge.TransformerBridge, over a twin of hf_model
     tokenizer: object  # a transformers tokenizer
     facts: ModelFacts
     fingerprint: str = ""  # changes when the weights on disk change; keys caches
+    hf_model: object = None  # the transformers model the engine runs (weights shared with bridge)
+    hook_map: HookMap | None = None  # TransformerLens hook names -> modules of hf_model
+
+    @property
+    def instruction(self) -> str | None:
+        return self.facts.instruction
 
     @property
     def n_layers(self) -> int:
@@ -141,7 +159,7 @@ def _hub_reachable(timeout: float = 3.0) -> bool:
         return False
 
 
-def _resolve(name: str | None) -> tuple[str, str, str]:
+def _resolve(name: str | None, memory_budget: int) -> tuple[str, str, str]:
     """Return (what to load from, display name, source kind), or raise ModelLoadError."""
     if name in (None, "", EMBEDDED_MODEL_NAME):
         if not (EMBEDDED_MODEL_DIR / "config.json").is_file():
@@ -153,6 +171,14 @@ def _resolve(name: str | None) -> tuple[str, str, str]:
     name = str(name).strip()
     if _looks_like_path(name):
         path = Path(name).expanduser()
+        try:
+            gguf = find_gguf(path)
+            if gguf is not None:
+                return str(converted_dir(gguf, memory_budget)), gguf.stem, "gguf"
+        except GGUFError as err:
+            raise ModelLoadError(str(err)) from None
+        if path.is_file():
+            raise ModelLoadError(f"{path.name} is a file but not a GGUF model; give a model directory or a .gguf file")
         if not path.is_dir():
             raise ModelLoadError(f"no model directory at {path}")
         if not (path / "config.json").is_file():
@@ -192,18 +218,28 @@ def load_model(
     device: str | None = None,
     dtype: str | torch.dtype | None = None,
     max_memory_bytes: int | None = None,
+    instruction: str | None = "auto",
 ) -> LoadedModel:
-    """Load ``name`` (None: the embedded model; a Hugging Face id; or a local directory).
+    """Load ``name`` (None: the embedded model; a Hugging Face id; a local directory; or a GGUF
+    file, or a directory holding one).
 
     ``max_memory_bytes`` caps the memory the weights may take (default: what is free now).
+    ``instruction`` is added to every prompt: ``"auto"`` gives chat models other than the
+    embedded one ``generation.CODE_BLOCK_INSTRUCTION`` (instruct models otherwise explain before
+    they code), None gives none, and any text is used as is. Torch's thread count is set from the
+    free cores (``threads.configure_threads``).
     """
     from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
 
-    path, display, source = _resolve(name)
+    from .generation import CODE_BLOCK_INSTRUCTION
+
+    configure_threads()
     torch_device = pick_device(device)
     torch_dtype = pick_dtype(dtype, torch_device)
+    cpu_budget = max_memory_bytes if max_memory_bytes is not None else available_memory(torch.device("cpu"))
+    path, display, source = _resolve(name, cpu_budget)
     try:
-        config = AutoConfig.from_pretrained(path)
+        config = AutoConfig.from_pretrained(path, trust_remote_code=False)
     except Exception as err:
         raise ModelLoadError(f"cannot read the model config in {path}: {err}") from None
     if not any(Path(path).glob("*.safetensors")):
@@ -221,7 +257,7 @@ def load_model(
             f"but only {budget / 2**30:.1f} GiB is available"
         )
     try:
-        tokenizer = AutoTokenizer.from_pretrained(path)
+        tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=False)
     except Exception as err:
         raise ModelLoadError(f"cannot load the tokenizer of {display}: {err}") from None
     if tokenizer.pad_token is None:
@@ -231,7 +267,7 @@ def load_model(
             warnings.simplefilter("ignore")
             hf_model, info = AutoModelForCausalLM.from_pretrained(
                 path, dtype=torch_dtype, use_safetensors=True, attn_implementation="eager",
-                output_loading_info=True,
+                output_loading_info=True, trust_remote_code=False,
             )
             # transformers fills missing weights with random ones and only warns: refuse that.
             if info.get("missing_keys"):
@@ -241,7 +277,9 @@ def load_model(
                     "incomplete or corrupt"
                 )
             hf_model.to(torch_device).eval()
-            bridge = _boot(path, hf_model, tokenizer, torch_device, torch_dtype)
+            for param in hf_model.parameters():
+                param.requires_grad_(False)
+            bridge = _boot(path, _twin(hf_model), tokenizer, torch_device, torch_dtype)
     except ModelLoadError:
         raise
     except Exception as err:
@@ -249,8 +287,11 @@ def load_model(
             f"the checkpoint of {display} could not be loaded (corrupt or incompatible): "
             f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}"
         ) from None
-    for param in bridge.parameters():
+    for param in bridge.parameters():  # shared with hf_model, plus any the bridge made itself
         param.requires_grad_(False)
+    if instruction == "auto":
+        has_template = bool(getattr(tokenizer, "chat_template", None))
+        instruction = CODE_BLOCK_INSTRUCTION if has_template and source != "embedded" else None
     cfg = bridge.cfg
     facts = ModelFacts(
         name=display,
@@ -266,8 +307,17 @@ def load_model(
         device=str(torch_device),
         dtype=str(torch_dtype).removeprefix("torch."),
         n_hook_points=len(bridge.hook_dict),
+        instruction=instruction,
     )
-    return LoadedModel(bridge=bridge, tokenizer=tokenizer, facts=facts, fingerprint=_fingerprint(path, facts))
+    return LoadedModel(bridge=bridge, tokenizer=tokenizer, facts=facts, fingerprint=_fingerprint(path, facts),
+                       hf_model=hf_model, hook_map=HookMap(hf_model, bridge.adapter.component_mapping))
+
+
+def _twin(hf_model):
+    """A structural copy of ``hf_model`` that shares every parameter and buffer: the bridge
+    replaces its modules with its own wrappers in place, and the engine keeps the original."""
+    shared = {id(t): t for t in (*hf_model.parameters(), *hf_model.buffers())}
+    return copy.deepcopy(hf_model, shared)
 
 
 def _fingerprint(path: str, facts: ModelFacts) -> str:

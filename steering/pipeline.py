@@ -8,7 +8,8 @@ so bad input costs nothing. ``progress(stage, done, total)`` reports long work.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field, fields
+import time
+from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Callable
 
 import numpy as np
@@ -16,16 +17,19 @@ import torch
 
 from .activations import extract_activations
 from .clustering import MODES, SteeringClusters, k_sweep
-from .evaluation import best_layers, evaluate_steering, language_shares, layer_alpha_sweep, scale_sweep, tag_success
-from .generation import GenerationConfig, generate
+from .evaluation import (best_layers, evaluate_steering, language_shares, layer_alpha_sweep, no_code_block_share,
+                         scale_sweep)
+from .generation import STOP_RULES, GenerationConfig, generate
 from .languages import LANGUAGE_KEYS, check_language
 from .models import check_layers
 from .neurons import attribute_neurons
 from .probes import ActProbe, GactProbe
 from .projection import PROJECTIONS, run_projection
 from .prompts import PromptSet
+from .prefix import PromptPrefix, prefixes, tag_success
 from .refine import refine_probe
 from .steer import SteeringSpec, Steerer
+from .threads import configure_threads
 from .storage import PROMPTS_FILE, Run, atomic_write_bytes
 
 Progress = Callable[[str, int, int], None]
@@ -40,12 +44,14 @@ class PipelineSettings:
     target: str = "cpp"
     bias_samples: int = 4  # sampled answers per neutral prompt when measuring the model's preference
     bias_temperature: float = 1.0  # the model's own distribution, as the paper samples it
+    bias_stop: str = "tag"  # bias answers stop once their fence names the language ("block": whole answers)
     contrast: str = "neutral"  # or a language: deltas are target minus that language's prompt
     hook_point: str = "resid_post"
     position: str = "last"
     answer_prefix: str = "```"  # read prompts where the answer starts: where the language is chosen
     adaptive: bool = True  # probes get an "off" class, learned inside target-language answers
     off_per_answer: int = 4  # "off" samples read inside each target-language answer
+    off_max_new_tokens: int = 64  # the answers they are read in stop after this many tokens (or max_new_tokens)
     k: int = 3
     cluster_mode: str = "per_layer"
     val_fraction: float = 0.25
@@ -108,6 +114,11 @@ class PipelineSettings:
             raise ValueError(f"unknown projection(s) {', '.join(unknown)}; expected {', '.join(PROJECTIONS)}")
         if not isinstance(self.bias_samples, int) or self.bias_samples < 1:
             raise ValueError(f"bias_samples must be a positive integer, got {self.bias_samples!r}")
+        if self.bias_stop not in STOP_RULES:
+            raise ValueError(f"unknown bias_stop {self.bias_stop!r}; expected one of {', '.join(STOP_RULES)}")
+        for name in ("max_new_tokens", "off_max_new_tokens", "batch_size"):
+            if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
+                raise ValueError(f"{name} must be a positive integer, got {getattr(self, name)!r}")
         if not 0 < self.val_fraction < 1:
             raise ValueError(f"val_fraction must be between 0 and 1, got {self.val_fraction}")
 
@@ -201,10 +212,11 @@ class Pipeline:
         prompts = [t.neutral for t in self.prompts for _ in range(s.bias_samples)]
         advance = self._tick("bias", len(prompts))
         config = GenerationConfig(max_new_tokens=s.max_new_tokens, temperature=s.bias_temperature, seed=s.seed,
-                                  batch_size=s.batch_size)
+                                  batch_size=s.batch_size, stop=s.bias_stop)
         answers = generate(self.model, prompts, config, on_batch=advance)
         self.run.replace_generations("bias", self._generation_rows(ids, "neutral", answers))
-        self.run.replace_metrics("bias", [(f"share_{lang}", None, v, None) for lang, v in language_shares(answers).items()])
+        self.run.replace_metrics("bias", [(f"share_{lang}", None, v, None) for lang, v in language_shares(answers).items()]
+                                 + [("no_code_block", None, no_code_block_share(answers), None)])
 
     def extract(self) -> None:
         s = self.settings
@@ -239,7 +251,7 @@ class Pipeline:
         would be."""
         s = self.settings
         tasks = self.prompts.tasks
-        config = GenerationConfig(max_new_tokens=s.max_new_tokens, batch_size=s.batch_size)
+        config = GenerationConfig(max_new_tokens=min(s.off_max_new_tokens, s.max_new_tokens), batch_size=s.batch_size)
         answers = generate(self.model, [t.prompts[s.target] for t in tasks], config, on_batch=advance)
         kept = [i for i, a in enumerate(answers) if a.detection.language == s.target]
         kept = kept or [i for i, a in enumerate(answers) if a.text.strip()]  # a model that cannot: its best attempts
@@ -343,15 +355,17 @@ class Pipeline:
         layers = list(range(self.model.n_layers))
         advance = self._tick("sweep", len(layers) * len(s.sweep_alphas) + len(COMBINE_SCALES))
 
-        def make(chosen, alphas):
-            return self.steerer(SteeringSpec(tuple(chosen), tuple(alphas), "gact", hook_point=s.hook_point), refined=False)
+        base = self.steerer(SteeringSpec((0,), (1.0,), "gact", hook_point=s.hook_point), refined=False)
 
-        grid = layer_alpha_sweep(self.model, self.neutral_prompts, lambda layer, alpha: make([layer], [alpha]),
-                                 layers, s.sweep_alphas, s.target, advance)
+        def make(chosen, alphas):
+            return replace(base, spec=SteeringSpec(tuple(chosen), tuple(alphas), "gact", hook_point=s.hook_point))
+
+        grid, batches = layer_alpha_sweep(self.model, self.neutral_prompts, lambda layer, alpha: make([layer], [alpha]),
+                                          layers, s.sweep_alphas, s.target, advance)
         chosen_layers, chosen_alphas = best_layers(grid, layers, s.sweep_alphas, n=s.n_best_layers)
         combined = {}
         if len(chosen_layers) > 1:
-            combined = scale_sweep(self.model, self.neutral_prompts, make, chosen_layers, chosen_alphas, s.target, COMBINE_SCALES)
+            combined = scale_sweep(batches, make, chosen_layers, chosen_alphas, s.target, COMBINE_SCALES)
             scale = min(combined, key=lambda c: (-combined[c], c))
             if combined[scale] >= grid.max():
                 chosen_alphas = [a * scale for a in chosen_alphas]
@@ -371,19 +385,22 @@ class Pipeline:
         X, y, groups, is_off = self.probe_data()
         train_tasks = sorted(set(groups[steerer.probe.train_idx_].tolist()))
         val_tasks = sorted(set(range(len(self.prompts))) - set(train_tasks))
-        prompts = [self.prompts.tasks[i].neutral for i in train_tasks]
-        steps = s.refine_steps * (len(prompts) if s.refine_online else 1)
+        steps = s.refine_steps * (len(train_tasks) if s.refine_online else 1)
         advance = self._tick("refine", steps + 4)
+        runs = {split: prefixes(self.model, [self.prompts.tasks[i].neutral for i in tasks])
+                for split, tasks in (("train", train_tasks), ("val", val_tasks)) if tasks}
 
-        def success(probe, tasks):
-            live = Steerer(spec, vectors=steerer.vectors, probe=probe)
-            return tag_success(self.model, [self.prompts.tasks[i].neutral for i in tasks], s.target, live.hooks(self.model))
+        def success(probe):
+            live = replace(steerer, probe=probe)
+            return {split: tag_success(runs[split], s.target, live) if split in runs else float("nan")
+                    for split in ("train", "val")}
 
-        before = {"train": success(steerer.probe, train_tasks), "val": success(steerer.probe, val_tasks) if val_tasks else float("nan")}
+        before = success(steerer.probe)
         advance(2)
-        refined, losses = refine_probe(self.model, steerer, prompts, s.target, steps=s.refine_steps, lr=s.refine_lr,
+        train_prefix = PromptPrefix(self.model, [self.prompts.tasks[i].neutral for i in train_tasks])
+        refined, losses = refine_probe(steerer, train_prefix, s.target, steps=s.refine_steps, lr=s.refine_lr,
                                        prox=s.refine_prox, online=s.refine_online, seed=s.seed, progress=advance)
-        after = {"train": success(refined, train_tasks), "val": success(refined, val_tasks) if val_tasks else float("nan")}
+        after = success(refined)
         advance(2)
         refined.train_accuracy_, refined.val_accuracy_ = refined.split_scores(X, y)
         self.run.save("probe_gact_refined", refined.state_tensors(), **self._meta(kind="probe", method="gact_refined", k=s.k))
@@ -401,12 +418,14 @@ class Pipeline:
         ids = [t.id for t in self.prompts for _ in range(s.eval_samples)]
         advance = self._tick("eval", 2 * len(prompts))
         result = evaluate_steering(self.model, prompts, steerer, s.target, temperature=s.eval_temperature,
-                                   seed=s.seed, max_new_tokens=s.max_new_tokens, on_batch=advance)
+                                   seed=s.seed, max_new_tokens=s.max_new_tokens, batch_size=s.batch_size,
+                                   on_batch=advance)
         rows = []
         for condition in ("baseline", "steered"):
             summary = result[condition]
             rows += [(f"{condition}_share_{lang}", None, v, None) for lang, v in summary["shares"].items()]
-            rows += [(f"{condition}_{k}", None, summary[k], None) for k in ("success", "syntax_valid", "repeated_ngrams")]
+            rows += [(f"{condition}_{k}", None, summary[k], None)
+                     for k in ("success", "syntax_valid", "no_code_block", "repeated_ngrams")]
         self.run.replace_metrics(f"eval_{method}", rows)
         self.run.replace_generations(f"eval_{method}", [
             row for condition in ("baseline", "steered")
@@ -422,11 +441,25 @@ class Pipeline:
             run_projection(self.run, method, dims=2, seed=self.settings.seed)
             advance()
 
+    def run_stage(self, stage: str, method: str = "gact"):
+        """Run one stage (``method``: the steering method, for ``eval``), with torch's thread count
+        re-read from the cores free now, and record how long it took (``stage_seconds``)."""
+        if stage not in STAGES:
+            raise ValueError(f"unknown stage {stage!r}; expected one of {', '.join(STAGES)}")
+        threads = configure_threads()
+        started = time.perf_counter()
+        out = self.evaluate(method) if stage == "eval" else getattr(self, stage)()
+        label = f"eval_{method}" if stage == "eval" else stage
+        self.run.replace_metrics(f"time_{label}", [("seconds", None, time.perf_counter() - started, {"threads": threads})])
+        return out
+
+    def stage_seconds(self) -> dict[str, float]:
+        """Seconds each recorded stage took, in the order they last ran."""
+        return {m["stage"].removeprefix("time_"): m["value"] for m in self.run.metrics() if m["stage"].startswith("time_")}
+
     def run_all(self, stages=STAGES) -> dict | None:
         result = None
         for stage in stages:
-            if stage not in STAGES:
-                raise ValueError(f"unknown stage {stage!r}; expected one of {', '.join(STAGES)}")
-            out = getattr(self, "evaluate" if stage == "eval" else stage)()
+            out = self.run_stage(stage)
             result = out if stage == "eval" else result
         return result
