@@ -16,6 +16,7 @@ import streamlit as st
 from pages.common import EMBEDDED_LABEL, RUNS_ROOT, current_model, current_results, open_run, sidebar
 from steering.languages import LANGUAGE_KEYS, LANGUAGES
 from steering.models import model_card
+from steering.progress import duration, progress_text
 from steering.prompts import MAX_PROMPT_FILE_BYTES, PromptSet, PromptSetError
 from steering.results import list_runs
 from steering.storage import Run, StorageError
@@ -34,9 +35,10 @@ def choose_model():
 def model_section():
     st.subheader("1 · Model")
     st.session_state.setdefault("model_input", st.session_state.get("model_ref") or "")
-    st.text_input("Hugging Face id or local directory (blank: the embedded model)", key="model_input",
+    st.text_input("Hugging Face id, local directory or GGUF file (blank: the embedded model)", key="model_input",
                   placeholder=f"blank: {EMBEDDED_LABEL}", on_change=choose_model,
-                  help="Any causal LM with safetensors weights that TransformerLens can bridge.")
+                  help="Any causal LM with safetensors weights that TransformerLens can bridge, or a GGUF file "
+                       "(dequantized once, then cached).")
     model = current_model()
     if model is None:
         st.error(f"Could not load the model: {st.session_state.model_error}")
@@ -142,10 +144,15 @@ def run_pipeline(model, prompts: PromptSet, run_dir, settings):
     with st.status(f"Running the pipeline on {len(prompts)} tasks…", expanded=True) as status:
         started = time.perf_counter()
 
+        stage_started: dict[str, float] = {}
+
         def progress(stage: str, done: int, total: int) -> None:
             if stage not in bars:
                 bars[stage] = st.progress(0.0, text=STAGE_NAMES.get(stage, stage))
-            bars[stage].progress(done / max(total, 1), text=f"{STAGE_NAMES.get(stage, stage)} · {done}/{total}")
+                stage_started[stage] = time.perf_counter()
+            elapsed = time.perf_counter() - stage_started[stage]
+            bars[stage].progress(done / max(total, 1),
+                                 text=f"{STAGE_NAMES.get(stage, stage)} · {progress_text(done, total, elapsed)}")
 
         try:
             pipeline = Pipeline(model, prompts, Run(run_dir, create=True), settings, progress=progress,
@@ -155,7 +162,9 @@ def run_pipeline(model, prompts: PromptSet, run_dir, settings):
             status.update(label="The pipeline stopped", state="error")
             st.error(f"The pipeline stopped: {err}")
             return
-        status.update(label=f"Pipeline finished in {time.perf_counter() - started:.0f} s", state="complete", expanded=False)
+        times = " · ".join(f"{STAGE_NAMES.get(k, k)} {duration(v)}" for k, v in pipeline.stage_seconds().items())
+        status.update(label=f"Pipeline finished in {duration(time.perf_counter() - started)} ({times})",
+                      state="complete", expanded=False)
     open_run(run_dir)
     st.session_state.flash = f"Run `{run_dir.name}` finished and is open: see the Bias, Probes, Clusters and Steer pages."
     st.rerun()

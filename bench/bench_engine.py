@@ -86,7 +86,7 @@ def main() -> None:
     def plain_forward():
         for chunk in batches:
             ids, mask = encode_prompts(model, chunk, "```")
-            model.bridge(ids, attention_mask=mask, position_ids=(mask.cumsum(-1) - 1).clamp(min=0))
+            model.hf_model(input_ids=ids, attention_mask=mask, position_ids=(mask.cumsum(-1) - 1).clamp(min=0))
 
     def hooked_extraction():
         extract_activations(model, neutral, continuation="```", batch_size=16, cache_dir=None)

@@ -35,6 +35,7 @@ class GenerationConfig:
     seed: int = 0  # prompt i of a call samples with seed + i, whatever the batch size
     batch_size: int = 16
     stop: str = "block"  # "block": once the first code block closes; "tag": once a fence names its language; "none"
+    start: str = ""  # text every answer is forced to begin with (e.g. "```": the answer opens a code block)
 
     def __post_init__(self):
         if not (isinstance(self.max_new_tokens, int) and self.max_new_tokens > 0):
@@ -166,15 +167,15 @@ def _sample(logits: torch.Tensor, config: GenerationConfig, generators: list[tor
     return torch.cat(picks).to(logits.device)
 
 
-def _finished(tok, tokens: list[int], stop: str) -> bool:
-    """Whether an answer that just grew by its last token is complete under rule ``stop`` (the
-    whole answer is decoded only when that token could complete it)."""
+def _finished(tok, start: str, tokens: list[int], stop: str) -> bool:
+    """Whether an answer (``start`` then ``tokens``) that just grew by its last token is complete
+    under rule ``stop`` (the whole answer is decoded only when that token could complete it)."""
     if stop == "none":
         return False
     last = tok.decode(tokens[-1:])
     if stop == "block":
-        return "`" in last and closes_code_block(tok.decode(tokens, skip_special_tokens=True))
-    return "\n" in last and opens_tagged_block(tok.decode(tokens, skip_special_tokens=True))
+        return "`" in last and closes_code_block(start + tok.decode(tokens, skip_special_tokens=True))
+    return "\n" in last and opens_tagged_block(start + tok.decode(tokens, skip_special_tokens=True))
 
 
 @torch.no_grad()
@@ -184,7 +185,7 @@ def _generate_batch(model, prompts, seeds, config, on_token) -> list[Generation]
     batch, so the last long answer does not pay for the finished ones."""
     tok = model.tokenizer
     unique = list(dict.fromkeys(prompts))
-    ids, mask = encode_prompts(model, unique)
+    ids, mask = encode_prompts(model, unique, config.start)
     budget = min(config.max_new_tokens, model.facts.n_ctx - ids.shape[1])
     logits, cache = forward(model, ids, mask, positions_of(mask))
     rows = torch.tensor([unique.index(p) for p in prompts], device=ids.device)
@@ -203,7 +204,7 @@ def _generate_batch(model, prompts, seeds, config, on_token) -> list[Generation]
             if token in stop_ids:
                 continue
             out[i].append(token)
-            if not _finished(tok, out[i], config.stop):
+            if not _finished(tok, config.start, out[i], config.stop):
                 keep.append(row)
         if on_token is not None:
             on_token(sum(len(o) for o in out))
@@ -218,7 +219,7 @@ def _generate_batch(model, prompts, seeds, config, on_token) -> list[Generation]
         positions = positions + 1
         logits, cache = forward(model, next_ids[:, None], mask, positions, cache)
     return [
-        Generation(prompt, cut_after_block(tok.decode(tokens, skip_special_tokens=True)), len(tokens), seed)
+        Generation(prompt, cut_after_block(config.start + tok.decode(tokens, skip_special_tokens=True)), len(tokens), seed)
         for prompt, tokens, seed in zip(prompts, out, seeds)
     ]
 

@@ -230,9 +230,11 @@ def load_model(
     free cores (``threads.configure_threads``).
     """
     from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
+    from transformers.utils import logging as hf_logging
 
     from .generation import CODE_BLOCK_INSTRUCTION
 
+    hf_logging.disable_progress_bar()  # per-tensor bars; the CLI and the dashboard show their own
     configure_threads()
     torch_device = pick_device(device)
     torch_dtype = pick_dtype(dtype, torch_device)

@@ -27,14 +27,32 @@ def _tiny_tokenizer():
                                    eos_token="<|endoftext|>", pad_token="<|endoftext|>")
 
 
+TINY_CHAT_TEMPLATE = ("{% for m in messages %}<|endoftext|>{{ m['role'] }}\n{{ m['content'] }}\n{% endfor %}"
+                      "{% if add_generation_prompt %}<|endoftext|>assistant\n{% endif %}")
+
+
 def build_tiny_model(path, architecture: str) -> str:
-    """Save a random-init tiny ``llama`` or ``gpt2`` in Hugging Face layout at ``path``."""
+    """Save a random-init tiny ``llama``, ``gpt2``, ``qwen2`` or ``gemma3`` in Hugging Face layout
+    at ``path`` (the last two with a chat template, as their real instruct models have)."""
     import torch
-    from transformers import GPT2Config, GPT2LMHeadModel, LlamaConfig, LlamaForCausalLM
+    from transformers import (Gemma3ForCausalLM, Gemma3TextConfig, GPT2Config, GPT2LMHeadModel, LlamaConfig,
+                              LlamaForCausalLM, Qwen2Config, Qwen2ForCausalLM)
 
     torch.manual_seed(0)
     tokenizer = _tiny_tokenizer()
-    if architecture == "llama":
+    if architecture == "qwen2":
+        model = Qwen2ForCausalLM(Qwen2Config(
+            vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128, num_hidden_layers=3,
+            num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=256,
+            tie_word_embeddings=False, bos_token_id=0, eos_token_id=0, pad_token_id=0))
+        tokenizer.chat_template = TINY_CHAT_TEMPLATE
+    elif architecture == "gemma3":
+        model = Gemma3ForCausalLM(Gemma3TextConfig(
+            vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128, num_hidden_layers=3,
+            num_attention_heads=4, num_key_value_heads=1, head_dim=16, max_position_embeddings=256,
+            sliding_window=16, bos_token_id=0, eos_token_id=0, pad_token_id=0))
+        tokenizer.chat_template = TINY_CHAT_TEMPLATE
+    elif architecture == "llama":
         model = LlamaForCausalLM(LlamaConfig(
             vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128, num_hidden_layers=3,
             num_attention_heads=4, num_key_value_heads=4, max_position_embeddings=256,
@@ -58,6 +76,58 @@ def tiny_llama_dir(tmp_path_factory):
 @pytest.fixture(scope="session")
 def tiny_gpt2_dir(tmp_path_factory):
     return build_tiny_model(tmp_path_factory.mktemp("tiny_gpt2"), "gpt2")
+
+
+def build_tiny_gguf(path, hf_dir) -> str:
+    """Write the tiny ``qwen2`` model of ``hf_dir`` as a float32 GGUF file at ``path``, with its
+    tokenizer (byte-level BPE) and chat template in the metadata, as llama.cpp's converter does."""
+    import gguf
+    import json
+    from pathlib import Path
+
+    from safetensors.numpy import load_file
+
+    config = json.loads((Path(hf_dir) / "config.json").read_text())
+    tokenizer = json.loads((Path(hf_dir) / "tokenizer.json").read_text())
+    writer = gguf.GGUFWriter(str(path), "qwen2")
+    writer.add_name("tiny-qwen2")
+    writer.add_context_length(config["max_position_embeddings"])
+    writer.add_embedding_length(config["hidden_size"])
+    writer.add_block_count(config["num_hidden_layers"])
+    writer.add_feed_forward_length(config["intermediate_size"])
+    writer.add_head_count(config["num_attention_heads"])
+    writer.add_head_count_kv(config["num_key_value_heads"])
+    writer.add_rope_freq_base(config.get("rope_theta") or config.get("rope_parameters", {}).get("rope_theta", 10000.0))
+    writer.add_layer_norm_rms_eps(config["rms_norm_eps"])
+    vocab = sorted(tokenizer["model"]["vocab"].items(), key=lambda kv: kv[1])
+    specials = {t["content"] for t in tokenizer["added_tokens"]}
+    writer.add_tokenizer_model("gpt2")
+    writer.add_tokenizer_pre("qwen2")
+    writer.add_token_list([token for token, _ in vocab])
+    writer.add_token_types([gguf.TokenType.CONTROL if token in specials else gguf.TokenType.NORMAL for token, _ in vocab])
+    writer.add_token_merges([m if isinstance(m, str) else " ".join(m) for m in tokenizer["model"]["merges"]])
+    writer.add_bos_token_id(0)
+    writer.add_eos_token_id(0)
+    writer.add_pad_token_id(0)
+    writer.add_chat_template(TINY_CHAT_TEMPLATE)
+    names = gguf.get_tensor_name_map(gguf.MODEL_ARCH.QWEN2, config["num_hidden_layers"])
+    for name, tensor in load_file(str(Path(hf_dir) / "model.safetensors")).items():
+        writer.add_tensor(names.get_name(name, try_suffixes=(".weight", ".bias")), tensor)
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+    return str(path)
+
+
+@pytest.fixture(scope="session")
+def tiny_qwen2_dir(tmp_path_factory):
+    return build_tiny_model(tmp_path_factory.mktemp("tiny_qwen2"), "qwen2")
+
+
+@pytest.fixture(scope="session")
+def tiny_gguf(tiny_qwen2_dir, tmp_path_factory):
+    return build_tiny_gguf(tmp_path_factory.mktemp("gguf") / "tiny-qwen2.gguf", tiny_qwen2_dir)
 
 
 @pytest.fixture(scope="session")
