@@ -77,6 +77,10 @@ def test_same_pipeline_runs_on_a_random_init_gpt2(tiny_gpt2, tmp_path):
     pipeline = Pipeline(tiny_gpt2, prompts, Run(tmp_path / "run", create=True), quick(k=2))
     result = pipeline.run_all()
     assert set(result["steered"]["shares"]) >= {"python", "cpp"}
+    seconds = pipeline.stage_seconds()  # every stage timed, the thread count recorded with it
+    assert list(seconds) == ["bias", "extract", "cluster", "probe", "sweep", "refine", "eval_gact", "project"]
+    assert all(value > 0 for value in seconds.values())
+    assert all(m["extra"]["threads"] >= 1 for m in pipeline.run.metrics() if m["stage"].startswith("time_"))
     run = Run(tmp_path / "run")  # reopens
     assert run.settings["chosen"]["layers"]
     assert {m["stage"] for m in run.metrics()} >= {"cluster", "probe", "sweep", "refine", "eval_gact"}
