@@ -131,17 +131,21 @@ def forward(model, ids: torch.Tensor, mask: torch.Tensor, positions: torch.Tenso
     return (out.logits[:, -1] if last_only else out.logits), out.past_key_values
 
 
+def _fence_line(text: str) -> tuple[int, int]:
+    """Where the first fence starts and where its line ends (-1 for what is not there yet)."""
+    start = text.find("```")
+    return start, (text.find("\n", start) if start >= 0 else -1)
+
+
 def _closing_fence(text: str) -> int:
     """Index of the fence that closes the first code block, or -1."""
-    start = text.find("```")
-    line_end = text.find("\n", start) if start >= 0 else -1
+    _, line_end = _fence_line(text)
     return text.find("```", line_end + 1) if line_end >= 0 else -1
 
 
 def opens_tagged_block(text: str) -> bool:
     """True once ``text`` holds an opening fence whose line names a language (and has ended)."""
-    start = text.find("```")
-    line_end = text.find("\n", start) if start >= 0 else -1
+    start, line_end = _fence_line(text)
     return line_end >= 0 and bool(text[start + 3 : line_end].strip())
 
 
@@ -184,11 +188,11 @@ def _generate_batch(model, prompts, seeds, config, on_token) -> list[Generation]
     shared out (the bias stage samples each prompt several times); rows that finish leave the
     batch, so the last long answer does not pay for the finished ones."""
     tok = model.tokenizer
-    unique = list(dict.fromkeys(prompts))
-    ids, mask = encode_prompts(model, unique, config.start)
+    unique = {prompt: i for i, prompt in enumerate(dict.fromkeys(prompts))}
+    ids, mask = encode_prompts(model, list(unique), config.start)
     budget = min(config.max_new_tokens, model.facts.n_ctx - ids.shape[1])
     logits, cache = forward(model, ids, mask, positions_of(mask))
-    rows = torch.tensor([unique.index(p) for p in prompts], device=ids.device)
+    rows = torch.tensor([unique[p] for p in prompts], device=ids.device)
     if len(unique) < len(prompts):
         cache.batch_select_indices(rows)
     logits, mask = logits[rows], mask[rows]

@@ -42,14 +42,15 @@ class PromptPrefix:
         prompts ``rows`` (default: all), with the hooks attached at the time. Gradients flow
         when enabled (the cached prefix is a constant)."""
         tok = self.model.tokenizer
-        forced = tok(text, add_special_tokens=False)["input_ids"] if text else []
         cache = copy.deepcopy(self.cache)
         mask, last = self.mask, self.last_ids
         if rows is not None:
             index = torch.as_tensor(list(rows), dtype=torch.long, device=mask.device)
             cache.batch_select_indices(index)
             mask, last = mask[index], last[index]
-        tail = torch.cat([last, torch.tensor([forced] * len(last), dtype=torch.long, device=last.device).reshape(len(last), -1)], 1)
+        forced = torch.tensor(tok(text, add_special_tokens=False)["input_ids"] if text else [], dtype=torch.long,
+                              device=last.device)
+        tail = torch.cat([last, forced.expand(len(last), -1)], 1)
         full_mask = torch.cat([mask, torch.ones_like(tail[:, 1:])], 1)
         logits, _ = forward(self.model, tail, full_mask, positions_of(full_mask)[:, -tail.shape[1]:], cache, last_only=False)
         return logits

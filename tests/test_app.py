@@ -52,6 +52,19 @@ def test_home_reports_a_bad_model_inline(runs):
     assert not app.error and "Hello!" in app.success[0].value
 
 
+def test_home_loads_a_gguf_file(runs, tiny_gguf, tmp_path, monkeypatch):
+    monkeypatch.setattr("steering.gguf.cache_root", lambda: tmp_path / "gguf-cache")
+    app = opened(run=None)
+    app.text_input(key="model_input").input(tiny_gguf).run()
+    assert not app.exception and not app.error
+    assert "tiny-qwen2" in app.success[0].value and "Qwen2ForCausalLM" in app.success[0].value
+    broken = tmp_path / "broken.gguf"
+    broken.write_bytes(b"GGUF" + b"\0" * 64)
+    app.text_input(key="model_input").input(str(broken)).run()
+    assert not app.exception
+    assert "not a readable GGUF file" in app.error[0].value
+
+
 @pytest.mark.parametrize("content, message", [
     (b"\xff\xfe not utf-8", "not UTF-8"),
     (b'{"id": "a"}\n', "a"),
