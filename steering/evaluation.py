@@ -13,7 +13,6 @@ from .languages import LANGUAGE_KEYS, check_language
 from .prefix import prefixes, tag_success
 
 
-
 def repeated_ngram_rate(text: str, n: int = 4) -> float:
     """Share of whitespace-token n-grams that repeat an earlier one: loops of over-steered text
     push it towards 1; ordinary code sits well below."""
@@ -76,7 +75,8 @@ def side_by_side(model, prompt: str, steerer, config: GenerationConfig, on_token
 
 
 def layer_alpha_sweep(model, prompts: Sequence[str], make_steerer: Callable[[int, float], object], layers: Sequence[int],
-                      alphas: Sequence[float], target: str, progress: Callable[[int], None] | None = None) -> np.ndarray:
+                      alphas: Sequence[float], target: str, progress: Callable[[int], None] | None = None,
+                      ) -> tuple[np.ndarray, list]:
     """``(grid, batches)``: steering success for each single layer and alpha, ``[len(layers),
     len(alphas)]``, and the prompt prefixes it was read from (for more readings).
 

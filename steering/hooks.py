@@ -26,7 +26,6 @@ class HookPoint:
     """What a hook function receives as ``hook``: the TransformerLens name it was attached to."""
 
     name: str
-    layer: int
 
 
 # TransformerLens name (after "blocks.{layer}.") -> (component path in the adapter's mapping,
@@ -68,7 +67,7 @@ class HookMap:
         for key in path:
             component = component.submodules[key]
             parts.append(component.name)
-        return self.hf_model.get_submodule(".".join(parts)), where, HookPoint(name, layer)
+        return self.hf_model.get_submodule(".".join(parts)), where, HookPoint(name)
 
 
 def _gated(fn: HookFn, where: str, point: HookPoint):

@@ -24,13 +24,13 @@ from .languages import LANGUAGE_KEYS, check_language
 from .models import check_layers
 from .neurons import attribute_neurons
 from .probes import ActProbe, GactProbe
+from .prefix import PromptPrefix, prefixes, tag_success
 from .projection import PROJECTIONS, run_projection
 from .prompts import PromptSet
-from .prefix import PromptPrefix, prefixes, tag_success
 from .refine import refine_probe
 from .steer import SteeringSpec, Steerer
-from .threads import configure_threads
 from .storage import PROMPTS_FILE, Run, atomic_write_bytes
+from .threads import configure_threads
 
 Progress = Callable[[str, int, int], None]
 STAGES = ("bias", "extract", "cluster", "probe", "sweep", "refine", "eval", "project")
@@ -357,6 +357,7 @@ class Pipeline:
         layers = list(range(self.model.n_layers))
         advance = self._tick("sweep", len(layers) * len(s.sweep_alphas) + len(COMBINE_SCALES))
 
+        # The learned state (vectors, probe), read once; each cell only changes the spec.
         base = self.steerer(SteeringSpec((0,), (1.0,), "gact", hook_point=s.hook_point), refined=False)
 
         def make(chosen, alphas):
@@ -389,8 +390,10 @@ class Pipeline:
         val_tasks = sorted(set(range(len(self.prompts))) - set(train_tasks))
         steps = s.refine_steps * (len(train_tasks) if s.refine_online else 1)
         advance = self._tick("refine", steps + 4)
-        runs = {split: prefixes(self.model, [self.prompts.tasks[i].neutral for i in tasks])
-                for split, tasks in (("train", train_tasks), ("val", val_tasks)) if tasks}
+        train_prefix = PromptPrefix(self.model, [self.prompts.tasks[i].neutral for i in train_tasks])
+        runs = {"train": [train_prefix]}
+        if val_tasks:
+            runs["val"] = prefixes(self.model, [self.prompts.tasks[i].neutral for i in val_tasks])
 
         def success(probe):
             live = replace(steerer, probe=probe)
@@ -399,7 +402,6 @@ class Pipeline:
 
         before = success(steerer.probe)
         advance(2)
-        train_prefix = PromptPrefix(self.model, [self.prompts.tasks[i].neutral for i in train_tasks])
         refined, losses = refine_probe(steerer, train_prefix, s.target, steps=s.refine_steps, lr=s.refine_lr,
                                        prox=s.refine_prox, online=s.refine_online, seed=s.seed, progress=advance)
         after = success(refined)
