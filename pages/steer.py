@@ -136,7 +136,7 @@ if buttons[1].button("Run the task set"):
 
         outcome = evaluate_steering(model, [t.neutral for t in results.prompts], steerer, results.target,
                                     temperature=config.temperature, seed=config.seed,
-                                    max_new_tokens=config.max_new_tokens, on_batch=advance)
+                                    max_new_tokens=config.max_new_tokens, on_answers=advance)
         bar.empty()
         st.session_state.task_set_result = outcome
 

@@ -50,12 +50,12 @@ def summarize(answers, target: str) -> dict:
 
 def evaluate_steering(model, prompts: Sequence[str], steerer, target: str, temperature: float = 1.0,
                       seed: int = 0, max_new_tokens: int = 320, batch_size: int = 32,
-                      on_batch: Callable[[int], None] | None = None) -> dict:
+                      on_answers: Callable[[int], None] | None = None) -> dict:
     """Baseline and steered generation of the same prompts with the same seeds, summarised."""
     target = check_language(target)
     config = GenerationConfig(max_new_tokens=max_new_tokens, temperature=temperature, seed=seed, batch_size=batch_size)
-    baseline = generate(model, prompts, config, on_batch=on_batch)
-    steered = generate(model, prompts, config, fwd_hooks=steerer.hooks(model), on_batch=on_batch)
+    baseline = generate(model, prompts, config, on_answers=on_answers)
+    steered = generate(model, prompts, config, fwd_hooks=steerer.hooks(model), on_answers=on_answers)
     return {
         "target": target,
         "spec": steerer.spec.to_json(),

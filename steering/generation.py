@@ -24,6 +24,7 @@ from .hooks import HookFn, thread_hooks
 # Added to every prompt of a chat model other than the embedded one (``LoadedModel.instruction``):
 # instruct models otherwise open with prose ("Certainly! Gauss-Seidel is...") before any code.
 STOP_RULES = ("block", "tag", "none")
+REPEAT_ROWS = 4  # a batch holds at most this many times batch_size rows (copies of its prompts)
 CODE_BLOCK_INSTRUCTION = "Answer with one fenced code block that holds the complete code, and nothing else."
 
 
@@ -33,7 +34,7 @@ class GenerationConfig:
     temperature: float = 0.0  # 0 means greedy
     top_k: int | None = None
     seed: int = 0  # prompt i of a call samples with seed + i, whatever the batch size
-    batch_size: int = 16
+    batch_size: int = 16  # different prompts per batch (copies of a prompt ride along: see _batches)
     stop: str = "block"  # "block": once the first code block closes; "tag": once a fence names its language; "none"
     start: str = ""  # text every answer is forced to begin with (e.g. "```": the answer opens a code block)
 
@@ -183,7 +184,7 @@ def _finished(tok, start: str, tokens: list[int], stop: str) -> bool:
 
 
 @torch.no_grad()
-def _generate_batch(model, prompts, seeds, config, on_token) -> list[Generation]:
+def _generate_batch(model, prompts, seeds, config, on_token, on_answers) -> list[Generation]:
     """Greedy or sampled answers to one batch. Identical prompts are run once and their cache is
     shared out (the bias stage samples each prompt several times); rows that finish leave the
     batch, so the last long answer does not pay for the finished ones."""
@@ -212,7 +213,10 @@ def _generate_batch(model, prompts, seeds, config, on_token) -> list[Generation]
                 keep.append(row)
         if on_token is not None:
             on_token(sum(len(o) for o in out))
+        if on_answers is not None and len(keep) < len(alive):
+            on_answers(len(alive) - len(keep))
         if not keep:
+            alive = []
             break
         if len(keep) < len(alive):
             index = torch.tensor(keep, device=mask.device)
@@ -222,6 +226,8 @@ def _generate_batch(model, prompts, seeds, config, on_token) -> list[Generation]
         mask = torch.cat([mask, torch.ones_like(mask[:, :1])], dim=1)
         positions = positions + 1
         logits, cache = forward(model, next_ids[:, None], mask, positions, cache)
+    if on_answers is not None and alive:  # the ones the token budget ended
+        on_answers(len(alive))
     return [
         Generation(prompt, cut_after_block(config.start + tok.decode(tokens, skip_special_tokens=True)), len(tokens), seed)
         for prompt, tokens, seed in zip(prompts, out, seeds)
@@ -234,13 +240,13 @@ def generate(
     config: GenerationConfig | None = None,
     fwd_hooks: Iterable[tuple[str, HookFn]] = (),
     on_token: Callable[[int], None] | None = None,
-    on_batch: Callable[[int], None] | None = None,
+    on_answers: Callable[[int], None] | None = None,
 ) -> list[Generation]:
     """Answer each prompt; ``fwd_hooks`` (e.g. a steering injection) apply to this call only.
 
     For progress displays, ``on_token`` is called after every decoding step with the number of
-    tokens generated so far in the current batch, and ``on_batch`` after every batch with the
-    number of answers it finished.
+    tokens generated so far in the current batch, and ``on_answers`` whenever answers finish, with
+    how many did (so a long batch still shows progress).
     """
     config = config or GenerationConfig()
     prompts = [prompts] if isinstance(prompts, str) else list(prompts)
@@ -249,10 +255,24 @@ def generate(
             raise ValueError("every prompt must be a non-empty string")
     results: list[Generation] = []
     with thread_hooks(model, list(fwd_hooks)):
-        for start in range(0, len(prompts), config.batch_size):
-            chunk = prompts[start : start + config.batch_size]
+        for start, stop in _batches(prompts, config.batch_size):
+            chunk = prompts[start:stop]
             seeds = [config.seed + start + i for i in range(len(chunk))]
-            results.extend(_generate_batch(model, chunk, seeds, config, on_token))
-            if on_batch is not None:
-                on_batch(len(chunk))
+            results.extend(_generate_batch(model, chunk, seeds, config, on_token, on_answers))
     return results
+
+
+def _batches(prompts: Sequence[str], batch_size: int) -> list[tuple[int, int]]:
+    """``(start, stop)`` of consecutive batches holding at most ``batch_size`` different prompts
+    (a repeated prompt is run once, so its copies ride along) and at most ``REPEAT_ROWS`` times
+    as many rows. Answers that open with prose decode long after the others have finished; the
+    more rows share a batch, the fewer such tails run alone."""
+    bounds, start, seen = [], 0, set()
+    for i, prompt in enumerate(prompts):
+        if prompt not in seen and len(seen) == batch_size or i - start == REPEAT_ROWS * batch_size:
+            bounds.append((start, i))
+            start, seen = i, set()
+        seen.add(prompt)
+    if start < len(prompts):
+        bounds.append((start, len(prompts)))
+    return bounds

@@ -213,7 +213,7 @@ class Pipeline:
         advance = self._tick("bias", len(prompts))
         config = GenerationConfig(max_new_tokens=s.max_new_tokens, temperature=s.bias_temperature, seed=s.seed,
                                   batch_size=s.batch_size, stop=s.bias_stop)
-        answers = generate(self.model, prompts, config, on_batch=advance)
+        answers = generate(self.model, prompts, config, on_answers=advance)
         self.run.replace_generations("bias", self._generation_rows(ids, "neutral", answers))
         self.run.replace_metrics("bias", [(f"share_{lang}", None, v, None) for lang, v in language_shares(answers).items()]
                                  + [("no_code_block", None, no_code_block_share(answers), None)])
@@ -254,7 +254,7 @@ class Pipeline:
         # Forced to open with the answer prefix: instruct models otherwise spend the first tokens on prose.
         config = GenerationConfig(max_new_tokens=min(s.off_max_new_tokens, s.max_new_tokens), batch_size=s.batch_size,
                                   start=s.answer_prefix)
-        answers = generate(self.model, [t.prompts[s.target] for t in tasks], config, on_batch=advance)
+        answers = generate(self.model, [t.prompts[s.target] for t in tasks], config, on_answers=advance)
         kept = [i for i, a in enumerate(answers) if a.detection.language == s.target]
         kept = kept or [i for i, a in enumerate(answers) if a.text.strip()]  # a model that cannot: its best attempts
         self.run.replace_generations("target_answers", self._generation_rows([t.id for t in tasks], "explicit", answers))
@@ -423,7 +423,7 @@ class Pipeline:
         advance = self._tick("eval", 2 * len(prompts))
         result = evaluate_steering(self.model, prompts, steerer, s.target, temperature=s.eval_temperature,
                                    seed=s.seed, max_new_tokens=s.max_new_tokens, batch_size=s.batch_size,
-                                   on_batch=advance)
+                                   on_answers=advance)
         rows = []
         for condition in ("baseline", "steered"):
             summary = result[condition]

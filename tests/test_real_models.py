@@ -180,6 +180,23 @@ def test_identical_prompts_share_one_prefill_and_keep_their_own_seeds(tiny_qwen2
     assert together[0].text != together[1].text  # same prompt, own seed
 
 
+def test_batches_count_different_prompts_and_cap_the_rows():
+    from steering.generation import REPEAT_ROWS, _batches
+
+    assert _batches(list("aaaabbbbcccc"), 2) == [(0, 8), (8, 12)]  # 4 samples of each prompt ride along
+    assert _batches(list("abcdefg"), 3) == [(0, 3), (3, 6), (6, 7)]
+    assert _batches(["x"] * 10, 2) == [(0, 2 * REPEAT_ROWS), (2 * REPEAT_ROWS, 10)]
+    assert _batches([], 3) == []
+
+
+def test_progress_counts_every_answer_as_it_finishes(embedded):
+    calls = []
+    prompts = ["Write a Python function that adds two numbers.", "Write a C++ function that sorts an array with merge sort.",
+               "Add."] * 2
+    generate(embedded, prompts, GenerationConfig(max_new_tokens=40, batch_size=2), on_answers=calls.append)
+    assert sum(calls) == len(prompts) and len(calls) >= 3  # answers reported as they end, not only per batch
+
+
 def test_stop_rules(embedded):
     prompt = "Write a Python function that returns the n-th Fibonacci number computed iteratively."
     tag = generate(embedded, prompt, GenerationConfig(stop="tag"))[0]

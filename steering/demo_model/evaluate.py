@@ -31,7 +31,7 @@ def evaluate(model=None, samples: int = 10, temperature: float = 1.0, n_tasks: i
     explicit_prompts = [(task.id, lang, task.prompts[lang]) for task in tasks for lang in LANGUAGE_KEYS]
     bar = _progress("explicit (greedy)", len(explicit_prompts))
     answers = generate(loaded, [p for _, _, p in explicit_prompts], GenerationConfig(temperature=0.0, batch_size=64),
-                       on_batch=bar.update)
+                       on_answers=bar.update)
     bar.close()
     per_language = {}
     for lang in LANGUAGE_KEYS:
@@ -44,7 +44,7 @@ def evaluate(model=None, samples: int = 10, temperature: float = 1.0, n_tasks: i
 
     def sampled(prompts: list[str], label: str):
         bar = _progress(label, len(prompts))
-        out = generate(loaded, prompts, GenerationConfig(temperature=temperature, seed=1000, batch_size=64), on_batch=bar.update)
+        out = generate(loaded, prompts, GenerationConfig(temperature=temperature, seed=1000, batch_size=64), on_answers=bar.update)
         bar.close()
         return out
 
