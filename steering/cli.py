@@ -190,10 +190,12 @@ def print_summary(run) -> None:
         console.print(f"mean validation accuracy: G-ACT {g.mean():.1%}, ACT {a.mean():.1%} "
                       f"(gain {100 * (g.mean() - a.mean()):+.1f} points; first half of the layers "
                       f"{100 * (g[:half].mean() - a[:half].mean()):+.1f} points)")
-        if "gact_off_val_accuracy" in probe:
-            off = [probe[f"{name}_off_val_accuracy"][l] for name in ("gact", "act") for l in layers]
+        # No "off" sample may land among the validation rows of a small prompt set: nothing to report then.
+        off = {name: [v for v in probe.get(f"{name}_off_val_accuracy", {}).values() if v is not None]
+               for name in ("gact", "act")}
+        if off["gact"] and off["act"]:
             console.print(f"'off' class (inside target-language answers), mean validation accuracy: "
-                          f"G-ACT {np.mean(off[:len(layers)]):.1%}, ACT {np.mean(off[len(layers):]):.1%}")
+                          f"G-ACT {np.mean(off['gact']):.1%}, ACT {np.mean(off['act']):.1%}")
     chosen = run.settings.get("chosen")
     if chosen:
         console.print(f"steered layers (from the sweep): {chosen['layers']} with alphas {chosen['alphas']}")

@@ -178,3 +178,17 @@ def test_command_line_rejects_bad_input_clearly(tmp_path, capsys):
     assert main(["run", "--prompts", str(bad), "--out", str(tmp_path / "r")]) == 2
     out = capsys.readouterr().out
     assert "duplicate id" in out and "Traceback" not in out
+
+
+def test_summary_survives_a_validation_split_without_off_samples(tmp_path, capsys):
+    """A small prompt set can leave no "off" sample among the validation rows (NaN, stored as NULL)."""
+    from steering.cli import print_summary
+
+    run = Run(tmp_path / "run", create=True)
+    rows = [(f"{m}_{split}_accuracy", layer, 0.5, None) for m in ("gact", "act") for split in ("train", "val")
+            for layer in range(2)]
+    rows += [(f"{m}_off_val_accuracy", layer, float("nan"), None) for m in ("gact", "act") for layer in range(2)]
+    run.replace_metrics("probe", rows)
+    print_summary(run)
+    out = capsys.readouterr().out
+    assert "mean validation accuracy: G-ACT 50.0%" in out and "'off' class" not in out
