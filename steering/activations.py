@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -23,10 +22,10 @@ import torch
 from .generation import encode_prompts, positions_of
 from .hooks import thread_hooks
 from .models import HOOK_POINTS, check_layers
-from .storage import StorageError, load_tensors, save_tensors
+from .storage import StorageError, cache_home, load_tensors, save_tensors
 
 POSITIONS = ("last", "mean", "answer")
-DEFAULT_CACHE_DIR = Path(os.environ.get("STEERSCOPE_CACHE", Path.home() / ".cache" / "steerscope"))
+DEFAULT_CACHE_DIR = cache_home()
 
 
 def _check(position: str, hook_point: str) -> None:

@@ -18,6 +18,8 @@ import tempfile
 import warnings
 from pathlib import Path
 
+from .storage import cache_home
+
 GGUF_SUFFIX = ".gguf"
 CONVERTED_MARK = "steerscope-gguf.json"  # written last: a directory without it is incomplete
 _CONVERSION_HEADROOM = 1.6  # peak memory while dequantizing, over the float32 weights (measured 1.5)
@@ -79,8 +81,7 @@ def supported_architectures() -> list[str]:
 
 
 def cache_root() -> Path:
-    base = os.environ.get("STEERSCOPE_CACHE", str(Path.home() / ".cache" / "steerscope"))
-    return Path(base) / "gguf"
+    return cache_home() / "gguf"
 
 
 def converted_dir(path: Path, available_bytes: int, cache: Path | None = None) -> Path:

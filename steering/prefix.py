@@ -87,11 +87,13 @@ def tag_success(batches: Sequence[PromptPrefix], target: str, steerer=None) -> f
     ``steerer`` (None: not steered)."""
     if steerer is not None and steerer.spec.positions != "generated":
         raise ValueError("a prompt prefix is shared by all readings: only positions='generated' can be steered")
+    if not batches:
+        raise ValueError("no prompts to read")
+    model = batches[0].model
+    hooks = steerer.hooks(model, start=0) if steerer is not None else []
+    wanted = torch.tensor(sorted(tag_tokens(model.tokenizer, target)))
     hits = total = 0
     for prefix in batches:
-        model = prefix.model
-        hooks = steerer.hooks(model, start=0) if steerer is not None else []
-        wanted = torch.tensor(sorted(tag_tokens(model.tokenizer, target)))
         with torch.no_grad(), thread_hooks(model, hooks):
             logits = prefix.continue_with("```")
         hits += int(torch.isin(logits[:, -1].argmax(-1).cpu(), wanted).sum())

@@ -23,6 +23,12 @@ DATABASE_FILE = "run.sqlite"
 TENSOR_DIR = "tensors"
 
 
+def cache_home() -> Path:
+    """Where Steerscope keeps what it can recompute (activations, dequantized GGUF models):
+    ``$STEERSCOPE_CACHE``, default ``~/.cache/steerscope``."""
+    return Path(os.environ.get("STEERSCOPE_CACHE", Path.home() / ".cache" / "steerscope"))
+
+
 class StorageError(ValueError):
     """A file that cannot be used as asked; the message says why."""
 
