@@ -28,7 +28,7 @@ from steering.activations import extract_activations
 from steering.generation import GenerationConfig, encode_prompts, generate
 from steering.models import load_model
 from steering.pipeline import Pipeline, PipelineSettings
-from steering.probes import ActProbe, GactProbe
+from steering.probes import SklearnProbe, GactProbe
 from steering.prompts import PromptSet
 from steering.storage import Run
 
@@ -97,7 +97,7 @@ def main() -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         gact_fit, act_fit = alternate(lambda: GactProbe(k).fit(X, y, groups=groups),
-                                      lambda: ActProbe(k).fit(X, y, groups=groups), args.repeats)
+                                      lambda: SklearnProbe(k).fit(X, y, groups=groups), args.repeats)
 
     print(f"model: embedded, {model.n_layers} layers, d_model {model.d_model}; {len(neutral)} neutral prompts; "
           f"{args.repeats} repeats, medians")

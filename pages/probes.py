@@ -14,9 +14,17 @@ cols = st.columns(len(means))
 for col, (probe, value) in zip(cols, means.items()):
     col.metric(f"{probe}: mean validation accuracy", f"{value:.1%}")
 st.plotly_chart(figures.probe_accuracy_lines(accuracy), config=PLOT_CONFIG)
+st.caption("Bands: bootstrap 95% intervals (validation tasks resampled). G-ACT's probe picks one of K clusters; "
+           "ACT's line is its own metric, its best head per layer telling a target-language answer from another "
+           "language's, so the two are different tasks. Dotted: the majority class and a probe trained on shuffled labels.")
+causal = results.causal()
+if not causal.empty:
+    st.plotly_chart(figures.causal_lines(causal), config=PLOT_CONFIG)
+    st.caption("Each layer alone, at the sweep's alpha where its success is nearest 50%, steered with the cluster "
+               "vector the probe picks for each prompt, a random cluster's, or the prompt's own cluster's (oracle).")
 
 left, right, split_col = st.columns([1, 1, 1])
-probe = left.radio("Probe", ["gact", "act"], format_func=PROBES.get, horizontal=True)
+probe = left.radio("Probe", ["gact", "sklearn"], format_func=PROBES.get, horizontal=True)
 split = split_col.radio("Prompts", ["validation", "all"], horizontal=True,
                         help="Validation: the held-out tasks only. All: training tasks too.")
 layer = right.select_slider("Layer", options=list(range(results.n_layers)), value=results.n_layers // 2)

@@ -9,7 +9,7 @@ from steering.steer import METHOD_NAMES
 st.title("Report")
 results = require_run()
 name = results.run.dir.name
-methods = results.evaluated_methods() or ["gact"]
+methods = results.evaluated_methods() or results.evaluated_methods("heldout") or ["gact"]
 c1, c2 = st.columns(2)
 method = c1.selectbox("Examples from the evaluation of", methods, format_func=METHOD_NAMES.get)
 layer = c2.slider("Projection layer", 0, max(results.n_layers - 1, 0), results.n_layers // 2)

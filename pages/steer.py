@@ -11,7 +11,7 @@ from steering.pipeline import Pipeline
 from steering.results import answer_diff
 from steering.steer import ALPHA_LIMITS, METHOD_NAMES, METHODS, SteeringSpec, check_alpha, presets
 
-NEEDS = {"mean_diff": "extract", "act": "probe", "gact": "probe", "neuron": None}
+NEEDS = {"mean_diff": "extract", "act": "act", "gact": "probe", "neuron": None}
 
 st.title("Steer")
 model = require_model()
@@ -44,7 +44,7 @@ def apply(setting: dict[int, float]) -> None:
 
 
 def apply_preset() -> None:
-    apply(presets(n_layers, results.chosen)[st.session_state.preset])
+    apply(presets(n_layers, results.chosen, act=results.act_choice)[st.session_state.preset])
 
 
 def apply_sweep_cell() -> None:
@@ -55,13 +55,14 @@ def apply_sweep_cell() -> None:
 
 st.session_state.setdefault("method", "gact" if "gact" in available else available[0])
 if "on_0" not in st.session_state:  # a new session starts from the sweep's choice
-    apply(presets(n_layers, results.chosen)["best layers from sweep"])
+    apply(presets(n_layers, results.chosen, act=results.act_choice)["best layers from sweep"])
 
 # --- controls -------------------------------------------------------------------------------------
 top = st.columns([2, 2, 3])
 top[0].radio("Method", available, format_func=METHOD_NAMES.get, key="method", horizontal=True,
-             help="G-ACT and ACT weight the cluster vectors by their probe; the neuron method scales one MLP neuron.")
-top[1].selectbox("Preset", list(presets(n_layers, results.chosen)), key="preset", index=None,
+             help="G-ACT weights its cluster vectors by its probe; ACT steers the per-head outputs of its kept heads, "
+                  "each gated by its own probe (use the preset \"ACT's heads\"); the neuron method scales one MLP neuron.")
+top[1].selectbox("Preset", list(presets(n_layers, results.chosen, act=results.act_choice)), key="preset", index=None,
                  placeholder="choose a preset…", on_change=apply_preset)
 decoding = top[2].radio("Decoding", ["greedy", "sampled"], horizontal=True, key="decoding")
 method = st.session_state.method
@@ -78,7 +79,8 @@ alphas = []
 if layers:
     slider_cols = st.columns(min(4, len(layers)))
     for i, layer in enumerate(layers):
-        st.session_state.setdefault(alpha_key(layer), pipeline.settings.neuron_factor if method == "neuron" else 0.5)
+        start = {"neuron": pipeline.settings.neuron_factor, "act": max(results.act_choice.values(), default=0.5)}
+        st.session_state.setdefault(alpha_key(layer), start.get(method, 0.5))
         alphas.append(slider_cols[i % len(slider_cols)].slider(
             f"{'factor' if method == 'neuron' else 'alpha'}, layer {layer}", -limit, limit, key=alpha_key(layer),
             step=0.5 if method == "neuron" else 0.025))
@@ -166,7 +168,8 @@ if outcome:
     left, right = st.columns([2, 1])
     left.plotly_chart(figures.shares_before_after(shares, title=f"Whole task set ({len(results.prompts)} tasks)"),
                       config=PLOT_CONFIG)
-    right.dataframe(pd.DataFrame({c: {"target share": outcome[c]["success"], "syntax valid": outcome[c]["syntax_valid"],
+    right.dataframe(pd.DataFrame({c: {"fenced target": outcome[c]["fenced_target"], "…and parses": outcome[c]["success"],
+                                      "compiles (of fenced)": outcome[c]["compiles"], "no code block": outcome[c]["no_code_block"],
                                       "repeated 4-grams": outcome[c]["repeated_ngrams"]} for c in ("baseline", "steered")}),
                     column_config={c: st.column_config.NumberColumn(format="percent") for c in ("baseline", "steered")})
 

@@ -71,7 +71,7 @@ def _extract(model, prompts, continuations, layers, hook_point, position, per_an
     names = {model.hook_name(layer, hook_point): i for i, layer in enumerate(layers)}
     deepest = model.hook_name(max(layers), hook_point)
     per_prompt = per_answer if position == "answer" else 1
-    out = torch.empty((len(prompts), per_prompt, len(layers), model.d_model), dtype=torch.float32)
+    out = None  # [prompts, rows per prompt, layers, width]: the width is the hook point's (d_model, d_mlp...)
     tok = model.tokenizer
     for start in range(0, len(prompts), batch_size):
         chunk = prompts[start : start + batch_size]
@@ -81,7 +81,10 @@ def _extract(model, prompts, continuations, layers, hook_point, position, per_an
         weights = _read_weights(mask.cpu(), lengths, position, per_answer).to(ids.device)
 
         def capture(activation, hook, rows=slice(start, start + len(chunk))):
+            nonlocal out
             picked = torch.einsum("bpw,bwd->bpd", weights, activation.float())
+            if out is None:
+                out = torch.empty((len(prompts), per_prompt, len(layers), picked.shape[-1]), dtype=torch.float32)
             out[rows, :, names[hook.name]] = picked.cpu()
             if hook.name == deepest:
                 raise _Captured
@@ -109,7 +112,8 @@ def extract_activations(
     cache_dir: str | Path | None = DEFAULT_CACHE_DIR,
     progress: Callable[[int], None] | None = None,
 ) -> torch.Tensor:
-    """Activations as a float32 CPU tensor of shape ``[rows, len(layers), d_model]``.
+    """Activations as a float32 CPU tensor of shape ``[rows, len(layers), width]`` (``d_model``
+    for the residual stream; ``n_heads * d_head`` for ``attn_z``, ``d_mlp`` for ``mlp_post``).
 
     Each prompt is read after its generation prompt and ``continuation`` (the start of an answer,
     e.g. ``"```"``; one text for all, or one per prompt), at its last token or averaged over all

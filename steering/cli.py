@@ -118,7 +118,10 @@ def _new_run_args(p: argparse.ArgumentParser) -> None:
 
 def _tuning_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--k", type=int, default=None, help="clusters, i.e. steering vectors per layer (default: 3)")
-    p.add_argument("--cluster-mode", choices=["per_layer", "concat"], default=None, help="cluster each layer alone, or all layers at once (default: per_layer)")
+    p.add_argument("--cluster-mode", choices=["per_layer", "concat"], default=None, help="one clustering for all layers (concat, the default: labels compare across layers), or each layer alone")
+    p.add_argument("--selection", choices=["soft", "argmax"], default=None, help="G-ACT mixes the cluster vectors by probe probability (soft, default) or takes the top one (argmax: an ablation)")
+    p.add_argument("--neuron-scoring", choices=["paper", "output", "activation"], default=None, help="neuron baseline: the paper's W_up*sigmoid(W_gate) via the LM head (default), W_out rows, or activation on target answers")
+    p.add_argument("--act-alpha", type=float, default=None, help="ACT's strength in head-std units (default: the best of 1-15 by the fenced tag)")
     p.add_argument("--layers", type=int, nargs="+", default=None, help="layers to steer (default: the best ones from the sweep)")
     p.add_argument("--alpha", type=float, nargs="+", default=None, help="one alpha, or one per layer (default: from the sweep)")
     p.add_argument("--samples", type=int, default=None, help="evaluation samples per task (default: 1)")
@@ -132,7 +135,8 @@ _SETTING_ARGS = (("target", "target"), ("contrast", "contrast"), ("hook_point", 
                  ("k", "k"), ("cluster_mode", "cluster_mode"), ("seed", "seed"), ("layers", "steer_layers"),
                  ("alpha", "steer_alphas"), ("samples", "eval_samples"), ("refine_steps", "refine_steps"),
                  ("online", "refine_online"), ("answer_prefix", "answer_prefix"), ("adaptive", "adaptive"),
-                 ("eval_temperature", "eval_temperature"))
+                 ("eval_temperature", "eval_temperature"), ("selection", "selection"),
+                 ("neuron_scoring", "neuron_scoring"), ("act_alpha", "act_alpha"))
 
 
 def _open_pipeline(args, new_run: bool):
@@ -176,53 +180,72 @@ def print_summary(run) -> None:
     probe = by.get("probe")
     if probe:
         layers = sorted(k for k in probe["gact_val_accuracy"] if k is not None)
+        ci = {m["layer"]: m["extra"] for m in metrics if m["stage"] == "probe" and m["name"] == "gact_val_ci"}
+        act = by.get("act", {}).get("best_head_val_accuracy", {})
         refined = by.get("refine", {}).get("refined_val_accuracy")
-        rows = [[layer, probe["gact_train_accuracy"][layer], probe["gact_val_accuracy"][layer],
-                 probe["act_train_accuracy"][layer], probe["act_val_accuracy"][layer]]
-                + ([refined[layer]] if refined else []) for layer in layers]
-        _table("Probe accuracy per layer on the cluster task (same split)",
-               ["layer", "G-ACT train", "G-ACT val", "ACT train", "ACT val"] + (["G-ACT val, refined"] if refined else []), rows)
+        interval = lambda layer: f"{ci[layer]['low']:.0%}-{ci[layer]['high']:.0%}" if layer in ci else ""  # noqa: E731
+        nan = float("nan")
+        rows = [[layer, probe["gact_val_accuracy"][layer], interval(layer), probe.get("majority_val_accuracy", {}).get(layer, nan),
+                 probe.get("shuffled_val_accuracy", {}).get(layer, nan), probe.get("sklearn_val_accuracy", {}).get(layer, nan)]
+                + ([act.get(layer, float("nan"))] if act else []) + ([refined[layer]] if refined else []) for layer in layers]
+        _table("Probe validation accuracy per layer (G-ACT: cluster task; ACT: its best head, good vs bad answer)",
+               ["layer", "G-ACT", "95% CI", "majority", "shuffled labels", "sklearn fit (ablation)"]
+               + (["ACT best head"] if act else []) + (["G-ACT refined"] if refined else []), rows)
         import numpy as np
 
         g = np.array([probe["gact_val_accuracy"][l] for l in layers])
-        a = np.array([probe["act_val_accuracy"][l] for l in layers])
         half = len(layers) // 2 or 1
-        console.print(f"mean validation accuracy: G-ACT {g.mean():.1%}, ACT {a.mean():.1%} "
-                      f"(gain {100 * (g.mean() - a.mean()):+.1f} points; first half of the layers "
-                      f"{100 * (g[:half].mean() - a[:half].mean()):+.1f} points)")
-        # No "off" sample may land among the validation rows of a small prompt set: nothing to report then.
-        off = {name: [v for v in probe.get(f"{name}_off_val_accuracy", {}).values() if v is not None]
-               for name in ("gact", "act")}
-        if off["gact"] and off["act"]:
-            console.print(f"'off' class (inside target-language answers), mean validation accuracy: "
-                          f"G-ACT {np.mean(off['gact']):.1%}, ACT {np.mean(off['act']):.1%}")
+        if act:
+            a = np.array([act.get(l, np.nan) for l in layers])
+            console.print(f"mean validation accuracy: G-ACT {np.nanmean(g):.1%}, ACT best head {np.nanmean(a):.1%}; first half "
+                          f"of the layers: G-ACT {np.nanmean(g[:half]):.1%}, ACT {np.nanmean(a[:half]):.1%} (different "
+                          "tasks: G-ACT picks one of K clusters, ACT tells a good answer from a bad one)")
+        off = [v for v in probe.get("gact_off_val_accuracy", {}).values() if v is not None and v == v]
+        if off:
+            console.print(f"'off' class (inside target-language answers), mean validation accuracy: G-ACT {np.mean(off):.1%}")
+    sweep = by.get("sweep", {})
+    if "causal_probe" in sweep:
+        _table("Causal test per layer: steering with the probe's cluster vs a random one vs the prompt's own (oracle)",
+               ["layer", "probe", "random", "oracle"],
+               [[layer, sweep["causal_probe"][layer], sweep["causal_random"][layer], sweep["causal_oracle"][layer]]
+                for layer in sorted(sweep["causal_probe"])])
     chosen = run.settings.get("chosen")
     if chosen:
         console.print(f"steered layers (from the sweep): {chosen['layers']} with alphas {chosen['alphas']}")
     refine = by.get("refine")
     if refine:
-        _table("Gradient refinement (steering success, greedy)", ["split", "before", "after"],
+        _table("Gradient refinement (fenced tag, greedy)", ["split", "before", "after"],
                [[split, refine[f"success_before_{split}"][None], refine[f"success_after_{split}"][None]]
                 for split in ("train", "val")])
-    for stage in sorted(k for k in by if k.startswith("eval_")):
-        ev = by[stage]
-        rows = [[LANGUAGES[lang].display, ev[f"baseline_share_{lang}"][None], ev[f"steered_share_{lang}"][None]]
-                for lang in LANGUAGE_KEYS]
-        rows += [[name, ev[f"baseline_{key}"][None], ev[f"steered_{key}"][None]]
-                 for name, key in (("success (target share)", "success"), ("syntax valid", "syntax_valid"),
-                                   ("no code block", "no_code_block"), ("repeated 4-grams", "repeated_ngrams"))
-                 if f"baseline_{key}" in ev]
-        _table(f"Neutral prompts before and after steering ({stage.removeprefix('eval_')})", ["", "baseline", "steered"], rows)
+    columns = {"fenced_target": "fenced target", "success": "…and parses", "compiles": "compiles (of fenced)",
+               "no_code_block": "no code block", "cut_off": "cut off", "repeated_ngrams": "repeated 4-grams"}
+    for prefix, which in (("eval_", "neutral prompts"), ("heldout_", "held-out phrasings")):
+        stages = sorted(k for k in by if k.startswith(prefix))
+        if not stages:
+            continue
+        cell = lambda ev, cond, key: ev.get(f"{cond}_{key}", {}).get(None, "n/a")  # noqa: E731
+        rows = [["baseline", *[cell(by[stages[0]], "baseline", key) for key in columns]]]
+        rows += [[stage.removeprefix(prefix), *[cell(by[stage], "steered", key) for key in columns]] for stage in stages]
+        _table(f"Steering toward the target on the {which} (greedy answers)", ["method", *columns.values()], rows)
 
 
 def cmd_stage(args) -> int:
-    from .pipeline import STAGES
+    from .evaluation import PROMPT_SETS
+    from .pipeline import EVAL_METHODS, STAGES
 
     pipeline = _open_pipeline(args, new_run=args.command in ("run", "bias", "extract"))
     stages = STAGES if args.command == "run" else [args.command]
+    asked = getattr(args, "method", ["gact"])
+    methods = EVAL_METHODS if "all" in asked else asked
+    prompt_sets = {None: [None], "both": list(PROMPT_SETS)}.get(getattr(args, "prompt_set", None), [getattr(args, "prompt_set", None)])
     try:
         for stage in stages:
-            pipeline.run_stage(stage, method=getattr(args, "method", "gact"))
+            if stage != "eval":
+                pipeline.run_stage(stage)
+                continue
+            for name in methods:
+                for prompt_set in prompt_sets:
+                    pipeline.run_stage("eval", method=name, prompt_set=prompt_set)
     finally:
         pipeline.progress.stop()
     print_summary(pipeline.run)
@@ -294,14 +317,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_detect)
 
     stage_help = {
-        "run": "run the whole pipeline (bias, extract, cluster, probe, sweep, refine, eval, project) and print a summary",
+        "run": "run the whole pipeline (bias, extract, cluster, probe, act, sweep, refine, eval, project) and print a summary",
         "bias": "sample answers to the neutral prompts: the model's language preference",
         "extract": "start a run: activations and difference vectors at every layer",
         "cluster": "k-means over the difference vectors: K steering vectors per layer",
-        "probe": "train G-ACT and ACT probes per layer; compare their accuracy",
+        "probe": "train G-ACT's probes per layer (and the scikit-learn ablation), with intervals and baselines",
+        "act": "fit faithful ACT: per-head probes on the model's own answers, head selection, its strength",
         "sweep": "steering success for each layer and alpha; picks the layers to steer",
         "refine": "refine the G-ACT probes by gradient through the frozen model",
-        "eval": "baseline against steered generation of the neutral prompts",
+        "eval": "baseline against steered generation of the neutral prompts and of the held-out phrasings",
         "project": "precompute 2-D projections (PCA, UMAP) of the differences for the dashboard",
     }
     for name, text in stage_help.items():
@@ -313,7 +337,13 @@ def build_parser() -> argparse.ArgumentParser:
         _model_args(p)
         _tuning_args(p)
         if name == "eval":
-            p.add_argument("--method", default="gact", choices=["mean_diff", "act", "gact", "neuron"], help="steering method (default: %(default)s)")
+            from .pipeline import EVAL_METHODS
+
+            p.add_argument("--method", default=["gact"], nargs="+", choices=[*EVAL_METHODS, "all"],
+                           help="steering method; gact_unrefined: G-ACT before refinement; gact_online: refined per prompt "
+                                "during generation; all: each in turn (default: %(default)s)")
+            p.add_argument("--prompt-set", default=None, choices=["neutral", "heldout", "both"],
+                           help="the neutral prompts, or phrasings no stage fitted on (default: the run's eval_sets, both)")
         p.set_defaults(func=cmd_stage)
 
     p = sub.add_parser("steer", help="answer one prompt with and without steering, side by side")

@@ -34,6 +34,7 @@ _CUES = {
 }
 # An opening fence, its tag, and the code up to the closing fence (or the end: an answer may be
 # cut off, or stopped right after its fence line).
+CLEAR = 0.6  # least parser confidence that decides an untagged block's language
 _FENCE = re.compile(r"```[ \t]*([\w+#.-]*)[ \t]*(?:\n(.*?)(?:\n?```|\Z)|\Z)", re.S)
 
 
@@ -45,6 +46,22 @@ class Detection:
     source: str  # "fence", "parser" or "none": what decided the language
     code: str  # the code that was checked (the first fenced block, else the whole text)
     fenced: bool = False  # the answer holds a fenced code block (instruct models may answer in prose)
+    tag: str = ""  # the fence's tag as written ("" when untagged or unfenced)
+
+    @property
+    def clear(self) -> bool:
+        """The language is decided: by the fence tag, or (untagged) by a clean parse that the
+        grammars do not share evenly with another language."""
+        return self.language is not None and (self.source == "fence" or (self.parses and self.confidence >= CLEAR))
+
+    @property
+    def verdict(self) -> str:
+        """What the answer counts as, for the honest success metric: a language only when a fenced
+        block is clearly in it and parses; otherwise ``"no_code_block"`` (nothing fenced) or
+        ``"other"`` (another language's tag, unclear or unparsable code)."""
+        if not self.fenced:
+            return "no_code_block"
+        return self.language if self.clear and self.parses else "other"
 
 
 @lru_cache(maxsize=None)
@@ -74,24 +91,26 @@ def parses(code: str, language: str) -> bool:
     return bool(code.strip()) and not _parser(language).parse(code.encode("utf-8")).root_node.has_error
 
 
-def extract_code(text: str) -> tuple[str | None, str]:
-    """The first fenced block's tag (normalised, or None) and its code; unfenced text is all code."""
+def extract_code(text: str) -> tuple[str, str, bool]:
+    """The first fenced block's tag as written (lower case, "" when untagged), its code, and
+    whether there was a fence; unfenced text is all code."""
     match = _FENCE.search(text)
     if match is None:
-        return None, text
-    tag = FENCE_ALIASES.get(match.group(1).lower())
-    return tag, match.group(2) or ""
+        return "", text, False
+    return match.group(1).lower(), match.group(2) or "", True
 
 
 def detect_language(text: str) -> Detection:
     """Detect the language of a model's answer (fenced or bare code)."""
-    tag, code = extract_code(text)
-    fenced = _FENCE.search(text) is not None
+    raw, code, fenced = extract_code(text)
+    tag = FENCE_ALIASES.get(raw)
+    if raw and tag is None:  # tagged with a language Steerscope does not study (c, csharp, ...)
+        return Detection(None, 1.0, False, "fence", code, fenced, raw)
     if not code.strip():
-        return Detection(tag, 0.5 if tag else 0.0, False, "fence" if tag else "none", code, fenced)
+        return Detection(tag, 0.5 if tag else 0.0, False, "fence" if tag else "none", code, fenced, raw)
     if tag is not None:
         ok = parses(code, tag)
-        return Detection(tag, 1.0 if ok else 0.8, ok, "fence", code, fenced)
+        return Detection(tag, 1.0 if ok else 0.8, ok, "fence", code, fenced, raw)
     clean = {lang: clean_fraction(code, lang) for lang in LANGUAGE_KEYS}
     cued = {lang for lang in LANGUAGE_KEYS if _CUES[lang].search(code)}
     # Prose half-parses in forgiving grammars: a candidate needs a clean parse or a cue.
@@ -101,7 +120,7 @@ def detect_language(text: str) -> Detection:
         if clean[lang] == 1.0 or lang in cued
     }
     if not scores:
-        return Detection(None, 0.0, False, "none", code, fenced)
+        return Detection(None, 0.0, False, "none", code, fenced, raw)
     best = max(scores, key=scores.get)
     confidence = clean[best] * scores[best] / sum(scores.values())
-    return Detection(best, round(confidence, 3), clean[best] == 1.0, "parser", code, fenced)
+    return Detection(best, round(confidence, 3), clean[best] == 1.0, "parser", code, fenced, raw)

@@ -1,5 +1,6 @@
-"""Did steering work? Baseline and steered answers to neutral prompts with the same seeds:
-language shares, steering success, syntax validity, fluency, and a layer-by-alpha sweep."""
+"""Did steering work? Baseline and steered answers to the same prompts with the same seeds:
+the honest success metric (fenced code in the target language that parses, and compiles where a
+toolchain is installed), answers with no code block, fluency, and a layer-by-alpha sweep."""
 
 from __future__ import annotations
 
@@ -11,21 +12,44 @@ import numpy as np
 from .generation import GenerationConfig, generate
 from .languages import LANGUAGE_KEYS, check_language
 from .prefix import prefixes, tag_success
+from .toolchains import compile_all, toolchain
 
 
-def repeated_ngram_rate(text: str, n: int = 4) -> float:
-    """Share of whitespace-token n-grams that repeat an earlier one: loops of over-steered text
-    push it towards 1; ordinary code sits well below."""
-    words = text.split()
-    grams = [tuple(words[i : i + n]) for i in range(len(words) - n + 1)]
+def repeated_ngram_rate(tokens: Sequence, n: int = 4) -> float:
+    """Share of token n-grams that repeat an earlier one: loops of over-steered text (``size``
+    ``size`` ``size``..., which whitespace words miss) push it towards 1; ordinary code sits well
+    below. ``tokens`` are the tokenizer's ids (or any sequence)."""
+    tokens = list(tokens)
+    grams = [tuple(tokens[i : i + n]) for i in range(len(tokens) - n + 1)]
     return 1 - len(set(grams)) / len(grams) if grams else 0.0
 
 
+VERDICTS = (*LANGUAGE_KEYS, "other", "no_code_block")
+PROMPT_SETS = ("neutral", "heldout")  # the canonical neutral prompts; paraphrases no stage fitted on
+
+
+def eval_stage(method: str, prompt_set: str = "neutral") -> str:
+    """Where an evaluation's metrics and answers are stored: ``eval_<method>`` for the neutral
+    prompts, ``heldout_<method>`` for the held-out phrasings."""
+    if prompt_set not in PROMPT_SETS:
+        raise ValueError(f"unknown prompt set {prompt_set!r}; expected one of {', '.join(PROMPT_SETS)}")
+    return f"{'eval' if prompt_set == 'neutral' else 'heldout'}_{method}"
+
+
 def language_shares(answers) -> dict[str, float]:
-    """Fraction of answers per detected language (undetected answers count as 'none')."""
+    """Fraction of answers per detected language, fenced or not ('none': undetected), as the
+    bias stage reads the fence tag the model chose."""
     counts = Counter(a.detection.language or "none" for a in answers)
     total = max(1, len(answers))
     return {lang: counts.get(lang, 0) / total for lang in (*LANGUAGE_KEYS, "none")}
+
+
+def verdict_shares(answers) -> dict[str, float]:
+    """Fraction of answers per verdict (``Detection.verdict``): a language only for fenced code
+    that is clearly in it and parses."""
+    counts = Counter(a.detection.verdict for a in answers)
+    total = max(1, len(answers))
+    return {verdict: counts.get(verdict, 0) / total for verdict in VERDICTS}
 
 
 def no_code_block_share(answers) -> float:
@@ -33,38 +57,52 @@ def no_code_block_share(answers) -> float:
     return sum(not a.detection.fenced for a in answers) / max(1, len(answers))
 
 
-def summarize(answers, target: str) -> dict:
-    """Language shares, success (share in ``target``), syntax-valid share, answers with no code
-    block, and fluency."""
-    shares = language_shares(answers)
+def summarize(answers, target: str, tokenizer=None, max_new_tokens: int | None = None, compile_check: bool = True) -> dict:
+    """The honest success metric and what explains it.
+
+    ``fenced_target``: a fenced block clearly in ``target`` (tag, or a clear parse); ``success``:
+    that block also parses; ``compiles``: the share of the fenced-target answers whose code
+    compiles (None where no toolchain is installed, see ``toolchains``); ``no_code_block``;
+    ``cut_off``: answers that reached ``max_new_tokens``; ``repeated_ngrams``: token 4-grams
+    (``tokenizer``'s ids; characters without one)."""
+    target = check_language(target)
     total = max(1, len(answers))
+    fenced_target = [a for a in answers if a.detection.fenced and a.detection.clear and a.detection.language == target]
+    checked = compile_all([a.detection.code for a in fenced_target], target) if compile_check else []
+    known = [ok for ok in checked if ok is not None]
+    encode = (lambda text: tokenizer(text, add_special_tokens=False)["input_ids"]) if tokenizer is not None else list
+    shares = verdict_shares(answers)
     return {
         "shares": shares,
-        "success": shares.get(target, 0.0),
-        "syntax_valid": sum(a.detection.parses for a in answers) / total,
+        "success": shares[target],
+        "fenced_target": len(fenced_target) / total,
+        "compiles": sum(known) / len(known) if known else None,
+        "compiler": toolchain(target) if compile_check else None,
         "no_code_block": no_code_block_share(answers),
-        "repeated_ngrams": float(np.mean([repeated_ngram_rate(a.detection.code) for a in answers])) if answers else 0.0,
+        "cut_off": (sum(a.n_tokens >= max_new_tokens for a in answers) / total) if max_new_tokens else None,
+        "repeated_ngrams": float(np.mean([repeated_ngram_rate(encode(a.detection.code)) for a in answers])) if answers else 0.0,
         "n": len(answers),
     }
+
+
+def compare_answers(baseline, steered, target: str, tokenizer=None, max_new_tokens: int | None = None) -> dict:
+    """Baseline and steered answers (same prompts, same seeds), each summarised."""
+    target = check_language(target)
+    return {"target": target, "baseline": summarize(baseline, target, tokenizer, max_new_tokens),
+            "steered": summarize(steered, target, tokenizer, max_new_tokens),
+            "answers": {"baseline": baseline, "steered": steered}}
 
 
 def evaluate_steering(model, prompts: Sequence[str], steerer, target: str, temperature: float = 1.0,
                       seed: int = 0, max_new_tokens: int = 320, batch_size: int = 32,
                       on_answers: Callable[[int], None] | None = None) -> dict:
     """Baseline and steered generation of the same prompts with the same seeds, summarised."""
-    target = check_language(target)
     config = GenerationConfig(max_new_tokens=max_new_tokens, temperature=temperature, seed=seed, batch_size=batch_size)
     baseline = generate(model, prompts, config, on_answers=on_answers)
     steered = generate(model, prompts, config, fwd_hooks=steerer.hooks(model), on_answers=on_answers)
-    return {
-        "target": target,
-        "spec": steerer.spec.to_json(),
-        "temperature": temperature,
-        "seed": seed,
-        "baseline": summarize(baseline, target),
-        "steered": summarize(steered, target),
-        "answers": {"baseline": baseline, "steered": steered},
-    }
+    result = compare_answers(baseline, steered, target, model.tokenizer, max_new_tokens)
+    result.update(spec=steerer.spec.to_json(), temperature=temperature, seed=seed)
+    return result
 
 
 def side_by_side(model, prompt: str, steerer, config: GenerationConfig, on_token: Callable[[int], None] | None = None):

@@ -16,17 +16,21 @@ from .languages import LANGUAGES
 
 NO_LANGUAGE = "#9e9e9e"
 CLUSTER_COLORS = qualitative.Set2
-PROBE_COLORS = {"G-ACT": "#1f77b4", "ACT": "#ff7f0e", "G-ACT refined": "#2ca02c"}
+PROBE_COLORS = {"G-ACT": "#1f77b4", "ACT best head (good vs bad answer)": "#ff7f0e", "G-ACT refined": "#2ca02c",
+                "G-ACT, sklearn fit (ablation)": "#9467bd", "majority class": "#7f7f7f", "shuffled labels": "#bcbd22"}
 CORRECTNESS_COLORS = {"correct": "#2ca02c", "wrong": "#d62728", "not probed": NO_LANGUAGE}
 SEQUENTIAL = "Viridis"
 
 
 def language_color(key: str) -> str:
-    return LANGUAGES[key].color if key in LANGUAGES else NO_LANGUAGE
+    return LANGUAGES[key].color if key in LANGUAGES else {"no_code_block": "#d4d4d4"}.get(key, NO_LANGUAGE)
+
+
+VERDICT_NAMES = {"other": "other or not parsing", "no_code_block": "no code block"}
 
 
 def language_name(key: str) -> str:
-    return LANGUAGES[key].display if key in LANGUAGES else "no language"
+    return LANGUAGES[key].display if key in LANGUAGES else VERDICT_NAMES.get(key, "no language")
 
 
 def _style(fig: go.Figure, title: str, x: str, y: str, layer_axis: str | None = None, height: int = 380) -> go.Figure:
@@ -69,7 +73,7 @@ def shares_before_after(shares: pd.DataFrame, title: str = "Language shares befo
     fig = go.Figure()
     for key in shares.index:
         values = shares.loc[key].fillna(0)
-        if key == "none" and not values.any():
+        if key not in LANGUAGES and not values.any():
             continue
         fig.add_bar(name=language_name(key), x=list(shares.columns), y=values, marker_color=language_color(key),
                     text=[f"{v:.0%}" if v >= 0.05 else "" for v in values], textposition="inside",
@@ -81,13 +85,35 @@ def shares_before_after(shares: pd.DataFrame, title: str = "Language shares befo
 
 # probes ---------------------------------------------------------------------------------------
 def probe_accuracy_lines(accuracy: pd.DataFrame, title: str = "Probe validation accuracy per layer") -> go.Figure:
+    """One line per probe, with its bootstrap 95% band where there is one; reference lines
+    (majority class, shuffled labels) dashed."""
     fig = go.Figure()
     for probe, rows in accuracy.groupby("probe", sort=False):
-        fig.add_scatter(x=rows["layer"], y=rows["val"], mode="lines+markers", name=probe,
-                        line_color=PROBE_COLORS.get(probe), customdata=rows[["train"]].to_numpy(),
+        color = PROBE_COLORS.get(probe, "#7f7f7f")
+        band = rows.dropna(subset=["low", "high"]) if {"low", "high"} <= set(rows) else rows.iloc[:0]
+        if len(band):
+            fig.add_scatter(x=[*band["layer"], *band["layer"][::-1]], y=[*band["high"], *band["low"][::-1]], fill="toself",
+                            fillcolor=color, opacity=0.15, line_width=0, hoverinfo="skip", showlegend=False,
+                            legendgroup=probe)
+        reference = probe in ("majority class", "shuffled labels")
+        fig.add_scatter(x=rows["layer"], y=rows["val"], mode="lines" if reference else "lines+markers", name=probe,
+                        legendgroup=probe, line=dict(color=color, dash="dot" if reference else "solid"),
+                        customdata=rows[["train"]].to_numpy(),
                         hovertemplate=f"{probe}, layer %{{x}}<br>validation %{{y:.1%}}<br>train %{{customdata[0]:.1%}}<extra></extra>")
     _percent_axis(fig)
     return _style(fig, title, "layer", "validation accuracy", layer_axis="x")
+
+
+def causal_lines(causal: pd.DataFrame, title: str = "Does the probe pick the right vector? Steering success per layer") -> go.Figure:
+    """Steering success per layer with the probe's cluster, a random one and the oracle's."""
+    fig = go.Figure()
+    for choice, color, dash in (("oracle", "#2ca02c", "dot"), ("probe", "#1f77b4", "solid"), ("random", "#7f7f7f", "dash")):
+        if choice in causal:
+            fig.add_scatter(x=list(causal.index), y=causal[choice], mode="lines+markers", name=f"{choice} cluster",
+                            line=dict(color=color, dash=dash),
+                            hovertemplate=f"{choice}, layer %{{x}}: %{{y:.0%}}<extra></extra>")
+    _percent_axis(fig)
+    return _style(fig, title, "layer", "fenced tag in the target", layer_axis="x")
 
 
 def class_accuracy_heatmap(recall: pd.DataFrame, title: str = "Probe recall by layer and cluster (validation)") -> go.Figure:

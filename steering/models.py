@@ -40,6 +40,8 @@ HOOK_POINTS: dict[str, str] = {
     "resid_post": "blocks.{layer}.hook_out",  # residual stream after the block (default)
     "attn_out": "blocks.{layer}.attn.hook_out",
     "mlp_out": "blocks.{layer}.mlp.hook_out",
+    "attn_z": "blocks.{layer}.attn.hook_z",  # each head's output before W_O, heads side by side (ACT reads it)
+    "mlp_post": "blocks.{layer}.mlp.hook_post",  # MLP neuron activations (width d_mlp)
 }
 DEFAULT_HOOK_POINT = "resid_post"
 

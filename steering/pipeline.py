@@ -1,5 +1,5 @@
 """The whole G-ACT pipeline, stage by stage, each stage reading the previous ones from the run
-directory: bias -> extract -> cluster -> probe -> sweep -> refine -> eval -> project.
+directory: bias -> extract -> cluster -> probe -> act -> sweep -> refine -> eval -> project.
 
 Settings are checked against the model and the prompt set before anything runs or is written,
 so bad input costs nothing. ``progress(stage, done, total)`` reports long work.
@@ -15,26 +15,31 @@ from typing import Callable
 import numpy as np
 import torch
 
+from .act import ActSteerer, AdaptiveActivationSteering
 from .activations import extract_activations
 from .clustering import MODES, SteeringClusters, k_sweep
-from .evaluation import (best_layers, evaluate_steering, language_shares, layer_alpha_sweep, no_code_block_share,
-                         scale_sweep)
-from .generation import STOP_RULES, GenerationConfig, generate
+from .evaluation import (PROMPT_SETS, best_layers, compare_answers, eval_stage, language_shares, layer_alpha_sweep,
+                         no_code_block_share, scale_sweep)
+from .generation import STOP_RULES, Generation, GenerationConfig, generate
 from .languages import LANGUAGE_KEYS, check_language
 from .models import check_layers
-from .neurons import attribute_neurons
-from .probes import ActProbe, GactProbe
+from .neurons import NEURON_SCORINGS, active_neurons, attribute_neurons
+from .probes import GactProbe, SklearnProbe
 from .prefix import PromptPrefix, prefixes, tag_success
 from .projection import PROJECTIONS, run_projection
 from .prompts import PromptSet
-from .refine import refine_probe
-from .steer import SteeringSpec, Steerer
+from .refine import online_answers, refine_steering
+from .stats import bootstrap_interval, majority_accuracy
+from .steer import SELECTIONS, SteeringSpec, Steerer
 from .storage import PROMPTS_FILE, Run, atomic_write_bytes
 from .threads import configure_threads
 
 Progress = Callable[[str, int, int], None]
-STAGES = ("bias", "extract", "cluster", "probe", "sweep", "refine", "eval", "project")
+STAGES = ("bias", "extract", "cluster", "probe", "act", "sweep", "refine", "eval", "project")
 COMBINE_SCALES = (0.5, 0.75, 1.0)  # common scales tried for the chosen layers' alphas together
+# What ``eval`` can compare: the steering methods, and G-ACT without refinement or refined online.
+EVAL_METHODS = ("mean_diff", "act", "gact", "gact_unrefined", "gact_online", "neuron")
+
 
 
 @dataclass
@@ -48,30 +53,43 @@ class PipelineSettings:
     contrast: str = "neutral"  # or a language: deltas are target minus that language's prompt
     hook_point: str = "resid_post"
     position: str = "last"
-    answer_prefix: str = "```"  # read prompts where the answer starts: where the language is chosen
-    adaptive: bool = True  # probes get an "off" class, learned inside target-language answers
+    answer_prefix: str = "```"  # ablation "reading at the fence": read where the answer opens ("": at the prompt's end)
+    adaptive: bool = True  # ablation "off class": probes learn to leave target-language answers alone
     off_per_answer: int = 4  # "off" samples read inside each target-language answer
     off_max_new_tokens: int = 64  # the answers they are read in stop after this many tokens (or max_new_tokens)
     k: int = 3
-    cluster_mode: str = "per_layer"
+    cluster_mode: str = "concat"  # one labelling for all layers, so layers compare ("per_layer": k-means per layer)
     val_fraction: float = 0.25
     seed: int = 0
-    use_paraphrases: bool = True  # neutral paraphrases as extra probe samples (same task label)
+    probe_paraphrases: int = 1  # per task, paraphrases used as probe samples; the rest are held out from every stage
     probe_lr: float = 0.05
     probe_weight_decay: float = 1e-2
     probe_epochs: int = 1000
-    act_C: float = 1.0
+    selection: str = "soft"  # ablation: "soft" mixes the cluster vectors by probe probability, "argmax" takes the top one
+    sklearn_C: float = 1.0  # the G-ACT probe refitted with scikit-learn's LogisticRegression (an ablation)
+    act_clusters: int = 3  # ACT: k-means clusters of per-question directions (3 in the paper's full setting)
+    act_heads: int = 24  # ACT: heads kept per cluster, by validation accuracy
+    act_alpha: float | None = None  # ACT: strength in units of each head's projected std; None: ACT_ALPHAS's best
+    act_alphas: tuple = (1.0, 2.0, 4.0, 8.0, 12.0, 15.0)  # ACT's strengths tried (12-15 is the paper's range)
+    act_beta: float = 0.0  # ACT: floor of the adaptive factor (1 + beta - p)
+    act_C: float = 1.0  # ACT: inverse regularisation of its per-head logistic regressions
     sweep_alphas: tuple = (0.25, 0.5, 0.75, 1.0)
     steer_layers: tuple | None = None  # None: the best layers from the sweep
     steer_alphas: tuple | None = None  # None: each chosen layer's alpha from the sweep
     n_best_layers: int = 2
     neuron_factor: float = 10.0  # the "neuron" method scales the attributed neuron by this, not by alpha
+    neuron_scoring: str = "paper"  # "paper" (W_up * sigmoid(W_gate) via the LM head), "output" (W_out rows), "activation"
     refine_steps: int = 30
     refine_lr: float = 0.05
     refine_prox: float = 0.1
-    refine_online: bool = False
+    refine_fluency: float = 1.0  # weight of the KL to the unsteered next-token distribution inside the code
+    refine_gains: bool = True  # learn a per-layer gain on alpha
+    refine_offsets: bool = False  # learn per-cluster offsets of the steering vectors
+    refine_online: bool = False  # the refine stage steps one prompt at a time, in order
+    online_steps: int = 3  # method "gact_online": refinement steps per prompt, during generation
     eval_samples: int = 1
     eval_temperature: float = 0.0  # greedy: steered and baseline answers differ only by the steering
+    eval_sets: tuple = ("neutral", "heldout")  # what the run's eval stage answers
     max_new_tokens: int = 320
     batch_size: int = 48  # prompts per forward pass; on CPU a decoding step of 48 costs under twice one of 16
     projections: tuple = ("pca", "umap")  # precomputed when the run finishes (UMAP compiles for ~10 s once)
@@ -121,6 +139,16 @@ class PipelineSettings:
                 raise ValueError(f"{name} must be a positive integer, got {getattr(self, name)!r}")
         if not 0 < self.val_fraction < 1:
             raise ValueError(f"val_fraction must be between 0 and 1, got {self.val_fraction}")
+        if self.selection not in SELECTIONS:
+            raise ValueError(f"unknown selection {self.selection!r}; expected one of {', '.join(SELECTIONS)}")
+        if self.neuron_scoring not in NEURON_SCORINGS:
+            raise ValueError(f"unknown neuron_scoring {self.neuron_scoring!r}; expected one of {', '.join(NEURON_SCORINGS)}")
+        unknown = sorted(set(self.eval_sets) - set(PROMPT_SETS))
+        if unknown:
+            raise ValueError(f"unknown prompt set(s) {', '.join(unknown)}; expected {', '.join(PROMPT_SETS)}")
+        for name in ("probe_paraphrases", "act_clusters", "act_heads", "online_steps"):
+            if not isinstance(getattr(self, name), int) or getattr(self, name) < 0:
+                raise ValueError(f"{name} must be a non-negative integer, got {getattr(self, name)!r}")
 
 
 @dataclass
@@ -175,6 +203,19 @@ class Pipeline:
     def neutral_prompts(self) -> list[str]:
         return [t.neutral for t in self.prompts]
 
+    def eval_prompts(self, prompt_set: str = "neutral") -> tuple[list[str], list[str]]:
+        """``(task ids, prompts)`` of a prompt set: the neutral prompts, or every paraphrase past
+        the first ``probe_paraphrases`` of each task (no stage fits on them)."""
+        if prompt_set not in PROMPT_SETS:
+            raise ValueError(f"unknown prompt set {prompt_set!r}; expected one of {', '.join(PROMPT_SETS)}")
+        if prompt_set == "neutral":
+            return [t.id for t in self.prompts], self.neutral_prompts
+        pairs = [(t.id, p) for t in self.prompts for p in t.paraphrases[self.settings.probe_paraphrases:]]
+        if not pairs:
+            raise ValueError(f"no held-out phrasings: every task has at most {self.settings.probe_paraphrases} "
+                             "paraphrase(s), and those train the probes (lower probe_paraphrases)")
+        return [i for i, _ in pairs], [p for _, p in pairs]
+
     def probe_data(self) -> tuple[torch.Tensor, np.ndarray, np.ndarray, np.ndarray]:
         """Probe inputs, labels ``[layers, rows]``, the task of each row, and which rows are "off".
 
@@ -197,6 +238,16 @@ class Pipeline:
         y = labels[:, groups]
         y[:, is_off] = self.settings.k
         return torch.cat(rows), y, groups, is_off
+
+    def _note(self, text: str) -> None:
+        """Keep a remark about the run (what a stage could not do) in its settings."""
+        notes = self.run.settings.get("notes", [])
+        if text not in notes:
+            self.run.update_settings(notes=[*notes, text])
+
+    def _stored_answers(self, stage: str) -> list[Generation]:
+        """The answers a stage stored, in order, as generated (detection is recomputed)."""
+        return [Generation(r["prompt"], r["text"], r["n_tokens"], r["seed"]) for r in self.run.generations(stage)]
 
     def _generation_rows(self, task_ids, condition: str, answers) -> list[dict]:
         return [{"task_id": task_id, "condition": condition, "seed": a.seed, "prompt": a.prompt, "text": a.text,
@@ -225,8 +276,8 @@ class Pipeline:
         if s.contrast != "neutral":
             sets["contrast"] = [t.prompts[s.contrast] for t in tasks]
         owners = {}  # the tasks that have a j-th paraphrase
-        if s.use_paraphrases:
-            most = max((len(t.paraphrases) for t in tasks), default=0)
+        if s.probe_paraphrases:
+            most = min(s.probe_paraphrases, max((len(t.paraphrases) for t in tasks), default=0))
             for j in range(most):
                 owners[f"paraphrase_{j}"] = [i for i, t in enumerate(tasks) if len(t.paraphrases) > j]
                 sets[f"paraphrase_{j}"] = [tasks[i].paraphrases[j] for i in owners[f"paraphrase_{j}"]]
@@ -260,7 +311,7 @@ class Pipeline:
         self.run.replace_generations("target_answers", self._generation_rows([t.id for t in tasks], "explicit", answers))
         advance(len(tasks))
         if not kept:
-            self.run.update_settings(notes=["the model's explicit answers were all empty: probes have no 'off' class"])
+            self._note("the model's explicit answers were all empty: probes have no 'off' class")
             return {}
         off = extract_activations(self.model, [tasks[i].neutral for i in kept], hook_point=s.hook_point,
                                   position="answer", continuation=[answers[i].text for i in kept],
@@ -284,60 +335,187 @@ class Pipeline:
         rows += [("k_sweep_inertia", None, v["inertia"], {"k": k}) for k, v in sweep.items()]
         self.run.replace_metrics("cluster", rows)
 
-    def _accuracy_rows(self, name: str, probe, X, y, is_off) -> list[tuple]:
-        """Per-layer accuracy metrics: on the cluster task (neutral prompts, the paper's
-        figure) and, for adaptive probes, on the held-out "off" samples."""
+    def _accuracy_rows(self, name: str, probe, X, y, groups, is_off) -> list[tuple]:
+        """Per-layer accuracy metrics: on the cluster task (prompts, not "off" rows), with a
+        task-resampled bootstrap interval for validation, and, for adaptive probes, on the
+        held-out "off" samples."""
         train, val = probe.split_scores(X, y, ~is_off)
         rows = [(f"{name}_{split}_accuracy", layer, float(v), None)
                 for split, values in (("train", train), ("val", val)) for layer, v in enumerate(values)]
+        val_rows = probe.val_idx_[~is_off[probe.val_idx_]]
+        if len(val_rows):
+            correct = probe.predict(X[val_rows]) == y[:, val_rows]
+            for layer in range(X.shape[1]):
+                low, high = bootstrap_interval(correct[layer], groups[val_rows], seed=self.settings.seed)
+                rows.append((f"{name}_val_ci", layer, float(val[layer]), {"low": low, "high": high}))
         if is_off.any():
             rows += [(f"{name}_off_val_accuracy", layer, float(v), None)
                      for layer, v in enumerate(probe.split_scores(X, y, is_off)[1])]
+        return rows
+
+    def _baseline_rows(self, probe, X, y, is_off, n_classes: int) -> list[tuple]:
+        """What a probe must beat, per layer: the majority class of the training rows, and the
+        same probe trained on shuffled labels (validation accuracy on the cluster task)."""
+        s = self.settings
+        train, val = probe.train_idx_[~is_off[probe.train_idx_]], probe.val_idx_[~is_off[probe.val_idx_]]
+        rows = [("majority_val_accuracy", layer, majority_accuracy(y[layer, train], y[layer, val]), None)
+                for layer in range(X.shape[1])]
+        shuffled = y.copy()  # cluster labels permuted among the training prompts ("off" rows keep theirs)
+        rng = np.random.default_rng(s.seed)
+        for layer in range(X.shape[1]):
+            shuffled[layer, train] = rng.permutation(y[layer, train])
+        control = GactProbe(n_classes, lr=s.probe_lr, weight_decay=s.probe_weight_decay, epochs=s.probe_epochs,
+                            val_fraction=s.val_fraction, random_state=s.seed)
+        control.fit(X, shuffled, split=(probe.train_idx_, probe.val_idx_))
+        _, val_scores = control.split_scores(X, y, ~is_off)
+        rows += [("shuffled_val_accuracy", layer, float(v), None) for layer, v in enumerate(val_scores)]
         return rows
 
     def probe(self) -> None:
         s = self.settings
         X, y, groups, is_off = self.probe_data()
         n_classes = s.k + int(is_off.any())
-        advance = self._tick("probe", 2)
+        advance = self._tick("probe", 3)
         gact = GactProbe(n_classes, lr=s.probe_lr, weight_decay=s.probe_weight_decay, epochs=s.probe_epochs,
                          val_fraction=s.val_fraction, random_state=s.seed).fit(X, y, groups=groups)
         advance()
-        act = ActProbe(n_classes, C=s.act_C, val_fraction=s.val_fraction, random_state=s.seed).fit(X, y, groups=groups)
+        sklearn = SklearnProbe(n_classes, C=s.sklearn_C, val_fraction=s.val_fraction, random_state=s.seed).fit(X, y, groups=groups)
         advance()
-        for name, probe in (("probe_gact", gact), ("probe_act", act)):
+        for name, probe in (("probe_gact", gact), ("probe_sklearn", sklearn)):
             self.run.save(name, probe.state_tensors(), **self._meta(kind="probe", method=name.split("_")[1], k=s.k))
-        self.run.replace_metrics("probe", self._accuracy_rows("gact", gact, X, y, is_off)
-                                 + self._accuracy_rows("act", act, X, y, is_off))
+        rows = self._accuracy_rows("gact", gact, X, y, groups, is_off) + self._accuracy_rows("sklearn", sklearn, X, y, groups, is_off)
+        rows += self._baseline_rows(gact, X, y, is_off, n_classes)
+        advance()
+        self.run.replace_metrics("probe", rows)
         n = len(self.prompts)  # the first rows are the neutral prompts, in task order: report those
         self.run.replace_metrics("probe_report", [
             (f"{name}_prediction", r["layer"], r["confidence"], r)
-            for name, probe in (("gact", gact), ("act", act)) for r in probe.report(X[:n], y[:, :n], self.prompts.ids)
+            for name, probe in (("gact", gact), ("sklearn", sklearn)) for r in probe.report(X[:n], y[:, :n], self.prompts.ids)
         ])
 
+    def act(self) -> None:
+        """Faithful ACT (``steering.act``): the model's own answers to the explicit prompts, in the
+        target language (good) and in the others (bad), read per head at their last token after
+        the neutral prompt; per-head probes, head selection and their accuracies."""
+        s = self.settings
+        tasks = self.prompts.tasks
+        languages = [lang for lang in LANGUAGE_KEYS if all(lang in t.prompts for t in tasks)]
+        advance = self._tick("act", len(tasks) * len(languages) * 2 + 1 + len(s.act_alphas))
+        config = GenerationConfig(max_new_tokens=min(s.off_max_new_tokens, s.max_new_tokens), batch_size=s.batch_size,
+                                  start=s.answer_prefix)
+        rows = []  # (task index, answer text, good)
+        for lang in languages:
+            # The target's answers were generated the same way for the "off" samples: read them back.
+            stored = self._stored_answers("target_answers") if lang == s.target and s.adaptive else []
+            if len(stored) == len(tasks):
+                advance(len(tasks))
+            answers = stored if len(stored) == len(tasks) else generate(
+                self.model, [t.prompts[lang] for t in tasks], config, on_answers=advance)
+            for i, a in enumerate(answers):
+                detected = a.detection.language
+                if detected is not None and a.text.strip() and (detected == s.target) == (lang == s.target):
+                    rows.append((i, a.text, lang == s.target))
+        task_index = np.array([i for i, _, _ in rows])
+        good = np.array([g for _, _, g in rows], dtype=bool)
+        paired = {i for i in task_index[good]} & {i for i in task_index[~good]}
+        if len(paired) < s.act_clusters:
+            # A model that cannot answer in the languages asked leaves ACT nothing to learn from:
+            # the run goes on, and evaluating ACT says why it cannot.
+            self.run.replace_metrics("act", [("answers_good", None, float(good.sum()), None),
+                                             ("answers_bad", None, float((~good).sum()), None)])
+            self._note(f"ACT not fitted: {len(paired)} task(s) have an answer in the target language and one in "
+                       f"another; it needs {s.act_clusters}")
+            advance(len(rows) + 1 + len(s.act_alphas))
+            return
+        read = dict(prompts=[tasks[i].neutral for i, _, _ in rows], continuation=[text for _, text, _ in rows],
+                    position="last", batch_size=s.batch_size)
+        z = extract_activations(self.model, hook_point="attn_z", **read)
+        advance(len(rows))
+        act = AdaptiveActivationSteering(s.act_clusters, s.act_heads, C=s.act_C, random_state=s.seed).fit(z, good, task_index, self.model.facts.n_heads)
+        tensors = {f"act_{k}": v for k, v in act.state_tensors().items()}
+        if s.neuron_scoring == "activation":
+            mlp = extract_activations(self.model, hook_point="mlp_post", **read)
+            tensors.update(mlp_good_mean=mlp[good].mean(0), mlp_bad_mean=mlp[~good].mean(0))
+        self.run.save("act", tensors, **self._meta(kind="act", target=s.target, hook="attn.hook_z"))
+        advance()
+        # ACT's strength, tried like G-ACT's alphas are in the sweep (fenced tag, greedy), so neither
+        # method is compared at a strength that suits only the other.
+        batches = prefixes(self.model, self.neutral_prompts)
+        tried = {}
+        for alpha in s.act_alphas:
+            spec = SteeringSpec.uniform(act.layers_, alpha, method="act", hook_point=s.hook_point)
+            tried[float(alpha)] = tag_success(batches, s.target, ActSteerer(spec, act, beta=s.act_beta))
+            advance()
+        chosen = s.act_alpha if s.act_alpha is not None else min(tried, key=lambda a: (-tried[a], a))
+        best = act.best_head_accuracy()
+        metrics = [("answers_good", None, float(good.sum()), None), ("answers_bad", None, float((~good).sum()), None),
+                   ("chosen_alpha", None, float(chosen), None)]
+        metrics += [("alpha_success", None, v, {"alpha": a}) for a, v in tried.items()]
+        for layer in range(self.model.n_layers):
+            c, h = np.unravel_index(np.nanargmax(np.nan_to_num(act.val_accuracy_[:, layer], nan=-1)),
+                                    act.val_accuracy_[:, layer].shape)
+            correct, groups = act.val_correct_.get((int(c), layer, int(h)), (np.array([]), np.array([])))
+            low, high = bootstrap_interval(correct, groups, seed=s.seed)
+            metrics.append(("best_head_val_accuracy", layer, float(best[layer]),
+                            {"cluster": int(c), "head": int(h), "low": low, "high": high, "n_val": int(len(correct))}))
+            metrics.append(("kept_heads", layer, float((act.kept_[:, 1] == layer).sum()), None))
+        self.run.replace_metrics("act", metrics)
+
     # learned state ---------------------------------------------------------------------------
-    def load_probe(self, method: str, refined: bool = False):
-        name = "probe_gact_refined" if refined and self.run.has("probe_gact_refined") else f"probe_{method}"
+    def load_probe(self, method: str = "gact", refined: bool = False):
+        """The fitted probe: ``gact``, ``sklearn`` (the ablation), or G-ACT's refined one."""
+        name = "gact_refined" if refined and method == "gact" and self.run.has("gact_refined") else f"probe_{method}"
         tensors, _ = self.run.load(name)
-        cls = GactProbe if method == "gact" else ActProbe
+        cls = SklearnProbe if method == "sklearn" else GactProbe
         return cls.from_state_tensors(tensors)
 
-    def steerer(self, spec: SteeringSpec, refined: bool = True) -> Steerer:
-        deltas, _ = self.run.load("deltas")
-        kwargs: dict = {"mean_vectors": deltas["mean_vectors"]}
-        if spec.method in ("act", "gact"):
-            kwargs["vectors"] = self.run.load("clusters")[0]["vectors"]
-            kwargs["probe"] = self.load_probe(spec.method, refined=refined and spec.method == "gact")
+    def load_act(self) -> AdaptiveActivationSteering:
+        if not self.run.has("act"):
+            notes = [n for n in self.run.settings.get("notes", []) if n.startswith("ACT")]
+            raise ValueError(notes[0] if notes else "ACT is not fitted in this run: run the 'act' stage first")
+        tensors, _ = self.run.load("act")
+        state = {k.removeprefix("act_"): v for k, v in tensors.items() if k.startswith("act_")}
+        return AdaptiveActivationSteering.from_state_tensors(state)
+
+    def _neurons(self, layers) -> dict[int, int]:
+        s = self.settings
+        if s.neuron_scoring == "activation":
+            tensors, _ = self.run.load("act")
+            if "mlp_good_mean" not in tensors:
+                raise ValueError("no neuron activations in this run: run the 'act' stage with neuron_scoring 'activation'")
+            scores = active_neurons(tensors["mlp_good_mean"][None], tensors["mlp_bad_mean"][None], layers=layers,
+                                    top_n=tensors["mlp_good_mean"].shape[-1] * len(layers))
+            return {layer: next(sc.neuron for sc in scores if sc.layer == layer) for layer in layers}
+        return {layer: attribute_neurons(self.model, s.target, layers=[layer], scoring=s.neuron_scoring, top_n=1)[0].neuron
+                for layer in layers}
+
+    def steerer(self, spec: SteeringSpec, refined: bool = True):
+        """The steerer of ``spec`` from this run's learned state (G-ACT: refined when ``refined``
+        and the refine stage ran)."""
+        if spec.method == "act":
+            return ActSteerer(spec, self.load_act(), beta=self.settings.act_beta)
         if spec.method == "neuron":
-            kwargs["neurons"] = {
-                layer: attribute_neurons(self.model, self.settings.target, layers=[layer], top_n=1)[0].neuron
-                for layer in spec.layers
-            }
-        return Steerer(spec, **kwargs)
+            return Steerer(spec, neurons=self._neurons(spec.layers))
+        deltas, _ = self.run.load("deltas")
+        if spec.method == "mean_diff":
+            return Steerer(spec, mean_vectors=deltas["mean_vectors"])
+        extra = {}
+        if refined and self.run.has("gact_refined"):
+            tensors, _ = self.run.load("gact_refined")
+            extra = {k: tensors[k] for k in ("log_gains", "offsets") if k in tensors}
+        return Steerer(spec, vectors=self.run.load("clusters")[0]["vectors"], probe=self.load_probe("gact", refined),
+                       selection=self.settings.selection, **extra)
 
     def chosen_spec(self, method: str = "gact") -> SteeringSpec:
+        """The spec ``eval`` uses for ``method`` (a steering method; G-ACT variants are ``gact``):
+        the layers and alphas given in the settings, else the sweep's; ACT steers the layers of
+        its kept heads at ``act_alpha``; the neuron method scales by ``neuron_factor``."""
         s = self.settings
         layers, alphas = s.steer_layers, s.steer_alphas
+        if method == "act" and layers is None:
+            layers = self.load_act().layers_
+            chosen = [m["value"] for m in self.run.metrics("act") if m["name"] == "chosen_alpha"]
+            alphas = alphas or (s.act_alpha if s.act_alpha is not None else chosen[0],)
         if layers is None:
             chosen = self.run.settings.get("chosen")
             if chosen is None:
@@ -352,10 +530,11 @@ class Pipeline:
 
     def sweep(self) -> None:
         """Single-layer success for every layer and alpha; then the best layers together, at the
-        common scale of their alphas that steers best (or the best layer alone, if that is better)."""
+        common scale of their alphas that steers best (or the best layer alone, if that is better);
+        then, per layer, the causal test of the probe (``_causal_rows``)."""
         s = self.settings
         layers = list(range(self.model.n_layers))
-        advance = self._tick("sweep", len(layers) * len(s.sweep_alphas) + len(COMBINE_SCALES))
+        advance = self._tick("sweep", len(layers) * (len(s.sweep_alphas) + 1) + len(COMBINE_SCALES))
 
         # The learned state (vectors, probe), read once; each cell only changes the spec.
         base = self.steerer(SteeringSpec((0,), (1.0,), "gact", hook_point=s.hook_point), refined=False)
@@ -375,11 +554,38 @@ class Pipeline:
             else:
                 chosen_layers, chosen_alphas = best_layers(grid, layers, s.sweep_alphas, n=1)
         advance(len(COMBINE_SCALES))
-        self.run.replace_metrics("sweep", [
-            ("success", layer, grid[i, j], {"alpha": float(a)}) for i, layer in enumerate(layers)
-            for j, a in enumerate(s.sweep_alphas)
-        ] + [("combined_success", None, v, {"scale": c}) for c, v in combined.items()])
+        rows = [("success", layer, grid[i, j], {"alpha": float(a)}) for i, layer in enumerate(layers)
+                for j, a in enumerate(s.sweep_alphas)]
+        rows += [("combined_success", None, v, {"scale": c}) for c, v in combined.items()]
+        rows += self._causal_rows(base, grid, batches, advance)
+        self.run.replace_metrics("sweep", rows)
         self.run.update_settings(chosen={"layers": chosen_layers, "alphas": chosen_alphas})
+
+    def _causal_rows(self, base: Steerer, grid: np.ndarray, batches, advance) -> list[tuple]:
+        """Does the probe pick the right vector? Per layer, steering with the cluster vector the
+        probe picks for each prompt, a random cluster's, and the prompt's own cluster's (the
+        oracle), at the sweep's alpha where that layer's success is nearest 50% (most room)."""
+        s = self.settings
+        acts, _ = self.run.load("activations")
+        labels = self.run.load("clusters")[0]["labels"].numpy()
+        k = base.vectors.shape[1]
+        picked = base.probe.predict_proba(acts["neutral"])[..., :k].argmax(-1)  # [layers, tasks]
+        rng = np.random.default_rng(s.seed)
+        rows = []
+        for layer in range(self.model.n_layers):
+            alpha = float(s.sweep_alphas[int(np.argmin(np.abs(grid[layer] - 0.5)))])
+            for name, assignment in (("probe", picked[layer]), ("random", rng.integers(0, k, len(self.prompts))),
+                                     ("oracle", labels[layer])):
+                hits = 0.0
+                for cluster in range(k):
+                    members = np.flatnonzero(assignment == cluster)
+                    if len(members):
+                        fixed = Steerer(SteeringSpec((layer,), (alpha,), "mean_diff", hook_point=s.hook_point),
+                                        mean_vectors=base.vectors[:, cluster])
+                        hits += tag_success(batches, s.target, fixed, rows=members.tolist()) * len(members)
+                rows.append((f"causal_{name}", layer, hits / len(self.prompts), {"alpha": alpha}))
+            advance()
+        return rows
 
     def refine(self) -> None:
         s = self.settings
@@ -395,47 +601,89 @@ class Pipeline:
         if val_tasks:
             runs["val"] = prefixes(self.model, [self.prompts.tasks[i].neutral for i in val_tasks])
 
-        def success(probe):
-            live = replace(steerer, probe=probe)
+        def success(live):
             return {split: tag_success(runs[split], s.target, live) if split in runs else float("nan")
                     for split in ("train", "val")}
 
-        before = success(steerer.probe)
+        before = success(steerer)
         advance(2)
-        refined, losses = refine_probe(steerer, train_prefix, s.target, steps=s.refine_steps, lr=s.refine_lr,
-                                       prox=s.refine_prox, online=s.refine_online, seed=s.seed, progress=advance)
+        refined, losses = refine_steering(steerer, train_prefix, s.target, steps=s.refine_steps, lr=s.refine_lr,
+                                          prox=s.refine_prox, fluency=s.refine_fluency, gains=s.refine_gains,
+                                          offsets=s.refine_offsets, online=s.refine_online, seed=s.seed, progress=advance)
         after = success(refined)
         advance(2)
-        refined.train_accuracy_, refined.val_accuracy_ = refined.split_scores(X, y)
-        self.run.save("probe_gact_refined", refined.state_tensors(), **self._meta(kind="probe", method="gact_refined", k=s.k))
+        probe = refined.probe
+        probe.train_accuracy_, probe.val_accuracy_ = probe.split_scores(X, y)
+        tensors = probe.state_tensors()
+        tensors.update({k: getattr(refined, k) for k in ("log_gains", "offsets") if getattr(refined, k) is not None})
+        self.run.save("gact_refined", tensors, **self._meta(kind="probe", method="gact_refined", k=s.k))
         rows = [("loss", step, loss, None) for step, loss in enumerate(losses)]
         rows += [(f"success_{when}_{split}", None, value, None)
                  for when, values in (("before", before), ("after", after)) for split, value in values.items()]
-        rows += self._accuracy_rows("refined", refined, X, y, is_off)
+        if refined.log_gains is not None:
+            rows += [("gain", layer, float(torch.exp(refined.log_gains[layer])), None) for layer in spec.layers]
+        rows += self._accuracy_rows("refined", probe, X, y, groups, is_off)
         self.run.replace_metrics("refine", rows)
 
-    def evaluate(self, method: str = "gact") -> dict:
+    def _answers(self, method: str, prompts: list[str], config: GenerationConfig, advance) -> tuple[object, list]:
+        """``(steerer, steered answers)`` of an eval method."""
         s = self.settings
-        spec = self.chosen_spec(method)
-        steerer = self.steerer(spec)
-        prompts = [t.neutral for t in self.prompts for _ in range(s.eval_samples)]
-        ids = [t.id for t in self.prompts for _ in range(s.eval_samples)]
+        spec = self.chosen_spec("gact" if method.startswith("gact") else method)
+        steerer = self.steerer(spec, refined=method != "gact_unrefined")
+        if method == "gact_online":
+            return steerer, online_answers(steerer, self.model, prompts, s.target, config, steps=s.online_steps,
+                                           on_answers=advance, lr=s.refine_lr, prox=s.refine_prox,
+                                           fluency=s.refine_fluency, gains=s.refine_gains, offsets=s.refine_offsets)
+        return steerer, generate(self.model, prompts, config, fwd_hooks=steerer.hooks(self.model), on_answers=advance)
+
+    def baseline(self, prompt_set: str, config: GenerationConfig, advance) -> list:
+        """Unsteered answers to a prompt set, generated once per run and decoding settings
+        (stored as ``baseline_<set>``), since every method compares against the same ones."""
+        ids, prompts = self.eval_prompts(prompt_set)
+        key = {"prompts": prompts, "config": asdict(config)}
+        stored = self.run.settings.get("baselines", {}).get(prompt_set)
+        if stored == key:
+            answers = self._stored_answers(f"baseline_{prompt_set}")
+            if len(answers) == len(prompts):
+                advance(len(prompts))
+                return answers
+        answers = generate(self.model, prompts, config, on_answers=advance)
+        self.run.replace_generations(f"baseline_{prompt_set}", self._generation_rows(ids, "baseline", answers))
+        self.run.update_settings(baselines={**self.run.settings.get("baselines", {}), prompt_set: key})
+        return answers
+
+    def evaluate(self, method: str = "gact", prompt_set: str = "neutral") -> dict:
+        """Baseline and ``method``-steered answers to a prompt set, with the same seeds, scored
+        by ``evaluation.compare_answers``; stored under ``eval_stage(method, prompt_set)``."""
+        s = self.settings
+        if method not in EVAL_METHODS:
+            raise ValueError(f"unknown method {method!r}; expected one of {', '.join(EVAL_METHODS)}")
+        ids, prompts = self.eval_prompts(prompt_set)
+        ids, prompts = [i for i in ids for _ in range(s.eval_samples)], [p for p in prompts for _ in range(s.eval_samples)]
         advance = self._tick("eval", 2 * len(prompts))
-        result = evaluate_steering(self.model, prompts, steerer, s.target, temperature=s.eval_temperature,
-                                   seed=s.seed, max_new_tokens=s.max_new_tokens, batch_size=s.batch_size,
-                                   on_answers=advance)
+        config = GenerationConfig(max_new_tokens=s.max_new_tokens, temperature=s.eval_temperature, seed=s.seed,
+                                  batch_size=s.batch_size)
+        baseline = self.baseline(prompt_set, config, advance) if s.eval_samples == 1 else generate(
+            self.model, prompts, config, on_answers=advance)
+        steerer, steered = self._answers(method, prompts, config, advance)
+        result = compare_answers(baseline, steered, s.target, self.model.tokenizer, s.max_new_tokens)
+        result.update(spec=steerer.spec.to_json(), method=method, prompt_set=prompt_set, temperature=s.eval_temperature,
+                      seed=s.seed)
+        stage = eval_stage(method, prompt_set)
         rows = []
         for condition in ("baseline", "steered"):
             summary = result[condition]
-            rows += [(f"{condition}_share_{lang}", None, v, None) for lang, v in summary["shares"].items()]
+            rows += [(f"{condition}_share_{verdict}", None, v, None) for verdict, v in summary["shares"].items()]
             rows += [(f"{condition}_{k}", None, summary[k], None)
-                     for k in ("success", "syntax_valid", "no_code_block", "repeated_ngrams")]
-        self.run.replace_metrics(f"eval_{method}", rows)
-        self.run.replace_generations(f"eval_{method}", [
+                     for k in ("success", "fenced_target", "compiles", "no_code_block", "cut_off", "repeated_ngrams")
+                     if summary[k] is not None]
+        self.run.replace_metrics(stage, rows)
+        self.run.replace_generations(stage, [
             row for condition in ("baseline", "steered")
             for row in self._generation_rows(ids, condition, result["answers"][condition])
         ])
-        self.run.update_settings(evaluated={**self.run.settings.get("evaluated", {}), method: spec.to_json()})
+        self.run.update_settings(evaluated={**self.run.settings.get("evaluated", {}), stage: {**steerer.spec.to_json(),
+                                                                                               "method": method}})
         return result
 
     def project(self) -> None:
@@ -445,15 +693,23 @@ class Pipeline:
             run_projection(self.run, method, dims=2, seed=self.settings.seed)
             advance()
 
-    def run_stage(self, stage: str, method: str = "gact"):
-        """Run one stage (``method``: the steering method, for ``eval``), with torch's thread count
-        re-read from the cores free now, and record how long it took (``stage_seconds``)."""
+    def run_stage(self, stage: str, method: str = "gact", prompt_set: str | None = None):
+        """Run one stage (for ``eval``: ``method`` on ``prompt_set``, default the settings'
+        ``eval_sets``), with torch's thread count re-read from the cores free now, and record how
+        long it took (``stage_seconds``). ``eval`` returns the last set's result."""
         if stage not in STAGES:
             raise ValueError(f"unknown stage {stage!r}; expected one of {', '.join(STAGES)}")
+        if stage == "eval":
+            out = None
+            for which in [prompt_set] if prompt_set else self.settings.eval_sets:
+                out = self._timed(eval_stage(method, which), lambda: self.evaluate(method, which))
+            return out
+        return self._timed(stage, getattr(self, stage))
+
+    def _timed(self, label: str, work):
         threads = configure_threads()
         started = time.perf_counter()
-        out = self.evaluate(method) if stage == "eval" else getattr(self, stage)()
-        label = f"eval_{method}" if stage == "eval" else stage
+        out = work()
         self.run.replace_metrics(f"time_{label}", [("seconds", None, time.perf_counter() - started, {"threads": threads})])
         return out
 

@@ -81,10 +81,10 @@ def prefixes(model, prompts: Sequence[str], batch_size: int = 64) -> list[Prompt
     return [PromptPrefix(model, prompts[i : i + batch_size]) for i in range(0, len(prompts), batch_size)]
 
 
-def tag_success(batches: Sequence[PromptPrefix], target: str, steerer=None) -> float:
+def tag_success(batches: Sequence[PromptPrefix], target: str, steerer=None, rows: Sequence[int] | None = None) -> float:
     """Share of the prompts whose answer, forced to open a code block, would name ``target``
     (greedy: the most likely token after the fence starts the target's tag), steered by
-    ``steerer`` (None: not steered)."""
+    ``steerer`` (None: not steered); ``rows`` picks prompts by their index over all batches."""
     if steerer is not None and steerer.spec.positions != "generated":
         raise ValueError("a prompt prefix is shared by all readings: only positions='generated' can be steered")
     if not batches:
@@ -92,10 +92,16 @@ def tag_success(batches: Sequence[PromptPrefix], target: str, steerer=None) -> f
     model = batches[0].model
     hooks = steerer.hooks(model, start=0) if steerer is not None else []
     wanted = torch.tensor(sorted(tag_tokens(model.tokenizer, target)))
-    hits = total = 0
+    hits = total = offset = 0
     for prefix in batches:
+        local = None if rows is None else [r - offset for r in rows if offset <= r < offset + len(prefix)]
+        offset += len(prefix)
+        if local == []:
+            continue
         with torch.no_grad(), thread_hooks(model, hooks):
-            logits = prefix.continue_with("```")
+            logits = prefix.continue_with("```", local)
         hits += int(torch.isin(logits[:, -1].argmax(-1).cpu(), wanted).sum())
-        total += len(prefix)
+        total += len(logits)
+    if not total:
+        raise ValueError("no prompts to read: the rows are outside the batches")
     return hits / total

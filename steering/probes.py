@@ -1,6 +1,6 @@
 """Per-layer probes that read, from a prompt's neutral activation, which steering vector fits it.
 
-Both probes follow scikit-learn's estimator conventions: hyper-parameters in ``__init__``,
+Both probes (G-ACT's, and the same probe fitted by scikit-learn as an ablation) follow scikit-learn's estimator conventions: hyper-parameters in ``__init__``,
 ``fit(X, y)``, ``predict_proba``, ``predict``, ``score``, learned state ending in ``_``.
 ``X`` is ``[n_samples, n_layers, d_model]`` and ``y`` is ``[n_layers, n_samples]`` (one
 labelling per layer, as clustering gives). Both hold out the same validation rows for the same
@@ -94,11 +94,14 @@ class _LayerProbe:
         _, y = _as_inputs(X, y)
         return (self.predict(X) == y).mean(axis=1)
 
-    def _begin_fit(self, X, y, groups):
-        """Check the inputs, fix the split and the number of clusters: the start of every fit."""
+    def _begin_fit(self, X, y, groups, split=None):
+        """Check the inputs, fix the split (``split``: given ``(train rows, validation rows)``, e.g.
+        another probe's) and the number of clusters: the start of every fit."""
         X, y = _as_inputs(X, y)
         self.n_clusters_ = int(self.n_clusters or y.max() + 1)
-        self.train_idx_, self.val_idx_ = train_val_split(X.shape[0], self.val_fraction, self.random_state, groups)
+        if split is None:
+            split = train_val_split(X.shape[0], self.val_fraction, self.random_state, groups)
+        self.train_idx_, self.val_idx_ = (np.asarray(rows) for rows in split)
         return X, y
 
     def split_scores(self, X, y, rows=None) -> tuple[np.ndarray, np.ndarray]:
@@ -145,8 +148,8 @@ class GactProbe(_LayerProbe):
         self.weight_decay = weight_decay
         self.epochs = epochs
 
-    def fit(self, X, y, groups=None) -> "GactProbe":
-        X, y = self._begin_fit(X, y, groups)
+    def fit(self, X, y, groups=None, split=None) -> "GactProbe":
+        X, y = self._begin_fit(X, y, groups, split)
         _, n_layers, d = X.shape
         k = self.n_clusters_
         train = X[self.train_idx_]
@@ -171,8 +174,10 @@ class GactProbe(_LayerProbe):
         return self
 
 
-class ActProbe(_LayerProbe):
-    """ACT's baseline: one scikit-learn ``LogisticRegression`` per layer, on raw activations.
+class SklearnProbe(_LayerProbe):
+    """An ablation of G-ACT's probe: the same inputs, labels and read-out, fitted by one
+    scikit-learn ``LogisticRegression`` per layer on raw activations instead of by Adam. (It is
+    not ACT: ACT's probes are per head and binary, see ``steering.act``.)
 
     After fitting, each regression is kept as its linear read-out (``coef_``, ``intercept_``, with
     ``mean_ = 0`` and ``std_ = 1``): the same probabilities as ``predict_proba`` of the
@@ -185,8 +190,8 @@ class ActProbe(_LayerProbe):
         self.C = C
         self.max_iter = max_iter
 
-    def fit(self, X, y, groups=None) -> "ActProbe":
-        X, y = self._begin_fit(X, y, groups)
+    def fit(self, X, y, groups=None, split=None) -> "SklearnProbe":
+        X, y = self._begin_fit(X, y, groups, split)
         _, n_layers, d = X.shape
         k = self.n_clusters_
         self.mean_, self.std_ = torch.zeros(n_layers, d), torch.ones(n_layers, d)

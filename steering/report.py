@@ -6,6 +6,7 @@ import html
 from datetime import datetime, timezone
 
 from . import figures
+from .evaluation import eval_stage
 from .results import RunResults
 
 STYLE = """
@@ -48,9 +49,18 @@ def build_report(results: RunResults, method: str = "gact", layer: int | None = 
     if results.has("sweep"):
         sections.append(("Steering", figures.sweep_grid(results.sweep(), results.chosen,
                                                         title="Steering success by layer and alpha")))
-    if results.has(f"eval_{method}"):
-        sections.append(("", figures.shares_before_after(results.eval_shares(method))))
+        causal = results.causal()
+        if not causal.empty:
+            sections.append(("", figures.causal_lines(causal)))
+    for which_set, which in (("neutral", "neutral prompts"), ("heldout", "held-out phrasings")):
+        if results.has(eval_stage(method, which_set)):
+            sections.append(("", figures.shares_before_after(results.eval_shares(method, which_set),
+                                                             title=f"What the answers count as, {which} ({method})")))
     parts, first = [], True
+    for which_set, which in (("neutral", "neutral prompts"), ("heldout", "held-out phrasings")):
+        table = results.method_table(which_set)
+        if not table.empty:
+            parts.append(f"<h2>Methods on the {which}</h2>" + table.to_html(float_format=lambda v: f"{v:.1%}", na_rep="n/a"))
     for heading, fig in sections:
         if heading:
             parts.append(f"<h2>{html.escape(heading)}</h2>")

@@ -15,13 +15,16 @@ import numpy as np
 import pandas as pd
 import torch
 
+from .evaluation import VERDICTS, eval_stage
 from .languages import LANGUAGE_KEYS
 from .projection import run_projection
 from .prompts import PromptSet
 from .storage import DATABASE_FILE, SETTINGS_FILE, TENSOR_DIR, Run
 from .vectors_io import run_vectors, vectors_bytes
 
-PROBES = {"gact": "G-ACT", "act": "ACT", "refined": "G-ACT refined"}
+PROBES = {"gact": "G-ACT", "sklearn": "G-ACT, sklearn fit (ablation)", "refined": "G-ACT refined"}
+# Lines drawn with the probes for comparison: ACT's own metric, and what a probe must beat.
+REFERENCES = {"act": "ACT best head (good vs bad answer)", "majority": "majority class", "shuffled": "shuffled labels"}
 
 
 def run_stamp(run_dir: str | Path) -> tuple:
@@ -111,20 +114,40 @@ class RunResults:
 
     # probes ----------------------------------------------------------------------------------
     def probe_accuracy(self) -> pd.DataFrame:
-        """One row per probe and layer: train and validation accuracy on the cluster task."""
+        """One row per probe (or reference line) and layer: train and validation accuracy, and the
+        validation accuracy's bootstrap 95% interval (``low``, ``high``) where one was computed."""
+        columns = ["probe", "layer", "train", "val", "low", "high"]
         rows = []
         for key, label in PROBES.items():
             stage = "refine" if key == "refined" else "probe"
             train = self.metric_values(stage, f"{key}_train_accuracy")
             val = self.metric_values(stage, f"{key}_val_accuracy")
-            rows += [{"probe": label, "layer": layer, "train": train[layer], "val": val[layer]} for layer in sorted(val)]
-        return pd.DataFrame(rows, columns=["probe", "layer", "train", "val"])
+            ci = {m["layer"]: m["extra"] for m in self._metrics if m["stage"] == stage and m["name"] == f"{key}_val_ci"}
+            rows += [{"probe": label, "layer": layer, "train": train[layer], "val": val[layer],
+                      "low": ci.get(layer, {}).get("low", np.nan), "high": ci.get(layer, {}).get("high", np.nan)}
+                     for layer in sorted(val)]
+        act = [m for m in self._metrics if m["stage"] == "act" and m["name"] == "best_head_val_accuracy"]
+        rows += [{"probe": REFERENCES["act"], "layer": m["layer"], "train": np.nan, "val": m["value"],
+                  "low": m["extra"]["low"], "high": m["extra"]["high"]} for m in act]
+        for key in ("majority", "shuffled"):
+            values = self.metric_values("probe", f"{key}_val_accuracy")
+            rows += [{"probe": REFERENCES[key], "layer": layer, "train": np.nan, "val": values[layer], "low": np.nan,
+                      "high": np.nan} for layer in sorted(values)]
+        return pd.DataFrame(rows, columns=columns)
+
+    def causal(self) -> pd.DataFrame:
+        """Layer by choice (probe, random, oracle): steering success with that cluster's vector."""
+        rows = [{"layer": m["layer"], "choice": m["name"].removeprefix("causal_"), "success": m["value"]}
+                for m in self._metrics if m["stage"] == "sweep" and m["name"].startswith("causal_")]
+        if not rows:
+            return pd.DataFrame()
+        return pd.DataFrame(rows).pivot(index="layer", columns="choice", values="success").sort_index()
 
     @cached_property
     def _predictions(self) -> dict[str, pd.DataFrame]:
         columns = ["id", "layer", "true", "predicted", "confidence", "p_true", "validation"]
         tables = {}
-        for probe in ("gact", "act"):
+        for probe in ("gact", "sklearn"):
             rows = [m["extra"] for m in self._metrics if m["stage"] == "probe_report" and m["name"] == f"{probe}_prediction"]
             table = pd.DataFrame(rows, columns=columns)
             tables[probe] = table.merge(self.tasks, left_on="id", right_on="task_id", how="left").drop(columns="task_id")
@@ -163,7 +186,7 @@ class RunResults:
 
     def task_confidence(self, task_id: str) -> pd.DataFrame:
         """One task's probe confidence in its true cluster at every layer, for both probes."""
-        frames = [self.predictions(p).assign(probe=PROBES[p]) for p in ("gact", "act")]
+        frames = [self.predictions(p).assign(probe=PROBES[p]) for p in ("gact", "sklearn")]
         table = pd.concat(frames)
         return table[table["id"] == task_id][["probe", "layer", "true", "predicted", "confidence", "p_true"]]
 
@@ -230,20 +253,42 @@ class RunResults:
     def chosen(self) -> dict | None:
         return self.settings.get("chosen")
 
-    def evaluated_methods(self) -> list[str]:
-        return sorted(m["stage"].removeprefix("eval_") for m in self._metrics if m["stage"].startswith("eval_")
+    @property
+    def act_choice(self) -> dict[int, float]:
+        """ACT's layers (those with a kept head) at its chosen strength; empty without ACT."""
+        alpha = self.metric_values("act", "chosen_alpha").get(None)
+        kept = self.metric_values("act", "kept_heads")
+        return {int(layer): float(alpha) for layer, n in kept.items() if n > 0} if alpha is not None else {}
+
+    def evaluated_methods(self, prompt_set: str = "neutral") -> list[str]:
+        prefix = eval_stage("", prompt_set)
+        return sorted(m["stage"].removeprefix(prefix) for m in self._metrics if m["stage"].startswith(prefix)
                       and m["name"] == "steered_success")
 
-    def eval_shares(self, method: str = "gact") -> pd.DataFrame:
-        """Language by condition (baseline, steered): shares of the neutral prompts' answers."""
-        stage = f"eval_{method}"
-        return pd.DataFrame({condition: {lang: self.metric_values(stage, f"{condition}_share_{lang}").get(None, np.nan)
-                                         for lang in (*LANGUAGE_KEYS, "none")}
+    def eval_shares(self, method: str = "gact", prompt_set: str = "neutral") -> pd.DataFrame:
+        """Verdict by condition (baseline, steered): shares of a prompt set's answers, a language
+        counting only fenced code that is clearly in it and parses."""
+        stage = eval_stage(method, prompt_set)
+        return pd.DataFrame({condition: {v: self.metric_values(stage, f"{condition}_share_{v}").get(None, np.nan)
+                                         for v in VERDICTS}
                              for condition in ("baseline", "steered")})
 
-    def examples(self, method: str = "gact", n: int = 3) -> list[dict]:
+    def method_table(self, prompt_set: str = "neutral") -> pd.DataFrame:
+        """Method by measure (fenced target, parses, compiles, no code block, cut off, repeated
+        4-grams), with the unsteered baseline first: the comparison the README reports."""
+        measures = ["fenced_target", "success", "compiles", "no_code_block", "cut_off", "repeated_ngrams"]
+        methods = self.evaluated_methods(prompt_set)
+        rows = {}
+        for method in methods:
+            stage = eval_stage(method, prompt_set)
+            for condition, name in (("baseline", "baseline"), ("steered", method)):
+                if name not in rows:
+                    rows[name] = {k: self.metric_values(stage, f"{condition}_{k}").get(None, np.nan) for k in measures}
+        return pd.DataFrame.from_dict(rows, orient="index", columns=measures)
+
+    def examples(self, method: str = "gact", n: int = 3, prompt_set: str = "neutral") -> list[dict]:
         """Side-by-side answers from the evaluation, those whose language changed first."""
-        answers = self.generations(f"eval_{method}")
+        answers = self.generations(eval_stage(method, prompt_set))
         if answers.empty:
             return []
         pairs = answers[answers["condition"] == "baseline"].merge(

@@ -16,11 +16,15 @@ import torch
 from .models import HOOK_POINTS, check_layers
 
 METHODS = ("mean_diff", "act", "gact", "neuron")
-METHOD_NAMES = {"mean_diff": "mean difference", "act": "ACT", "gact": "G-ACT", "neuron": "neuron"}
+METHOD_NAMES = {"mean_diff": "mean difference", "act": "ACT (per-head, adaptive)", "gact": "G-ACT", "neuron": "neuron",
+                # evaluation variants of G-ACT (their steering method is "gact")
+                "gact_unrefined": "G-ACT before refinement", "gact_online": "G-ACT refined online"}
 POSITIONS = ("generated", "all")
+SELECTIONS = ("soft", "argmax")  # G-ACT's mix of cluster vectors: probe-weighted, or the probe's top cluster only
 # Interactive limits on |alpha| (a neuron's alpha is the factor it is scaled by): beyond them
 # the embedded model's answers are noise, and typing 1e9 should not freeze a demo.
-ALPHA_LIMITS = {"mean_diff": 8.0, "act": 8.0, "gact": 8.0, "neuron": 100.0}
+# ACT's alpha multiplies a head's projected std (the paper uses 12-15).
+ALPHA_LIMITS = {"mean_diff": 8.0, "act": 40.0, "gact": 8.0, "neuron": 100.0}
 
 
 def check_alpha(alpha: float, method: str) -> float:
@@ -31,15 +35,19 @@ def check_alpha(alpha: float, method: str) -> float:
     return float(alpha)
 
 
-def presets(n_layers: int, chosen: dict | None, alpha: float = 0.5) -> dict[str, dict[int, float]]:
+def presets(n_layers: int, chosen: dict | None, alpha: float = 0.5, act: dict | None = None) -> dict[str, dict[int, float]]:
     """Layer -> alpha settings a demo starts from: the sweep's choice, the first third of the
-    layers (where the paper finds language best encoded) at ``alpha`` each, or nothing."""
+    layers (where the paper finds language best encoded) at ``alpha`` each, ACT's layers at its
+    strength (``act``, when the run fitted ACT), or nothing."""
     early = range(max(1, n_layers // 3))
-    return {
+    out = {
         "best layers from sweep": dict(zip(chosen["layers"], chosen["alphas"])) if chosen else {},
         "early layers": {layer: alpha for layer in early},
-        "all off": {},
     }
+    if act:
+        out["ACT's heads"] = dict(act)
+    out["all off"] = {}
+    return out
 
 
 @dataclass(frozen=True)
@@ -84,16 +92,28 @@ class SteeringSpec:
                 "positions": self.positions, "hook_point": self.hook_point}
 
 
+def first_steered(spec: SteeringSpec, activation: torch.Tensor, start: int | None) -> int:
+    """The first position of ``activation[batch, pos, ...]`` to steer: 0 for ``positions="all"``;
+    else ``start``, or (``None``) the last position of the call, which is the last prompt token
+    at prefill and the one new token at every KV-cached step after it."""
+    if spec.positions == "all":
+        return 0
+    return activation.shape[1] - 1 if start is None else start
+
+
 @dataclass
 class Steerer:
-    """A spec plus the learned state it needs.
+    """A spec plus the learned state it needs (ACT's is ``act.ActSteerer``).
 
     ``vectors[n_layers, K, d_model]`` are the cluster steering vectors, ``mean_vectors[n_layers,
-    d_model]`` the plain mean differences, ``probe`` a fitted ``GactProbe`` or ``ActProbe`` over
-    all layers (``layer_logits``), with K classes or K + 1 (the last one meaning "already
-    on target: do not steer"). ``probe_params`` optionally overrides the probe's (coef,
-    intercept), e.g. with tensors that require grad during refinement. ``neurons`` maps a layer
-    to the MLP neuron that the ``neuron`` method scales, by that layer's alpha.
+    d_model]`` the plain mean differences, ``probe`` a fitted ``GactProbe`` over all layers
+    (``layer_logits``), with K classes or K + 1 (the last one meaning "already on target: do not
+    steer"). ``probe_params`` optionally overrides the probe's (coef, intercept), e.g. with
+    tensors that require grad during refinement. What refinement learns on top: ``log_gains[L]``
+    (layer l is steered at ``alpha_l * exp(log_gains[l])``) and ``offsets[L, K, d_model]``
+    (added to the cluster vectors). ``selection`` mixes the cluster vectors by the probe's
+    probabilities (``soft``) or takes its top class only (``argmax``, an ablation). ``neurons``
+    maps a layer to the MLP neuron that the ``neuron`` method scales, by that layer's alpha.
     """
 
     spec: SteeringSpec
@@ -102,10 +122,16 @@ class Steerer:
     probe: object | None = None
     neurons: dict[int, int] | None = None
     probe_params: tuple | None = field(default=None, repr=False)
+    log_gains: torch.Tensor | None = field(default=None, repr=False)
+    offsets: torch.Tensor | None = field(default=None, repr=False)
+    selection: str = "soft"
 
     def __post_init__(self):
-        needs = {"mean_diff": ("mean_vectors",), "act": ("vectors", "probe"), "gact": ("vectors", "probe"),
-                 "neuron": ("neurons",)}[self.spec.method]
+        if self.selection not in SELECTIONS:
+            raise ValueError(f"unknown selection {self.selection!r}; expected one of {', '.join(SELECTIONS)}")
+        if self.spec.method == "act":
+            raise ValueError("ACT steers per head: use steering.act.ActSteerer")
+        needs = {"mean_diff": ("mean_vectors",), "gact": ("vectors", "probe"), "neuron": ("neurons",)}[self.spec.method]
         missing = [name for name in needs if getattr(self, name) is None]
         if missing:
             raise ValueError(f"method {self.spec.method!r} needs {', '.join(missing)}: run the earlier stages first")
@@ -119,16 +145,18 @@ class Steerer:
         # A probe with more classes than there are vectors has an "off" class (the last): its
         # share of the weight steers by the zero vector, so activations that already look like
         # the target are left (almost) alone.
-        weights = torch.softmax(logits, dim=-1)[..., : self.vectors.shape[1]]
-        return (weights @ self.vectors[layer].to(weights)).to(h.dtype)
+        weights = torch.softmax(logits, dim=-1)
+        if self.selection == "argmax":
+            weights = torch.nn.functional.one_hot(weights.argmax(-1), weights.shape[-1]).to(weights)
+        vectors = self.vectors[layer] if self.offsets is None else self.vectors[layer] + self.offsets[layer]
+        return (weights[..., : self.vectors.shape[1]] @ vectors.to(weights)).to(h.dtype)
+
+    def strength(self, layer: int, alpha: float):
+        """``alpha``, times the refined gain of ``layer`` when there is one (a tensor then)."""
+        return alpha if self.log_gains is None else alpha * torch.exp(self.log_gains[layer])
 
     def hooks(self, model, start: int | None = None) -> list[tuple[str, object]]:
-        """TransformerLens hooks for ``model``.
-
-        ``start`` is the first steered position of the sequence a hook sees; ``None`` derives it
-        from ``positions``: the last position of each call, which is the last prompt token at
-        prefill and the one new token at every KV-cached step after it.
-        """
+        """TransformerLens hooks for ``model``; ``start``: see ``first_steered``."""
         check_layers(self.spec.layers, model.n_layers)
         if self.spec.method == "neuron":
             unknown = [layer for layer in self.spec.layers if layer not in self.neurons]
@@ -148,22 +176,17 @@ class Steerer:
             if alpha != 0
         ]
 
-    def _first(self, activation: torch.Tensor, start: int | None) -> int:
-        if self.spec.positions == "all":
-            return 0
-        return activation.shape[1] - 1 if start is None else start
-
     def _residual_hook(self, layer: int, alpha: float, start: int | None):
         def hook(activation, hook):
-            first = self._first(activation, start)
-            steered = activation[:, first:] + alpha * self.direction(layer, activation[:, first:])
+            first = first_steered(self.spec, activation, start)
+            steered = activation[:, first:] + self.strength(layer, alpha) * self.direction(layer, activation[:, first:])
             return torch.cat([activation[:, :first], steered], dim=1) if first else steered
 
         return hook
 
     def _neuron_hook(self, neuron: int, factor: float, start: int | None):
         def hook(activation, hook):
-            first = self._first(activation, start)
+            first = first_steered(self.spec, activation, start)
             activation = activation.clone()
             activation[:, first:, neuron] *= factor
             return activation

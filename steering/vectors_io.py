@@ -11,6 +11,9 @@ import torch
 from .storage import StorageError, load_tensors, save_tensors, tensors_bytes
 
 REQUIRED_METADATA = ("model", "d_model", "n_layers", "hook_point", "position", "weight_processing")
+# Steerscope's own choices where the paper is silent (see the README's ablations): exported with the
+# vectors, so whoever reuses them knows how they were made.
+CHOICES = ("answer_prefix", "adaptive", "selection", "cluster_mode", "probe_paraphrases", "refine_gains", "k", "contrast")
 
 
 def run_vectors(run) -> tuple[dict[str, torch.Tensor], dict]:
@@ -18,8 +21,10 @@ def run_vectors(run) -> tuple[dict[str, torch.Tensor], dict]:
     deltas, meta = run.load("deltas")
     clusters, _ = run.load("clusters")
     keep = {key: meta[key] for key in REQUIRED_METADATA}
+    settings = run.settings.get("pipeline", {})
     return ({"vectors": clusters["vectors"], "mean_vectors": deltas["mean_vectors"]},
-            {**keep, "target": meta.get("target"), "method": "clusters"})
+            {**keep, "target": meta.get("target"), "method": "clusters",
+             "choices": {key: settings[key] for key in CHOICES if key in settings}})
 
 
 def _check_metadata(metadata: dict) -> None:

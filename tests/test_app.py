@@ -11,6 +11,8 @@ from streamlit.testing.v1 import AppTest
 
 from conftest import DASHBOARD_RUN
 
+from steering.results import RunResults
+
 APP = str(Path(__file__).resolve().parent.parent / "app.py")
 PAGES = ["pages/bias.py", "pages/probes.py", "pages/clusters.py", "pages/steer.py", "pages/report.py"]
 
@@ -138,9 +140,11 @@ def steer_page(**toggles) -> AppTest:
 
 def test_steer_toggles_a_layer_and_shows_baseline_and_steered_code(runs):
     app = steer_page()
-    assert [t.value for t in app.toggle] == [layer in (3, 6) for layer in range(8)]  # the sweep's choice
-    app.toggle(key="on_1").set_value(True).run()
-    assert [s.label for s in app.slider] == ["alpha, layer 1", "alpha, layer 3", "alpha, layer 6"]
+    chosen = RunResults(runs / DASHBOARD_RUN).chosen["layers"]
+    assert [t.value for t in app.toggle] == [layer in chosen for layer in range(8)]  # the sweep's choice
+    extra = min(set(range(8)) - set(chosen))
+    app.toggle(key=f"on_{extra}").set_value(True).run()
+    assert [s.label for s in app.slider] == [f"alpha, layer {layer}" for layer in sorted({extra, *chosen})]
     app.button[0].click().run()
     assert not app.exception and not app.error
     headings = [m.value for m in app.markdown if m.value.startswith("####")]

@@ -36,8 +36,8 @@ def test_prose_is_no_language():
 
 
 def test_fence_aliases_and_unclosed_blocks():
-    tag, code = extract_code("```c++\nint x = 1;")
-    assert tag == "cpp" and code == "int x = 1;"
+    assert extract_code("```c++\nint x = 1;") == ("c++", "int x = 1;", True)
+    assert detect_language("```c++\nint x = 1;").language == "cpp"
     assert check_language("JL") == "julia"
     with pytest.raises(ValueError, match="unknown language 'rust'"):
         check_language("rust")
@@ -52,3 +52,16 @@ def test_every_corpus_answer_parses_and_is_recognised_without_its_tag():
             if detect_language(code).language != lang:
                 wrong.append(f"{task['id']}.{lang}")
     assert len(wrong) <= 2, wrong  # bare-code detection is a fallback: near-perfect, not perfect
+
+
+@pytest.mark.parametrize("text, verdict", [
+    ("```cpp\n#include <vector>\nint f() { return 1; }\n```", "cpp"),
+    ("// compute the sum\n", "no_code_block"),  # a bare comment parses as C++, but nothing is fenced
+    ("sizesizesizesizesize", "no_code_block"),
+    ("Here you go:\n```c\nint main(void) { return 0; }\n```", "other"),  # a language we do not study
+    ("```cpp\nint f( {\n```", "other"),  # tagged C++ that does not parse
+    ("```\n#include <cstdio>\nint main() { std::printf(\"x\"); }\n```", "cpp"),  # untagged, clearly C++
+    ("```\nx\n```", "other"),  # untagged and undecided
+])
+def test_verdict_counts_only_fenced_clear_parsing_code(text, verdict):
+    assert detect_language(text).verdict == verdict

@@ -149,7 +149,8 @@ def test_every_hook_point_reads_what_transformer_lens_reads(request, fixture):
     _, cache = model.bridge.run_with_cache(ids, names_filter=lambda name: name in names.values())
     for point in HOOK_POINTS:
         got = extract_activations(model, PROMPTS[:1], layers=[1], hook_point=point, continuation="```", cache_dir=None)
-        assert torch.allclose(got[0, 0], cache[names[point]][0, -1].float(), atol=1e-4), point
+        expected = cache[names[point]][0, -1].float().flatten()  # hook_z: [heads, d_head], read side by side
+        assert torch.allclose(got[0, 0], expected, atol=1e-4), point
     seen = {}
 
     def keep(activation, hook):

@@ -35,8 +35,15 @@ def test_tables_cover_every_stage(results):
     matrix = results.bias_matrix()
     assert list(matrix.index) == results.prompts.ids and np.allclose(matrix.sum(axis=1), 1.0)
     accuracy = results.probe_accuracy()
-    assert set(accuracy["probe"]) == {"G-ACT", "ACT", "G-ACT refined"}
-    assert sorted(accuracy[accuracy["probe"] == "ACT"]["layer"]) == list(range(8))
+    assert set(accuracy["probe"]) == {"G-ACT", "G-ACT, sklearn fit (ablation)", "G-ACT refined", "majority class",
+                                      "shuffled labels", "ACT best head (good vs bad answer)"}
+    for probe in ("G-ACT", "ACT best head (good vs bad answer)", "majority class"):
+        assert sorted(accuracy[accuracy["probe"] == probe]["layer"]) == list(range(8)), probe
+    gact = accuracy[accuracy["probe"] == "G-ACT"]
+    assert ((gact["low"] <= gact["val"] + 1e-9) & (gact["val"] <= gact["high"] + 1e-9)).all()  # the interval holds it
+    causal = results.causal()
+    assert list(causal.columns) == ["oracle", "probe", "random"] and len(causal) == 8
+    assert list(results.method_table("heldout").index) == ["baseline", "gact"]
     predictions = results.predictions()
     assert len(predictions) == 8 * len(results.prompts)  # every neutral prompt at every layer
     assert predictions["validation"].sum() == 8 * 2  # two held-out tasks of eight
@@ -52,6 +59,7 @@ def test_tables_cover_every_stage(results):
     assert results.sweep().shape == (8, 2)
     assert results.evaluated_methods() == ["gact"]
     assert results.eval_shares()["steered"].sum() == pytest.approx(1.0)
+    assert results.eval_shares("gact", "heldout")["steered"].sum() == pytest.approx(1.0)
     example = results.examples("gact", 2)[0]
     assert {"text_baseline", "text_steered", "language_steered"} <= set(example)
 
@@ -141,6 +149,9 @@ def test_downloads_round_trip(results, embedded, tmp_path):
     path.write_bytes(results.vectors_safetensors())
     tensors, meta = import_vectors(path, embedded)
     assert torch.equal(tensors["vectors"], results.run.load("clusters")[0]["vectors"]) and meta["target"] == "cpp"
+    # The choices the paper leaves open travel with the vectors.
+    assert meta["choices"] == {"answer_prefix": "```", "adaptive": True, "selection": "soft", "cluster_mode": "concat",
+                               "probe_paraphrases": 1, "refine_gains": True, "k": 3, "contrast": "neutral"}
 
 
 def test_alpha_limits_presets_and_diffs():
