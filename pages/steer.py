@@ -166,7 +166,7 @@ outcome = st.session_state.get("task_set_result")
 if outcome:
     shares = pd.DataFrame({"baseline": outcome["baseline"]["shares"], "steered": outcome["steered"]["shares"]})
     left, right = st.columns([2, 1])
-    left.plotly_chart(figures.shares_before_after(shares, title=f"Whole task set ({len(results.prompts)} tasks)"),
+    left.plotly_chart(figures.shares_before_after(shares, title=f"Whole task set, neutral prompts ({len(results.prompts)} tasks)"),
                       config=PLOT_CONFIG)
     right.dataframe(pd.DataFrame({c: {"fenced target": outcome[c]["fenced_target"], "…and parses": outcome[c]["success"],
                                       "compiles (of fenced)": outcome[c]["compiles"], "no code block": outcome[c]["no_code_block"],

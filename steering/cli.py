@@ -6,7 +6,6 @@ Every subcommand prints a clear ``error: ...`` line and exits with status 2 on b
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 from rich.console import Console

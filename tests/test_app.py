@@ -161,7 +161,7 @@ def test_steer_presets_and_the_whole_task_set(runs):
     app.selectbox(key="preset").select("best layers from sweep").run()
     app.button[1].click().run()  # run the task set
     assert not app.exception
-    assert "Whole task set (8 tasks)" in plotly_titles(app)
+    assert "Whole task set, neutral prompts (8 tasks)" in plotly_titles(app)
 
 
 def test_steer_reports_bad_input_inline_and_keeps_working(runs):
