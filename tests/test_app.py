@@ -164,6 +164,19 @@ def test_steer_presets_and_the_whole_task_set(runs):
     assert "Whole task set, neutral prompts (8 tasks)" in plotly_titles(app)
 
 
+def test_steer_runs_faithful_act_on_its_own_heads(runs):
+    results = RunResults(runs / DASHBOARD_RUN)
+    assert results.act_choice, "the dashboard run fits ACT"
+    app = steer_page()
+    app.radio(key="method").set_value("act").run()
+    app.selectbox(key="preset").select("ACT's heads").run()
+    assert [t.value for t in app.toggle] == [layer in results.act_choice for layer in range(8)]
+    assert {s.value for s in app.slider} == set(results.act_choice.values())
+    app.button[0].click().run()
+    assert not app.exception and not app.error
+    assert app.caption[0].value.startswith("ACT (per-head, adaptive) on layers")
+
+
 def test_steer_reports_bad_input_inline_and_keeps_working(runs):
     app = steer_page()
     app.text_area(key="prompt").input("   ").run()
