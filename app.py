@@ -6,7 +6,6 @@ The other pages live in ``pages/``; all computation lives in ``steering/``.
 
 from __future__ import annotations
 
-import re
 import time
 from datetime import datetime
 
@@ -19,7 +18,7 @@ from steering.models import model_card
 from steering.progress import duration, progress_text
 from steering.prompts import MAX_PROMPT_FILE_BYTES, PromptSet, PromptSetError
 from steering.results import list_runs
-from steering.storage import Run, StorageError
+from steering.storage import Run, StorageError, run_in
 
 st.set_page_config(page_title="Steerscope", page_icon=":material/explore:", layout="wide")
 STAGE_NAMES = {"bias": "Bias: sampling neutral answers", "extract": "Extracting activations and differences",
@@ -127,10 +126,11 @@ def new_run_section(model, prompts: PromptSet | None):
         return
     from steering.pipeline import PipelineSettings  # imported on use: it brings scikit-learn (0.5 s)
 
-    if not re.fullmatch(r"[\w.-]+", name or ""):
-        st.error("The run name may only use letters, digits, '.', '_' and '-'.")
+    try:
+        run_dir = run_in(RUNS_ROOT, name or "")
+    except StorageError as err:
+        st.error(str(err))
         return
-    run_dir = RUNS_ROOT / name
     if run_dir.exists():
         st.error(f"A run named {name!r} already exists: choose another name, or open it above.")
         return
@@ -187,9 +187,9 @@ def open_run_from_url():
     if wanted and st.session_state.get("url_run") != wanted:
         st.session_state.url_run = wanted
         try:
-            open_run(RUNS_ROOT / wanted)
+            open_run(run_in(RUNS_ROOT, wanted))
         except StorageError as err:
-            st.error(f"Cannot open run {wanted!r} from the link: {err}")
+            st.error(f"Cannot open the run of this link: {err}")
 
 
 home_page = st.Page(home, title="Home", icon=":material/home:", default=True)

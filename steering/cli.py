@@ -14,7 +14,7 @@ from rich.table import Table
 from .languages import LANGUAGE_KEYS, LANGUAGES
 from .models import HOOK_POINTS, ModelLoadError
 from .prompts import DEFAULT_PROMPT_SET, PromptSetError
-from .storage import StorageError
+from .storage import SETTINGS_FILE, StorageError
 
 console = Console()
 
@@ -145,6 +145,8 @@ def _open_pipeline(args, new_run: bool):
 
     overrides = {key: getattr(args, arg) for arg, key in _SETTING_ARGS if getattr(args, arg, None) is not None}
     if new_run:
+        if args.out.is_dir() and any(args.out.iterdir()) and not (args.out / SETTINGS_FILE).is_file():
+            raise StorageError(f"{args.out} holds files and is not a Steerscope run: give a new or empty folder")
         prompts = PromptSet.load(args.prompts)
         model = _load(args)
         return Pipeline(model, prompts, Run(args.out, create=True), PipelineSettings.from_json(overrides),

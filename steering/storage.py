@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sqlite3
 import tempfile
 import time
@@ -33,12 +34,37 @@ class StorageError(ValueError):
     """A file that cannot be used as asked; the message says why."""
 
 
+RUN_NAME = re.compile(r"[A-Za-z0-9_][\w.-]{0,99}")  # no separators, no leading dot (so no "..")
+
+
+def run_in(root: str | Path, name: str) -> Path:
+    """The run directory ``name`` under ``root``, for names that come from users (a link's
+    ``?run=``, a form): a StorageError for anything but a plain name, so nothing outside ``root``
+    is ever opened, and the message shows the name, not a server path."""
+    if not isinstance(name, str) or not RUN_NAME.fullmatch(name):
+        shown = repr(name[:40] + "…") if isinstance(name, str) and len(name) > 40 else repr(name)
+        raise StorageError(f"{shown} is not a run name: use up to 100 letters, digits, '.', '_' and '-', "
+                           "not starting with '.'")
+    return Path(root) / name
+
+
+def _read_umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+_UMASK = _read_umask()  # read once, at import: setting it later would race with other threads' files
+
+
 def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` through a temporary file in the same directory and a rename."""
+    """Write ``data`` to ``path`` through a temporary file in the same directory and a rename;
+    the file gets the mode a plain ``open`` would give it (the temporary file's is 600)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        os.fchmod(fd, 0o666 & ~_UMASK)
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
             handle.flush()
@@ -90,7 +116,7 @@ class Run:
         the first save, so a run that fails its checks leaves nothing behind)."""
         self.dir = Path(directory)
         if not create and not (self.dir / SETTINGS_FILE).is_file():
-            raise StorageError(f"{self.dir} is not a Steerscope run (no {SETTINGS_FILE})")
+            raise StorageError(f"{self.dir.name!r} is not a Steerscope run (no {SETTINGS_FILE})")
 
     def _connect(self) -> sqlite3.Connection:
         self.dir.mkdir(parents=True, exist_ok=True)

@@ -164,6 +164,22 @@ def test_steer_presets_and_the_whole_task_set(runs):
     assert "Whole task set, neutral prompts (8 tasks)" in plotly_titles(app)
 
 
+@pytest.mark.parametrize("link", ["../outside", "/tmp", "outside/../../outside", "x" * 300, ".."])
+def test_links_never_open_a_folder_outside_the_runs_folder(runs, link):
+    outside = runs.parent / "outside"
+    if not outside.exists():  # a folder that looks like a run, beside the runs folder
+        outside.mkdir()
+        for name in ("settings.json", "prompts.jsonl"):
+            (outside / name).write_bytes((runs / DASHBOARD_RUN / name).read_bytes())
+    before = {p.name: p.read_bytes() for p in outside.iterdir()}
+    app = opened(link)
+    assert not app.exception
+    assert len(app.error) == 1 and "is not a run name" in app.error[0].value
+    assert str(runs.parent) not in app.error[0].value  # names, never server paths
+    app.switch_page("pages/clusters.py").run()  # no run is open: the page says so, and writes nothing
+    assert {p.name: p.read_bytes() for p in outside.iterdir()} == before
+
+
 def test_steer_runs_faithful_act_on_its_own_heads(runs):
     results = RunResults(runs / DASHBOARD_RUN)
     assert results.act_choice, "the dashboard run fits ACT"
