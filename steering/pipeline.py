@@ -20,7 +20,7 @@ from .activations import extract_activations
 from .clustering import MODES, SteeringClusters, k_sweep
 from .evaluation import (PROMPT_SETS, best_layers, compare_answers, eval_stage, language_shares, layer_alpha_sweep,
                          no_code_block_share, scale_sweep)
-from .generation import STOP_RULES, Generation, GenerationConfig, generate
+from .generation import STOP_RULES, Generation, GenerationConfig, format_prompt, generate
 from .languages import LANGUAGE_KEYS, check_language
 from .models import check_layers
 from .neurons import NEURON_SCORINGS, active_neurons, attribute_neurons
@@ -105,6 +105,18 @@ class PipelineSettings:
     def to_json(self) -> dict:
         return {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(self).items()}
 
+    def _check_lengths(self, model, prompts: PromptSet) -> None:
+        """Every prompt (neutral, explicit, paraphrase), formatted and with the answer's opening,
+        must leave room in the model's context: found now, not mid-run after writing."""
+        tok = model.tokenizer
+        opening = len(tok(self.answer_prefix, add_special_tokens=False)["input_ids"]) if self.answer_prefix else 0
+        for task in prompts:
+            for text in (task.neutral, *task.prompts.values(), *task.paraphrases):
+                n = len(tok(format_prompt(tok, text, model.instruction), add_special_tokens=False)["input_ids"]) + opening
+                if n >= model.facts.n_ctx:
+                    raise ValueError(f"task {task.id!r} has a prompt of {n} tokens (formatted, with the answer's "
+                                     f"opening); this model's context is {model.facts.n_ctx} tokens")
+
     def validate(self, model, prompts: PromptSet) -> None:
         self.target = check_language(self.target)
         if self.contrast != "neutral":
@@ -146,6 +158,7 @@ class PipelineSettings:
         unknown = sorted(set(self.eval_sets) - set(PROMPT_SETS))
         if unknown:
             raise ValueError(f"unknown prompt set(s) {', '.join(unknown)}; expected {', '.join(PROMPT_SETS)}")
+        self._check_lengths(model, prompts)
         for name in ("probe_paraphrases", "act_clusters", "act_heads", "online_steps"):
             if not isinstance(getattr(self, name), int) or getattr(self, name) < 0:
                 raise ValueError(f"{name} must be a non-negative integer, got {getattr(self, name)!r}")

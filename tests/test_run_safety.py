@@ -47,3 +47,18 @@ def test_run_refuses_a_folder_of_user_files(tmp_path, capsys):
     assert main(["run", "--out", str(folder)]) == 2
     assert "is not a Steerscope run" in capsys.readouterr().out
     assert tree_hashes(folder) == before
+
+
+def test_a_prompt_longer_than_the_context_is_refused_before_anything_is_written(embedded, tmp_path):
+    import json
+
+    from steering.pipeline import Pipeline
+    from steering.prompts import PromptSet
+
+    rows = [task.to_json() for task in PromptSet.load().head(4)]
+    long = rows[1]
+    long["paraphrases"] = ["Write a function. " * 5000]  # about 100,000 characters
+    prompts = PromptSet.from_text("\n".join(json.dumps(row) for row in rows))
+    with pytest.raises(ValueError, match=f"task '{long['id']}' has a prompt of [0-9]+ tokens .* context is 512 tokens"):
+        Pipeline(embedded, prompts, Run(tmp_path / "run", create=True))
+    assert not (tmp_path / "run").exists()
