@@ -138,18 +138,23 @@ def extract_activations(
     if cache_dir is not None:
         key = cache_key(model, prompts, layers, hook_point, position, continuations, per_answer)
         path = Path(cache_dir) / "activations" / f"{key}.safetensors"
+        expected = {"key": key, "model": model.facts.name, "fingerprint": model.fingerprint, "hook_point": hook_point,
+                    "position": position, "layers": layers, "n_prompts": len(prompts)}
         if path.is_file():
             try:
-                tensors, _ = load_tensors(path)
-                if progress is not None:
-                    progress(len(prompts))
-                return tensors["activations"]
+                tensors, meta = load_tensors(path)
+                cached = tensors.get("activations")
+                rows = len(prompts) * (per_answer if position == "answer" else 1)
+                if (cached is not None and cached.dtype == torch.float32 and cached.ndim == 3
+                        and tuple(cached.shape[:2]) == (rows, len(layers)) and torch.isfinite(cached).all()
+                        and all(meta.get(k) == v for k, v in expected.items())):
+                    if progress is not None:
+                        progress(len(prompts))
+                    return cached
             except StorageError:
-                path.unlink(missing_ok=True)  # a damaged cache entry is recomputed, never trusted
+                pass
+            path.unlink(missing_ok=True)  # a damaged or foreign cache entry is recomputed, never trusted
     acts = _extract(model, prompts, continuations, layers, hook_point, position, per_answer, batch_size, progress)
     if path is not None:
-        save_tensors(path, {"activations": acts}, {
-            "model": model.facts.name, "hook_point": hook_point, "position": position,
-            "layers": layers, "n_prompts": len(prompts),
-        })
+        save_tensors(path, {"activations": acts}, expected)
     return acts

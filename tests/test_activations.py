@@ -59,3 +59,30 @@ def test_second_run_reads_the_disk_cache(embedded, tmp_path, monkeypatch):
     assert torch.allclose(extract_activations(embedded, PROMPTS, cache_dir=tmp_path), first)
     other = extract_activations(embedded, PROMPTS, hook_point="attn_out", cache_dir=tmp_path)
     assert len(list((tmp_path / "activations").iterdir())) == 2 and not torch.equal(other, first)
+
+
+@pytest.mark.parametrize("tamper", ["shape", "dtype", "nan", "key", "model"])
+def test_a_cache_entry_of_the_wrong_shape_dtype_content_or_provenance_is_recomputed(embedded, tmp_path, tamper):
+    from steering.storage import load_tensors, save_tensors
+
+    first = extract_activations(embedded, PROMPTS, cache_dir=tmp_path)
+    (path,) = (tmp_path / "activations").iterdir()
+    tensors, meta = load_tensors(path)
+    acts = tensors["activations"]
+    if tamper == "shape":
+        acts = acts[:1]
+    elif tamper == "dtype":
+        acts = acts.double()
+    elif tamper == "nan":
+        acts = acts.clone()
+        acts[0, 0, 0] = float("nan")
+    elif tamper == "key":
+        meta["key"] = "another entry's key"
+    else:
+        meta["fingerprint"] = "another model"
+    save_tensors(path, {"activations": acts}, meta)
+    again = extract_activations(embedded, PROMPTS, cache_dir=tmp_path)
+    assert torch.allclose(again, first) and again.dtype == torch.float32
+    rewritten, rewritten_meta = load_tensors(path)  # the entry was replaced by a good one
+    assert torch.equal(rewritten["activations"], again) and rewritten_meta["fingerprint"] == embedded.fingerprint
+    assert rewritten_meta["key"] == path.stem
