@@ -25,26 +25,14 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from steering.evaluation import assigned_cluster_success  # noqa: E402
 from steering.models import load_model  # noqa: E402
 from steering.pipeline import Pipeline  # noqa: E402
 from steering.prefix import PromptPrefix, prefixes, tag_success  # noqa: E402
 from steering.refine import refine_steering  # noqa: E402
-from steering.steer import SteeringSpec, Steerer  # noqa: E402
 from steering.storage import Run  # noqa: E402
 
 SCALES = (0.05, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.6, 0.8, 1.0)
-
-
-def oracle_success(batches, target, base: Steerer, labels: np.ndarray, spec: SteeringSpec) -> float:
-    """Each prompt steered by its own task's cluster vector (``labels[layer, prompt]``, one
-    labelling for all layers as the default concat clustering gives)."""
-    hits = 0.0
-    for k in range(base.vectors.shape[1]):
-        rows = np.flatnonzero(labels == k)
-        if len(rows):
-            fixed = Steerer(replace(spec, method="mean_diff"), mean_vectors=base.vectors[:, k])
-            hits += tag_success(batches, target, fixed, rows=rows.tolist()) * len(rows)
-    return hits / labels.shape[0]
 
 
 def main() -> int:
@@ -88,8 +76,11 @@ def main() -> int:
         return {name: tag_success(b, s.target, steerer) for name, b in batches.items()}
 
     rows = {"G-ACT before refinement": [read(weak)]}
-    rows["oracle cluster (control)"] = [{name: oracle_success(b, s.target, weak, np.array(
-        [labels[spec.layers[0], i] for i, _ in sets[name]]), weak.spec) for name, b in batches.items()}]
+    # Each prompt steered by its own task's cluster vector (one labelling for all layers, as the
+    # default shared clustering gives).
+    rows["oracle cluster (control)"] = [{name: assigned_cluster_success(
+        b, s.target, weak.vectors, weak.spec, [labels[spec.layers[0], i] for i, _ in sets[name]])
+        for name, b in batches.items()}]
     for variant, gains in (("refined: probe only", False), ("refined: probe + per-layer gain", True)):
         rows[variant] = []
         for seed in range(args.seeds):

@@ -5,6 +5,7 @@ toolchain is installed), answers with no code block, fluency, and a layer-by-alp
 from __future__ import annotations
 
 from collections import Counter
+from dataclasses import replace
 from typing import Callable, Sequence
 
 import numpy as np
@@ -12,6 +13,7 @@ import numpy as np
 from .generation import GenerationConfig, generate
 from .languages import LANGUAGE_KEYS, check_language
 from .prefix import prefixes, tag_success
+from .steer import Steerer
 from .toolchains import compile_all, toolchain
 
 
@@ -36,20 +38,21 @@ def eval_stage(method: str, prompt_set: str = "neutral") -> str:
     return f"{'eval' if prompt_set == 'neutral' else 'heldout'}_{method}"
 
 
+def _shares(labels: list[str], keys: Sequence[str]) -> dict[str, float]:
+    counts = Counter(labels)
+    return {key: counts.get(key, 0) / max(1, len(labels)) for key in keys}
+
+
 def language_shares(answers) -> dict[str, float]:
     """Fraction of answers per detected language, fenced or not ('none': undetected), as the
     bias stage reads the fence tag the model chose."""
-    counts = Counter(a.detection.language or "none" for a in answers)
-    total = max(1, len(answers))
-    return {lang: counts.get(lang, 0) / total for lang in (*LANGUAGE_KEYS, "none")}
+    return _shares([a.detection.language or "none" for a in answers], (*LANGUAGE_KEYS, "none"))
 
 
 def verdict_shares(answers) -> dict[str, float]:
     """Fraction of answers per verdict (``Detection.verdict``): a language only for fenced code
     that is clearly in it and parses."""
-    counts = Counter(a.detection.verdict for a in answers)
-    total = max(1, len(answers))
-    return {verdict: counts.get(verdict, 0) / total for verdict in VERDICTS}
+    return _shares([a.detection.verdict for a in answers], VERDICTS)
 
 
 def no_code_block_share(answers) -> float:
@@ -57,7 +60,7 @@ def no_code_block_share(answers) -> float:
     return sum(not a.detection.fenced for a in answers) / max(1, len(answers))
 
 
-def summarize(answers, target: str, tokenizer=None, max_new_tokens: int | None = None, compile_check: bool = True) -> dict:
+def summarize(answers, target: str, tokenizer=None, max_new_tokens: int | None = None) -> dict:
     """The honest success metric and what explains it.
 
     ``fenced_target``: a fenced block clearly in ``target`` (tag, or a clear parse); ``success``:
@@ -68,8 +71,7 @@ def summarize(answers, target: str, tokenizer=None, max_new_tokens: int | None =
     target = check_language(target)
     total = max(1, len(answers))
     fenced_target = [a for a in answers if a.detection.fenced and a.detection.clear and a.detection.language == target]
-    checked = compile_all([a.detection.code for a in fenced_target], target) if compile_check else []
-    known = [ok for ok in checked if ok is not None]
+    known = [ok for ok in compile_all([a.detection.code for a in fenced_target], target) if ok is not None]
     encode = (lambda text: tokenizer(text, add_special_tokens=False)["input_ids"]) if tokenizer is not None else list
     shares = verdict_shares(answers)
     return {
@@ -77,7 +79,7 @@ def summarize(answers, target: str, tokenizer=None, max_new_tokens: int | None =
         "success": shares[target],
         "fenced_target": len(fenced_target) / total,
         "compiles": sum(known) / len(known) if known else None,
-        "compiler": toolchain(target) if compile_check else None,
+        "compiler": toolchain(target),
         "no_code_block": no_code_block_share(answers),
         "cut_off": (sum(a.n_tokens >= max_new_tokens for a in answers) / total) if max_new_tokens else None,
         "repeated_ngrams": float(np.mean([repeated_ngram_rate(encode(a.detection.code)) for a in answers])) if answers else 0.0,
@@ -130,6 +132,20 @@ def layer_alpha_sweep(model, prompts: Sequence[str], make_steerer: Callable[[int
             if progress is not None:
                 progress(1)
     return grid, batches
+
+
+def assigned_cluster_success(batches, target: str, vectors, spec, assignment) -> float:
+    """Fenced-tag success when prompt ``i`` of ``batches`` is steered (at ``spec``'s layers and
+    alphas) by the vector of its cluster ``assignment[i]`` alone (``vectors[L, K, d]``): the
+    probe's pick, a random cluster or the oracle's, for the causal test of a probe."""
+    assignment = np.asarray(assignment)
+    hits = 0.0
+    for k in range(vectors.shape[1]):
+        rows = np.flatnonzero(assignment == k)
+        if len(rows):
+            fixed = Steerer(replace(spec, method="mean_diff"), mean_vectors=vectors[:, k])
+            hits += tag_success(batches, target, fixed, rows=rows.tolist()) * len(rows)
+    return hits / len(assignment)
 
 
 def best_layers(grid: np.ndarray, layers: Sequence[int], alphas: Sequence[float], n: int = 2) -> tuple[list[int], list[float]]:

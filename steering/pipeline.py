@@ -18,8 +18,8 @@ import torch
 from .act import ActSteerer, AdaptiveActivationSteering
 from .activations import extract_activations
 from .clustering import MODES, SteeringClusters, k_sweep
-from .evaluation import (PROMPT_SETS, best_layers, compare_answers, eval_stage, language_shares, layer_alpha_sweep,
-                         no_code_block_share, scale_sweep)
+from .evaluation import (PROMPT_SETS, assigned_cluster_success, best_layers, compare_answers, eval_stage,
+                         language_shares, layer_alpha_sweep, no_code_block_share, scale_sweep)
 from .generation import STOP_RULES, Generation, GenerationConfig, format_prompt, generate
 from .languages import LANGUAGE_KEYS, check_language
 from .models import check_layers
@@ -419,23 +419,23 @@ class Pipeline:
         rows = []  # (task index, answer text, good)
         for lang in languages:
             # The target's answers were generated the same way for the "off" samples: read them back.
-            stored = self._stored_answers("target_answers") if lang == s.target and s.adaptive else []
-            if len(stored) == len(tasks):
+            answers = self._stored_answers("target_answers") if lang == s.target and s.adaptive else []
+            if len(answers) == len(tasks):
                 advance(len(tasks))
-            answers = stored if len(stored) == len(tasks) else generate(
-                self.model, [t.prompts[lang] for t in tasks], config, on_answers=advance)
+            else:
+                answers = generate(self.model, [t.prompts[lang] for t in tasks], config, on_answers=advance)
             for i, a in enumerate(answers):
                 detected = a.detection.language
                 if detected is not None and a.text.strip() and (detected == s.target) == (lang == s.target):
                     rows.append((i, a.text, lang == s.target))
         task_index = np.array([i for i, _, _ in rows])
         good = np.array([g for _, _, g in rows], dtype=bool)
-        paired = {i for i in task_index[good]} & {i for i in task_index[~good]}
+        counts = [("answers_good", None, float(good.sum()), None), ("answers_bad", None, float((~good).sum()), None)]
+        paired = set(task_index[good].tolist()) & set(task_index[~good].tolist())
         if len(paired) < s.act_clusters:
             # A model that cannot answer in the languages asked leaves ACT nothing to learn from:
             # the run goes on, and evaluating ACT says why it cannot.
-            self.run.replace_metrics("act", [("answers_good", None, float(good.sum()), None),
-                                             ("answers_bad", None, float((~good).sum()), None)])
+            self.run.replace_metrics("act", counts)
             self._note(f"ACT not fitted: {len(paired)} task(s) have an answer in the target language and one in "
                        f"another; it needs {s.act_clusters}")
             advance(len(rows) + 1 + len(s.act_alphas))
@@ -461,8 +461,7 @@ class Pipeline:
             advance()
         chosen = s.act_alpha if s.act_alpha is not None else min(tried, key=lambda a: (-tried[a], a))
         best = act.best_head_accuracy()
-        metrics = [("answers_good", None, float(good.sum()), None), ("answers_bad", None, float((~good).sum()), None),
-                   ("chosen_alpha", None, float(chosen), None)]
+        metrics = [*counts, ("chosen_alpha", None, float(chosen), None)]
         metrics += [("alpha_success", None, v, {"alpha": a}) for a, v in tried.items()]
         for layer in range(self.model.n_layers):
             c, h = np.unravel_index(np.nanargmax(np.nan_to_num(act.val_accuracy_[:, layer], nan=-1)),
@@ -475,10 +474,10 @@ class Pipeline:
         self.run.replace_metrics("act", metrics)
 
     # learned state ---------------------------------------------------------------------------
-    def load_probe(self, method: str = "gact", refined: bool = False):
-        """The fitted probe: ``gact``, ``sklearn`` (the ablation), or G-ACT's refined one."""
-        name = "gact_refined" if refined and method == "gact" and self.run.has("gact_refined") else f"probe_{method}"
-        tensors, _ = self.run.load(name)
+    def load_probe(self, method: str = "gact"):
+        """The fitted probe, ``gact`` or ``sklearn`` (the ablation); G-ACT's refined state is read
+        by ``steerer``, with the gains learned alongside it."""
+        tensors, _ = self.run.load(f"probe_{method}")
         cls = SklearnProbe if method == "sklearn" else GactProbe
         return cls.from_state_tensors(tensors)
 
@@ -496,9 +495,8 @@ class Pipeline:
             tensors, _ = self.run.load("act")
             if "mlp_good_mean" not in tensors:
                 raise ValueError("no neuron activations in this run: run the 'act' stage with neuron_scoring 'activation'")
-            scores = active_neurons(tensors["mlp_good_mean"][None], tensors["mlp_bad_mean"][None], layers=layers,
-                                    top_n=tensors["mlp_good_mean"].shape[-1] * len(layers))
-            return {layer: next(sc.neuron for sc in scores if sc.layer == layer) for layer in layers}
+            good, bad = tensors["mlp_good_mean"][None], tensors["mlp_bad_mean"][None]
+            return {layer: active_neurons(good, bad, layers=[layer], top_n=1)[0].neuron for layer in layers}
         return {layer: attribute_neurons(self.model, s.target, layers=[layer], scoring=s.neuron_scoring, top_n=1)[0].neuron
                 for layer in layers}
 
@@ -514,9 +512,12 @@ class Pipeline:
             return Steerer(spec, mean_vectors=deltas["mean_vectors"])
         extra = {}
         if refined and self.run.has("gact_refined"):
-            tensors, _ = self.run.load("gact_refined")
+            tensors, _ = self.run.load("gact_refined")  # the refined probe and what refinement learned with it
+            probe = GactProbe.from_state_tensors(tensors)
             extra = {k: tensors[k] for k in ("log_gains", "offsets") if k in tensors}
-        return Steerer(spec, vectors=self.run.load("clusters")[0]["vectors"], probe=self.load_probe("gact", refined),
+        else:
+            probe = self.load_probe("gact")
+        return Steerer(spec, vectors=self.run.load("clusters")[0]["vectors"], probe=probe,
                        selection=self.settings.selection, **extra)
 
     def chosen_spec(self, method: str = "gact") -> SteeringSpec:
@@ -587,16 +588,11 @@ class Pipeline:
         rows = []
         for layer in range(self.model.n_layers):
             alpha = float(s.sweep_alphas[int(np.argmin(np.abs(grid[layer] - 0.5)))])
+            spec = SteeringSpec((layer,), (alpha,), hook_point=s.hook_point)
             for name, assignment in (("probe", picked[layer]), ("random", rng.integers(0, k, len(self.prompts))),
                                      ("oracle", labels[layer])):
-                hits = 0.0
-                for cluster in range(k):
-                    members = np.flatnonzero(assignment == cluster)
-                    if len(members):
-                        fixed = Steerer(SteeringSpec((layer,), (alpha,), "mean_diff", hook_point=s.hook_point),
-                                        mean_vectors=base.vectors[:, cluster])
-                        hits += tag_success(batches, s.target, fixed, rows=members.tolist()) * len(members)
-                rows.append((f"causal_{name}", layer, hits / len(self.prompts), {"alpha": alpha}))
+                success = assigned_cluster_success(batches, s.target, base.vectors, spec, assignment)
+                rows.append((f"causal_{name}", layer, success, {"alpha": alpha}))
             advance()
         return rows
 
