@@ -120,19 +120,22 @@ def new_run_section(model, prompts: PromptSet | None):
         k = c2.number_input("K (steering vectors per layer)", min_value=1, max_value=16, value=3)
         n_tasks = c3.number_input("Tasks to use", min_value=2, max_value=len(prompts), value=len(prompts),
                                   help="A subset spread over the categories runs faster.")
-        name = c4.text_input("Run name", value=f"{datetime.now():%Y%m%d-%H%M%S}-{target}")
+        # A fixed key and no changing default: a default holding the time made a new widget on every rerun,
+        # so the typed name was dropped at submit.
+        name = c4.text_input("Run name", key="new_run_name", placeholder="blank: date-time-target",
+                             help="Letters, digits, '.', '_' and '-'; it becomes a folder in the runs folder.")
         submitted = st.form_submit_button("Run the pipeline", type="primary")
     if not submitted:
         return
     from steering.pipeline import PipelineSettings  # imported on use: it brings scikit-learn (0.5 s)
 
     try:
-        run_dir = run_in(RUNS_ROOT, name or "")
+        run_dir = run_in(RUNS_ROOT, name.strip() or f"{datetime.now():%Y%m%d-%H%M%S}-{target}")
     except StorageError as err:
         st.error(str(err))
         return
     if run_dir.exists():
-        st.error(f"A run named {name!r} already exists: choose another name, or open it above.")
+        st.error(f"A run named {run_dir.name!r} already exists: choose another name, or open it above.")
         return
     run_pipeline(model, prompts.head(int(n_tasks)), run_dir, PipelineSettings(target=target, k=int(k)))
 
