@@ -206,5 +206,8 @@ navigation = st.navigation([
     st.Page("pages/report.py", title="Report", icon=":material/description:"),
 ])
 open_run_from_url()
-sidebar(current_model())
-navigation.run()
+try:
+    sidebar(current_model())
+    navigation.run()
+except StorageError as err:  # a run damaged on disk (a truncated tensor file, a corrupt database): say so
+    st.error(f"This run cannot be read: {err}")

@@ -121,11 +121,15 @@ if buttons[0].button("Generate", type="primary"):
         st.error("The prompt is empty: write a prompt or pick a task.")
     elif steerer is not None:
         status = st.empty()
-        with st.spinner("Generating the baseline and the steered answer…"):
-            answers = side_by_side(model, prompt, steerer, config,
-                                   on_token=lambda n: status.caption(f"generating… {n} tokens"))
+        try:
+            with st.spinner("Generating the baseline and the steered answer…"):
+                answers = side_by_side(model, prompt, steerer, config,
+                                       on_token=lambda n: status.caption(f"generating… {n} tokens"))
+        except ValueError as err:  # a prompt longer than the model's context
+            st.error(f"Cannot generate: {err}")
+        else:
+            st.session_state.steer_result = {"answers": answers, "spec": steerer.spec, "prompt": prompt}
         status.empty()
-        st.session_state.steer_result = {"answers": answers, "spec": steerer.spec, "prompt": prompt}
 if buttons[1].button("Run the task set"):
     steerer = make_steerer()
     if steerer is not None:

@@ -14,6 +14,7 @@ from rich.table import Table
 from .languages import LANGUAGE_KEYS, LANGUAGES
 from .models import HOOK_POINTS, ModelLoadError
 from .prompts import DEFAULT_PROMPT_SET, PromptSetError
+from .schema import CHOSEN_ALPHA
 from .storage import SETTINGS_FILE, StorageError
 
 console = Console()
@@ -105,7 +106,8 @@ def _progress():
 
 def _new_run_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--prompts", type=Path, default=DEFAULT_PROMPT_SET, help="JSONL prompt set (default: the shipped set)")
-    p.add_argument("--out", type=Path, required=True, help="run directory to create (or reuse)")
+    p.add_argument("--out", type=Path, required=True, help="run directory to create, or a run to resume with the same settings")
+    p.add_argument("--overwrite", action="store_true", help="clear a run made with other settings, model or prompts and start it again")
     p.add_argument("--target", default=None, help="language to steer towards: python, cpp, java, julia (default: cpp)")
     p.add_argument("--contrast", default=None, help="differences are target minus this: neutral, or a language (default: neutral)")
     p.add_argument("--hook-point", default=None, choices=sorted(HOOK_POINTS), help="where activations are read and steered (default: resid_post)")
@@ -145,15 +147,17 @@ def _open_pipeline(args, new_run: bool):
 
     overrides = {key: getattr(args, arg) for arg, key in _SETTING_ARGS if getattr(args, arg, None) is not None}
     if new_run:
+        if args.out.exists() and not args.out.is_dir():
+            raise StorageError(f"{args.out} is a file, not a run folder: give a new or empty folder")
         if args.out.is_dir() and any(args.out.iterdir()) and not (args.out / SETTINGS_FILE).is_file():
             raise StorageError(f"{args.out} holds files and is not a Steerscope run: give a new or empty folder")
         prompts = PromptSet.load(args.prompts)
         model = _load(args)
         return Pipeline(model, prompts, Run(args.out, create=True), PipelineSettings.from_json(overrides),
-                        progress=_progress(), model_ref=args.model)
+                        progress=_progress(), model_ref=args.model, overwrite=args.overwrite)
     if args.model is None:
         args.model = Run(args.run_dir).settings.get("model_ref")
-    return Pipeline.reopen(args.run_dir, _load(args), overrides, progress=_progress())
+    return Pipeline.reopen(args.run_dir, _load(args), one_off=overrides, progress=_progress())
 
 
 def _table(title: str, columns: list[str], rows: list[list]) -> None:
@@ -163,6 +167,20 @@ def _table(title: str, columns: list[str], rows: list[list]) -> None:
     for row in rows:
         table.add_row(*[f"{v:.1%}" if isinstance(v, float) else str(v) for v in row])
     console.print(table)
+
+
+EVAL_COLUMNS = {"fenced_target": "fenced target", "success": "…and parses", "compiles": "compiles (of fenced)",
+                "no_code_block": "no code block", "cut_off": "cut off", "repeated_ngrams": "repeated 4-grams"}
+
+
+def tiny_validation(run, at_least: int = 5) -> int | None:
+    """About how many tasks a run's probes were validated on, when too few to mean anything."""
+    tasks = run.settings.get("prompt_set", {}).get("tasks")
+    fraction = run.settings.get("pipeline", {}).get("val_fraction", 0.25)
+    if tasks is None:
+        return None
+    n_val = round(tasks * fraction)
+    return n_val if n_val < at_least else None
 
 
 def print_summary(run) -> None:
@@ -194,10 +212,14 @@ def print_summary(run) -> None:
                + (["ACT best head"] if act else []) + (["G-ACT refined"] if refined else []), rows)
         import numpy as np
 
-        g = np.array([probe["gact_val_accuracy"][l] for l in layers])
+        g = np.array([probe["gact_val_accuracy"][l] for l in layers], dtype=float)  # None (no sample): NaN
         half = len(layers) // 2 or 1
+        n_val = tiny_validation(run)
+        if n_val is not None:
+            console.print(f"[yellow]warning:[/yellow] about {n_val} validation task(s): these accuracies are not "
+                          "meaningful; use at least 20 tasks", highlight=False)
         if act:
-            a = np.array([act.get(l, np.nan) for l in layers])
+            a = np.array([act.get(l, np.nan) for l in layers], dtype=float)
             console.print(f"mean validation accuracy: G-ACT {np.nanmean(g):.1%}, ACT best head {np.nanmean(a):.1%}; first half "
                           f"of the layers: G-ACT {np.nanmean(g[:half]):.1%}, ACT {np.nanmean(a[:half]):.1%} (different "
                           "tasks: G-ACT picks one of K clusters, ACT tells a good answer from a bad one)")
@@ -210,16 +232,15 @@ def print_summary(run) -> None:
                ["layer", "probe", "random", "oracle"],
                [[layer, sweep["causal_probe"][layer], sweep["causal_random"][layer], sweep["causal_oracle"][layer]]
                 for layer in sorted(sweep["causal_probe"])])
-    chosen = run.settings.get("chosen")
+    chosen = sweep.get(CHOSEN_ALPHA)
     if chosen:
-        console.print(f"steered layers (from the sweep): {chosen['layers']} with alphas {chosen['alphas']}")
+        console.print(f"steered layers (from the sweep): {list(chosen)} with alphas {list(chosen.values())}")
     refine = by.get("refine")
     if refine:
         _table("Gradient refinement (fenced tag, greedy)", ["split", "before", "after"],
                [[split, refine[f"success_before_{split}"][None], refine[f"success_after_{split}"][None]]
                 for split in ("train", "val")])
-    columns = {"fenced_target": "fenced target", "success": "…and parses", "compiles": "compiles (of fenced)",
-               "no_code_block": "no code block", "cut_off": "cut off", "repeated_ngrams": "repeated 4-grams"}
+    columns = EVAL_COLUMNS
     for prefix, which in (("eval_", "neutral prompts"), ("heldout_", "held-out phrasings")):
         stages = sorted(k for k in by if k.startswith(prefix))
         if not stages:
@@ -230,25 +251,46 @@ def print_summary(run) -> None:
         _table(f"Steering toward the target on the {which} (greedy answers)", ["method", *columns.values()], rows)
 
 
+def print_one_off(results: list[dict], settings: dict) -> None:
+    """Evaluations with one-off settings: shown, never stored in the run."""
+    rows = []
+    for result in results:
+        which = f"{result['method']} ({result['prompt_set']})"
+        rows += [[f"baseline ({result['prompt_set']})", *[result["baseline"].get(k) if result["baseline"].get(k) is not None else "n/a" for k in EVAL_COLUMNS]],
+                 [which, *[result["steered"].get(k) if result["steered"].get(k) is not None else "n/a" for k in EVAL_COLUMNS]]]
+    _table("Steering with one-off settings (not stored in the run)", ["method", *EVAL_COLUMNS.values()], rows)
+    console.print(f"one-off settings {settings}: the results above are not stored; start a new run to keep them")
+
+
 def cmd_stage(args) -> int:
-    from .evaluation import PROMPT_SETS
-    from .pipeline import EVAL_METHODS, STAGES
+    from .pipeline import EVAL_METHODS
+    from .schema import PROMPT_SETS
 
     pipeline = _open_pipeline(args, new_run=args.command in ("run", "bias", "extract"))
-    stages = STAGES if args.command == "run" else [args.command]
     asked = getattr(args, "method", ["gact"])
     methods = EVAL_METHODS if "all" in asked else asked
-    prompt_sets = {None: [None], "both": list(PROMPT_SETS)}.get(getattr(args, "prompt_set", None), [getattr(args, "prompt_set", None)])
+    prompt_sets = {None: list(pipeline.settings.eval_sets), "both": list(PROMPT_SETS)}.get(
+        getattr(args, "prompt_set", None), [getattr(args, "prompt_set", None)])
+    one_off = []
     try:
-        for stage in stages:
-            if stage != "eval":
-                pipeline.run_stage(stage)
-                continue
-            for name in methods:
+        with pipeline.writing():  # one lock for every stage this command runs
+            if args.command == "run":
+                done = pipeline.done_stages()
+                if done:
+                    console.print(f"resuming run {pipeline.run.dir.name!r}: already done: {', '.join(done)}")
+                pipeline.run_all(resume=True)
+            for name in methods if args.command == "eval" else []:
                 for prompt_set in prompt_sets:
-                    pipeline.run_stage("eval", method=name, prompt_set=prompt_set)
+                    result = pipeline.run_stage("eval", method=name, prompt_set=prompt_set)
+                    if pipeline.one_off:
+                        one_off.append(result)
+            if args.command not in ("run", "eval"):
+                pipeline.run_stage(args.command)
     finally:
         pipeline.progress.stop()
+    if pipeline.one_off:
+        print_one_off(one_off, pipeline.one_off)
+        return 0
     print_summary(pipeline.run)
     seconds = pipeline.stage_seconds()
     _table("Time per stage", ["stage", "seconds"], [[stage, f"{value:.1f}"] for stage, value in seconds.items()]
@@ -373,5 +415,6 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.func(args)
     except (ModelLoadError, PromptSetError, StorageError, ValueError, OSError) as err:
-        console.print(f"[red]error:[/red] {err}", highlight=False)
+        message = " ".join(str(err).split())  # one line, however long or many-lined the cause
+        console.print(f"[red]error:[/red] {message}", highlight=False, soft_wrap=True, markup=True)
         return 2

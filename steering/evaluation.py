@@ -27,17 +27,6 @@ def repeated_ngram_rate(tokens: Sequence, n: int = 4) -> float:
 
 
 VERDICTS = (*LANGUAGE_KEYS, "other", "no_code_block")
-PROMPT_SETS = ("neutral", "heldout")  # the canonical neutral prompts; paraphrases no stage fitted on
-
-
-def eval_stage(method: str, prompt_set: str = "neutral") -> str:
-    """Where an evaluation's metrics and answers are stored: ``eval_<method>`` for the neutral
-    prompts, ``heldout_<method>`` for the held-out phrasings."""
-    if prompt_set not in PROMPT_SETS:
-        raise ValueError(f"unknown prompt set {prompt_set!r}; expected one of {', '.join(PROMPT_SETS)}")
-    return f"{'eval' if prompt_set == 'neutral' else 'heldout'}_{method}"
-
-
 def _shares(labels: list[str], keys: Sequence[str]) -> dict[str, float]:
     counts = Counter(labels)
     return {key: counts.get(key, 0) / max(1, len(labels)) for key in keys}

@@ -245,6 +245,9 @@ def load_model(
     try:
         config = AutoConfig.from_pretrained(path, trust_remote_code=False)
     except Exception as err:
+        if "custom code" in str(err):
+            raise ModelLoadError(f"{display} needs its own custom code to load (auto_map in its config.json); "
+                                 "Steerscope never runs a model's code: use an architecture transformers supports") from None
         raise ModelLoadError(f"cannot read the model config in {path}: {err}") from None
     if not any(Path(path).glob("*.safetensors")):
         raise ModelLoadError(

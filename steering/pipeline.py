@@ -3,12 +3,21 @@ directory: bias -> extract -> cluster -> probe -> act -> sweep -> refine -> eval
 
 Settings are checked against the model and the prompt set before anything runs or is written,
 so bad input costs nothing. ``progress(stage, done, total)`` reports long work.
+
+A run keeps the settings, model and prompt set it was started with: a pipeline with other ones
+is refused (or, with ``overwrite``, clears the run first), and one-off settings given when
+reopening a run (``reopen(..., one_off=)``) apply to ``eval`` and ``steer`` in this session only
+and are never stored. Each stage writes under the run's lock and is recorded as done, with the
+inputs it came from, only after its files are written.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
 import time
+from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Callable
 
@@ -18,7 +27,7 @@ import torch
 from .act import ActSteerer, AdaptiveActivationSteering
 from .activations import extract_activations
 from .clustering import MODES, SteeringClusters, k_sweep
-from .evaluation import (PROMPT_SETS, assigned_cluster_success, best_layers, compare_answers, eval_stage,
+from .evaluation import (assigned_cluster_success, best_layers, compare_answers,
                          language_shares, layer_alpha_sweep, no_code_block_share, scale_sweep)
 from .generation import STOP_RULES, Generation, GenerationConfig, format_prompt, generate
 from .languages import LANGUAGE_KEYS, check_language
@@ -29,17 +38,21 @@ from .prefix import PromptPrefix, prefixes, tag_success
 from .projection import PROJECTIONS, run_projection
 from .prompts import PromptSet
 from .refine import online_answers, refine_steering
+from .schema import (ACT, ACTIVATIONS, CHOSEN_ALPHA, CLUSTERS, DELTAS, PROMPT_SETS, REFINED, SPEC, STAGES,
+                     TARGET_ANSWERS, baseline_stage, eval_stage, later_stages, notes_stage, probe_tensors)
 from .stats import bootstrap_interval, majority_accuracy
 from .steer import SELECTIONS, SteeringSpec, Steerer
-from .storage import PROMPTS_FILE, Run, atomic_write_bytes
+from .storage import PROMPTS_FILE, Run, StorageError, atomic_write_bytes, record_inputs
 from .threads import configure_threads
 
 Progress = Callable[[str, int, int], None]
-STAGES = ("bias", "extract", "cluster", "probe", "act", "sweep", "refine", "eval", "project")
 COMBINE_SCALES = (0.5, 0.75, 1.0)  # common scales tried for the chosen layers' alphas together
 # What ``eval`` can compare: the steering methods, and G-ACT without refinement or refined online.
 EVAL_METHODS = ("mean_diff", "act", "gact", "gact_unrefined", "gact_online", "neuron")
 
+
+def _json(value):
+    return list(value) if isinstance(value, tuple) else value
 
 
 @dataclass
@@ -146,7 +159,9 @@ class PipelineSettings:
             raise ValueError(f"bias_samples must be a positive integer, got {self.bias_samples!r}")
         if self.bias_stop not in STOP_RULES:
             raise ValueError(f"unknown bias_stop {self.bias_stop!r}; expected one of {', '.join(STOP_RULES)}")
-        for name in ("max_new_tokens", "off_max_new_tokens", "batch_size"):
+        if not (math.isfinite(float(self.eval_temperature)) and self.eval_temperature >= 0):
+            raise ValueError(f"eval_temperature must be 0 (greedy) or more, got {self.eval_temperature}")
+        for name in ("max_new_tokens", "off_max_new_tokens", "batch_size", "eval_samples"):
             if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
                 raise ValueError(f"{name} must be a positive integer, got {getattr(self, name)!r}")
         if not 0 < self.val_fraction < 1:
@@ -172,24 +187,66 @@ class Pipeline:
     settings: PipelineSettings = field(default_factory=PipelineSettings)
     progress: Progress | None = None
     model_ref: str | None = None  # what load_model was given (None: the embedded model), to reopen the run
+    overwrite: bool = False  # a run made with other settings, model or prompts is cleared at the first write
+    one_off: dict = field(default_factory=dict)  # settings for this session's eval/steer only; never stored
 
     @classmethod
-    def reopen(cls, run_dir, model, overrides: dict | None = None, progress: Progress | None = None) -> "Pipeline":
-        """The pipeline of an existing run, with its prompts and settings (``overrides`` replace
-        some settings); ``model`` should be the run's (``run.settings["model_ref"]``)."""
+    def reopen(cls, run_dir, model, one_off: dict | None = None, progress: Progress | None = None) -> "Pipeline":
+        """The pipeline of an existing run, with its prompts and settings; ``one_off`` settings
+        change this session's ``eval`` and ``steer`` (whose results are then not stored) and
+        nothing else. ``model`` should be the run's (``run.settings["model_ref"]``)."""
         run = Run(run_dir)
         stored = run.settings
-        settings = PipelineSettings.from_json({**stored.get("pipeline", {}), **(overrides or {})})
-        return cls(model, run.prompt_set(), run, settings, progress=progress, model_ref=stored.get("model_ref"))
+        settings = PipelineSettings.from_json(stored.get("pipeline", {}))
+        return cls(model, run.prompt_set(), run, settings, progress=progress, model_ref=stored.get("model_ref"),
+                   one_off=dict(one_off or {}))
 
     def __post_init__(self):
         self.settings.validate(self.model, self.prompts)
-        record = {"pipeline": self.settings.to_json(), "model": self.model.facts.as_dict(), "model_ref": self.model_ref,
-                  "prompt_set": {"name": self.prompts.name, "fingerprint": self.prompts.fingerprint(),
-                                 "tasks": len(self.prompts)}}
+        self._stage_notes: list[str] = []
+        self.record = {"pipeline": self.settings.to_json(), "model": self.model.facts.as_dict(),
+                       "model_fingerprint": self.model.fingerprint, "model_ref": self.model_ref,
+                       "prompt_set": {"name": self.prompts.name, "fingerprint": self.prompts.fingerprint(),
+                                      "tasks": len(self.prompts)}}
+        if not self.overwrite:
+            self._check_matches_run()
+        one_off = {k: v for k, v in self.one_off.items() if self.settings.to_json().get(k) != _json(v)}
+        if one_off:
+            self.settings = PipelineSettings.from_json({**self.settings.to_json(), **one_off})
+            self.settings.validate(self.model, self.prompts)
+        self.one_off = one_off
+
+    def _check_matches_run(self) -> None:
+        """A run keeps what it was started with: other settings, another model or other prompts
+        are an error naming the differences, not a silent mix."""
         stored = self.run.settings
-        if any(stored.get(key) != value for key, value in record.items()):  # reopening as it was writes nothing
-            self.run.update_settings(**record)
+        if not stored:
+            return
+        was = {**PipelineSettings().to_json(), **stored.get("pipeline", {})}  # settings added since: defaults
+        now = self.record["pipeline"]
+        differences = [f"{k} {was.get(k)!r} -> {now.get(k)!r}" for k in sorted(set(was) | set(now)) if was.get(k) != now.get(k)]
+        if stored.get("model_fingerprint", self.model.fingerprint) != self.model.fingerprint:
+            differences.append(f"model {stored.get('model', {}).get('name')!r} -> {self.model.facts.name!r} (other weights)")
+        if stored.get("prompt_set", {}).get("fingerprint") != self.record["prompt_set"]["fingerprint"]:
+            differences.append("another prompt set")
+        if differences:
+            raise StorageError(f"run {self.run.dir.name!r} was made with other inputs ({'; '.join(differences)}): "
+                               "start a new run, or overwrite this one (--overwrite)")
+
+    @property
+    def inputs(self) -> str:
+        """The hash of what every stage's results come from: settings, model weights, prompts
+        (as the run stored them, once it has)."""
+        return record_inputs(self.run.settings or self.record)
+
+    def _start_writing(self) -> None:
+        """At a write, under the lock: clear the run if overwriting, and store what it is made of."""
+        if self.overwrite:
+            self.run.clear()
+            self.overwrite = False
+        self._check_matches_run()  # again under the lock: another writer may have started the run
+        if not self.run.settings:
+            self.run.write_settings(self.record)
         prompts_file, jsonl = self.run.dir / PROMPTS_FILE, self.prompts.to_jsonl()
         if not prompts_file.is_file() or prompts_file.read_text(encoding="utf-8") != jsonl:
             atomic_write_bytes(prompts_file, jsonl.encode())
@@ -235,8 +292,8 @@ class Pipeline:
         Rows are the neutral activations and paraphrases (labelled with their task's cluster),
         then, for adaptive probes, activations inside target-language answers (labelled K).
         """
-        acts, _ = self.run.load("activations")
-        labels = self.run.load("clusters")[0]["labels"].numpy()
+        acts, _ = self.run.load(ACTIVATIONS)
+        labels = self.run.load(CLUSTERS)[0]["labels"].numpy()
         names = ["neutral", *sorted(k for k in acts if k.startswith("paraphrase_"))]
         if self.settings.adaptive and "off" in acts:
             names.append("off")
@@ -253,10 +310,12 @@ class Pipeline:
         return torch.cat(rows), y, groups, is_off
 
     def _note(self, text: str) -> None:
-        """Keep a remark about the run (what a stage could not do) in its settings."""
-        notes = self.run.settings.get("notes", [])
-        if text not in notes:
-            self.run.update_settings(notes=[*notes, text])
+        """Keep a remark about what the running stage could not do (stored with its results)."""
+        if text not in self._stage_notes:
+            self._stage_notes.append(text)
+
+    def notes(self, stage: str) -> list[str]:
+        return [m["extra"]["text"] for m in self.run.metrics(notes_stage(stage))]
 
     def _stored_answers(self, stage: str) -> list[Generation]:
         """The answers a stage stored, in order, as generated (detection is recomputed)."""
@@ -305,8 +364,8 @@ class Pipeline:
             tensors.update(self._off_samples(advance))
         base = tensors["contrast" if s.contrast != "neutral" else "neutral"]
         deltas = tensors["target"] - base
-        self.run.save("activations", tensors, **self._meta(kind="activations"))
-        self.run.save("deltas", {"deltas": deltas, "mean_vectors": deltas.mean(dim=0)},
+        self.run.save(ACTIVATIONS, tensors, **self._meta(kind="activations"))
+        self.run.save(DELTAS, {"deltas": deltas, "mean_vectors": deltas.mean(dim=0)},
                       **self._meta(kind="differences", target=s.target, contrast=s.contrast))
 
     def _off_samples(self, advance) -> dict[str, torch.Tensor]:
@@ -321,7 +380,7 @@ class Pipeline:
         answers = generate(self.model, [t.prompts[s.target] for t in tasks], config, on_answers=advance)
         kept = [i for i, a in enumerate(answers) if a.detection.language == s.target]
         kept = kept or [i for i, a in enumerate(answers) if a.text.strip()]  # a model that cannot: its best attempts
-        self.run.replace_generations("target_answers", self._generation_rows([t.id for t in tasks], "explicit", answers))
+        self.run.replace_generations(TARGET_ANSWERS, self._generation_rows([t.id for t in tasks], "explicit", answers))
         advance(len(tasks))
         if not kept:
             self._note("the model's explicit answers were all empty: probes have no 'off' class")
@@ -333,14 +392,14 @@ class Pipeline:
 
     def cluster(self) -> None:
         s = self.settings
-        tensors, _ = self.run.load("deltas")
+        tensors, _ = self.run.load(DELTAS)
         deltas = tensors["deltas"]
         advance = self._tick("cluster", 2)
         fitted = SteeringClusters(s.k, mode=s.cluster_mode, random_state=s.seed).fit(deltas)
         advance()
         sweep = k_sweep(deltas, range(2, min(8, len(self.prompts)) + 1), mode=s.cluster_mode, random_state=s.seed)
         advance()
-        self.run.save("clusters", {"labels": torch.as_tensor(fitted.labels_), "vectors": fitted.vectors_,
+        self.run.save(CLUSTERS, {"labels": torch.as_tensor(fitted.labels_), "vectors": fitted.vectors_,
                                    "silhouette": torch.as_tensor(fitted.silhouette_)},
                       **self._meta(kind="clusters", k=s.k, mode=s.cluster_mode, target=s.target))
         rows = [("silhouette", layer, v, None) for layer, v in enumerate(fitted.silhouette_)]
@@ -394,7 +453,7 @@ class Pipeline:
         advance()
         sklearn = SklearnProbe(n_classes, C=s.sklearn_C, val_fraction=s.val_fraction, random_state=s.seed).fit(X, y, groups=groups)
         advance()
-        for name, probe in (("probe_gact", gact), ("probe_sklearn", sklearn)):
+        for name, probe in ((probe_tensors("gact"), gact), (probe_tensors("sklearn"), sklearn)):
             self.run.save(name, probe.state_tensors(), **self._meta(kind="probe", method=name.split("_")[1], k=s.k))
         rows = self._accuracy_rows("gact", gact, X, y, groups, is_off) + self._accuracy_rows("sklearn", sklearn, X, y, groups, is_off)
         rows += self._baseline_rows(gact, X, y, is_off, n_classes)
@@ -449,7 +508,7 @@ class Pipeline:
         if s.neuron_scoring == "activation":
             mlp = extract_activations(self.model, hook_point="mlp_post", **read)
             tensors.update(mlp_good_mean=mlp[good].mean(0), mlp_bad_mean=mlp[~good].mean(0))
-        self.run.save("act", tensors, **self._meta(kind="act", target=s.target, hook="attn.hook_z"))
+        self.run.save(ACT, tensors, **self._meta(kind="act", target=s.target, hook="attn.hook_z"))
         advance()
         # ACT's strength, tried like G-ACT's alphas are in the sweep (fenced tag, greedy), so neither
         # method is compared at a strength that suits only the other.
@@ -461,7 +520,7 @@ class Pipeline:
             advance()
         chosen = s.act_alpha if s.act_alpha is not None else min(tried, key=lambda a: (-tried[a], a))
         best = act.best_head_accuracy()
-        metrics = [*counts, ("chosen_alpha", None, float(chosen), None)]
+        metrics = [*counts, (CHOSEN_ALPHA, None, float(chosen), None)]
         metrics += [("alpha_success", None, v, {"alpha": a}) for a, v in tried.items()]
         for layer in range(self.model.n_layers):
             c, h = np.unravel_index(np.nanargmax(np.nan_to_num(act.val_accuracy_[:, layer], nan=-1)),
@@ -477,22 +536,22 @@ class Pipeline:
     def load_probe(self, method: str = "gact"):
         """The fitted probe, ``gact`` or ``sklearn`` (the ablation); G-ACT's refined state is read
         by ``steerer``, with the gains learned alongside it."""
-        tensors, _ = self.run.load(f"probe_{method}")
+        tensors, _ = self.run.load(probe_tensors(method))
         cls = SklearnProbe if method == "sklearn" else GactProbe
         return cls.from_state_tensors(tensors)
 
     def load_act(self) -> AdaptiveActivationSteering:
-        if not self.run.has("act"):
-            notes = [n for n in self.run.settings.get("notes", []) if n.startswith("ACT")]
+        if not self.run.has(ACT):
+            notes = self.notes("act")
             raise ValueError(notes[0] if notes else "ACT is not fitted in this run: run the 'act' stage first")
-        tensors, _ = self.run.load("act")
+        tensors, _ = self.run.load(ACT)
         state = {k.removeprefix("act_"): v for k, v in tensors.items() if k.startswith("act_")}
         return AdaptiveActivationSteering.from_state_tensors(state)
 
     def _neurons(self, layers) -> dict[int, int]:
         s = self.settings
         if s.neuron_scoring == "activation":
-            tensors, _ = self.run.load("act")
+            tensors, _ = self.run.load(ACT)
             if "mlp_good_mean" not in tensors:
                 raise ValueError("no neuron activations in this run: run the 'act' stage with neuron_scoring 'activation'")
             good, bad = tensors["mlp_good_mean"][None], tensors["mlp_bad_mean"][None]
@@ -507,17 +566,17 @@ class Pipeline:
             return ActSteerer(spec, self.load_act(), beta=self.settings.act_beta)
         if spec.method == "neuron":
             return Steerer(spec, neurons=self._neurons(spec.layers))
-        deltas, _ = self.run.load("deltas")
+        deltas, _ = self.run.load(DELTAS)
         if spec.method == "mean_diff":
             return Steerer(spec, mean_vectors=deltas["mean_vectors"])
         extra = {}
-        if refined and self.run.has("gact_refined"):
-            tensors, _ = self.run.load("gact_refined")  # the refined probe and what refinement learned with it
+        if refined and self.run.has(REFINED):
+            tensors, _ = self.run.load(REFINED)  # the refined probe and what refinement learned with it
             probe = GactProbe.from_state_tensors(tensors)
             extra = {k: tensors[k] for k in ("log_gains", "offsets") if k in tensors}
         else:
             probe = self.load_probe("gact")
-        return Steerer(spec, vectors=self.run.load("clusters")[0]["vectors"], probe=probe,
+        return Steerer(spec, vectors=self.run.load(CLUSTERS)[0]["vectors"], probe=probe,
                        selection=self.settings.selection, **extra)
 
     def chosen_spec(self, method: str = "gact") -> SteeringSpec:
@@ -528,13 +587,13 @@ class Pipeline:
         layers, alphas = s.steer_layers, s.steer_alphas
         if method == "act" and layers is None:
             layers = self.load_act().layers_
-            chosen = [m["value"] for m in self.run.metrics("act") if m["name"] == "chosen_alpha"]
+            chosen = [m["value"] for m in self.run.metrics("act") if m["name"] == CHOSEN_ALPHA]
             alphas = alphas or (s.act_alpha if s.act_alpha is not None else chosen[0],)
         if layers is None:
-            chosen = self.run.settings.get("chosen")
-            if chosen is None:
+            chosen = {m["layer"]: m["value"] for m in self.run.metrics("sweep") if m["name"] == CHOSEN_ALPHA}
+            if not chosen:
                 raise ValueError("no layers chosen yet: run the sweep stage, or give --layers")
-            layers, alphas = chosen["layers"], alphas or chosen["alphas"]
+            layers, alphas = list(chosen), alphas or list(chosen.values())
         if method == "neuron" and s.steer_alphas is None:
             alphas = (s.neuron_factor,)
         alphas = alphas or (1.0,)
@@ -572,16 +631,16 @@ class Pipeline:
                 for j, a in enumerate(s.sweep_alphas)]
         rows += [("combined_success", None, v, {"scale": c}) for c, v in combined.items()]
         rows += self._causal_rows(base, grid, batches, advance)
+        rows += [(CHOSEN_ALPHA, int(layer), float(alpha), None) for layer, alpha in zip(chosen_layers, chosen_alphas)]
         self.run.replace_metrics("sweep", rows)
-        self.run.update_settings(chosen={"layers": chosen_layers, "alphas": chosen_alphas})
 
     def _causal_rows(self, base: Steerer, grid: np.ndarray, batches, advance) -> list[tuple]:
         """Does the probe pick the right vector? Per layer, steering with the cluster vector the
         probe picks for each prompt, a random cluster's, and the prompt's own cluster's (the
         oracle), at the sweep's alpha where that layer's success is nearest 50% (most room)."""
         s = self.settings
-        acts, _ = self.run.load("activations")
-        labels = self.run.load("clusters")[0]["labels"].numpy()
+        acts, _ = self.run.load(ACTIVATIONS)
+        labels = self.run.load(CLUSTERS)[0]["labels"].numpy()
         k = base.vectors.shape[1]
         picked = base.probe.predict_proba(acts["neutral"])[..., :k].argmax(-1)  # [layers, tasks]
         rng = np.random.default_rng(s.seed)
@@ -625,7 +684,7 @@ class Pipeline:
         probe.train_accuracy_, probe.val_accuracy_ = probe.split_scores(X, y)
         tensors = probe.state_tensors()
         tensors.update({k: getattr(refined, k) for k in ("log_gains", "offsets") if getattr(refined, k) is not None})
-        self.run.save("gact_refined", tensors, **self._meta(kind="probe", method="gact_refined", k=s.k))
+        self.run.save(REFINED, tensors, **self._meta(kind="probe", method="gact_refined", k=s.k))
         rows = [("loss", step, loss, None) for step, loss in enumerate(losses)]
         rows += [(f"success_{when}_{split}", None, value, None)
                  for when, values in (("before", before), ("after", after)) for split, value in values.items()]
@@ -649,16 +708,19 @@ class Pipeline:
         """Unsteered answers to a prompt set, generated once per run and decoding settings
         (stored as ``baseline_<set>``), since every method compares against the same ones."""
         ids, prompts = self.eval_prompts(prompt_set)
-        key = {"prompts": prompts, "config": asdict(config)}
-        stored = self.run.settings.get("baselines", {}).get(prompt_set)
-        if stored == key:
-            answers = self._stored_answers(f"baseline_{prompt_set}")
+        stage = baseline_stage(prompt_set)
+        key = hashlib.sha256(json.dumps({"prompts": prompts, "config": asdict(config), "inputs": self.inputs},
+                                        sort_keys=True).encode()).hexdigest()
+        stored = [m["extra"]["key"] for m in self.run.metrics(stage) if m["name"] == "answers"]
+        if stored == [key]:
+            answers = self._stored_answers(stage)
             if len(answers) == len(prompts):
                 advance(len(prompts))
                 return answers
         answers = generate(self.model, prompts, config, on_answers=advance)
-        self.run.replace_generations(f"baseline_{prompt_set}", self._generation_rows(ids, "baseline", answers))
-        self.run.update_settings(baselines={**self.run.settings.get("baselines", {}), prompt_set: key})
+        if not self.one_off:
+            self.run.replace_generations(stage, self._generation_rows(ids, "baseline", answers))
+            self.run.replace_metrics(stage, [("answers", None, len(answers), {"key": key})])
         return answers
 
     def evaluate(self, method: str = "gact", prompt_set: str = "neutral") -> dict:
@@ -678,8 +740,10 @@ class Pipeline:
         result = compare_answers(baseline, steered, s.target, self.model.tokenizer, s.max_new_tokens)
         result.update(spec=steerer.spec.to_json(), method=method, prompt_set=prompt_set, temperature=s.eval_temperature,
                       seed=s.seed)
+        if self.one_off:  # this session's settings, not the run's: shown, never stored
+            return result
         stage = eval_stage(method, prompt_set)
-        rows = []
+        rows = [(SPEC, None, 0.0, {**steerer.spec.to_json(), "method": method})]
         for condition in ("baseline", "steered"):
             summary = result[condition]
             rows += [(f"{condition}_share_{verdict}", None, v, None) for verdict, v in summary["shares"].items()]
@@ -691,23 +755,26 @@ class Pipeline:
             row for condition in ("baseline", "steered")
             for row in self._generation_rows(ids, condition, result["answers"][condition])
         ])
-        self.run.update_settings(evaluated={**self.run.settings.get("evaluated", {}), stage: {**steerer.spec.to_json(),
-                                                                                               "method": method}})
         return result
 
     def project(self) -> None:
         """Precompute the 2-D projections of the differences the dashboard opens with."""
         advance = self._tick("project", len(self.settings.projections))
         for method in self.settings.projections:
-            run_projection(self.run, method, dims=2, seed=self.settings.seed)
+            run_projection(self.run, method, dims=2, seed=self.settings.seed, save=True)
             advance()
 
     def run_stage(self, stage: str, method: str = "gact", prompt_set: str | None = None):
         """Run one stage (for ``eval``: ``method`` on ``prompt_set``, default the settings'
-        ``eval_sets``), with torch's thread count re-read from the cores free now, and record how
-        long it took (``stage_seconds``). ``eval`` returns the last set's result."""
+        ``eval_sets``), with torch's thread count re-read from the cores free now, under the
+        run's lock, and record it as done with its inputs and time. ``eval`` returns the last
+        set's result."""
         if stage not in STAGES:
             raise ValueError(f"unknown stage {stage!r}; expected one of {', '.join(STAGES)}")
+        if self.one_off and stage != "eval":
+            changed = ", ".join(f"{k}={v!r}" for k, v in self.one_off.items())
+            raise StorageError(f"one-off settings ({changed}) apply to eval and steer only; the {stage} stage of run "
+                               f"{self.run.dir.name!r} keeps the run's settings: start a new run to change them")
         if stage == "eval":
             out = None
             for which in [prompt_set] if prompt_set else self.settings.eval_sets:
@@ -717,18 +784,39 @@ class Pipeline:
 
     def _timed(self, label: str, work):
         threads = configure_threads()
-        started = time.perf_counter()
-        out = work()
-        self.run.replace_metrics(f"time_{label}", [("seconds", None, time.perf_counter() - started, {"threads": threads})])
+        if self.one_off:  # an evaluation with one-off settings writes nothing
+            return work()
+        with self.run.writing():
+            self._start_writing()
+            self.run.forget_before_writing([label, *later_stages(label, self.run.stage_records())])
+            self._stage_notes = []
+            started = time.perf_counter()
+            out = work()
+            self.run.replace_metrics(notes_stage(label), [("note", None, 0.0, {"text": t}) for t in self._stage_notes])
+            self.run.record_stage(label, self.inputs, time.perf_counter() - started, threads)
         return out
+
+    def done_stages(self) -> list[str]:
+        """The stages recorded as complete for this run's inputs, in the order they finished."""
+        return [s for s, r in self.run.stage_records().items() if r["inputs"] == self.inputs]
 
     def stage_seconds(self) -> dict[str, float]:
         """Seconds each recorded stage took, in the order they last ran."""
-        return {m["stage"].removeprefix("time_"): m["value"] for m in self.run.metrics() if m["stage"].startswith("time_")}
+        return {s: r["seconds"] for s, r in self.run.stage_records().items()}
 
-    def run_all(self, stages=STAGES) -> dict | None:
+    def run_all(self, stages=STAGES, resume: bool = False) -> dict | None:
+        """Every stage in turn; with ``resume``, those not yet done for these inputs (the
+        evaluation counts as done when every method and prompt set it asks for is)."""
         result = None
-        for stage in stages:
-            out = self.run_stage(stage)
-            result = out if stage == "eval" else result
+        with self.writing():  # one lock for all the stages: no other writer slips in between
+            done = set(self.done_stages()) if resume else set()
+            for stage in stages:
+                if stage in done or (stage == "eval" and {eval_stage("gact", w) for w in self.settings.eval_sets} <= done):
+                    continue
+                out = self.run_stage(stage)
+                result = out if stage == "eval" else result
         return result
+
+    def writing(self):
+        """The run's lock, held across several stages (none for one-off evaluations, which write nothing)."""
+        return nullcontext() if self.one_off else self.run.writing()

@@ -12,6 +12,8 @@ import hashlib
 import numpy as np
 import torch
 
+from .schema import DELTAS, projection_tensors
+
 PROJECTIONS = ("pca", "umap", "tsne")
 
 
@@ -49,18 +51,20 @@ def _fingerprint(deltas: torch.Tensor) -> str:
     return hashlib.sha256(deltas.contiguous().numpy().tobytes()).hexdigest()[:16]
 
 
-def run_projection(run, method: str = "pca", dims: int = 2, seed: int = 0) -> np.ndarray:
+def run_projection(run, method: str = "pca", dims: int = 2, seed: int = 0, save: bool = False) -> np.ndarray:
     """Points ``[n_layers, n_tasks, dims]`` of a run's differences, from the run's cache when
-    they were computed for these very differences."""
+    they were computed for these very differences; computed ones are stored only with ``save``
+    (the pipeline's project stage, under the run's lock: readers never write)."""
     check_projection(method, dims)
-    deltas = run.load("deltas")[0]["deltas"]  # [n_tasks, n_layers, d_model]
+    deltas = run.load(DELTAS)[0]["deltas"]  # [n_tasks, n_layers, d_model]
     key = _fingerprint(deltas)
-    name = f"projection_{method}_{dims}d_seed{seed}"
+    name = projection_tensors(method, dims, seed)
     if run.has(name):
         tensors, meta = run.load(name)
         if meta.get("deltas") == key:
             return tensors["points"].numpy()
     points = np.stack([project(deltas[:, layer].numpy(), method, dims, seed) for layer in range(deltas.shape[1])])
-    run.save(name, {"points": torch.as_tensor(points, dtype=torch.float32)}, kind="projection", method=method,
-             dims=dims, seed=seed, deltas=key)
+    if save:
+        run.save(name, {"points": torch.as_tensor(points, dtype=torch.float32)}, kind="projection", method=method,
+                 dims=dims, seed=seed, deltas=key)
     return points.astype(np.float32)

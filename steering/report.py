@@ -6,7 +6,7 @@ import html
 from datetime import datetime, timezone
 
 from . import figures
-from .evaluation import eval_stage
+from .schema import eval_stage
 from .results import RunResults
 
 STYLE = """

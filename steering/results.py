@@ -15,11 +15,12 @@ import numpy as np
 import pandas as pd
 import torch
 
-from .evaluation import VERDICTS, eval_stage
+from .evaluation import VERDICTS
+from .schema import CHOSEN_ALPHA, CLUSTERS, DELTAS, SPEC, eval_stage, is_evaluation
 from .languages import LANGUAGE_KEYS
 from .projection import run_projection
 from .prompts import PromptSet
-from .storage import DATABASE_FILE, SETTINGS_FILE, TENSOR_DIR, Run
+from .storage import DATABASE_FILE, SETTINGS_FILE, TENSOR_DIR, Run, record_inputs
 from .vectors_io import run_vectors, vectors_bytes
 
 PROBES = {"gact": "G-ACT", "sklearn": "G-ACT, sklearn fit (ablation)", "refined": "G-ACT refined"}
@@ -52,15 +53,36 @@ class RunResults:
 
     def __init__(self, run_dir: str | Path):
         self.run = Run(run_dir)
+        self.run.verify()
         self.settings = self.run.settings
         self.pipeline = self.settings.get("pipeline", {})
         self.target = self.pipeline.get("target", "cpp")
 
     # what is there ------------------------------------------------------------------------
+    @cached_property
+    def _records(self) -> dict[str, dict]:
+        return self.run.stage_records()
+
+    @cached_property
+    def done_stages(self) -> list[str]:
+        """Stages (and evaluations such as ``eval_act``) recorded complete for the run's inputs."""
+        inputs = record_inputs(self.settings)
+        return [s for s, r in self._records.items() if r["inputs"] == inputs]
+
+    @cached_property
+    def stale_stages(self) -> list[str]:
+        """Stages recorded with other inputs (settings, weights or prompts) than the run's now."""
+        return [s for s in self._records if s not in self.done_stages]
+
     def has(self, stage: str) -> bool:
-        """Whether ``stage`` (a pipeline stage, or a metrics stage such as ``eval_act``) has results."""
+        """Whether ``stage`` (a pipeline stage, or an evaluation such as ``eval_act``) is complete
+        for the run's inputs (a run from before stage records: whether it has its results)."""
+        if self._records:
+            if stage == "eval":
+                return any(is_evaluation(s) for s in self.done_stages)
+            return stage in self.done_stages
         if stage in ("extract", "cluster"):
-            return self.run.has("deltas" if stage == "extract" else "clusters")
+            return self.run.has(DELTAS if stage == "extract" else CLUSTERS)
         if stage == "project":
             return any((self.run.dir / TENSOR_DIR).glob("projection_*.safetensors"))
         if stage == "eval":
@@ -204,7 +226,7 @@ class RunResults:
     # clusters ----------------------------------------------------------------------------------
     @cached_property
     def _clusters(self) -> dict[str, torch.Tensor]:
-        return self.run.load("clusters")[0] if self.run.has("clusters") else {}
+        return self.run.load(CLUSTERS)[0] if self.run.has(CLUSTERS) else {}
 
     def cluster_labels(self) -> np.ndarray:
         """``[n_layers, n_tasks]`` cluster of each task's difference vector."""
@@ -251,12 +273,21 @@ class RunResults:
 
     @property
     def chosen(self) -> dict | None:
-        return self.settings.get("chosen")
+        """The sweep's ``{"layers": [...], "alphas": [...]}`` (None before the sweep)."""
+        chosen = self.metric_values("sweep", CHOSEN_ALPHA)
+        if not chosen:
+            return self.settings.get("chosen")  # a run from before the sweep stored its choice as a metric
+        return {"layers": list(chosen), "alphas": list(chosen.values())}
+
+    def evaluated_spec(self, method: str = "gact", prompt_set: str = "neutral") -> dict | None:
+        """The spec (layers, alphas, hook point) and method an evaluation's answers were steered with."""
+        return next((m["extra"] for m in self._metrics if m["stage"] == eval_stage(method, prompt_set)
+                     and m["name"] == SPEC), None)
 
     @property
     def act_choice(self) -> dict[int, float]:
         """ACT's layers (those with a kept head) at its chosen strength; empty without ACT."""
-        alpha = self.metric_values("act", "chosen_alpha").get(None)
+        alpha = self.metric_values("act", CHOSEN_ALPHA).get(None)
         kept = self.metric_values("act", "kept_heads")
         return {int(layer): float(alpha) for layer, n in kept.items() if n > 0} if alpha is not None else {}
 

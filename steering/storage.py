@@ -1,16 +1,24 @@
 """Runs on disk: a directory with settings (JSON), tensors (safetensors with metadata) and tables
 (SQLite). Every file is written to a temporary name and renamed into place, so a killed run leaves
-no half-written artifact; tensors are never unpickled."""
+no half-written artifact; tensors are never unpickled.
+
+Only the holder of a run's lock (``Run.writing()``, one process or thread at a time) may write to
+it: reading a run never writes, and a second writer gets a ``RunLockedError`` instead of mixing
+its files with the first's. Which stages are complete is recorded per stage, after the stage's
+files, with the inputs they were computed from, so a killed stage is never reported as done.
+"""
 
 from __future__ import annotations
 
+import fcntl
+import hashlib
 import json
 import os
 import re
 import sqlite3
 import tempfile
 import time
-from contextlib import closing
+from contextlib import closing, contextmanager
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -32,6 +40,10 @@ def cache_home() -> Path:
 
 class StorageError(ValueError):
     """A file that cannot be used as asked; the message says why."""
+
+
+class RunLockedError(StorageError):
+    """Another writer holds the run."""
 
 
 RUN_NAME = re.compile(r"[A-Za-z0-9_][\w.-]{0,99}")  # no separators, no leading dot (so no "..")
@@ -108,6 +120,14 @@ def load_tensors(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
     return tensors, metadata
 
 
+def record_inputs(record: dict) -> str:
+    """The hash of what a run's results come from (its ``settings.json`` record): pipeline
+    settings, model weights and prompt set. A stage recorded with other inputs is stale."""
+    inputs = {"pipeline": record.get("pipeline"), "model": record.get("model_fingerprint"),
+              "prompts": record.get("prompt_set", {}).get("fingerprint")}
+    return hashlib.sha256(json.dumps(inputs, sort_keys=True).encode()).hexdigest()[:16]
+
+
 class Run:
     """One pipeline run: ``settings.json``, ``tensors/*.safetensors`` and ``run.sqlite``."""
 
@@ -115,27 +135,131 @@ class Run:
         """Open the run in ``directory``; with ``create``, a new one (nothing is written until
         the first save, so a run that fails its checks leaves nothing behind)."""
         self.dir = Path(directory)
+        self._lock_depth = 0
+        self._forget_first: list[str] = []
         if not create and not (self.dir / SETTINGS_FILE).is_file():
             raise StorageError(f"{self.dir.name!r} is not a Steerscope run (no {SETTINGS_FILE})")
 
-    def _connect(self) -> sqlite3.Connection:
+    # the writer's lock --------------------------------------------------------------------
+    @contextmanager
+    def writing(self):
+        """Hold the run's lock while writing: a second writer (process or thread) gets a
+        ``RunLockedError`` at once; temporary files a killed writer left are removed on taking it."""
+        if self._lock_depth:
+            self._lock_depth += 1
+            try:
+                yield self
+            finally:
+                self._lock_depth -= 1
+            return
         self.dir.mkdir(parents=True, exist_ok=True)
-        db = sqlite3.connect(self.dir / DATABASE_FILE, timeout=30)
-        db.execute("CREATE TABLE IF NOT EXISTS metrics (stage TEXT, name TEXT, layer INTEGER, "
-                   "value REAL, extra TEXT, created REAL)")
-        db.execute("CREATE TABLE IF NOT EXISTS generations (stage TEXT, task_id TEXT, condition TEXT, "
-                   "seed INTEGER, prompt TEXT, text TEXT, language TEXT, confidence REAL, "
-                   "parses INTEGER, n_tokens INTEGER, created REAL)")
+        # The lock is on the run's directory itself: no lock file to leave behind, and the kernel
+        # releases it when its holder dies (kill -9 included).
+        fd = os.open(self.dir, os.O_RDONLY)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise RunLockedError(f"run {self.dir.name!r} is being written by another process or session: wait "
+                                 "for it to finish, or start a new run") from None
+        self._lock_depth = 1
+        try:
+            self._remove_stale_temporaries()
+            yield self
+        finally:
+            self._lock_depth, self._forget_first = 0, []
+            os.close(fd)  # closing releases the lock
+
+    def _remove_stale_temporaries(self) -> None:
+        for folder in (self.dir, self.dir / TENSOR_DIR):
+            for tmp in folder.glob(".*.tmp"):
+                tmp.unlink(missing_ok=True)
+
+    def _require_lock(self) -> None:
+        if not self._lock_depth:
+            raise RuntimeError(f"write to run {self.dir.name!r} outside Run.writing(): readers never write")
+        if self._forget_first:  # the first write of a stage: it is no longer done
+            stages, self._forget_first = self._forget_first, []
+            self.forget_stages(stages)
+
+    def forget_before_writing(self, stages: Iterable[str]) -> None:
+        """Mark ``stages`` not done just before the next write, so a stage that fails before
+        writing anything leaves the run exactly as it was."""
+        self._forget_first = list(stages)
+
+    def _connect(self, write: bool = True) -> sqlite3.Connection:
+        """A connection to ``run.sqlite``: read-only for readers (so reading never changes a byte)."""
+        try:
+            if not write:
+                return sqlite3.connect(f"{(self.dir / DATABASE_FILE).resolve().as_uri()}?mode=ro", uri=True, timeout=30)
+            db = sqlite3.connect(self.dir / DATABASE_FILE, timeout=30)
+            db.execute("CREATE TABLE IF NOT EXISTS metrics (stage TEXT, name TEXT, layer INTEGER, "
+                       "value REAL, extra TEXT, created REAL)")
+            db.execute("CREATE TABLE IF NOT EXISTS generations (stage TEXT, task_id TEXT, condition TEXT, "
+                       "seed INTEGER, prompt TEXT, text TEXT, language TEXT, confidence REAL, "
+                       "parses INTEGER, n_tokens INTEGER, created REAL)")
+            db.execute("CREATE TABLE IF NOT EXISTS stages (stage TEXT PRIMARY KEY, inputs TEXT, seconds REAL, "
+                       "threads INTEGER, finished REAL)")
+        except sqlite3.DatabaseError as err:
+            raise StorageError(f"{DATABASE_FILE} of run {self.dir.name!r} is not a readable database: {err}") from None
         return db
 
     # settings -----------------------------------------------------------------------------
     @property
     def settings(self) -> dict:
         path = self.dir / SETTINGS_FILE
-        return json.loads(path.read_text()) if path.is_file() else {}
+        if not path.is_file():
+            return {}
+        try:
+            value = json.loads(path.read_text(encoding="utf-8"))
+        except (json.JSONDecodeError, UnicodeDecodeError) as err:
+            raise StorageError(f"{SETTINGS_FILE} of run {self.dir.name!r} is not valid JSON ({err})") from None
+        if not isinstance(value, dict):
+            raise StorageError(f"{SETTINGS_FILE} of run {self.dir.name!r} is not a JSON object")
+        return value
 
-    def update_settings(self, **values: Any) -> None:
-        atomic_write_json(self.dir / SETTINGS_FILE, {**self.settings, **values})
+    def write_settings(self, values: dict) -> None:
+        self._require_lock()
+        atomic_write_json(self.dir / SETTINGS_FILE, values)
+
+    def clear(self) -> None:
+        """Remove everything the run stored (``--overwrite``), under the lock."""
+        self._require_lock()
+        for path in [self.dir / SETTINGS_FILE, self.dir / DATABASE_FILE, self.dir / PROMPTS_FILE,
+                     *(self.dir / TENSOR_DIR).glob("*.safetensors")]:
+            path.unlink(missing_ok=True)
+
+    # stages -------------------------------------------------------------------------------
+    def stage_records(self) -> dict[str, dict]:
+        """``{stage: {inputs, seconds, threads, finished}}`` of the stages that completed."""
+        rows = self._select("stages", "stage, inputs, seconds, threads, finished", None, order="finished")
+        return {r["stage"]: {k: r[k] for k in ("inputs", "seconds", "threads", "finished")} for r in rows}
+
+    def forget_stages(self, stages: Iterable[str]) -> None:
+        """Mark ``stages`` not done, before their files are rewritten (so a kill in between
+        never leaves a stage reported done over mixed files)."""
+        self._require_lock()
+        with closing(self._connect()) as db, db:
+            db.executemany("DELETE FROM stages WHERE stage = ?", [(s,) for s in stages])
+
+    def record_stage(self, stage: str, inputs: str, seconds: float, threads: int) -> None:
+        self._require_lock()
+        with closing(self._connect()) as db, db:
+            db.execute("INSERT OR REPLACE INTO stages VALUES (?, ?, ?, ?, ?)",
+                       (stage, inputs, float(seconds), int(threads), time.time()))
+
+    def verify(self) -> None:
+        """Raise a StorageError naming the first damaged file (settings, database, a tensor
+        file's header and length), so a reader can refuse a broken run at once, not mid-page."""
+        self.settings
+        for table in ("metrics", "generations", "stages"):
+            self._select(table, "COUNT(*)", None, order="1")
+        for path in sorted((self.dir / TENSOR_DIR).glob("*.safetensors")):
+            try:
+                with safe_open(str(path), framework="pt"):
+                    pass
+            except (SafetensorError, OSError, ValueError) as err:
+                raise StorageError(f"{path.name} is not a valid safetensors file (tampered or truncated): {err}") from None
 
     def prompt_set(self):
         """The prompt set the run was started with."""
@@ -151,6 +275,7 @@ class Run:
         return self.dir / TENSOR_DIR / f"{name}.safetensors"
 
     def save(self, name: str, tensors: dict[str, torch.Tensor], **metadata: Any) -> Path:
+        self._require_lock()
         path = self.tensor_path(name)
         save_tensors(path, tensors, metadata)
         return path
@@ -164,6 +289,7 @@ class Run:
     # tables -------------------------------------------------------------------------------
     def replace_metrics(self, stage: str, rows: Iterable[tuple[str, int | None, float, dict | None]]) -> None:
         """Replace the metrics of ``stage`` with ``rows`` of (name, layer, value, extra) in one transaction."""
+        self._require_lock()
         now = time.time()
         with closing(self._connect()) as db, db:
             db.execute("DELETE FROM metrics WHERE stage = ?", (stage,))
@@ -172,21 +298,29 @@ class Run:
                 [(stage, n, l, float(v), json.dumps(e) if e else None, now) for n, l, v, e in rows],
             )
 
-    def _select(self, table: str, columns: str, stage: str | None) -> list[sqlite3.Row]:
+    def _select(self, table: str, columns: str, stage: str | None, order: str = "rowid") -> list[sqlite3.Row]:
         """Rows of ``table`` in insertion order, of one stage or of all (none before the first
         write: reading never creates the database)."""
         if not (self.dir / DATABASE_FILE).is_file():
             return []
         where, args = (" WHERE stage = ?", (stage,)) if stage is not None else ("", ())
-        with closing(self._connect()) as db:
+        with closing(self._connect(write=False)) as db:
             db.row_factory = sqlite3.Row
-            return db.execute(f"SELECT {columns} FROM {table}{where} ORDER BY rowid", args).fetchall()
+            try:
+                return db.execute(f"SELECT {columns} FROM {table}{where} ORDER BY {order}", args).fetchall()
+            except sqlite3.OperationalError as err:
+                if "no such table" in str(err):  # a run from before the table existed
+                    return []
+                raise StorageError(f"{DATABASE_FILE} of run {self.dir.name!r} cannot be read: {err}") from None
+            except sqlite3.DatabaseError as err:
+                raise StorageError(f"{DATABASE_FILE} of run {self.dir.name!r} cannot be read: {err}") from None
 
     def metrics(self, stage: str | None = None) -> list[dict]:
         rows = self._select("metrics", "stage, name, layer, value, extra", stage)
         return [{**dict(r), "extra": json.loads(r["extra"]) if r["extra"] else None} for r in rows]
 
     def replace_generations(self, stage: str, rows: Iterable[dict]) -> None:
+        self._require_lock()
         now = time.time()
         keys = ("task_id", "condition", "seed", "prompt", "text", "language", "confidence", "parses", "n_tokens")
         with closing(self._connect()) as db, db:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import torch
 
+from .schema import CLUSTERS, DELTAS
 from .storage import StorageError, load_tensors, save_tensors, tensors_bytes
 
 REQUIRED_METADATA = ("model", "d_model", "n_layers", "hook_point", "position", "weight_processing")
@@ -18,8 +19,8 @@ CHOICES = ("answer_prefix", "adaptive", "selection", "cluster_mode", "probe_para
 
 def run_vectors(run) -> tuple[dict[str, torch.Tensor], dict]:
     """A run's steering vectors (clusters and mean differences) and the metadata to export them with."""
-    deltas, meta = run.load("deltas")
-    clusters, _ = run.load("clusters")
+    deltas, meta = run.load(DELTAS)
+    clusters, _ = run.load(CLUSTERS)
     keep = {key: meta[key] for key in REQUIRED_METADATA}
     settings = run.settings.get("pipeline", {})
     return ({"vectors": clusters["vectors"], "mean_vectors": deltas["mean_vectors"]},
@@ -51,12 +52,19 @@ def import_vectors(path: Path, model) -> tuple[dict[str, torch.Tensor], dict]:
     missing = [key for key in REQUIRED_METADATA if key not in metadata]
     if missing:
         raise StorageError(f"{Path(path).name} is not a Steerscope vector file (no {', '.join(missing)} in its header)")
-    if int(metadata["d_model"]) != model.d_model or any(t.shape[-1] != model.d_model for t in tensors.values()):
+    for key in ("d_model", "n_layers"):
+        if not isinstance(metadata[key], int) or isinstance(metadata[key], bool):
+            raise StorageError(f"{Path(path).name} has {key} {metadata[key]!r} in its header; expected an integer")
+    flat = [key for key, t in tensors.items() if t.dim() < 2]
+    if flat:
+        raise StorageError(f"{Path(path).name} holds {', '.join(flat)} with {tensors[flat[0]].dim()} dimension(s); "
+                           "steering vectors are [layers, ..., d_model]")
+    if metadata["d_model"] != model.d_model or any(t.shape[-1] != model.d_model for t in tensors.values()):
         raise StorageError(
             f"{Path(path).name} holds vectors for d_model {metadata['d_model']} ({metadata['model']}), "
             f"but {model.facts.name} has d_model {model.d_model}"
         )
-    if int(metadata["n_layers"]) != model.n_layers:
+    if metadata["n_layers"] != model.n_layers:
         raise StorageError(f"{Path(path).name} has vectors for {metadata['n_layers']} layers; "
                            f"{model.facts.name} has {model.n_layers}")
     if metadata["weight_processing"] != "none":

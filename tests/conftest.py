@@ -13,6 +13,17 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")  # nothing here may reach for the n
 os.environ["STEERSCOPE_CACHE"] = tempfile.mkdtemp(prefix="steerscope-test-cache-")
 
 
+def hashes(folder) -> dict[str, str]:
+    """Every file under ``folder`` by relative path, with its SHA-256: equal dicts mean a
+    byte-identical folder."""
+    import hashlib
+    from pathlib import Path
+
+    root = Path(folder)
+    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(root.rglob("*")) if p.is_file()}
+
+
 def _tiny_tokenizer():
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast

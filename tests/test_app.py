@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from conftest import DASHBOARD_RUN
+from conftest import DASHBOARD_RUN, hashes
 
 from steering.results import RunResults
 
@@ -65,19 +65,6 @@ def test_home_loads_a_gguf_file(runs, tiny_gguf, tmp_path, monkeypatch):
     app.text_input(key="model_input").input(str(broken)).run()
     assert not app.exception
     assert "not a readable GGUF file" in app.error[0].value
-
-
-@pytest.mark.parametrize("content, message", [
-    (b"\xff\xfe not utf-8", "not UTF-8"),
-    (b'{"id": "a"}\n', "a"),
-    (b"x" * (9 * 2**20), "limit"),
-])
-def test_home_rejects_bad_prompt_uploads_inline(runs, content, message):
-    app = opened(run=None)
-    app.radio[0].set_value("upload a JSONL file").run()
-    app.file_uploader[0].upload("tasks.jsonl", content).run()
-    assert not app.exception
-    assert app.error and "cannot be used" in app.error[0].value and message in app.error[0].value
 
 
 def test_home_runs_the_pipeline_on_a_subset_and_opens_the_run(runs):
@@ -164,22 +151,6 @@ def test_steer_presets_and_the_whole_task_set(runs):
     assert "Whole task set, neutral prompts (8 tasks)" in plotly_titles(app)
 
 
-@pytest.mark.parametrize("link", ["../outside", "/tmp", "outside/../../outside", "x" * 300, ".."])
-def test_links_never_open_a_folder_outside_the_runs_folder(runs, link):
-    outside = runs.parent / "outside"
-    if not outside.exists():  # a folder that looks like a run, beside the runs folder
-        outside.mkdir()
-        for name in ("settings.json", "prompts.jsonl"):
-            (outside / name).write_bytes((runs / DASHBOARD_RUN / name).read_bytes())
-    before = {p.name: p.read_bytes() for p in outside.iterdir()}
-    app = opened(link)
-    assert not app.exception
-    assert len(app.error) == 1 and "is not a run name" in app.error[0].value
-    assert str(runs.parent) not in app.error[0].value  # names, never server paths
-    app.switch_page("pages/clusters.py").run()  # no run is open: the page says so, and writes nothing
-    assert {p.name: p.read_bytes() for p in outside.iterdir()} == before
-
-
 def test_steer_runs_faithful_act_on_its_own_heads(runs):
     results = RunResults(runs / DASHBOARD_RUN)
     assert results.act_choice, "the dashboard run fits ACT"
@@ -193,20 +164,6 @@ def test_steer_runs_faithful_act_on_its_own_heads(runs):
     assert app.caption[0].value.startswith("ACT (per-head, adaptive) on layers")
 
 
-def test_steer_reports_bad_input_inline_and_keeps_working(runs):
-    app = steer_page()
-    app.text_area(key="prompt").input("   ").run()
-    app.button[0].click().run()
-    assert [e.value for e in app.error] == ["The prompt is empty: write a prompt or pick a task."]
-    app.selectbox(key="preset").select("all off").run()
-    app.button[0].click().run()
-    assert "Every layer is off" in app.error[0].value
-    app.selectbox(key="task").select_index(1).run()  # a new task refills the prompt
-    app.toggle(key="on_5").set_value(True).run()
-    app.button[0].click().run()
-    assert not app.error and len(app.code) >= 2
-
-
 def test_pages_say_what_to_do_before_a_run_or_its_vectors_exist(runs, embedded):
     from steering.pipeline import Pipeline, PipelineSettings
     from steering.prompts import PromptSet
@@ -218,7 +175,7 @@ def test_pages_say_what_to_do_before_a_run_or_its_vectors_exist(runs, embedded):
         assert not app.exception
         assert "No run is open" in app.info[0].value
     Pipeline(embedded, PromptSet.load().head(3), Run(runs / "bias-only", create=True),
-             PipelineSettings(bias_samples=1, max_new_tokens=16)).bias()
+             PipelineSettings(bias_samples=1, max_new_tokens=16)).run_stage("bias")
     app = opened("bias-only")
     app.switch_page("pages/steer.py").run()
     assert "No steering vectors yet" in app.error[0].value
@@ -255,3 +212,97 @@ def test_two_sessions_steer_at_once_without_seeing_each_other(runs):
     for thread in threads:
         thread.join()
     assert together == alone
+
+
+# --- the dashboard's half of the bad-input corpus (tests/test_bad_input.py has the command line's) ---
+
+def _upload(content: bytes):
+    def steps(root):
+        app = opened(run=None)
+        app.radio[0].set_value("upload a JSONL file").run()
+        app.file_uploader[0].upload("tasks.jsonl", content).run()
+        return app
+    return steps
+
+
+def _new_run(name: str):
+    def steps(root):
+        app = opened(run=None)
+        app.text_input(key="new_run_name").input(name)
+        app.button[-1].click().run()
+        return app
+    return steps
+
+
+def _steer(prompt: str | None = None, preset: str | None = None):
+    def steps(root):
+        app = steer_page()
+        if prompt is not None:
+            app.text_area(key="prompt").input(prompt).run()
+        if preset is not None:
+            app.selectbox(key="preset").select(preset).run()
+        app.button[0].click().run()
+        return app
+    return steps
+
+
+def _model(ref: str):
+    def steps(root):
+        app = opened(run=None)
+        return app.text_input(key="model_input").input(ref).run()
+    return steps
+
+
+BAD_DASHBOARD_CASES = [
+    ("link-parent", lambda root: opened("../outside"), "is not a run name"),
+    ("link-absolute", lambda root: opened("/tmp"), "is not a run name"),
+    ("link-climbing", lambda root: opened("outside/../../outside"), "is not a run name"),
+    ("link-300-characters", lambda root: opened("x" * 300), "is not a run name"),
+    ("link-dot-dot", lambda root: opened(".."), "is not a run name"),
+    ("link-not-a-run", lambda root: opened("no-such-run"), "is not a Steerscope run"),
+    ("link-corrupt-settings", lambda root: opened("bad-settings"), "not valid JSON"),
+    ("link-corrupt-database", lambda root: opened("bad-db"), "run.sqlite of run 'bad-db' cannot be read"),
+    ("link-truncated-clusters", lambda root: opened("bad-clusters"), "clusters.safetensors is not a valid safetensors"),
+    ("upload-not-utf8", _upload(b"\xff\xfe not utf-8"), "not UTF-8"),
+    ("upload-incomplete-task", _upload(b'{"id": "a"}\n'), "a"),
+    ("upload-too-big", _upload(b"x" * (9 * 2**20)), "limit"),
+    ("upload-bad-json", _upload(b"{not json\n"), "line 1"),
+    ("new-run-bad-name", _new_run("../escape"), "is not a run name"),
+    ("new-run-existing-name", _new_run(DASHBOARD_RUN), "already exists"),
+    ("model-missing", _model("/no/such/model/dir"), "no model directory"),
+    ("steer-empty-prompt", _steer(prompt="   "), "The prompt is empty"),
+    ("steer-all-layers-off", _steer(preset="all off"), "Every layer is off"),
+    ("steer-prompt-too-long", _steer(prompt="Write a loop. " * 2000), "context"),
+]
+
+
+@pytest.fixture
+def bad_runs(dashboard_runs, tmp_path, monkeypatch):
+    """A runs folder with a good run and damaged copies of it, beside a folder that looks like a run."""
+    import shutil
+
+    root = tmp_path / "runs"
+    root.mkdir()
+    shutil.copytree(dashboard_runs / DASHBOARD_RUN, root / DASHBOARD_RUN)
+    for name in ("bad-settings", "bad-db", "bad-clusters"):
+        shutil.copytree(dashboard_runs / DASHBOARD_RUN, root / name)
+    (root / "bad-settings" / "settings.json").write_text("{not json")
+    (root / "bad-db" / "run.sqlite").write_bytes(b"garbage" * 100)
+    clusters = root / "bad-clusters" / "tensors" / "clusters.safetensors"
+    clusters.write_bytes(clusters.read_bytes()[:100])
+    shutil.copytree(dashboard_runs / DASHBOARD_RUN, tmp_path / "outside")
+    monkeypatch.setattr("pages.common.RUNS_ROOT", root)
+    return tmp_path
+
+
+@pytest.mark.parametrize("case, steps, message", BAD_DASHBOARD_CASES, ids=[c[0] for c in BAD_DASHBOARD_CASES])
+def test_the_dashboard_refuses_bad_input_inline(bad_runs, case, steps, message):
+    before = hashes(bad_runs)
+    app = steps(bad_runs)
+    assert not app.exception, (case, app.exception)
+    errors = [e.value for e in app.error]
+    assert errors and any(message in e for e in errors), (case, errors)
+    assert all(str(bad_runs) not in e for e in errors)  # names, never server paths
+    assert hashes(bad_runs) == before  # nothing written, the good run byte-identical
+    app.switch_page("pages/clusters.py").run()  # and the dashboard keeps working
+    assert not app.exception

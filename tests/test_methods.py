@@ -202,4 +202,4 @@ def test_held_out_phrasings_are_never_probe_samples(fitted):
     trained = {p for t in fitted.prompts.tasks for p in (t.neutral, t.paraphrases[0])}
     assert not trained & set(prompts)
     with pytest.raises(ValueError, match="no held-out phrasings"):
-        replace(fitted, settings=replace(fitted.settings, probe_paraphrases=2)).eval_prompts("heldout")
+        Pipeline.reopen(fitted.run.dir, fitted.model, one_off={"probe_paraphrases": 2}).eval_prompts("heldout")

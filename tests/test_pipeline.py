@@ -11,6 +11,7 @@ import torch
 
 from steering.cli import main
 from steering.pipeline import Pipeline, PipelineSettings
+from steering.results import RunResults
 from steering.prompts import PromptSet, PromptSetError
 from steering.storage import Run, StorageError
 from steering.vectors_io import export_vectors, import_vectors
@@ -34,7 +35,7 @@ def test_gact_steers_the_embedded_model_to_cpp(embedded_pipeline):
     fenced C++ that parses, on the neutral prompts and on held-out phrasings no stage fitted on;
     G-ACT's probe at least as accurate as its scikit-learn refit and far above its baselines."""
     for prompt_set in ("neutral", "heldout"):
-        result = embedded_pipeline.evaluate("gact", prompt_set)
+        result = embedded_pipeline.run_stage("eval", "gact", prompt_set)
         assert result["baseline"]["fenced_target"] < 0.2
         assert result["steered"]["fenced_target"] >= 0.9, prompt_set
         assert result["steered"]["success"] >= 0.75, prompt_set
@@ -86,14 +87,15 @@ def test_same_pipeline_runs_on_a_random_init_gpt2(tiny_gpt2, tmp_path):
     assert list(seconds) == ["bias", "extract", "cluster", "probe", "act", "sweep", "refine", "eval_gact", "heldout_gact",
                              "project"]
     assert all(value > 0 for value in seconds.values())
-    assert all(m["extra"]["threads"] >= 1 for m in pipeline.run.metrics() if m["stage"].startswith("time_"))
+    assert all(r["threads"] >= 1 for r in pipeline.run.stage_records().values())
+    assert pipeline.done_stages() == list(seconds)
     run = Run(tmp_path / "run")  # reopens
-    assert run.settings["chosen"]["layers"]
+    assert RunResults(run.dir).chosen["layers"] and "chosen" not in run.settings  # results live in the tables
     assert {m["stage"] for m in run.metrics()} >= {"cluster", "probe", "sweep", "refine", "eval_gact"}
     assert len(run.generations("eval_gact")) == 16 and len(run.generations("heldout_gact")) == 16
     if not run.has("act"):  # a random model rarely answers in the languages asked: ACT says why it is missing
         with pytest.raises(ValueError, match="ACT not fitted"):
-            pipeline.evaluate("act")
+            pipeline.run_stage("eval", "act", "neutral")
 
 
 def test_differences_against_another_language(tiny_llama, tmp_path):
@@ -155,13 +157,14 @@ def test_writes_are_atomic(tmp_path, monkeypatch):
     from steering import storage
 
     run = Run(tmp_path / "run", create=True)
-    run.save("vectors", {"v": torch.ones(2)}, model="m")
+    with run.writing():
+        run.save("vectors", {"v": torch.ones(2)}, model="m")
 
     def killed(*args, **kwargs):
         raise KeyboardInterrupt("killed mid-write")
 
     monkeypatch.setattr(os, "replace", killed)
-    with pytest.raises(KeyboardInterrupt):
+    with pytest.raises(KeyboardInterrupt), run.writing():
         run.save("vectors", {"v": torch.zeros(2)}, model="m")
     monkeypatch.undo()
     assert torch.equal(run.load("vectors")[0]["v"], torch.ones(2))  # the old file is intact
@@ -197,7 +200,8 @@ def test_summary_survives_a_validation_split_without_off_samples(tmp_path, capsy
     rows = [(f"{m}_{split}_accuracy", layer, 0.5, None) for m in ("gact", "sklearn") for split in ("train", "val")
             for layer in range(2)]
     rows += [(f"{m}_off_val_accuracy", layer, float("nan"), None) for m in ("gact", "sklearn") for layer in range(2)]
-    run.replace_metrics("probe", rows)
+    with run.writing():
+        run.replace_metrics("probe", rows)
     print_summary(run)
     out = capsys.readouterr().out
     assert "Probe validation accuracy per layer" in out and "'off' class" not in out

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import DASHBOARD_RUN
+from conftest import DASHBOARD_RUN, hashes
 from steering import figures
 from steering.languages import LANGUAGES
 from steering.projection import project, run_projection
@@ -70,7 +70,7 @@ def test_a_run_without_later_stages_gives_empty_tables(embedded, tmp_path):
 
     pipeline = Pipeline(embedded, PromptSet.load().head(3), Run(tmp_path / "r", create=True),
                         PipelineSettings(bias_samples=1, max_new_tokens=16))
-    pipeline.bias()
+    pipeline.run_stage("bias")
     partial = RunResults(tmp_path / "r")
     assert partial.has("bias") and not partial.has("probe") and not partial.has("cluster")
     assert partial.probe_accuracy().empty and partial.sweep().empty and partial.vector_cosines().empty
@@ -81,12 +81,14 @@ def test_runs_are_listed_newest_first_and_stamped(dashboard_runs, tmp_path):
     assert DASHBOARD_RUN in [p.name for p in list_runs(dashboard_runs)]
     assert list_runs(tmp_path / "nothing") == []
     run = Run(tmp_path / "a", create=True)
-    run.update_settings(x=1)
+    with run.writing():
+        run.write_settings({"x": 1})
     assert run.metrics() == [] and run.generations() == []
     assert not (run.dir / "run.sqlite").exists()  # reading never creates the database
     before = run_stamp(run.dir)
     time.sleep(0.01)
-    run.replace_metrics("bias", [("share_cpp", None, 0.5, None)])
+    with run.writing():
+        run.replace_metrics("bias", [("share_cpp", None, 0.5, None)])
     assert run_stamp(run.dir) != before
 
 
@@ -97,12 +99,16 @@ def test_projections_are_cached_and_never_stale(results, tmp_path):
     shutil.copytree(results.run.dir, copy)
     run = Run(copy)
     started = time.perf_counter()
-    first = run_projection(run, "pca", 3)
-    assert first.shape == (8, 8, 3)
+    shown = run_projection(run, "pca", 3)  # a reader's: computed, not stored
+    assert not run.has("projection_pca_3d_seed0")
+    with run.writing():
+        first = run_projection(run, "pca", 3, save=True)
+    assert first.shape == (8, 8, 3) and np.array_equal(first, shown)
     cached = run_projection(run, "pca", 3)
     assert np.array_equal(first, cached)
     tensors, meta = run.load("deltas")
-    run.save("deltas", {**tensors, "deltas": tensors["deltas"] * 2}, **meta)
+    with run.writing():
+        run.save("deltas", {**tensors, "deltas": tensors["deltas"] * 2}, **meta)
     assert not np.allclose(run_projection(run, "pca", 3), first)  # recomputed for the new differences
     assert time.perf_counter() - started < 30
     with pytest.raises(ValueError, match="unknown projection"):
@@ -167,17 +173,25 @@ def test_alpha_limits_presets_and_diffs():
     assert "-b\n+c" in answer_diff("a\nb", "a\nc")
 
 
-def test_reopening_a_run_as_it_was_writes_nothing(results, embedded, tmp_path):
+def test_reopening_a_run_and_one_off_settings_write_nothing(results, embedded, tmp_path):
     """The Steer page reopens the run's pipeline on every rerun: that must not touch the run (its
-    results cache key, and other sessions reading it)."""
+    results cache key, and other sessions reading it). One-off settings change this session's
+    evaluation only: it is returned, not stored, and the run's other stages refuse them."""
     import shutil
 
     from steering.pipeline import Pipeline
+    from steering.storage import StorageError
 
     copy = tmp_path / "copy"
     shutil.copytree(results.run.dir, copy)
-    before = run_stamp(copy)
+    before = hashes(copy)
     Pipeline.reopen(copy, embedded)
-    assert run_stamp(copy) == before
-    Pipeline.reopen(copy, embedded, {"k": 2})
-    assert run_stamp(copy) != before and Run(copy).settings["pipeline"]["k"] == 2
+    assert hashes(copy) == before
+    one_off = Pipeline.reopen(copy, embedded, {"steer_layers": [0], "steer_alphas": [0.1], "k": 2})
+    assert one_off.one_off == {"steer_layers": [0], "steer_alphas": [0.1], "k": 2}
+    result = one_off.run_stage("eval", "mean_diff", "neutral")
+    assert result["spec"]["layers"] == [0] and result["spec"]["alphas"] == [0.1]
+    with pytest.raises(StorageError, match="one-off settings .* apply to eval and steer only"):
+        one_off.run_stage("cluster")
+    assert hashes(copy) == before  # nothing stored: a later plain eval uses the run's own settings
+    assert Pipeline.reopen(copy, embedded).settings.steer_layers is None

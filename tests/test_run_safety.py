@@ -3,17 +3,22 @@ never taken over, files written with the umask's mode."""
 
 from __future__ import annotations
 
-import hashlib
 import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import pytest
 
+from conftest import DASHBOARD_RUN, hashes
+
 from steering.cli import main
-from steering.storage import Run, StorageError, atomic_write_bytes, run_in
-
-
-def tree_hashes(root) -> dict:
-    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(root.rglob("*")) if p.is_file()}
+from steering.results import RunResults
+from steering.schema import STAGES, is_evaluation
+from steering.storage import Run, RunLockedError, StorageError, atomic_write_bytes, run_in
 
 
 @pytest.mark.parametrize("name", ["../outside", "/etc", "a/b", "..", ".hidden", "x" * 300, "", "run name", "a\\b"])
@@ -43,10 +48,10 @@ def test_run_refuses_a_folder_of_user_files(tmp_path, capsys):
     folder.mkdir()
     (folder / "prompts.jsonl").write_text("my own notes\n")
     (folder / "data.csv").write_text("a,b\n")
-    before = tree_hashes(folder)
+    before = hashes(folder)
     assert main(["run", "--out", str(folder)]) == 2
     assert "is not a Steerscope run" in capsys.readouterr().out
-    assert tree_hashes(folder) == before
+    assert hashes(folder) == before
 
 
 def test_a_prompt_longer_than_the_context_is_refused_before_anything_is_written(embedded, tmp_path):
@@ -62,3 +67,115 @@ def test_a_prompt_longer_than_the_context_is_refused_before_anything_is_written(
     with pytest.raises(ValueError, match=f"task '{long['id']}' has a prompt of [0-9]+ tokens .* context is 512 tokens"):
         Pipeline(embedded, prompts, Run(tmp_path / "run", create=True))
     assert not (tmp_path / "run").exists()
+
+
+# --- crashes and concurrent writers: real processes, killed with SIGKILL ---
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _start(*args) -> subprocess.Popen:
+    env = {**os.environ, "STEERSCOPE_THREADS": "1"}
+    return subprocess.Popen([sys.executable, "-m", "steering", *args], cwd=ROOT, env=env, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+
+
+def _records(run_dir: Path) -> dict:
+    try:
+        return Run(run_dir).stage_records() if (run_dir / "settings.json").is_file() else {}
+    except StorageError:  # the database is being created
+        return {}
+
+
+def _kill_when(process: subprocess.Popen, run_dir: Path, ready) -> dict:
+    """SIGKILL ``process`` as soon as ``ready(records)``; the records it left."""
+    deadline = time.monotonic() + 600
+    while not ready(_records(run_dir)):
+        assert process.poll() is None, process.stdout.read()
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    return _records(run_dir)
+
+
+def _assert_consistent(run_dir: Path) -> list[str]:
+    """Done stages are a prefix of the pipeline's order (no stage reported done over a later
+    one's absence), each recorded with the run's inputs, and their files are readable."""
+    results = RunResults(run_dir)  # verifies every file
+    named = {"eval" if is_evaluation(s) else s for s in results.done_stages}  # eval_gact, heldout_gact: "eval"
+    done = [s for s in STAGES if s in named]
+    assert done == list(STAGES[:len(done)]), done
+    assert not results.stale_stages
+    return done
+
+
+@pytest.fixture
+def small_prompts(tmp_path):
+    from steering.prompts import PromptSet
+
+    path = tmp_path / "four.jsonl"
+    path.write_text(PromptSet.load().head(4).to_jsonl())
+    return path
+
+
+def test_killed_runs_resume_and_never_report_mixed_stages(dashboard_runs, small_prompts, tmp_path):
+    earlier = tmp_path / "runs" / "earlier"
+    shutil.copytree(dashboard_runs / DASHBOARD_RUN, earlier)
+    before = hashes(earlier)
+    run_dir = tmp_path / "runs" / "killed"
+    args = ["run", "--prompts", str(small_prompts), "--out", str(run_dir)]
+
+    # Killed during bias (nothing done), during cluster/probe (after extract), during refine (after sweep).
+    moments = [lambda r: (run_dir / "settings.json").is_file(), lambda r: "extract" in r, lambda r: "sweep" in r]
+    finished = {}
+    for ready in moments:
+        process = _start(*args)
+        _kill_when(process, run_dir, ready)
+        done = _assert_consistent(run_dir)
+        assert all(finished[s] == _records(run_dir)[s]["finished"] for s in finished if s in done)  # not redone
+        finished = {s: _records(run_dir)[s]["finished"] for s in done}
+        assert hashes(earlier) == before
+
+    process = _start(*args)  # resumes: says what is already done, redoes none of it
+    out, _ = process.communicate(timeout=900)
+    assert process.returncode == 0, out
+    assert f"already done: {', '.join(finished)}" in out
+    records = _records(run_dir)
+    assert all(records[s]["finished"] == finished[s] for s in finished)
+    assert _assert_consistent(run_dir) == list(STAGES)
+    assert not list(run_dir.rglob(".*.tmp"))  # what the kills left was cleaned
+    assert hashes(earlier) == before
+
+
+def test_a_second_writer_gets_the_lock_error_and_nothing_is_lost(small_prompts, tmp_path):
+    run_dir = tmp_path / "shared"
+    first = _start("run", "--prompts", str(small_prompts), "--out", str(run_dir))
+    deadline = time.monotonic() + 300
+    while not (run_dir / "settings.json").is_file():  # the first writer holds the lock from its first write
+        assert first.poll() is None and time.monotonic() < deadline, first.stdout.read()
+        time.sleep(0.02)
+    second = subprocess.run([sys.executable, "-m", "steering", "run", "--prompts", str(small_prompts), "--out",
+                             str(run_dir)], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert second.returncode == 2
+    assert "is being written by another process or session" in second.stdout
+    with pytest.raises(RunLockedError):  # the same from Python, in this process
+        with Run(run_dir).writing():
+            pass
+    out, _ = first.communicate(timeout=900)
+    assert first.returncode == 0, out
+    assert _assert_consistent(run_dir) == list(STAGES)  # the first writer's run is whole
+
+
+def test_two_threads_cannot_write_one_run_at_once(tmp_path):
+    run = Run(tmp_path / "run", create=True)
+    with run.writing():
+        with pytest.raises(RunLockedError, match="'run' is being written"):
+            with Run(tmp_path / "run", create=True).writing():
+                pass
+        with run.writing():  # the holder may nest
+            run.write_settings({"x": 1})
+    with Run(tmp_path / "run").writing():  # released
+        pass
+    with pytest.raises(RuntimeError, match="outside Run.writing"):
+        run.write_settings({"x": 2})

@@ -1,0 +1,62 @@
+"""What a run stores, by name: its stages, the tables' stage keys and the tensor files. The
+pipeline writes under these names and ``RunResults``, the report and the CLI summary read them,
+so a name is spelled in one place."""
+
+from __future__ import annotations
+
+STAGES = ("bias", "extract", "cluster", "probe", "act", "sweep", "refine", "eval", "project")
+PROMPT_SETS = ("neutral", "heldout")  # the canonical neutral prompts; paraphrases no stage fitted on
+
+# Tensor files (``tensors/<name>.safetensors``).
+ACTIVATIONS = "activations"  # per prompt set: [rows, layers, d_model], and which task each row is
+DELTAS = "deltas"  # "deltas" [tasks, layers, d_model] and "mean_vectors" [layers, d_model]
+CLUSTERS = "clusters"  # "vectors" [layers, K, d_model], "labels" [layers, tasks]
+ACT = "act"  # faithful ACT's fitted state ("act_*") and, optionally, MLP means for the neuron baseline
+REFINED = "gact_refined"  # the refined probe with the gains (and offsets) learned alongside it
+
+
+def probe_tensors(method: str) -> str:
+    """The fitted probe of ``method``: ``gact`` or ``sklearn`` (the ablation)."""
+    return f"probe_{method}"
+
+
+def projection_tensors(method: str, dims: int, seed: int) -> str:
+    return f"projection_{method}_{dims}d_seed{seed}"
+
+
+# Stage keys of the metrics and generations tables besides the stages themselves.
+CHOSEN_ALPHA = "chosen_alpha"  # in "sweep": one row per steered layer (value: its alpha); in "act": ACT's strength
+SPEC = "spec"  # in an evaluation: the steering spec and method its answers used (in ``extra``)
+TARGET_ANSWERS = "target_answers"  # generations: the model's answers to the explicit target prompts
+
+
+def eval_stage(method: str, prompt_set: str = "neutral") -> str:
+    """Where an evaluation's metrics and answers are stored: ``eval_<method>`` for the neutral
+    prompts, ``heldout_<method>`` for the held-out phrasings."""
+    if prompt_set not in PROMPT_SETS:
+        raise ValueError(f"unknown prompt set {prompt_set!r}; expected one of {', '.join(PROMPT_SETS)}")
+    return f"{'eval' if prompt_set == 'neutral' else 'heldout'}_{method}"
+
+
+def is_evaluation(stage: str) -> bool:
+    return stage.startswith(tuple(eval_stage("", s) for s in PROMPT_SETS))
+
+
+def baseline_stage(prompt_set: str) -> str:
+    """The unsteered answers every method of a prompt set is compared with."""
+    return f"baseline_{prompt_set}"
+
+
+def notes_stage(stage: str) -> str:
+    """Remarks a stage left (what it could not do), one metrics row each, text in ``extra``."""
+    return f"notes_{stage}"
+
+
+def later_stages(stage: str, recorded) -> list[str]:
+    """The recorded stages whose results may have come from ``stage``'s: every later pipeline
+    stage, and every evaluation unless ``stage`` is the projection."""
+    if stage not in STAGES:  # an evaluation: nothing reads it
+        return []
+    later = STAGES[STAGES.index(stage) + 1:]
+    evaluations = [r for r in recorded if is_evaluation(r)] if "eval" in later else []
+    return [r for r in recorded if r in later] + evaluations

@@ -1,0 +1,170 @@
+"""The bad-input corpus: every case gives a one-line error (exit 2 on the command line, an inline
+``st.error`` on the dashboard), and leaves every file in the workspace byte-identical, the earlier
+run included: nothing is written outside a run, and nothing into one that is only read."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import struct
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import save_file
+
+from conftest import DASHBOARD_RUN, hashes
+
+from steering.cli import main
+from steering.prompts import PromptSet
+
+GOOD = "earlier"  # a finished run every case must leave alone
+WORK = "work"  # a copy some cases read (or would have written into)
+
+
+def _rows(n: int = 4) -> list[dict]:
+    return [task.to_json() for task in PromptSet.load().head(n)]
+
+
+def _jsonl(rows) -> str:
+    return "".join(json.dumps(row) + "\n" for row in rows)
+
+
+def _vectors(path: Path, tensors: dict, **metadata) -> None:
+    meta = {"model": "steerscope-demo", "d_model": 128, "n_layers": 8, "hook_point": "resid_post", "position": "last",
+            "weight_processing": "none", **metadata}
+    save_file(tensors, str(path), metadata={k: json.dumps(v) for k, v in meta.items()})
+
+
+def _corrupt(ws: Path, name: str, mutate) -> str:
+    """A copy of the work run with one file broken; the case reads it."""
+    shutil.copytree(ws / WORK, ws / name)
+    mutate(ws / name)
+    return str(ws / name)
+
+
+def _truncate(path: Path) -> None:
+    path.write_bytes(path.read_bytes()[: len(path.read_bytes()) // 2])
+
+
+# Each case: (id, a function of the workspace giving the argv, what the error line says).
+CLI_CASES = [
+    ("prompts-missing", lambda ws: ["run", "--prompts", str(ws / "nope.jsonl"), "--out", str(ws / "new")], "no prompt file"),
+    ("prompts-not-utf8", lambda ws: ["run", "--prompts", str(ws / "latin1.jsonl"), "--out", str(ws / "new")], "UTF-8"),
+    ("prompts-duplicate-id", lambda ws: ["run", "--prompts", str(ws / "dup.jsonl"), "--out", str(ws / "new")], "duplicate id"),
+    ("prompts-empty", lambda ws: ["run", "--prompts", str(ws / "empty.jsonl"), "--out", str(ws / "new")], "is empty"),
+    ("prompts-bad-json", lambda ws: ["run", "--prompts", str(ws / "broken.jsonl"), "--out", str(ws / "new")], "line 2"),
+    ("prompts-too-big", lambda ws: ["run", "--prompts", str(ws / "huge.jsonl"), "--out", str(ws / "new")], "limit"),
+    ("prompts-too-long-for-context", lambda ws: ["run", "--prompts", str(ws / "long.jsonl"), "--out", str(ws / "new")],
+     "context is 512 tokens"),
+    ("target-unknown", lambda ws: ["run", "--target", "klingon", "--out", str(ws / "new")], "klingon"),
+    ("k-zero", lambda ws: ["run", "--k", "0", "--out", str(ws / "new")], "K must be a positive integer"),
+    ("k-above-tasks", lambda ws: ["run", "--prompts", str(ws / "four.jsonl"), "--k", "9", "--out", str(ws / "new")],
+     "larger than the number of tasks"),
+    ("contrast-is-target", lambda ws: ["run", "--target", "cpp", "--contrast", "cpp", "--out", str(ws / "new")],
+     "contrast language must differ"),
+    ("out-is-user-folder", lambda ws: ["run", "--out", str(ws / "mine")], "is not a Steerscope run"),
+    ("out-is-a-file", lambda ws: ["run", "--prompts", str(ws / "four.jsonl"), "--out", str(ws / "four.jsonl")],
+     "is a file, not a run folder"),
+    ("out-run-with-other-settings", lambda ws: ["run", "--prompts", str(ws / "eight.jsonl"), "--k", "2", "--out",
+                                                str(ws / WORK)], "was made with other inputs"),
+    ("out-run-with-other-prompts", lambda ws: ["run", "--prompts", str(ws / "four.jsonl"), "--out", str(ws / WORK)],
+     "another prompt set"),
+    ("eval-not-a-run", lambda ws: ["eval", str(ws / "mine")], "is not a Steerscope run"),
+    ("eval-layer-out-of-range", lambda ws: ["eval", str(ws / WORK), "--layers", "99"], "layer"),
+    ("eval-alpha-nan", lambda ws: ["eval", str(ws / WORK), "--layers", "1", "--alpha", "nan"], "finite"),
+    ("eval-alphas-mismatch", lambda ws: ["eval", str(ws / WORK), "--layers", "1", "2", "--alpha", "1", "2", "3"],
+     "one alpha per steered layer"),
+    ("eval-samples-zero", lambda ws: ["eval", str(ws / WORK), "--samples", "0"], "eval_samples"),
+    ("eval-target-is-not-an-option", lambda ws: ["eval", str(ws / WORK), "--target", "cobol"], "unrecognized arguments"),
+    ("eval-unknown-method", lambda ws: ["eval", str(ws / WORK), "--method", "telepathy"], "invalid choice"),
+    ("eval-negative-temperature", lambda ws: ["eval", str(ws / WORK), "--eval-temperature", "-1"], "eval_temperature"),
+    ("cluster-one-off-k", lambda ws: ["cluster", str(ws / WORK), "--k", "4"], "apply to eval and steer only"),
+    ("sweep-one-off-seed", lambda ws: ["sweep", str(ws / WORK), "--seed", "3"], "apply to eval and steer only"),
+    ("eval-corrupt-settings", lambda ws: ["eval", _corrupt(ws, "bad-settings", lambda r: (r / "settings.json").write_text("{not json"))],
+     "not valid JSON"),
+    ("eval-settings-not-object", lambda ws: ["eval", _corrupt(ws, "list-settings", lambda r: (r / "settings.json").write_text("[1]"))],
+     "not a JSON object"),
+    ("eval-corrupt-database", lambda ws: ["eval", _corrupt(ws, "bad-db", lambda r: (r / "run.sqlite").write_bytes(b"garbage" * 100))],
+     "run.sqlite"),
+    ("eval-truncated-clusters", lambda ws: ["eval", _corrupt(ws, "bad-clusters", lambda r: _truncate(r / "tensors" / "clusters.safetensors"))],
+     "clusters.safetensors is not a valid safetensors file"),
+    ("eval-unknown-setting", lambda ws: ["eval", _corrupt(ws, "odd-settings", lambda r: (r / "settings.json").write_text(
+        json.dumps({**json.loads((r / "settings.json").read_text()), "pipeline": {"warp": 9}})))], "unknown setting"),
+    ("steer-prompt-too-long", lambda ws: ["steer", str(ws / WORK), "--prompt", "Write a loop. " * 2000], "context"),
+    ("steer-before-sweep", lambda ws: ["steer", _corrupt(ws, "no-sweep", lambda r: None), "--prompt", "x", "--layers", "99"],
+     "layer"),
+    ("export-not-a-run", lambda ws: ["export-vectors", str(ws / "mine"), str(ws / "v.safetensors")], "is not a Steerscope run"),
+    ("import-missing", lambda ws: ["import-vectors", str(ws / "nope.safetensors")], "no tensor file"),
+    ("import-garbage", lambda ws: ["import-vectors", str(ws / "garbage.safetensors")], "not a valid safetensors file"),
+    ("import-header-lies", lambda ws: ["import-vectors", str(ws / "lying.safetensors")], "not a valid safetensors file"),
+    ("import-no-metadata", lambda ws: ["import-vectors", str(ws / "bare.safetensors")], "not a Steerscope vector file"),
+    ("import-d-model-not-integer", lambda ws: ["import-vectors", str(ws / "dmodel.safetensors")], "expected an integer"),
+    ("import-zero-dim-tensor", lambda ws: ["import-vectors", str(ws / "scalar.safetensors")], "dimension"),
+    ("import-other-width", lambda ws: ["import-vectors", str(ws / "wide.safetensors")], "d_model 64"),
+    ("import-metadata-not-json", lambda ws: ["import-vectors", str(ws / "notjson.safetensors")], "not JSON"),
+    ("model-missing-dir", lambda ws: ["model", "--model", str(ws / "no-model")], "no model directory"),
+    ("model-remote-code", lambda ws: ["model", "--model", str(ws / "custom-code")], "never runs a model's code"),
+    ("model-garbage-gguf", lambda ws: ["model", "--model", str(ws / "garbage.gguf")], "GGUF"),
+    ("detect-missing-file", lambda ws: ["detect", str(ws / "nope.py")], "No such file"),
+]
+
+
+@pytest.fixture
+def workspace(dashboard_runs, tmp_path):
+    ws = tmp_path / "ws"
+    ws.mkdir()
+    shutil.copytree(dashboard_runs / DASHBOARD_RUN, ws / GOOD)
+    shutil.copytree(dashboard_runs / DASHBOARD_RUN, ws / WORK)
+    rows = _rows(8)
+    (ws / "eight.jsonl").write_text(Path(ws / WORK / "prompts.jsonl").read_text())
+    (ws / "four.jsonl").write_text(_jsonl(rows[:4]))
+    (ws / "latin1.jsonl").write_bytes(_jsonl(rows[:2]).encode().replace(b"a", b"\xe9", 1))
+    (ws / "dup.jsonl").write_text(_jsonl([rows[0], rows[0]]))
+    (ws / "empty.jsonl").write_text("")
+    (ws / "broken.jsonl").write_text(json.dumps(rows[0]) + "\n{not json\n")
+    (ws / "huge.jsonl").write_bytes(b" " * (9 * 2**20))
+    long = [dict(r) for r in rows[:4]]
+    long[1]["paraphrases"] = ["Write a function. " * 5000]
+    (ws / "long.jsonl").write_text(_jsonl(long))
+    (ws / "mine").mkdir()
+    (ws / "mine" / "notes.txt").write_text("my own notes\n")
+    (ws / "garbage.safetensors").write_bytes(b"\x00" * 64)
+    (ws / "lying.safetensors").write_bytes(struct.pack("<Q", 10**12) + b"{}")
+    save_file({"v": torch.ones(8, 128)}, str(ws / "bare.safetensors"))
+    _vectors(ws / "dmodel.safetensors", {"v": torch.ones(8, 128)}, d_model="wide")
+    _vectors(ws / "scalar.safetensors", {"v": torch.tensor(1.0)})
+    _vectors(ws / "wide.safetensors", {"v": torch.ones(8, 64)}, d_model=64)
+    save_file({"v": torch.ones(8, 128)}, str(ws / "notjson.safetensors"),
+              metadata={"model": "{not json", "d_model": "128", "n_layers": "8", "hook_point": "x", "position": "y",
+                        "weight_processing": "none"})
+    (ws / "custom-code").mkdir()
+    (ws / "custom-code" / "config.json").write_text(json.dumps(
+        {"model_type": "mystery", "auto_map": {"AutoConfig": "configuration_mystery.MysteryConfig"}}))
+    (ws / "custom-code" / "configuration_mystery.py").write_text("raise SystemExit('custom code ran')\n")
+    (ws / "garbage.gguf").write_bytes(b"GGUF" + b"\x00" * 60)
+    return ws
+
+
+@pytest.mark.parametrize("case, argv, message", CLI_CASES, ids=[c[0] for c in CLI_CASES])
+def test_the_command_line_refuses_bad_input_in_one_line(workspace, capsys, case, argv, message):
+    args = argv(workspace)  # corrupted copies are made here, before the snapshot
+    before = hashes(workspace)
+    try:
+        code = main(args)
+    except SystemExit as stop:  # argparse's own refusals (unknown option, bad choice)
+        code = stop.code
+    captured = capsys.readouterr()
+    assert code == 2, case
+    out = captured.out + captured.err
+    lines = [line for line in out.splitlines() if line.strip()]
+    assert lines and "error:" in lines[-1] and message in lines[-1], out
+    assert sum("error:" in line for line in lines) == 1, out
+    assert "Traceback" not in out
+    assert hashes(workspace) == before  # nothing written anywhere, the earlier run byte-identical
+
+
+def test_the_corpus_has_at_least_forty_cases():
+    from test_app import BAD_DASHBOARD_CASES
+
+    assert len(CLI_CASES) + len(BAD_DASHBOARD_CASES) >= 40
