@@ -22,7 +22,7 @@ from steering.storage import Run, StorageError, run_in
 
 st.set_page_config(page_title="Steerscope", page_icon=":material/explore:", layout="wide")
 STAGE_NAMES = {"bias": "Bias: sampling neutral answers", "extract": "Extracting activations and differences",
-               "cluster": "Clustering the differences", "probe": "Training G-ACT and ACT probes",
+               "cluster": "Clustering the differences", "probe": "Training G-ACT probes", "act": "Fitting faithful ACT",
                "sweep": "Sweeping layers and alphas", "refine": "Refining probes by gradient",
                "eval": "Evaluating steering", "project": "Projecting the differences (PCA, UMAP)"}
 
@@ -94,7 +94,7 @@ def runs_section():
     if runs:
         labels = {str(r): f"{r.name}  ·  {datetime.fromtimestamp((r / 'settings.json').stat().st_mtime):%Y-%m-%d %H:%M}" for r in runs}
         picked = left.selectbox(f"Previous runs in `{RUNS_ROOT}`", list(labels), format_func=labels.get)
-        if right.button("Open run", width="stretch"):
+        if right.button("Open run", width="stretch", key="open_run"):
             try:
                 open_run(picked)
                 st.rerun()
@@ -105,7 +105,10 @@ def runs_section():
     results = current_results()
     if results is not None:
         done = [s for s in STAGE_NAMES if results.has(s)]
-        st.info(f"Open run: `{results.run.dir}` · stages done: {', '.join(done) or 'none'}")
+        st.info(f"Open run: `{results.run.dir.name}` · stages done: {', '.join(done) or 'none'}")
+        if results.stale_stages:
+            st.warning(f"Stages computed from other inputs (settings, weights or prompts), not shown as done: "
+                       f"{', '.join(results.stale_stages)}")
 
 
 def new_run_section(model, prompts: PromptSet | None):
@@ -165,11 +168,12 @@ def run_pipeline(model, prompts: PromptSet, run_dir, settings):
             status.update(label="The pipeline stopped", state="error")
             st.error(f"The pipeline stopped: {err}")
             return
-        times = " · ".join(f"{STAGE_NAMES.get(k, k)} {duration(v)}" for k, v in pipeline.stage_seconds().items())
-        status.update(label=f"Pipeline finished in {duration(time.perf_counter() - started)} ({times})",
-                      state="complete", expanded=False)
+        total = duration(time.perf_counter() - started)
+        status.update(label=f"Pipeline finished in {total}", state="complete", expanded=False)
     open_run(run_dir)
-    st.session_state.flash = f"Run `{run_dir.name}` finished and is open: see the Bias, Probes, Clusters and Steer pages."
+    times = " · ".join(f"{k} {duration(v)}" for k, v in pipeline.stage_seconds().items())
+    st.session_state.flash = (f"Run `{run_dir.name}` finished in {total} ({times}) and is open: see the Bias, Probes, "
+                              "Clusters and Steer pages.")
     st.rerun()
 
 

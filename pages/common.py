@@ -50,9 +50,20 @@ def current_model():
     return model
 
 
+# Session state that belongs to the open run: reset when another run is opened, so no page shows
+# one run's report, answers or toggles under another's name.
+RUN_STATE = ("report", "steer_result", "task_set_result", "preset", "prompt_task", "prompt", "task", "method",
+             "saved_alphas")
+RUN_STATE_PREFIXES = ("on_", "alpha_")
+
+
 def open_run(run_dir: str | Path) -> None:
     """Make ``run_dir`` this session's run, and its model this session's model."""
     results = RunResults(run_dir)  # raises StorageError when it is not a run
+    if st.session_state.get("run_dir") != str(results.run.dir):
+        for key in list(st.session_state):
+            if key in RUN_STATE or key.startswith(RUN_STATE_PREFIXES):
+                del st.session_state[key]
     st.session_state.run_dir = str(results.run.dir)
     st.session_state.model_ref = results.settings.get("model_ref")
     st.session_state.pop("model_input", None)  # the Home page's model box shows the run's model

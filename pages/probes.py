@@ -5,9 +5,14 @@ import streamlit as st
 from pages.common import PLOT_CONFIG, require_run
 from steering import figures
 from steering.results import PROBES
+from steering.schema import MIN_VALIDATION_TASKS, validation_tasks
 
 st.title("Probes")
 results = require_run("probe")
+n_val = validation_tasks(results.settings)
+if n_val is not None and n_val < MIN_VALIDATION_TASKS:
+    st.warning(f"This run has {len(results.prompts)} tasks, so its probes are validated on about {n_val}: the "
+               "accuracies below are not meaningful (0% or 100% by chance). Use at least 20 tasks.")
 accuracy = results.probe_accuracy()
 means = accuracy.groupby("probe", sort=False)["val"].mean()
 cols = st.columns(len(means))

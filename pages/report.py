@@ -15,10 +15,11 @@ method = c1.selectbox("Examples from the evaluation of", methods, format_func=ME
 layer = c2.slider("Projection layer", 0, max(results.n_layers - 1, 0), results.n_layers // 2)
 if st.button("Build the HTML report", type="primary"):
     with st.spinner("Building the report (plotly.js is embedded, so it opens offline)…"):
-        st.session_state.report_html = build_report(results, method=method, layer=layer)
-if "report_html" in st.session_state:
-    html = st.session_state.report_html
-    st.success(f"Report ready: {len(html) / 1e6:.1f} MB, viewable without a network.")
+        st.session_state.report = {"run": str(results.run.dir), "html": build_report(results, method=method, layer=layer)}
+report = st.session_state.get("report")
+if report and report["run"] == str(results.run.dir):  # only this run's report, under this run's name
+    html = report["html"]
+    st.success(f"Report of run `{name}` ready: {len(html) / 1e6:.1f} MB, viewable without a network.")
     st.download_button("Download report.html", html, file_name=f"steerscope-{name}.html", mime="text/html")
 
 st.subheader("Raw results")

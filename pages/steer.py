@@ -29,6 +29,16 @@ def alpha_key(layer: int) -> str:
     return f"alpha_{st.session_state.get('method', 'gact')}_{layer}"
 
 
+def saved_alphas() -> dict:
+    """Each method's alphas by layer, kept apart from the sliders (Streamlit forgets a widget's
+    value once it is not drawn, so switching method and back used to reset them)."""
+    return st.session_state.setdefault("saved_alphas", {}).setdefault(st.session_state.get("method", "gact"), {})
+
+
+def save_alpha(layer: int) -> None:
+    saved_alphas()[layer] = st.session_state[alpha_key(layer)]
+
+
 def apply(setting: dict[int, float]) -> None:
     """Set the toggles and alphas (a callback: it runs before the widgets are drawn)."""
     method = st.session_state.get("method", "gact")
@@ -37,7 +47,7 @@ def apply(setting: dict[int, float]) -> None:
         if layer in setting:
             alpha = setting[layer] if method != "neuron" else pipeline.settings.neuron_factor
             try:
-                st.session_state[alpha_key(layer)] = check_alpha(alpha, method)
+                st.session_state[alpha_key(layer)] = saved_alphas()[layer] = check_alpha(alpha, method)
             except ValueError as err:
                 st.session_state.steer_error = str(err)
                 st.session_state[f"on_{layer}"] = False
@@ -45,6 +55,7 @@ def apply(setting: dict[int, float]) -> None:
 
 def apply_preset() -> None:
     apply(presets(n_layers, results.chosen, act=results.act_choice)[st.session_state.preset])
+    st.session_state.preset = None  # back to "choose a preset…", so picking the same one again applies it again
 
 
 def apply_sweep_cell() -> None:
@@ -80,10 +91,10 @@ if layers:
     slider_cols = st.columns(min(4, len(layers)))
     for i, layer in enumerate(layers):
         start = {"neuron": pipeline.settings.neuron_factor, "act": max(results.act_choice.values(), default=0.5)}
-        st.session_state.setdefault(alpha_key(layer), start.get(method, 0.5))
+        st.session_state.setdefault(alpha_key(layer), saved_alphas().get(layer, start.get(method, 0.5)))
         alphas.append(slider_cols[i % len(slider_cols)].slider(
             f"{'factor' if method == 'neuron' else 'alpha'}, layer {layer}", -limit, limit, key=alpha_key(layer),
-            step=0.5 if method == "neuron" else 0.025))
+            step=0.5 if method == "neuron" else 0.025, on_change=save_alpha, args=(layer,)))
 
 settings = st.columns([1, 1, 1, 3])
 seed = settings[0].number_input("Seed", min_value=0, max_value=2**31 - 1, value=0, step=1)
@@ -98,6 +109,17 @@ if st.session_state.get("prompt_task") != task_id:  # pre-fill the prompt box fr
 prompt = st.text_area("Prompt (editable)", key="prompt", height=90)
 config = GenerationConfig(max_new_tokens=int(max_tokens), temperature=0.0 if decoding == "greedy" else float(temperature),
                           seed=int(seed))
+
+
+def decoding_words() -> str:
+    """How the answers are being decoded now: kept with a result, whose caption must not follow
+    the controls once they change."""
+    how = "greedy" if config.temperature == 0 else f"sampled at temperature {config.temperature:g}"
+    return f"{how}, seed {config.seed}, at most {config.max_new_tokens} new tokens"
+
+
+def spec_words(spec) -> str:
+    return f"{METHOD_NAMES[spec.method]} on layers {list(spec.layers)} at {[round(a, 3) for a in spec.alphas]}"
 
 
 def make_steerer():
@@ -128,7 +150,8 @@ if buttons[0].button("Generate", type="primary"):
         except ValueError as err:  # a prompt longer than the model's context
             st.error(f"Cannot generate: {err}")
         else:
-            st.session_state.steer_result = {"answers": answers, "spec": steerer.spec, "prompt": prompt}
+            st.session_state.steer_result = {"answers": answers, "spec": steerer.spec, "prompt": prompt,
+                                             "decoding": decoding_words()}
         status.empty()
 if buttons[1].button("Run the task set"):
     steerer = make_steerer()
@@ -144,14 +167,12 @@ if buttons[1].button("Run the task set"):
                                     temperature=config.temperature, seed=config.seed,
                                     max_new_tokens=config.max_new_tokens, on_answers=advance)
         bar.empty()
-        st.session_state.task_set_result = outcome
+        st.session_state.task_set_result = {**outcome, "spec": steerer.spec, "decoding": decoding_words()}
 
 # --- results --------------------------------------------------------------------------------------
 result = st.session_state.get("steer_result")
 if result:
-    spec = result["spec"]
-    st.caption(f"{METHOD_NAMES[spec.method]} on layers {list(spec.layers)} at {[round(a, 3) for a in spec.alphas]}; "
-               f"{decoding}, seed {config.seed}.")
+    st.caption(f"{spec_words(result['spec'])}; {result['decoding']}.")
     columns = st.columns(2)
     for col, title, answer in zip(columns, ("Baseline", "Steered"), result["answers"]):
         d = answer.detection
@@ -161,14 +182,15 @@ if result:
             cells[0].metric("Language confidence", f"{d.confidence:.0%}")
             cells[1].metric("Parses", "yes" if d.parses else "no")
             cells[2].metric("Tokens", answer.n_tokens)
-            st.code(d.code or answer.text, language=d.language or "text")
+            st.code(d.code or answer.text, language=d.language or "text", wrap_lines=True)
     diff = answer_diff(result["answers"][0].text, result["answers"][1].text)
     with st.expander("Diff (baseline → steered)", expanded=False):
-        st.code(diff or "(identical)", language="diff")
+        st.code(diff or "(identical)", language="diff", wrap_lines=True)
 
 outcome = st.session_state.get("task_set_result")
 if outcome:
     shares = pd.DataFrame({"baseline": outcome["baseline"]["shares"], "steered": outcome["steered"]["shares"]})
+    st.caption(f"Whole task set: {spec_words(outcome['spec'])}; {outcome['decoding']}.")
     left, right = st.columns([2, 1])
     left.plotly_chart(figures.shares_before_after(shares, title=f"Whole task set, neutral prompts ({len(results.prompts)} tasks)"),
                       config=PLOT_CONFIG)

@@ -1,7 +1,39 @@
 """Steerscope's engine: load a code model, read its activations, and steer the language it writes.
 
 Everything the dashboard shows is computed here, so it can be used from Python and from
-``python -m steering`` without Streamlit.
+``python -m steering`` without Streamlit::
+
+    from steering import load_model, PromptSet, PipelineSettings, fit_gact, generate
+
+    model = load_model()  # the embedded demo model; or a Hugging Face directory or GGUF file
+    artifacts = fit_gact(model, PromptSet.load().head(16), PipelineSettings(target="cpp"))
+    with artifacts.apply(model):
+        print(generate(model, "Write a function that sums a list.")[0].text)
+    artifacts.save("cpp.safetensors")
+
+Names are imported on first use (``import steering`` stays light for the command line).
 """
 
+from importlib import import_module
+
 __version__ = "0.1.0"
+
+_WHERE = {
+    "load_model": "models", "LoadedModel": "models", "ModelLoadError": "models",
+    "PromptSet": "prompts", "PromptSetError": "prompts",
+    "PipelineSettings": "pipeline", "Pipeline": "pipeline",
+    "fit_gact": "artifacts", "SteeringArtifacts": "artifacts",
+    "SteeringSpec": "steer", "Steerer": "steer",
+    "AdaptiveActivationSteering": "act", "ActSteerer": "act",
+    "generate": "generation", "GenerationConfig": "generation",
+    "detect_language": "detect",
+    "Run": "storage", "MemoryRun": "storage", "StorageError": "storage", "RunLockedError": "storage",
+    "RunResults": "results",
+}
+__all__ = sorted(_WHERE)
+
+
+def __getattr__(name: str):
+    if name in _WHERE:
+        return getattr(import_module(f".{_WHERE[name]}", __name__), name)
+    raise AttributeError(f"module 'steering' has no attribute {name!r}")

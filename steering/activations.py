@@ -22,6 +22,7 @@ import torch
 from .generation import encode_prompts, positions_of
 from .hooks import thread_hooks
 from .models import HOOK_POINTS, check_layers
+from .progress import beat
 from .storage import StorageError, cache_home, load_tensors, save_tensors
 
 POSITIONS = ("last", "mean", "answer")
@@ -97,6 +98,7 @@ def _extract(model, prompts, continuations, layers, hook_point, position, per_an
                 pass
         if progress is not None:
             progress(len(chunk))
+        beat()
     return out.flatten(0, 1)
 
 

@@ -14,7 +14,7 @@ from rich.table import Table
 from .languages import LANGUAGE_KEYS, LANGUAGES
 from .models import HOOK_POINTS, ModelLoadError
 from .prompts import DEFAULT_PROMPT_SET, PromptSetError
-from .schema import CHOSEN_ALPHA
+from .schema import CHOSEN_ALPHA, MIN_VALIDATION_TASKS, validation_tasks
 from .storage import SETTINGS_FILE, StorageError
 
 console = Console()
@@ -173,16 +173,6 @@ EVAL_COLUMNS = {"fenced_target": "fenced target", "success": "…and parses", "c
                 "no_code_block": "no code block", "cut_off": "cut off", "repeated_ngrams": "repeated 4-grams"}
 
 
-def tiny_validation(run, at_least: int = 5) -> int | None:
-    """About how many tasks a run's probes were validated on, when too few to mean anything."""
-    tasks = run.settings.get("prompt_set", {}).get("tasks")
-    fraction = run.settings.get("pipeline", {}).get("val_fraction", 0.25)
-    if tasks is None:
-        return None
-    n_val = round(tasks * fraction)
-    return n_val if n_val < at_least else None
-
-
 def print_summary(run) -> None:
     """The run's tables: probe accuracy per layer, the chosen layers, refinement, before/after."""
     metrics = run.metrics()
@@ -214,8 +204,8 @@ def print_summary(run) -> None:
 
         g = np.array([probe["gact_val_accuracy"][l] for l in layers], dtype=float)  # None (no sample): NaN
         half = len(layers) // 2 or 1
-        n_val = tiny_validation(run)
-        if n_val is not None:
+        n_val = validation_tasks(run.settings)
+        if n_val is not None and n_val < MIN_VALIDATION_TASKS:
             console.print(f"[yellow]warning:[/yellow] about {n_val} validation task(s): these accuracies are not "
                           "meaningful; use at least 20 tasks", highlight=False)
         if act:

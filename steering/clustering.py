@@ -24,6 +24,21 @@ def _silhouette(points: np.ndarray, labels: np.ndarray) -> float:
     return float(silhouette_score(points, labels))
 
 
+def match_across_layers(labels: np.ndarray, n_clusters: int) -> np.ndarray:
+    """Renumber each layer's clusters ``labels[layers, tasks]`` to agree with the layer before
+    (Hungarian matching on the tasks they share): k-means numbers clusters arbitrarily, so
+    without this a cluster's id, and its colour on the Clusters page, changed from layer to layer."""
+    from scipy.optimize import linear_sum_assignment
+
+    matched = labels.copy()
+    for layer in range(1, len(labels)):
+        overlap = np.array([[np.sum((labels[layer] == i) & (matched[layer - 1] == j)) for j in range(n_clusters)]
+                            for i in range(n_clusters)])
+        rows, cols = linear_sum_assignment(-overlap)
+        matched[layer] = cols[np.argsort(rows)][labels[layer]]
+    return matched
+
+
 class SteeringClusters:
     """k-means over per-task difference vectors ``deltas[n_tasks, n_layers, d_model]``.
 
@@ -52,7 +67,8 @@ class SteeringClusters:
             shared = kmeans().fit(data.reshape(n_tasks, -1)).labels_
             labels = np.tile(shared, (n_layers, 1))
         else:
-            labels = np.stack([kmeans().fit(data[:, layer]).labels_ for layer in range(n_layers)])
+            labels = match_across_layers(np.stack([kmeans().fit(data[:, layer]).labels_ for layer in range(n_layers)]),
+                                         self.n_clusters)
         vectors = np.zeros((n_layers, self.n_clusters, data.shape[2]))
         inertia = np.zeros(n_layers)
         for layer in range(n_layers):

@@ -22,6 +22,13 @@ CORRECTNESS_COLORS = {"correct": "#2ca02c", "wrong": "#d62728", "not probed": NO
 SEQUENTIAL = "Viridis"
 
 
+def cluster_color(name: str) -> str:
+    """``"cluster 2"``'s colour, the same at every layer (not the position among the clusters a
+    layer happens to have)."""
+    number = str(name).rsplit(" ", 1)[-1]
+    return CLUSTER_COLORS[int(number) % len(CLUSTER_COLORS)] if number.isdigit() else NO_LANGUAGE
+
+
 def language_color(key: str) -> str:
     return LANGUAGES[key].color if key in LANGUAGES else {"no_code_block": "#d4d4d4"}.get(key, NO_LANGUAGE)
 
@@ -88,7 +95,10 @@ def probe_accuracy_lines(accuracy: pd.DataFrame, title: str = "Probe validation 
     """One line per probe, with its bootstrap 95% band where there is one; reference lines
     (majority class, shuffled labels) dashed."""
     fig = go.Figure()
-    for probe, rows in accuracy.groupby("probe", sort=False):
+    # Refined first, so G-ACT's own line is drawn over it where they coincide (the common case).
+    order = sorted(accuracy["probe"].unique(), key=lambda p: p != "G-ACT refined")
+    for probe in order:
+        rows = accuracy[accuracy["probe"] == probe]
         color = PROBE_COLORS.get(probe, "#7f7f7f")
         band = rows.dropna(subset=["low", "high"]) if {"low", "high"} <= set(rows) else rows.iloc[:0]
         if len(band):
@@ -96,8 +106,11 @@ def probe_accuracy_lines(accuracy: pd.DataFrame, title: str = "Probe validation 
                             fillcolor=color, opacity=0.15, line_width=0, hoverinfo="skip", showlegend=False,
                             legendgroup=probe)
         reference = probe in ("majority class", "shuffled labels")
+        refined = probe == "G-ACT refined"
         fig.add_scatter(x=rows["layer"], y=rows["val"], mode="lines" if reference else "lines+markers", name=probe,
-                        legendgroup=probe, line=dict(color=color, dash="dot" if reference else "solid"),
+                        legendgroup=probe, line=dict(color=color, width=5 if refined else 2,
+                                                     dash="dot" if reference else "solid"),
+                        marker=dict(size=11 if refined else 6, symbol="circle-open" if refined else "circle"),
                         customdata=rows[["train"]].to_numpy(),
                         hovertemplate=f"{probe}, layer %{{x}}<br>validation %{{y:.1%}}<br>train %{{customdata[0]:.1%}}<extra></extra>")
     _percent_axis(fig)
@@ -156,7 +169,8 @@ def projection_scatter(table: pd.DataFrame, color_by: str, method: str, layer: i
     fig = go.Figure()
     for i, group in enumerate(groups):
         rows = table[table[color_by] == group]
-        color = CORRECTNESS_COLORS.get(group) if color_by == "probe" else CLUSTER_COLORS[i % len(CLUSTER_COLORS)]
+        color = (CORRECTNESS_COLORS.get(group) if color_by == "probe" else cluster_color(group) if color_by == "cluster"
+                 else CLUSTER_COLORS[i % len(CLUSTER_COLORS)])
         common = dict(
             name=str(group), mode="markers", customdata=rows[["task_id", "category", "cluster", "probe", "neutral"]].to_numpy(),
             hovertemplate="<b>%{customdata[0]}</b> (%{customdata[1]})<br>%{customdata[2]}, probe %{customdata[3]}"
@@ -173,19 +187,23 @@ def projection_scatter(table: pd.DataFrame, color_by: str, method: str, layer: i
                   f"{name} 1", f"{name} 2", height=520)
 
 
-def cosine_heatmap(cosines: pd.DataFrame, title: str = "Cosine similarity of the steering vectors across layers") -> go.Figure:
+def cosine_heatmap(cosines: pd.DataFrame,
+                   title: str = "Cosine similarity of the steering vectors, their layer's mean difference removed") -> go.Figure:
     fig = go.Figure(go.Heatmap(
         z=cosines.to_numpy(), x=list(cosines.columns), y=list(cosines.index), colorscale="RdBu", zmid=0, zmin=-1, zmax=1,
         colorbar=dict(title="cosine"), hovertemplate="%{y} vs %{x}: %{z:.2f}<extra></extra>",
     ))
-    fig.update_yaxes(autorange="reversed")
-    return _style(fig, title, "steering vector (layer · cluster)", "steering vector (layer · cluster)", height=520)
+    fig.update_yaxes(autorange="reversed", automargin=True)
+    fig.update_xaxes(automargin=True)
+    return _style(fig, title, "steering vector (layer · cluster)", "steering vector (layer · cluster)", height=560)
 
 
 def silhouette_line(silhouette: pd.Series, title: str = "Cluster separation by layer (silhouette)") -> go.Figure:
     fig = go.Figure(go.Scatter(x=list(silhouette.index), y=silhouette.to_numpy(), mode="lines+markers",
                                line_color="#444", hovertemplate="layer %{x}: silhouette %{y:.3f}<extra></extra>"))
-    return _style(fig, title, "layer", "silhouette score", layer_axis="x")
+    low = min(0.0, float(np.nanmin(silhouette.to_numpy()))) if len(silhouette) else 0.0
+    fig.update_yaxes(range=[low - 0.02, 1.0])  # silhouettes run to 1: a tight axis made 0.21-0.26 look like a cliff
+    return _style(fig, title, "layer", "silhouette score (1: separate clusters, 0: overlapping)", layer_axis="x")
 
 
 # steering ---------------------------------------------------------------------------------------
@@ -198,7 +216,11 @@ def sweep_grid(sweep: pd.DataFrame, chosen: dict | None = None,
         x=alphas.ravel().astype(str), y=layers.ravel(), mode="markers+text", customdata=np.stack([layers.ravel(), alphas.ravel()], axis=1),
         marker=dict(symbol="square", size=34, color=values.ravel(), colorscale=SEQUENTIAL, cmin=0, cmax=1,
                     colorbar=dict(title="success", tickformat=".0%")),
-        text=[f"{v:.0%}" for v in values.ravel()], textfont=dict(color="white", size=11),
+        # Labels dark on the light (high) end of Viridis, white on its dark end; a click selects a
+        # cell without fading the others or their labels.
+        text=[f"{v:.0%}" for v in values.ravel()],
+        textfont=dict(color=["#111111" if v >= 0.55 else "white" for v in values.ravel()], size=11),
+        selected=dict(marker=dict(opacity=1)), unselected=dict(marker=dict(opacity=1)),
         hovertemplate="layer %{customdata[0]}, alpha %{customdata[1]}<br>success %{marker.color:.0%}<extra></extra>",
     ))
     if chosen:

@@ -20,6 +20,7 @@ import torch
 
 from .detect import Detection, detect_language
 from .hooks import HookFn, thread_hooks
+from .progress import beat
 
 # Added to every prompt of a chat model other than the embedded one (``LoadedModel.instruction``):
 # instruct models otherwise open with prose ("Certainly! Gauss-Seidel is...") before any code.
@@ -213,6 +214,7 @@ def _generate_batch(model, prompts, seeds, config, on_token, on_answers) -> list
                 keep.append(row)
         if on_token is not None:
             on_token(sum(len(o) for o in out))
+        beat()
         if on_answers is not None and len(keep) < len(alive):
             on_answers(len(alive) - len(keep))
         if not keep:

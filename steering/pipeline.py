@@ -36,13 +36,14 @@ from .neurons import NEURON_SCORINGS, active_neurons, attribute_neurons
 from .probes import GactProbe, SklearnProbe
 from .prefix import PromptPrefix, prefixes, tag_success
 from .projection import PROJECTIONS, run_projection
+from .progress import heartbeat
 from .prompts import PromptSet
 from .refine import online_answers, refine_steering
 from .schema import (ACT, ACTIVATIONS, CHOSEN_ALPHA, CLUSTERS, DELTAS, PROMPT_SETS, REFINED, SPEC, STAGES,
                      TARGET_ANSWERS, baseline_stage, eval_stage, later_stages, notes_stage, probe_tensors)
 from .stats import bootstrap_interval, majority_accuracy
 from .steer import SELECTIONS, SteeringSpec, Steerer
-from .storage import PROMPTS_FILE, Run, StorageError, atomic_write_bytes, record_inputs
+from .storage import MemoryRun, Run, StorageError, record_inputs
 from .threads import configure_threads
 
 Progress = Callable[[str, int, int], None]
@@ -204,6 +205,7 @@ class Pipeline:
     def __post_init__(self):
         self.settings.validate(self.model, self.prompts)
         self._stage_notes: list[str] = []
+        self._shown: tuple | None = None
         self.record = {"pipeline": self.settings.to_json(), "model": self.model.facts.as_dict(),
                        "model_fingerprint": self.model.fingerprint, "model_ref": self.model_ref,
                        "prompt_set": {"name": self.prompts.name, "fingerprint": self.prompts.fingerprint(),
@@ -247,20 +249,20 @@ class Pipeline:
         self._check_matches_run()  # again under the lock: another writer may have started the run
         if not self.run.settings:
             self.run.write_settings(self.record)
-        prompts_file, jsonl = self.run.dir / PROMPTS_FILE, self.prompts.to_jsonl()
-        if not prompts_file.is_file() or prompts_file.read_text(encoding="utf-8") != jsonl:
-            atomic_write_bytes(prompts_file, jsonl.encode())
+        self.run.write_prompts(self.prompts.to_jsonl())
 
     # helpers -----------------------------------------------------------------------------
     def _tick(self, stage: str, total: int):
         done = [0]
+        self._shown = (stage, 0, total)  # what the heartbeat repeats between units of work
         if self.progress is not None:
             self.progress(stage, 0, total)
 
         def advance(n: int = 1):
             done[0] += n
+            self._shown = (stage, min(done[0], total), total)
             if self.progress is not None:
-                self.progress(stage, min(done[0], total), total)
+                self.progress(*self._shown)
 
         return advance
 
@@ -791,7 +793,8 @@ class Pipeline:
             self.run.forget_before_writing([label, *later_stages(label, self.run.stage_records())])
             self._stage_notes = []
             started = time.perf_counter()
-            out = work()
+            with heartbeat(lambda: self.progress(*self._shown) if self.progress and self._shown else None):
+                out = work()
             self.run.replace_metrics(notes_stage(label), [("note", None, 0.0, {"text": t}) for t in self._stage_notes])
             self.run.record_stage(label, self.inputs, time.perf_counter() - started, threads)
         return out

@@ -237,10 +237,14 @@ class RunResults:
         return pd.Series({int(k): v for k, v in values.items()}, name="silhouette", dtype=float).sort_index()
 
     def vector_cosines(self) -> pd.DataFrame:
-        """Cosine similarity between every pair of steering vectors, labelled ``L{layer}·c{k}``."""
+        """Cosine similarity between every pair of steering vectors, labelled ``L{layer}·c{k}``,
+        after removing each layer's mean difference: every cluster vector shares that direction
+        (the cosines were all about 0.9), so what tells the clusters apart is what is left."""
         if not self._clusters:
             return pd.DataFrame()
         vectors = self._clusters["vectors"]  # [L, K, d]
+        mean = self.run.load(DELTAS)[0]["mean_vectors"] if self.run.has(DELTAS) else vectors.mean(dim=1)
+        vectors = vectors - mean[:, None, :].to(vectors)
         flat = torch.nn.functional.normalize(vectors.reshape(-1, vectors.shape[-1]), dim=-1)
         names = [f"L{layer}·c{k}" for layer in range(vectors.shape[0]) for k in range(vectors.shape[1])]
         return pd.DataFrame((flat @ flat.T).numpy(), index=names, columns=names)

@@ -30,6 +30,15 @@ SPEC = "spec"  # in an evaluation: the steering spec and method its answers used
 TARGET_ANSWERS = "target_answers"  # generations: the model's answers to the explicit target prompts
 
 
+MIN_VALIDATION_TASKS = 5  # fewer validation tasks than this: probe accuracies are flagged as not meaningful
+
+
+def validation_tasks(record: dict) -> int | None:
+    """About how many tasks a run's probes are validated on, from its ``settings.json`` record."""
+    tasks = record.get("prompt_set", {}).get("tasks")
+    return None if tasks is None else round(tasks * record.get("pipeline", {}).get("val_fraction", 0.25))
+
+
 def eval_stage(method: str, prompt_set: str = "neutral") -> str:
     """Where an evaluation's metrics and answers are stored: ``eval_<method>`` for the neutral
     prompts, ``heldout_<method>`` for the held-out phrasings."""

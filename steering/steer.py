@@ -91,6 +91,11 @@ class SteeringSpec:
         return {"layers": list(self.layers), "alphas": list(self.alphas), "method": self.method,
                 "positions": self.positions, "hook_point": self.hook_point}
 
+    @classmethod
+    def from_json(cls, values: dict) -> "SteeringSpec":
+        return cls(tuple(values["layers"]), tuple(values["alphas"]), values.get("method", "gact"),
+                   values.get("positions", "generated"), values.get("hook_point", "resid_post"))
+
 
 def first_steered(spec: SteeringSpec, activation: torch.Tensor, start: int | None) -> int:
     """The first position of ``activation[batch, pos, ...]`` to steer: 0 for ``positions="all"``;

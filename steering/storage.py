@@ -222,6 +222,13 @@ class Run:
         self._require_lock()
         atomic_write_json(self.dir / SETTINGS_FILE, values)
 
+    def write_prompts(self, jsonl: str) -> None:
+        """The prompt set the run is made from (rewritten only when it differs)."""
+        self._require_lock()
+        path = self.dir / PROMPTS_FILE
+        if not path.is_file() or path.read_text(encoding="utf-8") != jsonl:
+            atomic_write_bytes(path, jsonl.encode())
+
     def clear(self) -> None:
         """Remove everything the run stored (``--overwrite``), under the lock."""
         self._require_lock()
@@ -333,3 +340,70 @@ class Run:
     def generations(self, stage: str | None = None) -> list[dict]:
         columns = "stage, task_id, condition, seed, prompt, text, language, confidence, parses, n_tokens"
         return [dict(r) for r in self._select("generations", columns, stage)]
+
+
+class MemoryRun:
+    """A run that lives in memory only (``fit_gact``): what ``Pipeline`` needs of a ``Run``,
+    with nothing written anywhere. Tensors are kept as given; tables as lists of rows."""
+
+    def __init__(self):
+        self.dir = Path("in-memory")
+        self._settings: dict = {}
+        self._prompts = ""
+        self._tensors: dict[str, tuple[dict, dict]] = {}
+        self._metrics: list[dict] = []
+        self._generations: list[dict] = []
+        self._records: dict[str, dict] = {}
+
+    @property
+    def settings(self) -> dict:
+        return dict(self._settings)
+
+    def write_settings(self, values: dict) -> None:
+        self._settings = json.loads(json.dumps(values))
+
+    def write_prompts(self, jsonl: str) -> None:
+        self._prompts = jsonl
+
+    @contextmanager
+    def writing(self):
+        yield self
+
+    def forget_before_writing(self, stages: Iterable[str]) -> None:
+        self.forget_stages(stages)
+
+    def forget_stages(self, stages: Iterable[str]) -> None:
+        for stage in stages:
+            self._records.pop(stage, None)
+
+    def record_stage(self, stage: str, inputs: str, seconds: float, threads: int) -> None:
+        self._records[stage] = {"inputs": inputs, "seconds": float(seconds), "threads": int(threads),
+                                "finished": time.time()}
+
+    def stage_records(self) -> dict[str, dict]:
+        return dict(self._records)
+
+    def save(self, name: str, tensors: dict[str, torch.Tensor], **metadata: Any) -> None:
+        self._tensors[name] = ({k: t.detach().cpu() for k, t in tensors.items()}, json.loads(json.dumps(metadata)))
+
+    def load(self, name: str) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+        if name not in self._tensors:
+            raise StorageError(f"no {name!r} in this in-memory run: run the stage that computes it first")
+        tensors, metadata = self._tensors[name]
+        return dict(tensors), dict(metadata)
+
+    def has(self, name: str) -> bool:
+        return name in self._tensors
+
+    def replace_metrics(self, stage: str, rows) -> None:
+        self._metrics = [m for m in self._metrics if m["stage"] != stage] + [
+            {"stage": stage, "name": n, "layer": l, "value": float(v), "extra": e or None} for n, l, v, e in rows]
+
+    def metrics(self, stage: str | None = None) -> list[dict]:
+        return [dict(m) for m in self._metrics if stage is None or m["stage"] == stage]
+
+    def replace_generations(self, stage: str, rows) -> None:
+        self._generations = [g for g in self._generations if g["stage"] != stage] + [{"stage": stage, **r} for r in rows]
+
+    def generations(self, stage: str | None = None) -> list[dict]:
+        return [dict(g) for g in self._generations if stage is None or g["stage"] == stage]

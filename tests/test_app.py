@@ -77,7 +77,7 @@ def test_home_runs_the_pipeline_on_a_subset_and_opens_the_run(runs):
     assert "from-home" in app.success[0].value and "finished" in app.success[0].value
     assert (runs / "from-home" / "tensors" / "projection_umap_2d_seed0.safetensors").is_file()  # precomputed
     assert "`from-home` · 4 tasks" in app.sidebar.caption[1].value
-    assert "stages done: bias, extract, cluster, probe, sweep, refine, eval, project" in app.info[0].value
+    assert "stages done: bias, extract, cluster, probe, act, sweep, refine, eval, project" in app.info[0].value
     app.text_input[1].input("from-home")
     app.button[-1].click().run()
     assert "already exists" in app.error[0].value
@@ -92,7 +92,7 @@ def test_every_page_draws_the_open_run(runs):
                             "G-ACT confusion matrix at layer 4"],
         "pages/clusters.py": ["Difference vectors at layer 4 (PCA), coloured by cluster",
                               "Cluster separation by layer (silhouette)",
-                              "Cosine similarity of the steering vectors across layers"],
+                              "Cosine similarity of the steering vectors, their layer's mean difference removed"],
         "pages/steer.py": ["Steering success by layer and alpha (click a cell to steer with it)"],
         "pages/report.py": [],
     }
@@ -104,7 +104,7 @@ def test_every_page_draws_the_open_run(runs):
         assert all(t in titles for t in expected[page]), (page, titles)
     assert [b.label for b in app.get("download_button")] == ["Metrics (CSV)", "Generations (JSONL)", "Steering vectors (safetensors)"]
     app.button[0].click().run()
-    assert "Report ready" in app.success[0].value
+    assert f"Report of run `{DASHBOARD_RUN}` ready" in app.success[0].value
 
 
 def test_clusters_page_switches_layers_methods_and_colours(runs):
@@ -149,6 +149,65 @@ def test_steer_presets_and_the_whole_task_set(runs):
     app.button[1].click().run()  # run the task set
     assert not app.exception
     assert "Whole task set, neutral prompts (8 tasks)" in plotly_titles(app)
+
+
+def test_steer_captions_presets_and_alphas_tell_the_truth(runs):
+    app = steer_page()
+    app.button[0].click().run()  # generate, greedy, seed 0
+    shown = app.caption[0].value
+    assert shown.startswith("G-ACT") and "greedy, seed 0" in shown
+    app.radio(key="decoding").set_value("sampled")
+    app.number_input[0].set_value(7)  # seed
+    app.radio(key="method").set_value("mean_diff").run()
+    assert app.caption[0].value == shown  # the caption describes the answers shown, not the controls now
+    app.radio(key="method").set_value("gact").run()
+
+    app.selectbox(key="preset").select("best layers from sweep").run()
+    chosen = [t.value for t in app.toggle]
+    app.toggle(key="on_0").set_value(not chosen[0]).run()  # the user changes one layer by hand...
+    app.selectbox(key="preset").select("best layers from sweep").run()  # ...and the same preset applies again
+    assert [t.value for t in app.toggle] == chosen
+
+    layer = chosen.index(True)
+    app.slider(key=f"alpha_gact_{layer}").set_value(0.975).run()
+    app.radio(key="method").set_value("mean_diff").run()
+    app.radio(key="method").set_value("gact").run()
+    assert app.slider(key=f"alpha_gact_{layer}").value == 0.975  # each method keeps its alphas
+
+
+def test_a_report_and_answers_belong_to_their_run(runs, embedded):
+    import shutil
+
+    other = "dashboard-copy"
+    if not (runs / other).exists():
+        shutil.copytree(runs / DASHBOARD_RUN, runs / other)
+    app = steer_page()
+    app.button[0].click().run()
+    app.switch_page("pages/report.py").run()
+    app.button[0].click().run()
+    assert f"Report of run `{DASHBOARD_RUN}` ready" in app.success[0].value
+    app.switch_page("app.py").run()  # Home: open the other run from the list
+    app.selectbox[0].select(str(runs / other)).run()
+    app.button(key="open_run").click().run()
+    assert f"`{other}`" in app.sidebar.caption[1].value
+    app.switch_page("pages/report.py").run()
+    assert not app.success  # the first run's report is not offered under the second's name
+    assert "steer_result" not in app.session_state  # nor its answers
+
+
+def test_probes_page_warns_about_a_tiny_run(runs, embedded):
+    from steering.pipeline import Pipeline, PipelineSettings
+    from steering.prompts import PromptSet
+    from steering.storage import Run
+
+    if not (runs / "tiny").exists():
+        Pipeline(embedded, PromptSet.load().head(4), Run(runs / "tiny", create=True),
+                 PipelineSettings(k=2, probe_epochs=50, max_new_tokens=16, adaptive=False)).run_all(
+            stages=("extract", "cluster", "probe"))
+    app = opened("tiny")
+    app.switch_page("pages/probes.py").run()
+    assert not app.exception
+    assert "not meaningful" in app.warning[0].value and "4 tasks" in app.warning[0].value
 
 
 def test_steer_runs_faithful_act_on_its_own_heads(runs):

@@ -109,9 +109,70 @@ def test_every_page_in_chromium_and_steer_generates_side_by_side(dashboard):
         assert [page.get_by_role("switch", name=f"L{layer}", exact=True).is_checked() for layer in range(8)] == \
             [layer == 2 for layer in range(8)]
 
+        caption = page.get_by_text("G-ACT on layers").first.inner_text()  # the generated answers' own spec
+        page.get_by_text("sampled", exact=True).click()  # other controls: the caption stays the result's
+        page.wait_for_function(IDLE, timeout=60_000)
+        assert page.get_by_text("G-ACT on layers").first.inner_text() == caption and "greedy" in caption
+
         page.get_by_role("link", name="Report").click()
         page.get_by_role("button", name="Build the HTML report").click()
-        expect(page.get_by_text("Report ready")).to_be_visible(timeout=60_000)
+        expect(page.get_by_text(f"Report of run {DASHBOARD_RUN} ready")).to_be_visible(timeout=60_000)
         snapshot(page, "report")
         browser.close()
     assert {f"{n}.png" for n in ["home", "bias", "probes", "clusters", "steer", "report"]} <= {p.name for p in ARTIFACTS.iterdir()}
+
+
+def _cluster_colours(page) -> dict[str, str]:
+    """Legend name -> marker colour of the projection plot (the first plot on the Clusters page)."""
+    return page.evaluate("""() => Object.fromEntries(document.querySelector('.js-plotly-plot').data
+                              .map(t => [t.name, t.marker.color]))""")
+
+
+@pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian's chromium is not installed (.ci/run installs it)")
+def test_run_names_reports_and_cluster_colours_in_chromium(dashboard_runs, tmp_path):
+    """A run started from Home gets the typed name; a report built for one run is not offered
+    after switching to another; a cluster keeps its colour from layer to layer."""
+    import shutil
+
+    runs = tmp_path / "runs"
+    shutil.copytree(dashboard_runs / DASHBOARD_RUN, runs / DASHBOARD_RUN)
+    port = free_port()
+    server = start_dashboard(runs, port)
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            page = browser.new_page(viewport={"width": 1400, "height": 2200})
+            page.goto(f"http://127.0.0.1:{port}/?run={DASHBOARD_RUN}")
+            expect(page.get_by_text("Hello!")).to_be_visible(timeout=90_000)
+
+            page.get_by_role("link", name="Clusters").click()
+            expect(page.locator(".js-plotly-plot").first).to_be_visible(timeout=30_000)
+            page.wait_for_function(IDLE, timeout=60_000)
+            at_4 = _cluster_colours(page)
+            slider = page.get_by_role("slider", name="Layer")
+            slider.focus()
+            for _ in range(2):
+                slider.press("ArrowLeft")  # layer 2
+            expect(page.get_by_text("Difference vectors at layer 2")).to_be_visible(timeout=30_000)
+            at_2 = _cluster_colours(page)
+            assert at_2 == {name: at_4[name] for name in at_2}, (at_2, at_4)  # same cluster, same colour
+
+            page.get_by_role("link", name="Report").click()
+            page.get_by_role("button", name="Build the HTML report").click()
+            expect(page.get_by_text(f"Report of run {DASHBOARD_RUN} ready")).to_be_visible(timeout=60_000)
+
+            page.get_by_role("link", name="Home").click()
+            page.get_by_role("spinbutton", name="Tasks to use").fill("4")
+            page.get_by_role("textbox", name="Run name").fill("named-in-browser")
+            page.get_by_role("button", name="Run the pipeline").click()
+            expect(page.get_by_text("Run named-in-browser finished")).to_be_visible(timeout=600_000)
+            assert (runs / "named-in-browser" / "settings.json").is_file()
+            assert sorted(p.name for p in runs.iterdir()) == [DASHBOARD_RUN, "named-in-browser"]  # no orphan runs
+
+            page.get_by_role("link", name="Report").click()
+            expect(page.get_by_role("button", name="Build the HTML report")).to_be_visible(timeout=30_000)
+            expect(page.get_by_text("ready:")).to_have_count(0)  # the first run's report is not offered here
+            browser.close()
+    finally:
+        server.terminate()
+        server.wait(timeout=20)

@@ -1,0 +1,81 @@
+"""The in-memory API: ``fit_gact(model, prompts, settings) -> SteeringArtifacts``, with no run
+directory, saved and loaded as one file, checked against the model it is applied to."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+import torch
+
+from conftest import hashes
+
+import steering
+from steering import PipelineSettings, PromptSet, SteeringArtifacts, fit_gact, generate
+from steering.generation import GenerationConfig
+from steering.storage import StorageError
+
+QUICK = dict(probe_epochs=200, sweep_alphas=(0.5, 1.0), refine_steps=3, max_new_tokens=48, batch_size=16)
+
+
+@pytest.fixture(scope="module")
+def fitted(embedded, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("cwd")
+    here = os.getcwd()
+    os.chdir(folder)
+    try:
+        artifacts = fit_gact(embedded, PromptSet.load().head(8), PipelineSettings(**QUICK))
+    finally:
+        os.chdir(here)
+    assert hashes(folder) == {}  # nothing written where it ran
+    return artifacts
+
+
+def test_the_library_says_what_it_is():
+    assert {"load_model", "PromptSet", "PipelineSettings", "fit_gact", "SteeringArtifacts", "generate"} <= set(steering.__all__)
+    with pytest.raises(AttributeError, match="no attribute 'nope'"):
+        steering.nope
+
+
+def test_fit_gact_returns_artifacts_that_steer_in_memory(fitted, embedded):
+    assert fitted.vectors.shape == (8, 3, embedded.d_model) and fitted.mean_vectors.shape == (8, embedded.d_model)
+    assert fitted.spec.method == "gact" and fitted.spec.layers
+    assert fitted.provenance["model_fingerprint"] == embedded.fingerprint and fitted.provenance["target"] == "cpp"
+    prompts = [t.neutral for t in PromptSet.load().head(4)]
+    config = GenerationConfig(max_new_tokens=48)
+    plain = generate(embedded, prompts, config)
+    with fitted.apply(embedded):
+        steered = generate(embedded, prompts, config)
+    assert [a.text for a in generate(embedded, prompts, config)] == [a.text for a in plain]  # hooks gone with the block
+    expected = generate(embedded, prompts, config, fwd_hooks=fitted.steerer().hooks(embedded))
+    assert [a.text for a in steered] == [a.text for a in expected] != [a.text for a in plain]
+
+
+def test_artifacts_save_and_load_as_one_unit(fitted, embedded, tiny_llama, tmp_path):
+    path = fitted.save(tmp_path / "cpp.safetensors")
+    loaded = SteeringArtifacts.load(path, embedded)
+    assert torch.equal(loaded.vectors, fitted.vectors) and loaded.spec == fitted.spec
+    assert loaded.provenance == fitted.provenance
+    h = torch.randn(5, embedded.d_model)
+    for layer in fitted.spec.layers:
+        assert torch.allclose(loaded.steerer().direction(layer, h), fitted.steerer().direction(layer, h))
+    with pytest.raises(StorageError, match="d_model"):
+        SteeringArtifacts.load(path, tiny_llama)
+    with pytest.raises(StorageError, match="not a Steerscope artifacts file"):
+        SteeringArtifacts.load(_other_file(tmp_path))
+
+
+def _other_file(tmp_path):
+    from safetensors.torch import save_file
+
+    path = tmp_path / "vectors.safetensors"
+    save_file({"v": torch.ones(2, 2)}, str(path))
+    return path
+
+
+def test_a_runs_artifacts_are_the_pipelines(dashboard_runs, embedded):
+    from conftest import DASHBOARD_RUN
+
+    artifacts = SteeringArtifacts.from_run(dashboard_runs / DASHBOARD_RUN, embedded)
+    assert artifacts.provenance["inputs"] and artifacts.log_gains is not None
+    assert artifacts.spec.layers
