@@ -37,7 +37,7 @@ from steering.models import load_model
 from steering.prefix import PromptPrefix, tag_success
 from steering.probes import GactProbe
 from steering.prompts import PromptSet
-from steering.steer import SteeringSpec, Steerer
+from steering.steer import GactSteerer, SteeringSpec
 
 DEFAULT_MODEL = os.environ.get("STEERSCOPE_REAL_MODEL",
                                str(Path.home() / ".cache/steerscope/models/qwen2.5-coder-0.5b-instruct.gguf"))
@@ -59,14 +59,14 @@ def side_by_side(fns: dict, repeats: int) -> dict[str, tuple[float, float]]:
     return {name: (statistics.median(r[0] for r in rs), statistics.median(r[1] for r in rs)) for name, rs in runs.items()}
 
 
-def synthetic_steerer(model, layers: tuple[int, ...], k: int = 3) -> Steerer:
+def synthetic_steerer(model, layers: tuple[int, ...], k: int = 3) -> GactSteerer:
     generator = torch.Generator().manual_seed(0)
     vectors = torch.randn(model.n_layers, k, model.d_model, generator=generator)
     vectors = vectors / vectors.norm(dim=-1, keepdim=True)
     X = torch.randn(60, model.n_layers, model.d_model, generator=generator)
     y = torch.randint(0, k + 1, (model.n_layers, 60), generator=generator).numpy()
     probe = GactProbe(k + 1, epochs=20).fit(X, y)
-    return Steerer(SteeringSpec(layers, (2.0,) * len(layers), "gact"), vectors=vectors, probe=probe)
+    return GactSteerer(SteeringSpec(layers, (2.0,) * len(layers), "gact"), vectors=vectors, probe=probe)
 
 
 def plain_hooks(model, steerer) -> list:
@@ -141,7 +141,7 @@ def main() -> None:
           f"/ {result['forward'][1]:.2f} s CPU, extraction {result['extract'][0]:.2f} / {result['extract'][1]:.2f}"
           f"  -> ratio CPU {result['extract'][1] / result['forward'][1]:.3f}, wall {result['extract'][0] / result['forward'][0]:.3f}")
 
-    cell_steerer = Steerer(SteeringSpec((middle,), (2.0,), "gact"), vectors=steerer.vectors, probe=steerer.probe)
+    cell_steerer = GactSteerer(SteeringSpec((middle,), (2.0,), "gact"), vectors=steerer.vectors, probe=steerer.probe)
     prefix_seconds = time.perf_counter()
     prefix = PromptPrefix(model, batch)
     prefix_seconds = time.perf_counter() - prefix_seconds

@@ -24,6 +24,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from .models import check_layers
 from .probes import train_val_split
+from .steer import SteeringSpec, Steerer, first_steered
 
 
 _STATE = ("coef_", "intercept_", "train_accuracy_", "val_accuracy_", "kept_", "theta_", "sigma_", "n_val_")
@@ -151,17 +152,16 @@ class AdaptiveActivationSteering(BaseEstimator):
 
 
 @dataclass
-class ActSteerer:
+class ActSteerer(Steerer):
     """ACT's injection on the kept heads of ``spec.layers``, each layer at its alpha (the
     pipeline gives every layer the same one)."""
 
-    spec: object  # SteeringSpec with method "act"
+    spec: SteeringSpec
     act: AdaptiveActivationSteering
     beta: float = 0.0
+    method = "act"
 
     def hooks(self, model, start: int | None = None) -> list[tuple[str, object]]:
-        from .steer import first_steered
-
         check_layers(self.spec.layers, model.n_layers)
         unknown = [layer for layer in self.spec.layers if layer not in self.act.layers_]
         if unknown:

@@ -18,7 +18,7 @@ import torch
 from .hooks import thread_hooks
 from .probes import GactProbe
 from .schema import DELTAS
-from .steer import SteeringSpec, Steerer
+from .steer import GactSteerer, SteeringSpec
 from .storage import MemoryRun, StorageError, load_tensors, record_inputs, save_tensors
 
 FIT_STAGES = ("extract", "cluster", "probe", "sweep", "refine")  # what G-ACT's steering needs, in order
@@ -65,9 +65,9 @@ class SteeringArtifacts:
 
         return cls.from_pipeline(Pipeline.reopen(run_dir, model))
 
-    def steerer(self) -> Steerer:
-        return Steerer(self.spec, vectors=self.vectors, probe=self.probe, selection=self.selection,
-                       log_gains=self.log_gains, offsets=self.offsets)
+    def steerer(self) -> GactSteerer:
+        return GactSteerer(self.spec, self.vectors, self.probe, selection=self.selection, log_gains=self.log_gains,
+                           offsets=self.offsets)
 
     def check_model(self, model) -> None:
         """Refuse a model these artifacts were not made for (other width, depth or weights)."""

@@ -13,7 +13,7 @@ import numpy as np
 from .generation import GenerationConfig, generate
 from .languages import LANGUAGE_KEYS, check_language
 from .prefix import prefixes, tag_success
-from .steer import Steerer
+from .steer import MeanDiffSteerer
 from .toolchains import compile_all, toolchain
 
 
@@ -132,7 +132,7 @@ def assigned_cluster_success(batches, target: str, vectors, spec, assignment) ->
     for k in range(vectors.shape[1]):
         rows = np.flatnonzero(assignment == k)
         if len(rows):
-            fixed = Steerer(replace(spec, method="mean_diff"), mean_vectors=vectors[:, k])
+            fixed = MeanDiffSteerer(replace(spec, method="mean_diff"), vectors[:, k])
             hits += tag_success(batches, target, fixed, rows=rows.tolist()) * len(rows)
     return hits / len(assignment)
 

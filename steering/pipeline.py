@@ -42,7 +42,7 @@ from .refine import online_answers, refine_steering
 from .schema import (ACT, ACTIVATIONS, CHOSEN_ALPHA, CLUSTERS, DELTAS, PROMPT_SETS, REFINED, SPEC, STAGES,
                      TARGET_ANSWERS, baseline_stage, eval_stage, later_stages, notes_stage, probe_tensors)
 from .stats import bootstrap_interval, majority_accuracy
-from .steer import SELECTIONS, SteeringSpec, Steerer
+from .steer import SELECTIONS, GactSteerer, MeanDiffSteerer, NeuronSteerer, SteeringSpec
 from .storage import MemoryRun, Run, StorageError, record_inputs
 from .threads import configure_threads
 
@@ -564,13 +564,12 @@ class Pipeline:
     def steerer(self, spec: SteeringSpec, refined: bool = True):
         """The steerer of ``spec`` from this run's learned state (G-ACT: refined when ``refined``
         and the refine stage ran)."""
-        if spec.method == "act":
-            return ActSteerer(spec, self.load_act(), beta=self.settings.act_beta)
-        if spec.method == "neuron":
-            return Steerer(spec, neurons=self._neurons(spec.layers))
-        deltas, _ = self.run.load(DELTAS)
-        if spec.method == "mean_diff":
-            return Steerer(spec, mean_vectors=deltas["mean_vectors"])
+        return {"act": lambda: ActSteerer(spec, self.load_act(), beta=self.settings.act_beta),
+                "neuron": lambda: NeuronSteerer(spec, self._neurons(spec.layers)),
+                "mean_diff": lambda: MeanDiffSteerer(spec, self.run.load(DELTAS)[0]["mean_vectors"]),
+                "gact": lambda: self._gact_steerer(spec, refined)}[spec.method]()
+
+    def _gact_steerer(self, spec: SteeringSpec, refined: bool) -> GactSteerer:
         extra = {}
         if refined and self.run.has(REFINED):
             tensors, _ = self.run.load(REFINED)  # the refined probe and what refinement learned with it
@@ -578,8 +577,7 @@ class Pipeline:
             extra = {k: tensors[k] for k in ("log_gains", "offsets") if k in tensors}
         else:
             probe = self.load_probe("gact")
-        return Steerer(spec, vectors=self.run.load(CLUSTERS)[0]["vectors"], probe=probe,
-                       selection=self.settings.selection, **extra)
+        return GactSteerer(spec, self.run.load(CLUSTERS)[0]["vectors"], probe, selection=self.settings.selection, **extra)
 
     def chosen_spec(self, method: str = "gact") -> SteeringSpec:
         """The spec ``eval`` uses for ``method`` (a steering method; G-ACT variants are ``gact``):
@@ -636,7 +634,7 @@ class Pipeline:
         rows += [(CHOSEN_ALPHA, int(layer), float(alpha), None) for layer, alpha in zip(chosen_layers, chosen_alphas)]
         self.run.replace_metrics("sweep", rows)
 
-    def _causal_rows(self, base: Steerer, grid: np.ndarray, batches, advance) -> list[tuple]:
+    def _causal_rows(self, base: GactSteerer, grid: np.ndarray, batches, advance) -> list[tuple]:
         """Does the probe pick the right vector? Per layer, steering with the cluster vector the
         probe picks for each prompt, a random cluster's, and the prompt's own cluster's (the
         oracle), at the sweep's alpha where that layer's success is nearest 50% (most room)."""

@@ -1,8 +1,8 @@
 """Steering injections: on the chosen layers only, ``h_l += alpha_l * sum_k p_k(h_l) * v_{l,k}``.
 
 A ``SteeringSpec`` says where and how strongly (layers, alpha per layer, method, positions); a
-``Steerer`` adds what was learned (vectors, probes, or a neuron) and makes the TransformerLens
-hooks. Hooks are only ever attached through ``steering.hooks.thread_hooks``: for one call, in one
+``Steerer`` of the method's class adds what was learned (vectors, probes, or a neuron) and makes
+the TransformerLens hooks. Hooks are only ever attached through ``steering.hooks.thread_hooks``: for one call, in one
 thread, removed when the call ends.
 """
 
@@ -106,45 +106,96 @@ def first_steered(spec: SteeringSpec, activation: torch.Tensor, start: int | Non
     return activation.shape[1] - 1 if start is None else start
 
 
-@dataclass
 class Steerer:
-    """A spec plus the learned state it needs (ACT's is ``act.ActSteerer``).
+    """A spec plus the learned state its method needs, making the TransformerLens hooks that
+    steer. One subclass per method: ``MeanDiffSteerer``, ``GactSteerer``, ``NeuronSteerer``, and
+    ``act.ActSteerer`` (per head)."""
 
-    ``vectors[n_layers, K, d_model]`` are the cluster steering vectors, ``mean_vectors[n_layers,
-    d_model]`` the plain mean differences, ``probe`` a fitted ``GactProbe`` over all layers
-    (``layer_logits``), with K classes or K + 1 (the last one meaning "already on target: do not
-    steer"). ``probe_params`` optionally overrides the probe's (coef, intercept), e.g. with
-    tensors that require grad during refinement. What refinement learns on top: ``log_gains[L]``
-    (layer l is steered at ``alpha_l * exp(log_gains[l])``) and ``offsets[L, K, d_model]``
-    (added to the cluster vectors). ``selection`` mixes the cluster vectors by the probe's
-    probabilities (``soft``) or takes its top class only (``argmax``, an ablation). ``neurons``
-    maps a layer to the MLP neuron that the ``neuron`` method scales, by that layer's alpha.
-    """
+    method: str = ""  # the spec's method this class steers with
+    spec: SteeringSpec
+
+    def __post_init__(self):
+        if self.spec.method != self.method:
+            raise ValueError(f"a {type(self).__name__} steers with method {self.method!r}, not {self.spec.method!r}")
+
+    def hooks(self, model, start: int | None = None) -> list[tuple[str, object]]:
+        """TransformerLens hooks for ``model``; ``start``: see ``first_steered``."""
+        raise NotImplementedError
+
+
+class ResidualSteerer(Steerer):
+    """Adds ``strength(l) * direction(l, h)`` to the residual stream of each steered layer."""
+
+    def direction(self, layer: int, h: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def strength(self, layer: int, alpha: float):
+        return alpha
+
+    def _width(self) -> int:
+        raise NotImplementedError
+
+    def hooks(self, model, start: int | None = None) -> list[tuple[str, object]]:
+        check_layers(self.spec.layers, model.n_layers)
+        if self._width() != model.d_model:
+            raise ValueError(f"steering vectors have d_model {self._width()}, the model has {model.d_model}")
+        return [
+            (model.hook_name(layer, self.spec.hook_point), self._residual_hook(layer, alpha, start))
+            for layer, alpha in zip(self.spec.layers, self.spec.alphas)
+            if alpha != 0
+        ]
+
+    def _residual_hook(self, layer: int, alpha: float, start: int | None):
+        def hook(activation, hook):
+            first = first_steered(self.spec, activation, start)
+            steered = activation[:, first:] + self.strength(layer, alpha) * self.direction(layer, activation[:, first:])
+            return torch.cat([activation[:, :first], steered], dim=1) if first else steered
+
+        return hook
+
+
+@dataclass
+class MeanDiffSteerer(ResidualSteerer):
+    """CAA/ActAdd: the mean difference ``mean_vectors[n_layers, d_model]`` at every position."""
 
     spec: SteeringSpec
-    vectors: torch.Tensor | None = None
-    mean_vectors: torch.Tensor | None = None
-    probe: object | None = None
-    neurons: dict[int, int] | None = None
+    mean_vectors: torch.Tensor
+    method = "mean_diff"
+
+    def direction(self, layer: int, h: torch.Tensor) -> torch.Tensor:
+        return self.mean_vectors[layer].to(h).expand_as(h)
+
+    def _width(self) -> int:
+        return self.mean_vectors.shape[-1]
+
+
+@dataclass
+class GactSteerer(ResidualSteerer):
+    """G-ACT: ``vectors[n_layers, K, d_model]`` (the cluster steering vectors) mixed by a fitted
+    ``GactProbe`` over all layers (``layer_logits``), with K classes or K + 1 (the last one
+    meaning "already on target: do not steer"). ``probe_params`` optionally overrides the probe's
+    (coef, intercept), e.g. with tensors that require grad during refinement. What refinement
+    learns on top: ``log_gains[L]`` (layer l is steered at ``alpha_l * exp(log_gains[l])``) and
+    ``offsets[L, K, d_model]`` (added to the cluster vectors). ``selection`` mixes the cluster
+    vectors by the probe's probabilities (``soft``) or takes its top class only (``argmax``, an
+    ablation)."""
+
+    spec: SteeringSpec
+    vectors: torch.Tensor
+    probe: object
     probe_params: tuple | None = field(default=None, repr=False)
     log_gains: torch.Tensor | None = field(default=None, repr=False)
     offsets: torch.Tensor | None = field(default=None, repr=False)
     selection: str = "soft"
+    method = "gact"
 
     def __post_init__(self):
+        super().__post_init__()
         if self.selection not in SELECTIONS:
             raise ValueError(f"unknown selection {self.selection!r}; expected one of {', '.join(SELECTIONS)}")
-        if self.spec.method == "act":
-            raise ValueError("ACT steers per head: use steering.act.ActSteerer")
-        needs = {"mean_diff": ("mean_vectors",), "gact": ("vectors", "probe"), "neuron": ("neurons",)}[self.spec.method]
-        missing = [name for name in needs if getattr(self, name) is None]
-        if missing:
-            raise ValueError(f"method {self.spec.method!r} needs {', '.join(missing)}: run the earlier stages first")
 
     def direction(self, layer: int, h: torch.Tensor) -> torch.Tensor:
-        """The steering direction ``sum_k p_k(h) v_{l,k}`` (or ``v_l``) for activations ``h[..., d]``."""
-        if self.spec.method == "mean_diff":
-            return self.mean_vectors[layer].to(h).expand_as(h)
+        """The steering direction ``sum_k p_k(h) v_{l,k}`` for activations ``h[..., d]``."""
         coef, intercept = self.probe_params or (None, None)
         logits = self.probe.layer_logits(layer, h.float(), coef, intercept)
         # A probe with more classes than there are vectors has an "off" class (the last): its
@@ -160,34 +211,26 @@ class Steerer:
         """``alpha``, times the refined gain of ``layer`` when there is one (a tensor then)."""
         return alpha if self.log_gains is None else alpha * torch.exp(self.log_gains[layer])
 
+    def _width(self) -> int:
+        return self.vectors.shape[-1]
+
+
+@dataclass
+class NeuronSteerer(Steerer):
+    """The paper's static neuron baseline: ``neurons`` maps a layer to the MLP neuron it scales,
+    by that layer's alpha (a factor)."""
+
+    spec: SteeringSpec
+    neurons: dict[int, int]
+    method = "neuron"
+
     def hooks(self, model, start: int | None = None) -> list[tuple[str, object]]:
-        """TransformerLens hooks for ``model``; ``start``: see ``first_steered``."""
         check_layers(self.spec.layers, model.n_layers)
-        if self.spec.method == "neuron":
-            unknown = [layer for layer in self.spec.layers if layer not in self.neurons]
-            if unknown:
-                raise ValueError(f"no attributed neuron for layer(s) {unknown}")
-            return [
-                (f"blocks.{layer}.mlp.hook_post", self._neuron_hook(self.neurons[layer], factor, start))
-                for layer, factor in zip(self.spec.layers, self.spec.alphas)
-            ]
-        for name in ("vectors", "mean_vectors"):
-            tensor = getattr(self, name)
-            if tensor is not None and tensor.shape[-1] != model.d_model:
-                raise ValueError(f"steering vectors have d_model {tensor.shape[-1]}, the model has {model.d_model}")
-        return [
-            (model.hook_name(layer, self.spec.hook_point), self._residual_hook(layer, alpha, start))
-            for layer, alpha in zip(self.spec.layers, self.spec.alphas)
-            if alpha != 0
-        ]
-
-    def _residual_hook(self, layer: int, alpha: float, start: int | None):
-        def hook(activation, hook):
-            first = first_steered(self.spec, activation, start)
-            steered = activation[:, first:] + self.strength(layer, alpha) * self.direction(layer, activation[:, first:])
-            return torch.cat([activation[:, :first], steered], dim=1) if first else steered
-
-        return hook
+        unknown = [layer for layer in self.spec.layers if layer not in self.neurons]
+        if unknown:
+            raise ValueError(f"no attributed neuron for layer(s) {unknown}")
+        return [(f"blocks.{layer}.mlp.hook_post", self._neuron_hook(self.neurons[layer], factor, start))
+                for layer, factor in zip(self.spec.layers, self.spec.alphas)]
 
     def _neuron_hook(self, neuron: int, factor: float, start: int | None):
         def hook(activation, hook):

@@ -9,7 +9,7 @@ import torch
 from steering.clustering import SteeringClusters, k_sweep
 from steering.evaluation import best_layers, repeated_ngram_rate
 from steering.probes import SklearnProbe, GactProbe, train_val_split
-from steering.steer import SteeringSpec, Steerer
+from steering.steer import GactSteerer, MeanDiffSteerer, SteeringSpec
 
 
 def blobs(n=60, layers=3, d=8, k=3, seed=0):
@@ -82,8 +82,10 @@ def test_spec_validation():
         SteeringSpec((1,), (1.0,), method="magic")
     with pytest.raises(ValueError, match="listed twice"):
         SteeringSpec((1, 1), (1.0, 1.0))
-    with pytest.raises(ValueError, match="needs vectors, probe"):
-        Steerer(SteeringSpec((1,), (1.0,), method="gact"))
+    with pytest.raises(ValueError, match="a MeanDiffSteerer steers with method 'mean_diff', not 'gact'"):
+        MeanDiffSteerer(SteeringSpec((1,), (1.0,), method="gact"), torch.zeros(2, 4))  # one class per method
+    with pytest.raises(TypeError, match="probe"):
+        GactSteerer(SteeringSpec((1,), (1.0,), method="gact"), torch.zeros(2, 1, 4))  # its learned state is required
 
 
 def test_fluency_and_layer_choice_helpers():
@@ -120,6 +122,6 @@ def test_an_off_class_switches_steering_off():
     for favoured, expected in ((2, torch.zeros(4)), (0, vectors[0, 0])):
         intercept = torch.full((1, 3), -50.0)
         intercept[0, favoured] = 50.0
-        steerer = Steerer(SteeringSpec((0,), (1.0,), "gact"), vectors=vectors, probe=probe,
-                          probe_params=(torch.zeros(1, 4, 3), intercept))
+        steerer = GactSteerer(SteeringSpec((0,), (1.0,), "gact"), vectors=vectors, probe=probe,
+                              probe_params=(torch.zeros(1, 4, 3), intercept))
         assert torch.allclose(steerer.direction(0, h), expected.expand(5, 4), atol=1e-6)

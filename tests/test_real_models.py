@@ -275,7 +275,7 @@ def test_threads_follow_the_setting(monkeypatch):
                     "../shared/tools/fetch-real-model fetches it")
 def test_real_qwen_loads_and_steers_two_tasks(monkeypatch):
     from steering.prompts import PromptSet
-    from steering.steer import SteeringSpec, Steerer
+    from steering.steer import MeanDiffSteerer, SteeringSpec
 
     # The dequantized model is cached by the file's hash: reuse the user's cache (a minute saved).
     monkeypatch.setenv("STEERSCOPE_CACHE", str(Path.home() / ".cache" / "steerscope"))
@@ -287,7 +287,7 @@ def test_real_qwen_loads_and_steers_two_tasks(monkeypatch):
     target = extract_activations(model, [t.prompts["cpp"] for t in tasks], layers=[layer], continuation="```", cache_dir=None)
     mean = torch.zeros(model.n_layers, model.d_model)
     mean[layer] = (target - neutral).mean(dim=0)[0]
-    steerer = Steerer(SteeringSpec((layer,), (4.0,), "mean_diff"), mean_vectors=mean)
+    steerer = MeanDiffSteerer(SteeringSpec((layer,), (4.0,), "mean_diff"), mean)
     config = GenerationConfig(max_new_tokens=24, stop="tag")
     plain = generate(model, [t.neutral for t in tasks], config)
     steered = generate(model, [t.neutral for t in tasks], config, fwd_hooks=steerer.hooks(model))
