@@ -13,6 +13,8 @@ import numpy as np
 import torch
 from sklearn.linear_model import LogisticRegression
 
+from .progress import beat
+
 
 def train_val_split(n_samples: int, val_fraction: float, random_state: int, groups=None) -> tuple[np.ndarray, np.ndarray]:
     """Row indices for training and validation; rows of one group (task) stay together."""
@@ -168,6 +170,7 @@ class GactProbe(_LayerProbe):
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
+            beat()  # a long fit still refreshes the progress display
         self.coef_ = coef.detach()
         self.intercept_ = intercept.detach()
         self._record_split_scores(X, y)

@@ -104,3 +104,19 @@ def test_hooks_of_one_thread_never_touch_another(tiny_llama):
     assert results["plain"] == [expected] * 3
     assert results["steered"] != expected
     assert not any(m._forward_hooks or m._forward_pre_hooks for m in tiny_llama.hf_model.modules())
+
+
+def test_long_work_keeps_the_progress_display_alive(embedded):
+    """Every decoding step beats, so a display refreshes (and a dashboard's Stop lands) while no
+    answer has finished yet; outside a heartbeat, a beat does nothing."""
+    from steering.generation import GenerationConfig, generate
+    from steering.progress import beat, heartbeat
+
+    beats = []
+    with heartbeat(lambda: beats.append(1), every=0):
+        generate(embedded, "Write a loop.", GenerationConfig(max_new_tokens=6, stop="none"))
+    assert len(beats) >= 6
+    beat()  # no heartbeat: nothing to call
+    with heartbeat(lambda: beats.append(1), every=3600):  # throttled
+        generate(embedded, "Write a loop.", GenerationConfig(max_new_tokens=6, stop="none"))
+    assert len(beats) < 12
