@@ -43,7 +43,7 @@ from .schema import (ACT, ACTIVATIONS, CHOSEN_ALPHA, CLUSTERS, DELTAS, PROMPT_SE
                      TARGET_ANSWERS, baseline_stage, eval_stage, later_stages, notes_stage, probe_tensors)
 from .stats import bootstrap_interval, majority_accuracy
 from .steer import SELECTIONS, GactSteerer, MeanDiffSteerer, NeuronSteerer, SteeringSpec
-from .storage import MemoryRun, Run, StorageError, record_inputs
+from .storage import Run, StorageError, record_inputs
 from .threads import configure_threads
 
 Progress = Callable[[str, int, int], None]

@@ -80,7 +80,7 @@ def test_every_page_in_chromium_and_steer_generates_side_by_side(dashboard):
         page = browser.new_page(viewport={"width": 1400, "height": 2200})
         page.goto(f"{dashboard}/?run={DASHBOARD_RUN}")
         expect(page.get_by_text("Hello!")).to_be_visible(timeout=90_000)
-        expect(page.get_by_text(f"Run: {DASHBOARD_RUN}")).to_be_visible()
+        expect(page.get_by_test_id("stSidebar").get_by_text(f"Run: {DASHBOARD_RUN}")).to_be_visible()
         snapshot(page, "home")
 
         for name in PAGES:
