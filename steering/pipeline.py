@@ -249,7 +249,17 @@ class Pipeline:
         self._check_matches_run()  # again under the lock: another writer may have started the run
         if not self.run.settings:
             self.run.write_settings(self.record)
+        elif isinstance(self.run, Run) and self.run.predates_stage_records():
+            self._adopt_earlier_results()
         self.run.write_prompts(self.prompts.to_jsonl())
+
+    def _adopt_earlier_results(self) -> None:
+        """A run from before stage records: record the stages whose results it has, once, so a
+        new stage written into it does not hide the earlier ones."""
+        from .results import RunResults
+
+        for stage in RunResults(self.run.dir).legacy_stages():
+            self.run.record_stage(stage, self.inputs, 0.0, 0)
 
     # helpers -----------------------------------------------------------------------------
     def _tick(self, stage: str, total: int):

@@ -16,7 +16,7 @@ import pandas as pd
 import torch
 
 from .evaluation import VERDICTS
-from .schema import CHOSEN_ALPHA, CLUSTERS, DELTAS, SPEC, eval_stage, is_evaluation
+from .schema import CHOSEN_ALPHA, CLUSTERS, DELTAS, SPEC, STAGES, eval_stage, is_evaluation
 from .languages import LANGUAGE_KEYS
 from .projection import run_projection
 from .prompts import PromptSet
@@ -60,6 +60,10 @@ class RunResults:
 
     # what is there ------------------------------------------------------------------------
     @cached_property
+    def _predates_records(self) -> bool:
+        return self.run.predates_stage_records()
+
+    @cached_property
     def _records(self) -> dict[str, dict]:
         return self.run.stage_records()
 
@@ -77,10 +81,18 @@ class RunResults:
     def has(self, stage: str) -> bool:
         """Whether ``stage`` (a pipeline stage, or an evaluation such as ``eval_act``) is complete
         for the run's inputs (a run from before stage records: whether it has its results)."""
-        if self._records:
-            if stage == "eval":
-                return any(is_evaluation(s) for s in self.done_stages)
-            return stage in self.done_stages
+        if self._predates_records:
+            return stage in self.legacy_stages()
+        if stage == "eval":
+            return any(is_evaluation(s) for s in self.done_stages)
+        return stage in self.done_stages
+
+    def legacy_stages(self) -> list[str]:
+        """For a run from before stage records: the stages (and evaluations) whose results are there."""
+        evaluations = sorted({m["stage"] for m in self._metrics if is_evaluation(m["stage"])})
+        return [s for s in STAGES if self._has_results(s)] + evaluations
+
+    def _has_results(self, stage: str) -> bool:
         if stage in ("extract", "cluster"):
             return self.run.has(DELTAS if stage == "extract" else CLUSTERS)
         if stage == "project":

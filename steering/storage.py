@@ -242,6 +242,14 @@ class Run:
         rows = self._select("stages", "stage, inputs, seconds, threads, finished", None, order="finished")
         return {r["stage"]: {k: r[k] for k in ("inputs", "seconds", "threads", "finished")} for r in rows}
 
+    def predates_stage_records(self) -> bool:
+        """A run written before stages were recorded: a database without the ``stages`` table
+        (a run killed before its first record has the table, and no stage counts as done)."""
+        if not (self.dir / DATABASE_FILE).is_file():
+            return False
+        tables = self._select("sqlite_master", "name", None, order="name")
+        return "stages" not in {row["name"] for row in tables}
+
     def forget_stages(self, stages: Iterable[str]) -> None:
         """Mark ``stages`` not done, before their files are rewritten (so a kill in between
         never leaves a stage reported done over mixed files)."""
@@ -371,6 +379,14 @@ class MemoryRun:
 
     def forget_before_writing(self, stages: Iterable[str]) -> None:
         self.forget_stages(stages)
+
+    def predates_stage_records(self) -> bool:
+        """A run written before stages were recorded: a database without the ``stages`` table
+        (a run killed before its first record has the table, and no stage counts as done)."""
+        if not (self.dir / DATABASE_FILE).is_file():
+            return False
+        tables = self._select("sqlite_master", "name", None, order="name")
+        return "stages" not in {row["name"] for row in tables}
 
     def forget_stages(self, stages: Iterable[str]) -> None:
         for stage in stages:

@@ -106,6 +106,7 @@ def _assert_consistent(run_dir: Path) -> list[str]:
     named = {"eval" if is_evaluation(s) else s for s in results.done_stages}  # eval_gact, heldout_gact: "eval"
     done = [s for s in STAGES if s in named]
     assert done == list(STAGES[:len(done)]), done
+    assert [s for s in STAGES if results.has(s)] == done  # what the dashboard shows as done
     assert not results.stale_stages
     return done
 
@@ -179,3 +180,20 @@ def test_two_threads_cannot_write_one_run_at_once(tmp_path):
         pass
     with pytest.raises(RuntimeError, match="outside Run.writing"):
         run.write_settings({"x": 2})
+
+
+def test_a_run_from_before_stage_records_keeps_its_stages_when_written_again(dashboard_runs, embedded, tmp_path):
+    import sqlite3
+
+    from steering.pipeline import Pipeline
+
+    run_dir = tmp_path / "old"
+    shutil.copytree(dashboard_runs / DASHBOARD_RUN, run_dir)
+    with sqlite3.connect(run_dir / "run.sqlite") as db:  # as a run written before the table existed
+        db.execute("DROP TABLE stages")
+    old = RunResults(run_dir)
+    assert old.has("probe") and old.has("eval") and "eval_gact" in old.legacy_stages()
+    Pipeline.reopen(run_dir, embedded).run_stage("cluster")
+    now = RunResults(run_dir)
+    assert now.has("cluster") and now.has("bias") and now.has("extract")  # adopted, not hidden
+    assert not now.has("probe") and not now.has("eval")  # after the rewritten clusters: no longer done
