@@ -103,7 +103,8 @@ temperature = settings[1].number_input("Temperature", min_value=0.05, max_value=
 max_tokens = settings[2].number_input("Max new tokens", min_value=8, max_value=1024, value=pipeline.settings.max_new_tokens, step=8)
 task_ids = results.prompts.ids
 task_id = settings[3].selectbox("Task", task_ids, key="task", format_func=lambda t: f"{t} · {results.prompts.task(t).category}")
-if st.session_state.get("prompt_task") != task_id:  # pre-fill the prompt box from the task set
+# Pre-fill the prompt box from the task set (also when a rerun interrupted before the box was drawn lost it).
+if st.session_state.get("prompt_task") != task_id or "prompt" not in st.session_state:
     st.session_state.prompt_task = task_id
     st.session_state.prompt = results.prompts.task(task_id).neutral
 prompt = st.text_area("Prompt (editable)", key="prompt", height=90)

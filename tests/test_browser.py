@@ -91,6 +91,7 @@ def test_every_page_in_chromium_and_steer_generates_side_by_side(dashboard):
 
         page.get_by_role("link", name="Steer").click()
         expect(page.get_by_role("heading", name="Steer", exact=True)).to_be_visible(timeout=30_000)
+        page.wait_for_function(IDLE, timeout=60_000)
         page.get_by_text("L1", exact=True).click()  # one more layer on
         expect(page.get_by_text("alpha, layer 1")).to_be_visible(timeout=30_000)
         page.get_by_role("button", name="Generate").click()
