@@ -380,14 +380,6 @@ class MemoryRun:
     def forget_before_writing(self, stages: Iterable[str]) -> None:
         self.forget_stages(stages)
 
-    def predates_stage_records(self) -> bool:
-        """A run written before stages were recorded: a database without the ``stages`` table
-        (a run killed before its first record has the table, and no stage counts as done)."""
-        if not (self.dir / DATABASE_FILE).is_file():
-            return False
-        tables = self._select("sqlite_master", "name", None, order="name")
-        return "stages" not in {row["name"] for row in tables}
-
     def forget_stages(self, stages: Iterable[str]) -> None:
         for stage in stages:
             self._records.pop(stage, None)
