@@ -243,11 +243,13 @@ def print_summary(run) -> None:
 
 def print_one_off(results: list[dict], settings: dict) -> None:
     """Evaluations with one-off settings: shown, never stored in the run."""
+    def cells(summary: dict) -> list:
+        return [summary[k] if summary.get(k) is not None else "n/a" for k in EVAL_COLUMNS]
+
     rows = []
     for result in results:
-        which = f"{result['method']} ({result['prompt_set']})"
-        rows += [[f"baseline ({result['prompt_set']})", *[result["baseline"].get(k) if result["baseline"].get(k) is not None else "n/a" for k in EVAL_COLUMNS]],
-                 [which, *[result["steered"].get(k) if result["steered"].get(k) is not None else "n/a" for k in EVAL_COLUMNS]]]
+        rows += [[f"baseline ({result['prompt_set']})", *cells(result["baseline"])],
+                 [f"{result['method']} ({result['prompt_set']})", *cells(result["steered"])]]
     _table("Steering with one-off settings (not stored in the run)", ["method", *EVAL_COLUMNS.values()], rows)
     console.print(f"one-off settings {settings}: the results above are not stored; start a new run to keep them")
 

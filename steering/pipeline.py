@@ -258,8 +258,9 @@ class Pipeline:
         new stage written into it does not hide the earlier ones."""
         from .results import RunResults
 
+        inputs = self.inputs
         for stage in RunResults(self.run.dir).legacy_stages():
-            self.run.record_stage(stage, self.inputs, 0.0, 0)
+            self.run.record_stage(stage, inputs, 0.0, 0)
 
     # helpers -----------------------------------------------------------------------------
     def _tick(self, stage: str, total: int):

@@ -16,7 +16,7 @@ import pandas as pd
 import torch
 
 from .evaluation import VERDICTS
-from .schema import CHOSEN_ALPHA, CLUSTERS, DELTAS, SPEC, STAGES, eval_stage, is_evaluation
+from .schema import CHOSEN_ALPHA, CLUSTERS, DELTAS, STAGES, eval_stage, is_evaluation
 from .languages import LANGUAGE_KEYS
 from .projection import run_projection
 from .prompts import PromptSet
@@ -294,11 +294,6 @@ class RunResults:
         if not chosen:
             return self.settings.get("chosen")  # a run from before the sweep stored its choice as a metric
         return {"layers": list(chosen), "alphas": list(chosen.values())}
-
-    def evaluated_spec(self, method: str = "gact", prompt_set: str = "neutral") -> dict | None:
-        """The spec (layers, alphas, hook point) and method an evaluation's answers were steered with."""
-        return next((m["extra"] for m in self._metrics if m["stage"] == eval_stage(method, prompt_set)
-                     and m["name"] == SPEC), None)
 
     @property
     def act_choice(self) -> dict[int, float]:
