@@ -18,13 +18,11 @@ from steering.models import model_card
 from steering.progress import duration, progress_text
 from steering.prompts import MAX_PROMPT_FILE_BYTES, PromptSet, PromptSetError
 from steering.results import list_runs
-from steering.storage import Run, StorageError, run_in
+from steering.schema import STAGE_INFO
+from steering.storage import StorageError, run_in
 
 st.set_page_config(page_title="Steerscope", page_icon=":material/explore:", layout="wide")
-STAGE_NAMES = {"bias": "Bias: sampling neutral answers", "extract": "Extracting activations and differences",
-               "cluster": "Clustering the differences", "probe": "Training G-ACT probes", "act": "Fitting faithful ACT",
-               "sweep": "Sweeping layers and alphas", "refine": "Refining probes by gradient",
-               "eval": "Evaluating steering", "project": "Projecting the differences (PCA, UMAP)"}
+STAGE_NAMES = {stage: label for stage, (label, _) in STAGE_INFO.items()}
 
 
 def choose_model():
@@ -130,7 +128,7 @@ def new_run_section(model, prompts: PromptSet | None):
         submitted = st.form_submit_button("Run the pipeline", type="primary")
     if not submitted:
         return
-    from steering.pipeline import PipelineSettings  # imported on use: it brings scikit-learn (0.5 s)
+    from steering.settings import PipelineSettings  # imported on use: it brings torch's model code
 
     try:
         run_dir = run_in(RUNS_ROOT, name.strip() or f"{datetime.now():%Y%m%d-%H%M%S}-{target}")
@@ -145,33 +143,30 @@ def new_run_section(model, prompts: PromptSet | None):
 
 def run_pipeline(model, prompts: PromptSet, run_dir, settings):
     """Every stage with a progress bar of its own, inside one status box."""
-    from steering.pipeline import Pipeline
+    from steering.actions import start_run
+
     bars: dict[str, object] = {}
+    stage_started: dict[str, float] = {}
+
+    def progress(stage: str, done: int, total: int) -> None:
+        if stage not in bars:
+            bars[stage] = st.progress(0.0, text=STAGE_NAMES.get(stage, stage))
+            stage_started[stage] = time.perf_counter()
+        elapsed = time.perf_counter() - stage_started[stage]
+        bars[stage].progress(done / max(total, 1), text=f"{STAGE_NAMES.get(stage, stage)} · {progress_text(done, total, elapsed)}")
+
     with st.status(f"Running the pipeline on {len(prompts)} tasks…", expanded=True) as status:
-        started = time.perf_counter()
-
-        stage_started: dict[str, float] = {}
-
-        def progress(stage: str, done: int, total: int) -> None:
-            if stage not in bars:
-                bars[stage] = st.progress(0.0, text=STAGE_NAMES.get(stage, stage))
-                stage_started[stage] = time.perf_counter()
-            elapsed = time.perf_counter() - stage_started[stage]
-            bars[stage].progress(done / max(total, 1),
-                                 text=f"{STAGE_NAMES.get(stage, stage)} · {progress_text(done, total, elapsed)}")
-
         try:
-            pipeline = Pipeline(model, prompts, Run(run_dir, create=True), settings, progress=progress,
-                                model_ref=st.session_state.get("model_ref"))
-            pipeline.run_all()
+            outcome = start_run(model, prompts, run_dir, settings, model_ref=st.session_state.get("model_ref"),
+                                progress=progress)
         except (ValueError, StorageError, PromptSetError) as err:
             status.update(label="The pipeline stopped", state="error")
             st.error(f"The pipeline stopped: {err}")
             return
-        total = duration(time.perf_counter() - started)
+        total = duration(outcome.seconds)
         status.update(label=f"Pipeline finished in {total}", state="complete", expanded=False)
     open_run(run_dir)
-    times = " · ".join(f"{k} {duration(v)}" for k, v in pipeline.stage_seconds().items())
+    times = " · ".join(f"{k} {duration(v)}" for k, v in outcome.stage_seconds.items())
     st.session_state.flash = (f"Run `{run_dir.name}` finished in {total} ({times}) and is open: see the Bias, Probes, "
                               "Clusters and Steer pages.")
     st.rerun()

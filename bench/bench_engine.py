@@ -65,10 +65,8 @@ def main() -> None:
     prompts = PromptSet.load()
     with tempfile.TemporaryDirectory() as tmp:
         pipeline = Pipeline(model, prompts, Run(Path(tmp) / "run", create=True), PipelineSettings())
-        for stage in ("extract", "cluster", "probe", "sweep"):
-            getattr(pipeline, stage)()
-        spec = pipeline.chosen_spec("gact")
-        steerer = pipeline.steerer(spec, refined=False)
+        pipeline.run_all(("extract", "cluster", "probe", "sweep"))
+        steerer = pipeline.steerer("gact_unrefined")
         X, y, groups, _ = pipeline.probe_data()
 
     neutral = [t.neutral for t in prompts]

@@ -47,8 +47,8 @@ def main() -> int:
     pipeline = Pipeline.reopen(args.run, model)
     s = pipeline.settings
     tasks = pipeline.prompts.tasks
-    spec = pipeline.chosen_spec("gact")
-    base = pipeline.steerer(spec, refined=False)
+    base = pipeline.steerer("gact_unrefined")
+    spec = base.spec
     _, _, groups, _ = pipeline.probe_data()
     train = sorted(set(groups[base.probe.train_idx_].tolist()))
     val = sorted(set(range(len(tasks))) - set(train))

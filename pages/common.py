@@ -10,6 +10,7 @@ import numpy as np
 import streamlit as st
 
 from steering import figures
+from steering.actions import RunSteering
 from steering.models import EMBEDDED_MODEL_NAME, ModelLoadError, load_model
 from steering.results import RunResults, run_stamp
 from steering.storage import StorageError
@@ -50,11 +51,28 @@ def current_model():
     return model
 
 
-# Session state that belongs to the open run: reset when another run is opened, so no page shows
-# one run's report, answers or toggles under another's name.
-RUN_STATE = ("report", "steer_result", "task_set_result", "preset", "prompt_task", "prompt", "task", "method",
-             "saved_alphas")
-RUN_STATE_PREFIXES = ("on_", "alpha_")
+# Session state that belongs to the open run, declared by the page that owns it
+# (``own_run_state``): reset when another run is opened, so no page shows one run's report,
+# answers or toggles under another's name.
+_RUN_STATE: set[str] = set()
+_RUN_STATE_PREFIXES: set[str] = set()
+
+
+def own_run_state(*keys: str, prefixes: tuple[str, ...] = ()) -> None:
+    """A page's session keys (and key prefixes) that belong to the open run."""
+    _RUN_STATE.update(keys)
+    _RUN_STATE_PREFIXES.update(prefixes)
+
+
+@st.cache_resource(max_entries=4, show_spinner=False)
+def _run_steering(run_dir: str, stamp: tuple, model_key: str | None, _model) -> RunSteering:
+    return RunSteering(run_dir, _model)
+
+
+def run_steering(results: RunResults, model) -> RunSteering:
+    """Steering with the open run's learned state, made once per run (and model), not per rerun."""
+    run_dir = str(results.run.dir)
+    return _run_steering(run_dir, run_stamp(run_dir), model.fingerprint, model)
 
 
 def open_run(run_dir: str | Path) -> None:
@@ -62,7 +80,7 @@ def open_run(run_dir: str | Path) -> None:
     results = RunResults(run_dir)  # raises StorageError when it is not a run
     if st.session_state.get("run_dir") != str(results.run.dir):
         for key in list(st.session_state):
-            if key in RUN_STATE or key.startswith(RUN_STATE_PREFIXES):
+            if key in _RUN_STATE or key.startswith(tuple(_RUN_STATE_PREFIXES)):
                 del st.session_state[key]
     st.session_state.run_dir = str(results.run.dir)
     st.session_state.model_ref = results.settings.get("model_ref")

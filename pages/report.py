@@ -2,16 +2,17 @@
 
 import streamlit as st
 
-from pages.common import require_run
+from pages.common import own_run_state, require_run
+from steering.methods import METHODS
 from steering.report import build_report
-from steering.steer import METHOD_NAMES
 
+own_run_state("report")  # the report of the open run; reset when another run is opened
 st.title("Report")
 results = require_run()
 name = results.run.dir.name
 methods = results.evaluated_methods() or results.evaluated_methods("heldout") or ["gact"]
 c1, c2 = st.columns(2)
-method = c1.selectbox("Examples from the evaluation of", methods, format_func=METHOD_NAMES.get)
+method = c1.selectbox("Examples from the evaluation of", methods, format_func=lambda m: METHODS[m].label)
 layer = c2.slider("Projection layer", 0, max(results.n_layers - 1, 0), results.n_layers // 2)
 if st.button("Build the HTML report", type="primary"):
     with st.spinner("Building the report (plotly.js is embedded, so it opens offline)…"):

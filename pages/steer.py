@@ -3,15 +3,15 @@
 import pandas as pd
 import streamlit as st
 
-from pages.common import PLOT_CONFIG, require_model, require_run
+from pages.common import PLOT_CONFIG, own_run_state, require_model, require_run, run_steering
 from steering import figures
-from steering.evaluation import evaluate_steering, side_by_side
 from steering.generation import GenerationConfig
-from steering.pipeline import Pipeline
+from steering.methods import METHODS, run_presets
 from steering.results import answer_diff
-from steering.steer import ALPHA_LIMITS, METHOD_NAMES, METHODS, SteeringSpec, check_alpha, presets
 
-NEEDS = {"mean_diff": "extract", "act": "act", "gact": "probe", "neuron": None}
+# This page's session state belongs to the open run: reset when another run is opened.
+own_run_state("steer_result", "task_set_result", "preset", "prompt_task", "prompt", "task", "method", "saved_alphas",
+              prefixes=("on_", "alpha_"))
 
 st.title("Steer")
 model = require_model()
@@ -20,9 +20,9 @@ if not results.has("cluster"):
     st.error("No steering vectors yet: this run has not been through extraction and clustering. "
              "Run the pipeline on the Home page first.")
     st.stop()
-pipeline = Pipeline.reopen(results.run.dir, model)
+steering = run_steering(results, model)
 n_layers = results.n_layers
-available = [m for m in METHODS if NEEDS[m] is None or results.has(NEEDS[m])]
+available = steering.available(results.has)
 
 
 def alpha_key(layer: int) -> str:
@@ -45,16 +45,17 @@ def apply(setting: dict[int, float]) -> None:
     for layer in range(n_layers):
         st.session_state[f"on_{layer}"] = layer in setting
         if layer in setting:
-            alpha = setting[layer] if method != "neuron" else pipeline.settings.neuron_factor
+            entry = METHODS[method]
+            alpha = setting[layer] if entry.factor is None else entry.factor(steering.settings)
             try:
-                st.session_state[alpha_key(layer)] = saved_alphas()[layer] = check_alpha(alpha, method)
+                st.session_state[alpha_key(layer)] = saved_alphas()[layer] = entry.check_alpha(alpha)
             except ValueError as err:
                 st.session_state.steer_error = str(err)
                 st.session_state[f"on_{layer}"] = False
 
 
 def apply_preset() -> None:
-    apply(presets(n_layers, results.chosen, act=results.act_choice)[st.session_state.preset])
+    apply(run_presets(results)[st.session_state.preset])
     st.session_state.preset = None  # back to "choose a preset…", so picking the same one again applies it again
 
 
@@ -66,18 +67,18 @@ def apply_sweep_cell() -> None:
 
 st.session_state.setdefault("method", "gact" if "gact" in available else available[0])
 if "on_0" not in st.session_state:  # a new session starts from the sweep's choice
-    apply(presets(n_layers, results.chosen, act=results.act_choice)["best layers from sweep"])
+    apply(run_presets(results)["best layers from sweep"])
 
 # --- controls -------------------------------------------------------------------------------------
 top = st.columns([2, 2, 3])
-top[0].radio("Method", available, format_func=METHOD_NAMES.get, key="method", horizontal=True,
+top[0].radio("Method", available, format_func=lambda m: METHODS[m].label, key="method", horizontal=True,
              help="G-ACT weights its cluster vectors by its probe; ACT steers the per-head outputs of its kept heads, "
                   "each gated by its own probe (use the preset \"ACT's heads\"); the neuron method scales one MLP neuron.")
-top[1].selectbox("Preset", list(presets(n_layers, results.chosen, act=results.act_choice)), key="preset", index=None,
+top[1].selectbox("Preset", list(run_presets(results)), key="preset", index=None,
                  placeholder="choose a preset…", on_change=apply_preset)
 decoding = top[2].radio("Decoding", ["greedy", "sampled"], horizontal=True, key="decoding")
 method = st.session_state.method
-limit = ALPHA_LIMITS[method]
+limit = METHODS[method].alpha_limit
 if "steer_error" in st.session_state:
     st.error(st.session_state.pop("steer_error"))
 
@@ -90,17 +91,18 @@ alphas = []
 if layers:
     slider_cols = st.columns(min(4, len(layers)))
     for i, layer in enumerate(layers):
-        start = {"neuron": pipeline.settings.neuron_factor, "act": max(results.act_choice.values(), default=0.5)}
-        st.session_state.setdefault(alpha_key(layer), saved_alphas().get(layer, start.get(method, 0.5)))
+        start = METHODS[method].start_alpha(steering.settings, results)
+        st.session_state.setdefault(alpha_key(layer), saved_alphas().get(layer, start))
+        is_factor = METHODS[method].factor is not None
         alphas.append(slider_cols[i % len(slider_cols)].slider(
-            f"{'factor' if method == 'neuron' else 'alpha'}, layer {layer}", -limit, limit, key=alpha_key(layer),
-            step=0.5 if method == "neuron" else 0.025, on_change=save_alpha, args=(layer,)))
+            f"{'factor' if is_factor else 'alpha'}, layer {layer}", -limit, limit, key=alpha_key(layer),
+            step=0.5 if is_factor else 0.025, on_change=save_alpha, args=(layer,)))
 
 settings = st.columns([1, 1, 1, 3])
 seed = settings[0].number_input("Seed", min_value=0, max_value=2**31 - 1, value=0, step=1)
 temperature = settings[1].number_input("Temperature", min_value=0.05, max_value=2.0, value=1.0, step=0.05,
                                        disabled=decoding == "greedy")
-max_tokens = settings[2].number_input("Max new tokens", min_value=8, max_value=1024, value=pipeline.settings.max_new_tokens, step=8)
+max_tokens = settings[2].number_input("Max new tokens", min_value=8, max_value=1024, value=steering.settings.max_new_tokens, step=8)
 task_ids = results.prompts.ids
 task_id = settings[3].selectbox("Task", task_ids, key="task", format_func=lambda t: f"{t} · {results.prompts.task(t).category}")
 # Pre-fill the prompt box from the task set (also when a rerun interrupted before the box was drawn lost it).
@@ -120,7 +122,7 @@ def decoding_words() -> str:
 
 
 def spec_words(spec) -> str:
-    return f"{METHOD_NAMES[spec.method]} on layers {list(spec.layers)} at {[round(a, 3) for a in spec.alphas]}"
+    return f"{METHODS[spec.method].label} on layers {list(spec.layers)} at {[round(a, 3) for a in spec.alphas]}"
 
 
 def make_steerer():
@@ -129,9 +131,7 @@ def make_steerer():
         st.error("Every layer is off: switch on at least one layer to steer.")
         return None
     try:
-        spec = SteeringSpec(tuple(layers), tuple(check_alpha(a, method) for a in alphas), method=method,
-                            hook_point=pipeline.settings.hook_point)
-        return pipeline.steerer(spec)
+        return steering.steerer(method, layers, alphas)
     except ValueError as err:
         st.error(f"Cannot steer with these settings: {err}")
         return None
@@ -146,8 +146,8 @@ if buttons[0].button("Generate", type="primary"):
         status = st.empty()
         try:
             with st.spinner("Generating the baseline and the steered answer…"):
-                answers = side_by_side(model, prompt, steerer, config,
-                                       on_token=lambda n: status.caption(f"generating… {n} tokens"))
+                answers = steering.side_by_side(prompt, steerer, config,
+                                                on_token=lambda n: status.caption(f"generating… {n} tokens"))
         except ValueError as err:  # a prompt longer than the model's context
             st.error(f"Cannot generate: {err}")
         else:
@@ -164,9 +164,7 @@ if buttons[1].button("Run the task set"):
             done[0] += n
             bar.progress(done[0] / total, text=f"{done[0]}/{total} answers")
 
-        outcome = evaluate_steering(model, [t.neutral for t in results.prompts], steerer, results.target,
-                                    temperature=config.temperature, seed=config.seed,
-                                    max_new_tokens=config.max_new_tokens, on_answers=advance)
+        outcome = steering.task_set([t.neutral for t in results.prompts], steerer, config, on_answers=advance)
         bar.empty()
         st.session_state.task_set_result = {**outcome, "spec": steerer.spec, "decoding": decoding_words()}
 

@@ -3,10 +3,10 @@
 Everything the dashboard shows is computed here, so it can be used from Python and from
 ``python -m steering`` without Streamlit::
 
-    from steering import load_model, PromptSet, PipelineSettings, fit_gact, generate
+    from steering import load_model, PromptSet, PipelineSettings, fit, generate
 
     model = load_model()  # the embedded demo model; or a Hugging Face directory or GGUF file
-    artifacts = fit_gact(model, PromptSet.load().head(16), PipelineSettings(target="cpp"))
+    artifacts = fit(model, PromptSet.load().head(16), "gact", PipelineSettings(target="cpp"))
     with artifacts.apply(model):
         print(generate(model, "Write a function that sums a list.")[0].text)
     artifacts.save("cpp.safetensors")
@@ -21,14 +21,14 @@ __version__ = "0.1.0"
 _WHERE = {
     "load_model": "models", "LoadedModel": "models", "ModelLoadError": "models",
     "PromptSet": "prompts", "PromptSetError": "prompts",
-    "PipelineSettings": "pipeline", "Pipeline": "pipeline",
-    "fit_gact": "artifacts", "SteeringArtifacts": "artifacts",
+    "PipelineSettings": "settings", "Pipeline": "pipeline",
+    "fit": "artifacts", "fit_gact": "artifacts", "SteeringArtifacts": "artifacts", "METHODS": "methods",
     "SteeringSpec": "steer", "Steerer": "steer", "GactSteerer": "steer", "MeanDiffSteerer": "steer",
     "NeuronSteerer": "steer",
     "AdaptiveActivationSteering": "act", "ActSteerer": "act",
     "generate": "generation", "GenerationConfig": "generation",
     "detect_language": "detect",
-    "Run": "storage", "MemoryRun": "storage", "StorageError": "storage", "RunLockedError": "storage",
+    "Run": "storage", "StorageError": "storage", "RunLockedError": "storage",
     "RunResults": "results",
 }
 __all__ = sorted(_WHERE)

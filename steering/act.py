@@ -186,3 +186,11 @@ class ActSteerer(Steerer):
 
             hooks.append((model.hook_name(layer, "attn_z"), hook))
         return hooks
+
+    def state(self):
+        return {f"act.{k}": v for k, v in self.act.state_tensors().items()}, {"beta": self.beta}
+
+    @classmethod
+    def from_state(cls, spec, tensors, params):
+        act = AdaptiveActivationSteering.from_state_tensors({k.removeprefix("act."): v for k, v in tensors.items()})
+        return cls(spec, act, beta=params.get("beta", 0.0))

@@ -1,10 +1,12 @@
-"""What G-ACT learns, as one value: ``fit_gact(model, prompts, settings) -> SteeringArtifacts``.
+"""What a steering method learns, as one value: ``fit(model, prompts, "gact", settings) ->
+SteeringArtifacts``, for every method of ``methods.METHODS`` (G-ACT, mean difference, ACT, the
+neuron baseline).
 
-The artifacts hold the cluster steering vectors, the mean differences, the (refined) probe, the
-layers and alphas the sweep chose, and their provenance: the model's fingerprint, the prompt
-set's, the target and a hash of the settings. They steer a model in memory
-(``with artifacts.apply(model): generate(...)``), and are saved to and loaded from one
-safetensors file as a unit; loading checks them against the model they are meant for.
+The artifacts hold the method's steerer (its spec and learned state) and their provenance: the
+model's fingerprint, the prompt set's, the target and a hash of the settings. They steer a model
+in memory (``with artifacts.apply(model): generate(...)``), and are saved to and loaded from one
+safetensors file as a unit; loading checks them against the model they are meant for. Fitting
+chains the stage functions in memory: no run directory is written.
 """
 
 from __future__ import annotations
@@ -13,61 +15,41 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import torch
-
 from .hooks import thread_hooks
-from .probes import GactProbe
-from .schema import DELTAS
-from .steer import GactSteerer, SteeringSpec
-from .storage import MemoryRun, StorageError, load_tensors, record_inputs, save_tensors
+from .methods import method as get_method
+from .steer import Steerer, SteeringSpec, steerer_class
+from .storage import StorageError, load_tensors, record_inputs, save_tensors
 
-FIT_STAGES = ("extract", "cluster", "probe", "sweep", "refine")  # what G-ACT's steering needs, in order
-PROBE_PREFIX = "probe."
+KIND = "steerscope_artifacts"
 
 
 @dataclass
 class SteeringArtifacts:
-    """G-ACT's learned state: ``vectors[L, K, d_model]``, ``mean_vectors[L, d_model]``, a fitted
-    ``probe``, the chosen ``spec``, refinement's ``log_gains``/``offsets`` (or None) and the
-    ``provenance`` they came from."""
+    """A fitted ``steerer`` of ``method`` (a ``methods.METHODS`` name) and the ``provenance`` it came from."""
 
-    vectors: torch.Tensor
-    mean_vectors: torch.Tensor
-    probe: GactProbe
-    spec: SteeringSpec
-    selection: str = "soft"
-    log_gains: torch.Tensor | None = None
-    offsets: torch.Tensor | None = None
+    steerer: Steerer
+    method: str = "gact"
     provenance: dict = field(default_factory=dict)
 
-    @classmethod
-    def from_pipeline(cls, pipeline) -> "SteeringArtifacts":
-        """The artifacts of a pipeline whose G-ACT stages are done (on disk or in memory)."""
-        missing = [s for s in FIT_STAGES if s not in pipeline.done_stages()]
-        if missing:
-            raise StorageError(f"G-ACT is not fitted in run {pipeline.run.dir.name!r}: stage(s) {', '.join(missing)} "
-                               "not done for its current inputs")
-        steerer = pipeline.steerer(pipeline.chosen_spec("gact"))
-        record = pipeline.record
-        provenance = {"model": record["model"]["name"], "model_fingerprint": record["model_fingerprint"],
-                      "d_model": pipeline.model.d_model, "n_layers": pipeline.model.n_layers,
-                      "prompts_fingerprint": record["prompt_set"]["fingerprint"], "target": pipeline.settings.target,
-                      "hook_point": pipeline.settings.hook_point, "inputs": record_inputs(record),
-                      "settings": record["pipeline"]}
-        return cls(steerer.vectors, pipeline.run.load(DELTAS)[0]["mean_vectors"], steerer.probe, steerer.spec,
-                   selection=steerer.selection, log_gains=steerer.log_gains, offsets=steerer.offsets,
-                   provenance=provenance)
+    @property
+    def spec(self) -> SteeringSpec:
+        return self.steerer.spec
 
     @classmethod
-    def from_run(cls, run_dir: str | Path, model) -> "SteeringArtifacts":
+    def from_pipeline(cls, pipeline, method: str = "gact") -> "SteeringArtifacts":
+        """The artifacts of a pipeline whose stages for ``method`` are done."""
+        missing = [s for s in get_method(method).stages(pipeline.settings) if s not in pipeline.done_stages()]
+        if missing:
+            raise StorageError(f"{get_method(method).label} is not fitted in run {pipeline.run.dir.name!r}: stage(s) "
+                               f"{', '.join(missing)} not done for its current inputs")
+        return cls(pipeline.steerer(method), method, _provenance(pipeline.model, pipeline.record, method))
+
+    @classmethod
+    def from_run(cls, run_dir: str | Path, model, method: str = "gact") -> "SteeringArtifacts":
         """The artifacts a run stored, for ``model`` (which must be the run's: same weights)."""
         from .pipeline import Pipeline
 
-        return cls.from_pipeline(Pipeline.reopen(run_dir, model))
-
-    def steerer(self) -> GactSteerer:
-        return GactSteerer(self.spec, self.vectors, self.probe, selection=self.selection, log_gains=self.log_gains,
-                           offsets=self.offsets)
+        return cls.from_pipeline(Pipeline.reopen(run_dir, model), method)
 
     def check_model(self, model) -> None:
         """Refuse a model these artifacts were not made for (other width, depth or weights)."""
@@ -84,39 +66,59 @@ class SteeringArtifacts:
     def apply(self, model):
         """Steer ``model`` inside the block, in this thread only (``generate`` calls in it are steered)."""
         self.check_model(model)
-        with thread_hooks(model, self.steerer().hooks(model)):
+        with thread_hooks(model, self.steerer.hooks(model)):
             yield self
 
     def save(self, path: str | Path) -> Path:
-        """One safetensors file: every tensor, the probe's state and the provenance."""
-        tensors = {"vectors": self.vectors, "mean_vectors": self.mean_vectors,
-                   **{PROBE_PREFIX + k: v for k, v in self.probe.state_tensors().items()}}
-        tensors.update({k: getattr(self, k) for k in ("log_gains", "offsets") if getattr(self, k) is not None})
-        save_tensors(Path(path), tensors, {"kind": "steerscope_artifacts", "spec": self.spec.to_json(),
-                                           "selection": self.selection, "provenance": self.provenance})
+        """One safetensors file: the steerer's tensors, its parameters, spec and provenance."""
+        tensors, params = self.steerer.state()
+        save_tensors(Path(path), tensors, {"kind": KIND, "method": self.method, "spec": self.spec.to_json(),
+                                           "params": params, "provenance": self.provenance})
         return Path(path)
 
     @classmethod
     def load(cls, path: str | Path, model=None) -> "SteeringArtifacts":
         """Artifacts saved by ``save``; with ``model``, checked against it."""
         tensors, meta = load_tensors(Path(path))
-        if meta.get("kind") != "steerscope_artifacts" or not {"vectors", "mean_vectors"} <= set(tensors):
+        if meta.get("kind") != KIND or "spec" not in meta:
             raise StorageError(f"{Path(path).name} is not a Steerscope artifacts file")
-        probe = GactProbe.from_state_tensors({k.removeprefix(PROBE_PREFIX): v for k, v in tensors.items()
-                                              if k.startswith(PROBE_PREFIX)})
-        artifacts = cls(tensors["vectors"], tensors["mean_vectors"], probe, SteeringSpec.from_json(meta["spec"]),
-                        selection=meta.get("selection", "soft"), log_gains=tensors.get("log_gains"),
-                        offsets=tensors.get("offsets"), provenance=meta.get("provenance", {}))
+        spec = SteeringSpec.from_json(meta["spec"])
+        try:
+            steerer = steerer_class(spec.method).from_state(spec, tensors, meta.get("params", {}))
+        except (KeyError, ValueError) as err:
+            raise StorageError(f"{Path(path).name} holds an incomplete {spec.method} state ({err})") from None
+        artifacts = cls(steerer, meta.get("method", spec.method), meta.get("provenance", {}))
         if model is not None:
             artifacts.check_model(model)
         return artifacts
 
 
-def fit_gact(model, prompts, settings=None, progress=None) -> SteeringArtifacts:
-    """G-ACT end to end, in memory (no run directory): differences, clusters, probes, the layer
-    and alpha sweep, and gradient refinement, with ``PipelineSettings`` (defaults when None)."""
-    from .pipeline import Pipeline, PipelineSettings
+def _provenance(model, record: dict, method: str) -> dict:
+    return {"model": record["model"]["name"], "model_fingerprint": record["model_fingerprint"],
+            "d_model": model.d_model, "n_layers": model.n_layers, "method": method,
+            "prompts_fingerprint": record["prompt_set"]["fingerprint"], "target": record["pipeline"]["target"],
+            "hook_point": record["pipeline"]["hook_point"], "inputs": record_inputs(record),
+            "settings": record["pipeline"]}
 
-    pipeline = Pipeline(model, prompts, MemoryRun(), settings or PipelineSettings(), progress=progress)
-    pipeline.run_all(stages=FIT_STAGES)
-    return SteeringArtifacts.from_pipeline(pipeline)
+
+def fit(model, prompts, method: str = "gact", settings=None, progress=None) -> SteeringArtifacts:
+    """``method`` end to end, in memory: the stages it needs (``methods.Method.stages``), chained
+    as values, with ``PipelineSettings`` (defaults when None); nothing is written but the
+    activation cache."""
+    from .settings import PipelineSettings
+    from .stages import STAGE_FUNCTIONS, Context, Learned
+
+    settings = settings or PipelineSettings()
+    settings.validate(model, prompts)
+    entry = get_method(method)
+    context, learned = Context(model, prompts, settings, progress), Learned()
+    for stage in entry.stages(settings):
+        learned.add(STAGE_FUNCTIONS[stage](context, learned))
+    record = {"pipeline": settings.to_json(), "model": model.facts.as_dict(), "model_fingerprint": model.fingerprint,
+              "prompt_set": {"fingerprint": prompts.fingerprint()}}
+    return SteeringArtifacts(entry.steerer(learned, settings, model), method, _provenance(model, record, method))
+
+
+def fit_gact(model, prompts, settings=None, progress=None) -> SteeringArtifacts:
+    """G-ACT end to end, in memory: ``fit(model, prompts, "gact", settings)``."""
+    return fit(model, prompts, "gact", settings, progress)

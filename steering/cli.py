@@ -8,16 +8,15 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from rich.console import Console
 from rich.table import Table
 
 from .languages import LANGUAGE_KEYS, LANGUAGES
-from .models import HOOK_POINTS, ModelLoadError
+from .models import ModelLoadError
 from .prompts import DEFAULT_PROMPT_SET, PromptSetError
-from .schema import CHOSEN_ALPHA, MIN_VALIDATION_TASKS, validation_tasks
+from .schema import STAGE_INFO, STAGES
+from .settings import cli_settings
 from .storage import SETTINGS_FILE, StorageError
-
-console = Console()
+from .summary import console, table
 
 
 def _model_args(parser: argparse.ArgumentParser) -> None:
@@ -104,48 +103,33 @@ def _progress():
     return report
 
 
-def _new_run_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--prompts", type=Path, default=DEFAULT_PROMPT_SET, help="JSONL prompt set (default: the shipped set)")
-    p.add_argument("--out", type=Path, required=True, help="run directory to create, or a run to resume with the same settings")
-    p.add_argument("--overwrite", action="store_true", help="clear a run made with other settings, model or prompts and start it again")
-    p.add_argument("--target", default=None, help="language to steer towards: python, cpp, java, julia (default: cpp)")
-    p.add_argument("--contrast", default=None, help="differences are target minus this: neutral, or a language (default: neutral)")
-    p.add_argument("--hook-point", default=None, choices=sorted(HOOK_POINTS), help="where activations are read and steered (default: resid_post)")
-    p.add_argument("--position", default=None, choices=["last", "mean"], help="prompt position read: last token or mean (default: last)")
-    p.add_argument("--answer-prefix", default=None, help="text appended after the generation prompt before reading (default: ```, the answer's opening fence; '' for none)")
-    p.add_argument("--no-adaptive", dest="adaptive", action="store_false", default=None,
-                   help="probes without the 'off' class learned inside target-language answers (steer at full strength everywhere)")
-
-
-def _tuning_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--k", type=int, default=None, help="clusters, i.e. steering vectors per layer (default: 3)")
-    p.add_argument("--cluster-mode", choices=["per_layer", "concat"], default=None, help="one clustering for all layers (concat, the default: labels compare across layers), or each layer alone")
-    p.add_argument("--selection", choices=["soft", "argmax"], default=None, help="G-ACT mixes the cluster vectors by probe probability (soft, default) or takes the top one (argmax: an ablation)")
-    p.add_argument("--neuron-scoring", choices=["paper", "output", "activation"], default=None, help="neuron baseline: the paper's W_up*sigmoid(W_gate) via the LM head (default), W_out rows, or activation on target answers")
-    p.add_argument("--act-alpha", type=float, default=None, help="ACT's strength in head-std units (default: the best of 1-15 by the fenced tag)")
-    p.add_argument("--layers", type=int, nargs="+", default=None, help="layers to steer (default: the best ones from the sweep)")
-    p.add_argument("--alpha", type=float, nargs="+", default=None, help="one alpha, or one per layer (default: from the sweep)")
-    p.add_argument("--samples", type=int, default=None, help="evaluation samples per task (default: 1)")
-    p.add_argument("--eval-temperature", type=float, default=None, help="evaluation sampling temperature, 0 for greedy (default: 0)")
-    p.add_argument("--refine-steps", type=int, default=None, help="gradient refinement steps (default: 30)")
-    p.add_argument("--online", action="store_true", default=None, help="refine one prompt at a time, as the paper does")
-    p.add_argument("--seed", type=int, default=None, help="seed for splits, clustering and sampling (default: 0)")
-
-
-_SETTING_ARGS = (("target", "target"), ("contrast", "contrast"), ("hook_point", "hook_point"), ("position", "position"),
-                 ("k", "k"), ("cluster_mode", "cluster_mode"), ("seed", "seed"), ("layers", "steer_layers"),
-                 ("alpha", "steer_alphas"), ("samples", "eval_samples"), ("refine_steps", "refine_steps"),
-                 ("online", "refine_online"), ("answer_prefix", "answer_prefix"), ("adaptive", "adaptive"),
-                 ("eval_temperature", "eval_temperature"), ("selection", "selection"),
-                 ("neuron_scoring", "neuron_scoring"), ("act_alpha", "act_alpha"))
+def _setting_args(p: argparse.ArgumentParser, group: str) -> None:
+    """The ``PipelineSettings`` fields the command line offers in ``group`` (``settings.cli_settings``)."""
+    for f in cli_settings(group):
+        meta, name = f.metadata, f.name
+        flag = meta["flag"] or "--" + name.replace("_", "-")
+        shown = "''" if f.default == "" else f.default
+        help_text = f"{meta['help']} (default: {shown})".replace("%", "%%")
+        kind = str(f.type).split("|")[0].strip()
+        if kind == "bool":
+            p.add_argument(flag, dest=name, action="store_false" if f.default else "store_true", default=None, help=help_text)
+        elif kind == "tuple":
+            p.add_argument(flag, dest=name, nargs="+", default=None, help=help_text, metavar=flag[2:].upper(),
+                           type=int if name.endswith("layers") else float)
+        else:
+            p.add_argument(flag, dest=name, default=None, help=help_text, type={"int": int, "float": float}.get(kind, str),
+                           choices=getattr(meta["check"], "choices", None))
 
 
 def _open_pipeline(args, new_run: bool):
-    from .pipeline import Pipeline, PipelineSettings
+    from .pipeline import Pipeline
     from .prompts import PromptSet
+    from .settings import PipelineSettings
     from .storage import Run
 
-    overrides = {key: getattr(args, arg) for arg, key in _SETTING_ARGS if getattr(args, arg, None) is not None}
+    overrides = {f.name: getattr(args, f.name) for group in ("new", "tune") for f in cli_settings(group)
+                 if getattr(args, f.name, None) is not None}
+    overrides = {k: tuple(v) if isinstance(v, list) else v for k, v in overrides.items()}
     if new_run:
         if args.out.exists() and not args.out.is_dir():
             raise StorageError(f"{args.out} is a file, not a run folder: give a new or empty folder")
@@ -160,107 +144,15 @@ def _open_pipeline(args, new_run: bool):
     return Pipeline.reopen(args.run_dir, _load(args), one_off=overrides, progress=_progress())
 
 
-def _table(title: str, columns: list[str], rows: list[list]) -> None:
-    table = Table(title=title)
-    for i, column in enumerate(columns):
-        table.add_column(column, justify="left" if i == 0 else "right")
-    for row in rows:
-        table.add_row(*[f"{v:.1%}" if isinstance(v, float) else str(v) for v in row])
-    console.print(table)
-
-
-EVAL_COLUMNS = {"fenced_target": "fenced target", "success": "…and parses", "compiles": "compiles (of fenced)",
-                "no_code_block": "no code block", "cut_off": "cut off", "repeated_ngrams": "repeated 4-grams"}
-
-
-def print_summary(run) -> None:
-    """The run's tables: probe accuracy per layer, the chosen layers, refinement, before/after."""
-    metrics = run.metrics()
-    by = {}
-    for m in metrics:
-        by.setdefault(m["stage"], {}).setdefault(m["name"], {})[m["layer"]] = m["value"]
-    bias = by.get("bias")
-    if bias:
-        rows = [[LANGUAGES[lang].display if lang in LANGUAGES else "undetected", bias[f"share_{lang}"][None]]
-                for lang in (*LANGUAGE_KEYS, "none") if f"share_{lang}" in bias]
-        if "no_code_block" in bias:
-            rows.append(["no code block", bias["no_code_block"][None]])
-        _table("Bias: language of sampled answers to the neutral prompts", ["", "share"], rows)
-    probe = by.get("probe")
-    if probe:
-        layers = sorted(k for k in probe["gact_val_accuracy"] if k is not None)
-        ci = {m["layer"]: m["extra"] for m in metrics if m["stage"] == "probe" and m["name"] == "gact_val_ci"}
-        act = by.get("act", {}).get("best_head_val_accuracy", {})
-        refined = by.get("refine", {}).get("refined_val_accuracy")
-        interval = lambda layer: f"{ci[layer]['low']:.0%}-{ci[layer]['high']:.0%}" if layer in ci else ""  # noqa: E731
-        nan = float("nan")
-        rows = [[layer, probe["gact_val_accuracy"][layer], interval(layer), probe.get("majority_val_accuracy", {}).get(layer, nan),
-                 probe.get("shuffled_val_accuracy", {}).get(layer, nan), probe.get("sklearn_val_accuracy", {}).get(layer, nan)]
-                + ([act.get(layer, float("nan"))] if act else []) + ([refined[layer]] if refined else []) for layer in layers]
-        _table("Probe validation accuracy per layer (G-ACT: cluster task; ACT: its best head, good vs bad answer)",
-               ["layer", "G-ACT", "95% CI", "majority", "shuffled labels", "sklearn fit (ablation)"]
-               + (["ACT best head"] if act else []) + (["G-ACT refined"] if refined else []), rows)
-        import numpy as np
-
-        g = np.array([probe["gact_val_accuracy"][l] for l in layers], dtype=float)  # None (no sample): NaN
-        half = len(layers) // 2 or 1
-        n_val = validation_tasks(run.settings)
-        if n_val is not None and n_val < MIN_VALIDATION_TASKS:
-            console.print(f"[yellow]warning:[/yellow] about {n_val} validation task(s): these accuracies are not "
-                          "meaningful; use at least 20 tasks", highlight=False)
-        if act:
-            a = np.array([act.get(l, np.nan) for l in layers], dtype=float)
-            console.print(f"mean validation accuracy: G-ACT {np.nanmean(g):.1%}, ACT best head {np.nanmean(a):.1%}; first half "
-                          f"of the layers: G-ACT {np.nanmean(g[:half]):.1%}, ACT {np.nanmean(a[:half]):.1%} (different "
-                          "tasks: G-ACT picks one of K clusters, ACT tells a good answer from a bad one)")
-        off = [v for v in probe.get("gact_off_val_accuracy", {}).values() if v is not None and v == v]
-        if off:
-            console.print(f"'off' class (inside target-language answers), mean validation accuracy: G-ACT {np.mean(off):.1%}")
-    sweep = by.get("sweep", {})
-    if "causal_probe" in sweep:
-        _table("Causal test per layer: steering with the probe's cluster vs a random one vs the prompt's own (oracle)",
-               ["layer", "probe", "random", "oracle"],
-               [[layer, sweep["causal_probe"][layer], sweep["causal_random"][layer], sweep["causal_oracle"][layer]]
-                for layer in sorted(sweep["causal_probe"])])
-    chosen = sweep.get(CHOSEN_ALPHA)
-    if chosen:
-        console.print(f"steered layers (from the sweep): {list(chosen)} with alphas {list(chosen.values())}")
-    refine = by.get("refine")
-    if refine:
-        _table("Gradient refinement (fenced tag, greedy)", ["split", "before", "after"],
-               [[split, refine[f"success_before_{split}"][None], refine[f"success_after_{split}"][None]]
-                for split in ("train", "val")])
-    columns = EVAL_COLUMNS
-    for prefix, which in (("eval_", "neutral prompts"), ("heldout_", "held-out phrasings")):
-        stages = sorted(k for k in by if k.startswith(prefix))
-        if not stages:
-            continue
-        cell = lambda ev, cond, key: ev.get(f"{cond}_{key}", {}).get(None, "n/a")  # noqa: E731
-        rows = [["baseline", *[cell(by[stages[0]], "baseline", key) for key in columns]]]
-        rows += [[stage.removeprefix(prefix), *[cell(by[stage], "steered", key) for key in columns]] for stage in stages]
-        _table(f"Steering toward the target on the {which} (greedy answers)", ["method", *columns.values()], rows)
-
-
-def print_one_off(results: list[dict], settings: dict) -> None:
-    """Evaluations with one-off settings: shown, never stored in the run."""
-    def cells(summary: dict) -> list:
-        return [summary[k] if summary.get(k) is not None else "n/a" for k in EVAL_COLUMNS]
-
-    rows = []
-    for result in results:
-        rows += [[f"baseline ({result['prompt_set']})", *cells(result["baseline"])],
-                 [f"{result['method']} ({result['prompt_set']})", *cells(result["steered"])]]
-    _table("Steering with one-off settings (not stored in the run)", ["method", *EVAL_COLUMNS.values()], rows)
-    console.print(f"one-off settings {settings}: the results above are not stored; start a new run to keep them")
-
-
 def cmd_stage(args) -> int:
-    from .pipeline import EVAL_METHODS
+    from .methods import METHODS
+    from .results import RunResults
     from .schema import PROMPT_SETS
+    from .summary import print_one_off, print_summary
 
     pipeline = _open_pipeline(args, new_run=args.command in ("run", "bias", "extract"))
     asked = getattr(args, "method", ["gact"])
-    methods = EVAL_METHODS if "all" in asked else asked
+    methods = list(METHODS) if "all" in asked else asked
     prompt_sets = {None: list(pipeline.settings.eval_sets), "both": list(PROMPT_SETS)}.get(
         getattr(args, "prompt_set", None), [getattr(args, "prompt_set", None)])
     one_off = []
@@ -283,9 +175,9 @@ def cmd_stage(args) -> int:
     if pipeline.one_off:
         print_one_off(one_off, pipeline.one_off)
         return 0
-    print_summary(pipeline.run)
+    print_summary(RunResults(pipeline.run.dir))
     seconds = pipeline.stage_seconds()
-    _table("Time per stage", ["stage", "seconds"], [[stage, f"{value:.1f}"] for stage, value in seconds.items()]
+    table("Time per stage", ["stage", "seconds"], [[stage, f"{value:.1f}"] for stage, value in seconds.items()]
            + [["total", f"{sum(seconds.values()):.1f}"]])
     console.print(f"run saved in {pipeline.run.dir}")
     return 0
@@ -297,7 +189,7 @@ def cmd_steer(args) -> int:
 
     pipeline = _open_pipeline(args, new_run=False)
     pipeline.progress.stop()
-    steerer = pipeline.steerer(pipeline.chosen_spec(args.method))
+    steerer = pipeline.steerer(args.method)
     config = GenerationConfig(temperature=args.temperature, seed=pipeline.settings.seed,
                               max_new_tokens=pipeline.settings.max_new_tokens)
     base, steered = side_by_side(pipeline.model, args.prompt, steerer, config)
@@ -327,7 +219,35 @@ def cmd_import(args) -> int:
     return 0
 
 
+def _stage_parsers(sub) -> None:
+    """One subcommand per stage, and ``run`` for them all."""
+    from .methods import METHODS
+
+    stage_help = {"run": "run the whole pipeline (" + ", ".join(STAGES) + ") and print a summary",
+                  **{stage: words for stage, (_, words) in STAGE_INFO.items()}}
+    for name, text in stage_help.items():
+        p = sub.add_parser(name, help=text, description=text)
+        if name in ("run", "bias", "extract"):
+            p.add_argument("--prompts", type=Path, default=DEFAULT_PROMPT_SET, help="JSONL prompt set (default: the shipped set)")
+            p.add_argument("--out", type=Path, required=True, help="run directory to create, or a run to resume with the same settings")
+            p.add_argument("--overwrite", action="store_true", help="clear a run made with other settings, model or prompts and start it again")
+            _setting_args(p, "new")
+        else:
+            p.add_argument("run_dir", type=Path, help="an existing run directory")
+        _model_args(p)
+        _setting_args(p, "tune")
+        if name == "eval":
+            p.add_argument("--method", default=["gact"], nargs="+", choices=[*METHODS, "all"],
+                           help="; ".join(f"{m.name}: {m.label}" for m in METHODS.values())
+                           + "; all: each in turn (default: %(default)s)")
+            p.add_argument("--prompt-set", default=None, choices=["neutral", "heldout", "both"],
+                           help="the neutral prompts, or phrasings no stage fitted on (default: the run's eval_sets, both)")
+        p.set_defaults(func=cmd_stage)
+
+
 def build_parser() -> argparse.ArgumentParser:
+    from .methods import steering_methods
+
     parser = argparse.ArgumentParser(prog="python -m steering", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -351,43 +271,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("file", type=Path, help="the file to check")
     p.set_defaults(func=cmd_detect)
 
-    stage_help = {
-        "run": "run the whole pipeline (bias, extract, cluster, probe, act, sweep, refine, eval, project) and print a summary",
-        "bias": "sample answers to the neutral prompts: the model's language preference",
-        "extract": "start a run: activations and difference vectors at every layer",
-        "cluster": "k-means over the difference vectors: K steering vectors per layer",
-        "probe": "train G-ACT's probes per layer (and the scikit-learn ablation), with intervals and baselines",
-        "act": "fit faithful ACT: per-head probes on the model's own answers, head selection, its strength",
-        "sweep": "steering success for each layer and alpha; picks the layers to steer",
-        "refine": "refine the G-ACT probes by gradient through the frozen model",
-        "eval": "baseline against steered generation of the neutral prompts and of the held-out phrasings",
-        "project": "precompute 2-D projections (PCA, UMAP) of the differences for the dashboard",
-    }
-    for name, text in stage_help.items():
-        p = sub.add_parser(name, help=text, description=text)
-        if name in ("run", "bias", "extract"):
-            _new_run_args(p)
-        else:
-            p.add_argument("run_dir", type=Path, help="an existing run directory")
-        _model_args(p)
-        _tuning_args(p)
-        if name == "eval":
-            from .pipeline import EVAL_METHODS
-
-            p.add_argument("--method", default=["gact"], nargs="+", choices=[*EVAL_METHODS, "all"],
-                           help="steering method; gact_unrefined: G-ACT before refinement; gact_online: refined per prompt "
-                                "during generation; all: each in turn (default: %(default)s)")
-            p.add_argument("--prompt-set", default=None, choices=["neutral", "heldout", "both"],
-                           help="the neutral prompts, or phrasings no stage fitted on (default: the run's eval_sets, both)")
-        p.set_defaults(func=cmd_stage)
+    _stage_parsers(sub)
 
     p = sub.add_parser("steer", help="answer one prompt with and without steering, side by side")
     p.add_argument("run_dir", type=Path, help="an existing run directory (after the sweep)")
     p.add_argument("--prompt", required=True, help="the prompt text")
-    p.add_argument("--method", default="gact", choices=["mean_diff", "act", "gact", "neuron"], help="steering method (default: %(default)s)")
+    p.add_argument("--method", default="gact", choices=steering_methods(), help="steering method (default: %(default)s)")
     p.add_argument("--temperature", type=float, default=0.0, help="0 for greedy (default: %(default)s)")
     _model_args(p)
-    _tuning_args(p)
+    _setting_args(p, "tune")
     p.set_defaults(func=cmd_steer)
 
     p = sub.add_parser("export-vectors", help="write a run's steering vectors to a safetensors file")

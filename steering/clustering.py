@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-from sklearn.cluster import KMeans
-from sklearn.metrics import silhouette_score
 
 MODES = ("per_layer", "concat")
 
@@ -21,6 +19,8 @@ def _silhouette(points: np.ndarray, labels: np.ndarray) -> float:
     n_labels = len(np.unique(labels))
     if n_labels < 2 or n_labels >= len(points):
         return float("nan")  # undefined for one cluster, or one point per cluster
+    from sklearn.metrics import silhouette_score  # on use: scikit-learn costs the command line 0.9 s to import
+
     return float(silhouette_score(points, labels))
 
 
@@ -62,6 +62,8 @@ class SteeringClusters:
         n_tasks, n_layers, _ = deltas.shape
         _check_k(self.n_clusters, n_tasks)
         data = deltas.detach().double().cpu().numpy()
+        from sklearn.cluster import KMeans
+
         kmeans = lambda: KMeans(self.n_clusters, n_init=self.n_init, random_state=self.random_state)  # noqa: E731
         if self.mode == "concat":
             shared = kmeans().fit(data.reshape(n_tasks, -1)).labels_

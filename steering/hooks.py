@@ -28,18 +28,19 @@ class HookPoint:
     name: str
 
 
-# TransformerLens name (after "blocks.{layer}.") -> (component path in the adapter's mapping,
-# whether the value is the module's output or its first input). Aliases map to the same place.
-_PLACES: dict[str, tuple[tuple[str, ...], str]] = {
-    "hook_out": ((), "output"),
-    "hook_resid_post": ((), "output"),
-    "attn.hook_out": (("attn",), "output"),
-    "hook_attn_out": (("attn",), "output"),
-    "attn.hook_z": (("attn", "o"), "input"),  # per-head outputs, before the output projection
-    "mlp.hook_out": (("mlp",), "output"),
-    "hook_mlp_out": (("mlp",), "output"),
-    "mlp.hook_post": (("mlp", "out"), "input"),  # neuron activations, before the down projection
+# The one table of hook places: Steerscope's short name -> (TransformerLens name after
+# "blocks.{layer}.", its aliases, the component path in the adapter's mapping, and whether the
+# value is the module's output or its first input).
+_TABLE = {
+    "resid_post": ("hook_out", ("hook_resid_post",), (), "output"),  # residual stream after the block (default)
+    "attn_out": ("attn.hook_out", ("hook_attn_out",), ("attn",), "output"),
+    "mlp_out": ("mlp.hook_out", ("hook_mlp_out",), ("mlp",), "output"),
+    "attn_z": ("attn.hook_z", (), ("attn", "o"), "input"),  # per-head outputs before W_O, side by side (ACT reads it)
+    "mlp_post": ("mlp.hook_post", (), ("mlp", "out"), "input"),  # neuron activations, before the down projection
 }
+HOOK_POINTS: dict[str, str] = {point: f"blocks.{{layer}}.{name}" for point, (name, *_) in _TABLE.items()}
+_PLACES: dict[str, tuple[tuple[str, ...], str]] = {
+    tl: (path, where) for name, aliases, path, where in _TABLE.values() for tl in (name, *aliases)}
 _NAME = re.compile(r"blocks\.(\d+)\.(.+)")
 
 

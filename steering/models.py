@@ -28,21 +28,13 @@ import psutil
 import torch
 
 from .gguf import GGUFError, converted_dir, find_gguf
-from .hooks import HookMap
+from .hooks import HOOK_POINTS, HookMap
 from .prompts import ASSETS
 from .threads import configure_threads
 
 EMBEDDED_MODEL_DIR = ASSETS / "model"
 EMBEDDED_MODEL_NAME = "steerscope-demo"
 
-# One name per place in the model, as TransformerLens names them on the bridge.
-HOOK_POINTS: dict[str, str] = {
-    "resid_post": "blocks.{layer}.hook_out",  # residual stream after the block (default)
-    "attn_out": "blocks.{layer}.attn.hook_out",
-    "mlp_out": "blocks.{layer}.mlp.hook_out",
-    "attn_z": "blocks.{layer}.attn.hook_z",  # each head's output before W_O, heads side by side (ACT reads it)
-    "mlp_post": "blocks.{layer}.mlp.hook_post",  # MLP neuron activations (width d_mlp)
-}
 DEFAULT_HOOK_POINT = "resid_post"
 
 _DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
@@ -231,7 +223,7 @@ def load_model(
     they code), None gives none, and any text is used as is. Torch's thread count is set from the
     free cores (``threads.configure_threads``).
     """
-    from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
+    from transformers import AutoTokenizer
     from transformers.utils import logging as hf_logging
 
     from .generation import CODE_BLOCK_INSTRUCTION
@@ -242,6 +234,43 @@ def load_model(
     torch_dtype = pick_dtype(dtype, torch_device)
     cpu_budget = max_memory_bytes if max_memory_bytes is not None else available_memory(torch.device("cpu"))
     path, display, source = _resolve(name, cpu_budget)
+    config = _checked_config(path, display, torch_device, torch_dtype, max_memory_bytes)
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=False)
+    except Exception as err:
+        raise ModelLoadError(f"cannot load the tokenizer of {display}: {err}") from None
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    hf_model, bridge = _load_weights(path, display, tokenizer, torch_device, torch_dtype)
+    if instruction == "auto":
+        has_template = bool(getattr(tokenizer, "chat_template", None))
+        instruction = CODE_BLOCK_INSTRUCTION if has_template and source != "embedded" else None
+    cfg = bridge.cfg
+    facts = ModelFacts(
+        name=display,
+        source=source,
+        architecture=(config.architectures or [type(hf_model).__name__])[0],
+        n_layers=int(cfg.n_layers),
+        d_model=int(cfg.d_model),
+        n_heads=int(cfg.n_heads),
+        d_mlp=int(getattr(cfg, "d_mlp", 0) or 0),
+        d_vocab=int(cfg.d_vocab),
+        n_ctx=int(cfg.n_ctx),
+        n_params=sum(p.numel() for p in hf_model.parameters()),
+        device=str(torch_device),
+        dtype=str(torch_dtype).removeprefix("torch."),
+        n_hook_points=len(bridge.hook_dict),
+        instruction=instruction,
+    )
+    return LoadedModel(bridge=bridge, tokenizer=tokenizer, facts=facts, fingerprint=_fingerprint(path, facts),
+                       hf_model=hf_model, hook_map=HookMap(hf_model, bridge.adapter.component_mapping))
+
+
+def _checked_config(path: str, display: str, torch_device, torch_dtype, max_memory_bytes: int | None):
+    """The model's config, once it is known to need no code of its own, to have safetensors
+    weights, and to fit in the memory there is."""
+    from transformers import AutoConfig
+
     try:
         config = AutoConfig.from_pretrained(path, trust_remote_code=False)
     except Exception as err:
@@ -263,12 +292,14 @@ def load_model(
             f"({n_params / 1e6:.0f}M parameters in {str(torch_dtype).removeprefix('torch.')}), "
             f"but only {budget / 2**30:.1f} GiB is available"
         )
-    try:
-        tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=False)
-    except Exception as err:
-        raise ModelLoadError(f"cannot load the tokenizer of {display}: {err}") from None
-    if tokenizer.pad_token is None:
-        tokenizer.pad_token = tokenizer.eos_token
+    return config
+
+
+def _load_weights(path: str, display: str, tokenizer, torch_device, torch_dtype):
+    """``(hf_model, bridge)``: the frozen Hugging Face model and the TransformerLens bridge on
+    its twin, or a ModelLoadError for a checkpoint that is incomplete, corrupt or incompatible."""
+    from transformers import AutoModelForCausalLM
+
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -296,28 +327,7 @@ def load_model(
         ) from None
     for param in bridge.parameters():  # shared with hf_model, plus any the bridge made itself
         param.requires_grad_(False)
-    if instruction == "auto":
-        has_template = bool(getattr(tokenizer, "chat_template", None))
-        instruction = CODE_BLOCK_INSTRUCTION if has_template and source != "embedded" else None
-    cfg = bridge.cfg
-    facts = ModelFacts(
-        name=display,
-        source=source,
-        architecture=(config.architectures or [type(hf_model).__name__])[0],
-        n_layers=int(cfg.n_layers),
-        d_model=int(cfg.d_model),
-        n_heads=int(cfg.n_heads),
-        d_mlp=int(getattr(cfg, "d_mlp", 0) or 0),
-        d_vocab=int(cfg.d_vocab),
-        n_ctx=int(cfg.n_ctx),
-        n_params=sum(p.numel() for p in hf_model.parameters()),
-        device=str(torch_device),
-        dtype=str(torch_dtype).removeprefix("torch."),
-        n_hook_points=len(bridge.hook_dict),
-        instruction=instruction,
-    )
-    return LoadedModel(bridge=bridge, tokenizer=tokenizer, facts=facts, fingerprint=_fingerprint(path, facts),
-                       hf_model=hf_model, hook_map=HookMap(hf_model, bridge.adapter.component_mapping))
+    return hf_model, bridge
 
 
 def _twin(hf_model):

@@ -51,20 +51,24 @@ def _fingerprint(deltas: torch.Tensor) -> str:
     return hashlib.sha256(deltas.contiguous().numpy().tobytes()).hexdigest()[:16]
 
 
-def run_projection(run, method: str = "pca", dims: int = 2, seed: int = 0, save: bool = False) -> np.ndarray:
+def projection_result(deltas: torch.Tensor, method: str, dims: int, seed: int) -> tuple[str, torch.Tensor, dict]:
+    """``(tensor file name, points [n_layers, n_tasks, dims], metadata)`` of ``deltas``
+    ``[n_tasks, n_layers, d_model]``; the metadata names the differences they came from."""
+    check_projection(method, dims)
+    points = np.stack([project(deltas[:, layer].numpy(), method, dims, seed) for layer in range(deltas.shape[1])])
+    meta = {"kind": "projection", "method": method, "dims": dims, "seed": seed, "deltas": _fingerprint(deltas)}
+    return projection_tensors(method, dims, seed), torch.as_tensor(points, dtype=torch.float32), meta
+
+
+def run_projection(run, method: str = "pca", dims: int = 2, seed: int = 0) -> np.ndarray:
     """Points ``[n_layers, n_tasks, dims]`` of a run's differences, from the run's cache when
-    they were computed for these very differences; computed ones are stored only with ``save``
-    (the pipeline's project stage, under the run's lock: readers never write)."""
+    they were computed for these very differences (by the project stage), else computed here
+    and not stored: readers never write."""
     check_projection(method, dims)
     deltas = run.load(DELTAS)[0]["deltas"]  # [n_tasks, n_layers, d_model]
-    key = _fingerprint(deltas)
     name = projection_tensors(method, dims, seed)
     if run.has(name):
         tensors, meta = run.load(name)
-        if meta.get("deltas") == key:
+        if meta.get("deltas") == _fingerprint(deltas):
             return tensors["points"].numpy()
-    points = np.stack([project(deltas[:, layer].numpy(), method, dims, seed) for layer in range(deltas.shape[1])])
-    if save:
-        run.save(name, {"points": torch.as_tensor(points, dtype=torch.float32)}, kind="projection", method=method,
-                 dims=dims, seed=seed, deltas=key)
-    return points.astype(np.float32)
+    return projection_result(deltas, method, dims, seed)[1].numpy()

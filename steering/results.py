@@ -16,7 +16,8 @@ import pandas as pd
 import torch
 
 from .evaluation import VERDICTS
-from .schema import CHOSEN_ALPHA, CLUSTERS, DELTAS, STAGES, eval_stage, is_evaluation
+from .schema import (CHOSEN_ALPHA, CLUSTERS, CONDITIONS, DELTAS, EVAL_MEASURES, STAGES, accuracy_metric, causal_metric,
+                     eval_metric, eval_share_metric, eval_stage, is_evaluation, refine_metric, share_metric)
 from .languages import LANGUAGE_KEYS
 from .projection import run_projection
 from .prompts import PromptSet
@@ -133,7 +134,7 @@ class RunResults:
     # bias -------------------------------------------------------------------------------------
     def bias_shares(self) -> pd.Series:
         """Share of sampled neutral answers per language (and 'none': no language detected)."""
-        values = {lang: self.metric_values("bias", f"share_{lang}").get(None, 0.0) for lang in (*LANGUAGE_KEYS, "none")}
+        values = {lang: self.metric_values("bias", share_metric(lang)).get(None, 0.0) for lang in (*LANGUAGE_KEYS, "none")}
         return pd.Series(values, name="share")
 
     def bias_matrix(self) -> pd.DataFrame:
@@ -154,25 +155,26 @@ class RunResults:
         rows = []
         for key, label in PROBES.items():
             stage = "refine" if key == "refined" else "probe"
-            train = self.metric_values(stage, f"{key}_train_accuracy")
-            val = self.metric_values(stage, f"{key}_val_accuracy")
-            ci = {m["layer"]: m["extra"] for m in self._metrics if m["stage"] == stage and m["name"] == f"{key}_val_ci"}
+            train = self.metric_values(stage, accuracy_metric(key, "train"))
+            val = self.metric_values(stage, accuracy_metric(key, "val"))
+            ci = {m["layer"]: m["extra"] for m in self._metrics
+                  if m["stage"] == stage and m["name"] == accuracy_metric(key, "val_ci")}
             rows += [{"probe": label, "layer": layer, "train": train[layer], "val": val[layer],
                       "low": ci.get(layer, {}).get("low", np.nan), "high": ci.get(layer, {}).get("high", np.nan)}
                      for layer in sorted(val)]
-        act = [m for m in self._metrics if m["stage"] == "act" and m["name"] == "best_head_val_accuracy"]
+        act = [m for m in self._metrics if m["stage"] == "act" and m["name"] == accuracy_metric("best_head", "val")]
         rows += [{"probe": REFERENCES["act"], "layer": m["layer"], "train": np.nan, "val": m["value"],
                   "low": m["extra"]["low"], "high": m["extra"]["high"]} for m in act]
         for key in ("majority", "shuffled"):
-            values = self.metric_values("probe", f"{key}_val_accuracy")
+            values = self.metric_values("probe", accuracy_metric(key, "val"))
             rows += [{"probe": REFERENCES[key], "layer": layer, "train": np.nan, "val": values[layer], "low": np.nan,
                       "high": np.nan} for layer in sorted(values)]
         return pd.DataFrame(rows, columns=columns)
 
     def causal(self) -> pd.DataFrame:
         """Layer by choice (probe, random, oracle): steering success with that cluster's vector."""
-        rows = [{"layer": m["layer"], "choice": m["name"].removeprefix("causal_"), "success": m["value"]}
-                for m in self._metrics if m["stage"] == "sweep" and m["name"].startswith("causal_")]
+        rows = [{"layer": m["layer"], "choice": choice, "success": m["value"]} for m in self._metrics
+                for choice in ("probe", "random", "oracle") if m["stage"] == "sweep" and m["name"] == causal_metric(choice)]
         if not rows:
             return pd.DataFrame()
         return pd.DataFrame(rows).pivot(index="layer", columns="choice", values="success").sort_index()
@@ -193,7 +195,7 @@ class RunResults:
 
     def class_names(self) -> list[str]:
         names = [f"cluster {k}" for k in range(self.n_clusters)]
-        return names + (["off"] if self.metric_values("probe", "gact_off_val_accuracy") else [])
+        return names + (["off"] if self.metric_values("probe", accuracy_metric("gact", "off_val")) else [])
 
     def confusion(self, layer: int, probe: str = "gact", split: str = "validation") -> pd.DataFrame:
         """Confusion matrix (rows: true cluster, columns: predicted) of neutral prompts at ``layer``."""
@@ -287,6 +289,11 @@ class RunResults:
             return pd.DataFrame()
         return pd.DataFrame(rows).pivot(index="layer", columns="alpha", values="success").sort_index()
 
+    def refinement(self) -> pd.DataFrame:
+        """Split (train, val) by when (before, after): G-ACT's fenced-tag success around refinement."""
+        return pd.DataFrame({when: {split: self.metric_values("refine", refine_metric(when, split)).get(None, np.nan)
+                                    for split in ("train", "val")} for when in ("before", "after")})
+
     @property
     def chosen(self) -> dict | None:
         """The sweep's ``{"layers": [...], "alphas": [...]}`` (None before the sweep)."""
@@ -305,27 +312,27 @@ class RunResults:
     def evaluated_methods(self, prompt_set: str = "neutral") -> list[str]:
         prefix = eval_stage("", prompt_set)
         return sorted(m["stage"].removeprefix(prefix) for m in self._metrics if m["stage"].startswith(prefix)
-                      and m["name"] == "steered_success")
+                      and m["name"] == eval_metric("steered", "success"))
 
     def eval_shares(self, method: str = "gact", prompt_set: str = "neutral") -> pd.DataFrame:
         """Verdict by condition (baseline, steered): shares of a prompt set's answers, a language
         counting only fenced code that is clearly in it and parses."""
         stage = eval_stage(method, prompt_set)
-        return pd.DataFrame({condition: {v: self.metric_values(stage, f"{condition}_share_{v}").get(None, np.nan)
+        return pd.DataFrame({condition: {v: self.metric_values(stage, eval_share_metric(condition, v)).get(None, np.nan)
                                          for v in VERDICTS}
-                             for condition in ("baseline", "steered")})
+                             for condition in CONDITIONS})
 
     def method_table(self, prompt_set: str = "neutral") -> pd.DataFrame:
         """Method by measure (fenced target, parses, compiles, no code block, cut off, repeated
         4-grams), with the unsteered baseline first: the comparison the README reports."""
-        measures = ["fenced_target", "success", "compiles", "no_code_block", "cut_off", "repeated_ngrams"]
+        measures = list(EVAL_MEASURES)
         methods = self.evaluated_methods(prompt_set)
         rows = {}
         for method in methods:
             stage = eval_stage(method, prompt_set)
             for condition, name in (("baseline", "baseline"), ("steered", method)):
                 if name not in rows:
-                    rows[name] = {k: self.metric_values(stage, f"{condition}_{k}").get(None, np.nan) for k in measures}
+                    rows[name] = {k: self.metric_values(stage, eval_metric(condition, k)).get(None, np.nan) for k in measures}
         return pd.DataFrame.from_dict(rows, orient="index", columns=measures)
 
     def examples(self, method: str = "gact", n: int = 3, prompt_set: str = "neutral") -> list[dict]:

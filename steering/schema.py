@@ -4,7 +4,23 @@ so a name is spelled in one place."""
 
 from __future__ import annotations
 
-STAGES = ("bias", "extract", "cluster", "probe", "act", "sweep", "refine", "eval", "project")
+# The pipeline's stages in order: (what the dashboard shows while it runs, the CLI's help).
+STAGE_INFO = {
+    "bias": ("Bias: sampling neutral answers", "sample answers to the neutral prompts: the model's language preference"),
+    "extract": ("Extracting activations and differences", "start a run: activations and difference vectors at every layer"),
+    "cluster": ("Clustering the differences", "k-means over the difference vectors: K steering vectors per layer"),
+    "probe": ("Training G-ACT probes", "train G-ACT's probes per layer (and the scikit-learn ablation), with intervals and "
+                                      "baselines"),
+    "act": ("Fitting faithful ACT", "fit faithful ACT: per-head probes on the model's own answers, head selection, its "
+                                    "strength"),
+    "sweep": ("Sweeping layers and alphas", "steering success for each layer and alpha; picks the layers to steer"),
+    "refine": ("Refining probes by gradient", "refine the G-ACT probes by gradient through the frozen model"),
+    "eval": ("Evaluating steering", "baseline against steered generation of the neutral prompts and of the held-out "
+                                    "phrasings"),
+    "project": ("Projecting the differences (PCA, UMAP)", "precompute 2-D projections (PCA, UMAP) of the differences "
+                                                          "for the dashboard"),
+}
+STAGES = tuple(STAGE_INFO)
 PROMPT_SETS = ("neutral", "heldout")  # the canonical neutral prompts; paraphrases no stage fitted on
 
 # Tensor files (``tensors/<name>.safetensors``).
@@ -28,6 +44,48 @@ def projection_tensors(method: str, dims: int, seed: int) -> str:
 CHOSEN_ALPHA = "chosen_alpha"  # in "sweep": one row per steered layer (value: its alpha); in "act": ACT's strength
 SPEC = "spec"  # in an evaluation: the steering spec and method its answers used (in ``extra``)
 TARGET_ANSWERS = "target_answers"  # generations: the model's answers to the explicit target prompts
+
+
+# Metric rows: (name, layer or None, value, extra dict or None). Names composed of parts are
+# built by these functions, by the stage that writes them and every reader alike.
+Row = tuple
+
+# An evaluation's measures of each condition (baseline, steered), with the label tables show.
+EVAL_MEASURES = {"fenced_target": "fenced target", "success": "…and parses", "compiles": "compiles (of fenced)",
+                 "no_code_block": "no code block", "cut_off": "cut off", "repeated_ngrams": "repeated 4-grams"}
+CONDITIONS = ("baseline", "steered")
+
+
+def share_metric(language: str) -> str:
+    """In ``bias``: the share of sampled answers in ``language`` (or ``none``)."""
+    return f"share_{language}"
+
+
+def accuracy_metric(probe: str, split: str) -> str:
+    """In ``probe``/``refine``: a probe's accuracy per layer; ``split``: ``train``, ``val``,
+    ``off_val`` (on the "off" samples), or ``val_ci`` (its interval in ``extra``)."""
+    return f"{probe}_{split}_accuracy" if split != "val_ci" else f"{probe}_val_ci"
+
+
+def causal_metric(choice: str) -> str:
+    """In ``sweep``: success per layer when steering with the cluster ``choice`` picks
+    (``probe``, ``random``, ``oracle``)."""
+    return f"causal_{choice}"
+
+
+def refine_metric(when: str, split: str) -> str:
+    """In ``refine``: the fenced-tag success ``before``/``after`` on the ``train``/``val`` tasks."""
+    return f"success_{when}_{split}"
+
+
+def eval_metric(condition: str, measure: str) -> str:
+    """In an evaluation: an ``EVAL_MEASURES`` measure of a condition."""
+    return f"{condition}_{measure}"
+
+
+def eval_share_metric(condition: str, verdict: str) -> str:
+    """In an evaluation: the share of a condition's answers with a verdict (``evaluation.VERDICTS``)."""
+    return f"{condition}_share_{verdict}"
 
 
 MIN_VALIDATION_TASKS = 5  # fewer validation tasks than this: probe accuracies are flagged as not meaningful

@@ -15,39 +15,8 @@ import torch
 
 from .models import HOOK_POINTS, check_layers
 
-METHODS = ("mean_diff", "act", "gact", "neuron")
-METHOD_NAMES = {"mean_diff": "mean difference", "act": "ACT (per-head, adaptive)", "gact": "G-ACT", "neuron": "neuron",
-                # evaluation variants of G-ACT (their steering method is "gact")
-                "gact_unrefined": "G-ACT before refinement", "gact_online": "G-ACT refined online"}
 POSITIONS = ("generated", "all")
 SELECTIONS = ("soft", "argmax")  # G-ACT's mix of cluster vectors: probe-weighted, or the probe's top cluster only
-# Interactive limits on |alpha| (a neuron's alpha is the factor it is scaled by): beyond them
-# the embedded model's answers are noise, and typing 1e9 should not freeze a demo.
-# ACT's alpha multiplies a head's projected std (the paper uses 12-15).
-ALPHA_LIMITS = {"mean_diff": 8.0, "act": 40.0, "gact": 8.0, "neuron": 100.0}
-
-
-def check_alpha(alpha: float, method: str) -> float:
-    """``alpha`` if it is a finite number within the method's limit, else a ValueError saying so."""
-    limit = ALPHA_LIMITS[method]
-    if not (isinstance(alpha, (int, float)) and math.isfinite(alpha) and abs(alpha) <= limit):
-        raise ValueError(f"alpha {alpha} is out of range for {METHOD_NAMES[method]}: use a value in [-{limit:g}, {limit:g}]")
-    return float(alpha)
-
-
-def presets(n_layers: int, chosen: dict | None, alpha: float = 0.5, act: dict | None = None) -> dict[str, dict[int, float]]:
-    """Layer -> alpha settings a demo starts from: the sweep's choice, the first third of the
-    layers (where the paper finds language best encoded) at ``alpha`` each, ACT's layers at its
-    strength (``act``, when the run fitted ACT), or nothing."""
-    early = range(max(1, n_layers // 3))
-    out = {
-        "best layers from sweep": dict(zip(chosen["layers"], chosen["alphas"])) if chosen else {},
-        "early layers": {layer: alpha for layer in early},
-    }
-    if act:
-        out["ACT's heads"] = dict(act)
-    out["all off"] = {}
-    return out
 
 
 @dataclass(frozen=True)
@@ -68,8 +37,10 @@ class SteeringSpec:
     def __post_init__(self):
         object.__setattr__(self, "layers", tuple(int(layer) for layer in self.layers))
         object.__setattr__(self, "alphas", tuple(float(a) for a in self.alphas))
-        if self.method not in METHODS:
-            raise ValueError(f"unknown steering method {self.method!r}; expected one of {', '.join(METHODS)}")
+        from .methods import steering_methods  # the registry imports the steerers below
+
+        if self.method not in steering_methods():
+            raise ValueError(f"unknown steering method {self.method!r}; expected one of {', '.join(steering_methods())}")
         if self.positions not in POSITIONS:
             raise ValueError(f"unknown positions {self.positions!r}; expected one of {', '.join(POSITIONS)}")
         if self.hook_point not in HOOK_POINTS:
@@ -122,6 +93,29 @@ class Steerer:
         """TransformerLens hooks for ``model``; ``start``: see ``first_steered``."""
         raise NotImplementedError
 
+    def state(self) -> tuple[dict[str, torch.Tensor], dict]:
+        """What the steerer learned, as tensors and JSON-able parameters (``artifacts`` saves them)."""
+        raise NotImplementedError
+
+    @classmethod
+    def from_state(cls, spec: SteeringSpec, tensors: dict[str, torch.Tensor], params: dict) -> "Steerer":
+        raise NotImplementedError
+
+
+def steerer_class(method: str) -> type[Steerer]:
+    """The ``Steerer`` subclass that steers with ``method`` (a spec's method)."""
+    from . import act  # noqa: F401  (ActSteerer is defined there)
+
+    def subclasses(cls):
+        for sub in cls.__subclasses__():
+            yield sub
+            yield from subclasses(sub)
+
+    for cls in subclasses(Steerer):
+        if cls.method == method:
+            return cls
+    raise ValueError(f"no steerer class steers with method {method!r}")
+
 
 class ResidualSteerer(Steerer):
     """Adds ``strength(l) * direction(l, h)`` to the residual stream of each steered layer."""
@@ -167,6 +161,13 @@ class MeanDiffSteerer(ResidualSteerer):
 
     def _width(self) -> int:
         return self.mean_vectors.shape[-1]
+
+    def state(self):
+        return {"mean_vectors": self.mean_vectors}, {}
+
+    @classmethod
+    def from_state(cls, spec, tensors, params):
+        return cls(spec, tensors["mean_vectors"])
 
 
 @dataclass
@@ -214,6 +215,19 @@ class GactSteerer(ResidualSteerer):
     def _width(self) -> int:
         return self.vectors.shape[-1]
 
+    def state(self):
+        tensors = {"vectors": self.vectors, **{f"probe.{k}": v for k, v in self.probe.state_tensors().items()}}
+        tensors.update({k: getattr(self, k) for k in ("log_gains", "offsets") if getattr(self, k) is not None})
+        return tensors, {"selection": self.selection}
+
+    @classmethod
+    def from_state(cls, spec, tensors, params):
+        from .probes import GactProbe
+
+        probe = GactProbe.from_state_tensors({k.removeprefix("probe."): v for k, v in tensors.items() if k.startswith("probe.")})
+        return cls(spec, tensors["vectors"], probe, log_gains=tensors.get("log_gains"), offsets=tensors.get("offsets"),
+                   selection=params.get("selection", "soft"))
+
 
 @dataclass
 class NeuronSteerer(Steerer):
@@ -229,8 +243,16 @@ class NeuronSteerer(Steerer):
         unknown = [layer for layer in self.spec.layers if layer not in self.neurons]
         if unknown:
             raise ValueError(f"no attributed neuron for layer(s) {unknown}")
-        return [(f"blocks.{layer}.mlp.hook_post", self._neuron_hook(self.neurons[layer], factor, start))
+        return [(model.hook_name(layer, "mlp_post"), self._neuron_hook(self.neurons[layer], factor, start))
                 for layer, factor in zip(self.spec.layers, self.spec.alphas)]
+
+    def state(self):
+        layers = sorted(self.neurons)
+        return {"layers": torch.tensor(layers), "neurons": torch.tensor([self.neurons[l] for l in layers])}, {}
+
+    @classmethod
+    def from_state(cls, spec, tensors, params):
+        return cls(spec, dict(zip(tensors["layers"].tolist(), tensors["neurons"].tolist())))
 
     def _neuron_hook(self, neuron: int, factor: float, start: int | None):
         def hook(activation, hook):

@@ -1,5 +1,6 @@
-"""The in-memory API: ``fit_gact(model, prompts, settings) -> SteeringArtifacts``, with no run
-directory, saved and loaded as one file, checked against the model it is applied to."""
+"""The in-memory API: ``fit(model, prompts, method, settings) -> SteeringArtifacts`` for every
+method of the registry, with no run directory, saved and loaded as one file, checked against the
+model it is applied to."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import torch
 from conftest import hashes
 
 import steering
-from steering import PipelineSettings, PromptSet, SteeringArtifacts, fit_gact, generate
+from steering import METHODS, PipelineSettings, PromptSet, SteeringArtifacts, fit, fit_gact, generate
 from steering.generation import GenerationConfig
 from steering.storage import StorageError
 
@@ -38,7 +39,7 @@ def test_the_library_says_what_it_is():
 
 
 def test_fit_gact_returns_artifacts_that_steer_in_memory(fitted, embedded):
-    assert fitted.vectors.shape == (8, 3, embedded.d_model) and fitted.mean_vectors.shape == (8, embedded.d_model)
+    assert fitted.steerer.vectors.shape == (8, 3, embedded.d_model) and fitted.method == "gact"
     assert fitted.spec.method == "gact" and fitted.spec.layers
     assert fitted.provenance["model_fingerprint"] == embedded.fingerprint and fitted.provenance["target"] == "cpp"
     prompts = [t.neutral for t in PromptSet.load().head(4)]
@@ -47,18 +48,18 @@ def test_fit_gact_returns_artifacts_that_steer_in_memory(fitted, embedded):
     with fitted.apply(embedded):
         steered = generate(embedded, prompts, config)
     assert [a.text for a in generate(embedded, prompts, config)] == [a.text for a in plain]  # hooks gone with the block
-    expected = generate(embedded, prompts, config, fwd_hooks=fitted.steerer().hooks(embedded))
+    expected = generate(embedded, prompts, config, fwd_hooks=fitted.steerer.hooks(embedded))
     assert [a.text for a in steered] == [a.text for a in expected] != [a.text for a in plain]
 
 
 def test_artifacts_save_and_load_as_one_unit(fitted, embedded, tiny_llama, tmp_path):
     path = fitted.save(tmp_path / "cpp.safetensors")
     loaded = SteeringArtifacts.load(path, embedded)
-    assert torch.equal(loaded.vectors, fitted.vectors) and loaded.spec == fitted.spec
+    assert torch.equal(loaded.steerer.vectors, fitted.steerer.vectors) and loaded.spec == fitted.spec
     assert loaded.provenance == fitted.provenance
     h = torch.randn(5, embedded.d_model)
     for layer in fitted.spec.layers:
-        assert torch.allclose(loaded.steerer().direction(layer, h), fitted.steerer().direction(layer, h))
+        assert torch.allclose(loaded.steerer.direction(layer, h), fitted.steerer.direction(layer, h))
     with pytest.raises(StorageError, match="d_model"):
         SteeringArtifacts.load(path, tiny_llama)
     with pytest.raises(StorageError, match="not a Steerscope artifacts file"):
@@ -77,5 +78,31 @@ def test_a_runs_artifacts_are_the_pipelines(dashboard_runs, embedded):
     from conftest import DASHBOARD_RUN
 
     artifacts = SteeringArtifacts.from_run(dashboard_runs / DASHBOARD_RUN, embedded)
-    assert artifacts.provenance["inputs"] and artifacts.log_gains is not None
+    assert artifacts.provenance["inputs"] and artifacts.steerer.log_gains is not None
     assert artifacts.spec.layers
+    act = SteeringArtifacts.from_run(dashboard_runs / DASHBOARD_RUN, embedded, "act")
+    assert act.spec.method == "act" and act.provenance["inputs"] == artifacts.provenance["inputs"]
+
+
+@pytest.mark.parametrize("method", ["mean_diff", "act", "neuron"])
+def test_every_method_fits_in_memory_applies_and_round_trips(method, embedded, tmp_path):
+    """Mean difference, ACT and the neuron baseline are artifacts like G-ACT: fitted with no
+    run directory, applied in a block, saved and loaded as one file that steers the same."""
+    settings = PipelineSettings(**QUICK, act_alphas=(1.0, 4.0))
+    here = os.getcwd()
+    os.chdir(tmp_path)
+    try:
+        artifacts = fit(embedded, PromptSet.load().head(8), method, settings)
+    finally:
+        os.chdir(here)
+    assert hashes(tmp_path) == {}
+    assert artifacts.method == method and artifacts.spec.method == METHODS[method].steers_as
+    prompts = [t.neutral for t in PromptSet.load().head(3)]
+    config = GenerationConfig(max_new_tokens=32)
+    with artifacts.apply(embedded):
+        steered = [a.text for a in generate(embedded, prompts, config)]
+    assert steered == [a.text for a in generate(embedded, prompts, config, fwd_hooks=artifacts.steerer.hooks(embedded))]
+    loaded = SteeringArtifacts.load(artifacts.save(tmp_path / f"{method}.safetensors"), embedded)
+    assert loaded.spec == artifacts.spec and loaded.method == method and loaded.provenance == artifacts.provenance
+    with loaded.apply(embedded):
+        assert [a.text for a in generate(embedded, prompts, config)] == steered

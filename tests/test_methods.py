@@ -165,9 +165,9 @@ def fitted(embedded, tmp_path_factory):
 
 
 def test_refinement_learns_a_gain_that_lowers_the_loss_and_leaves_the_input_alone(fitted, embedded):
-    weak = fitted.steerer(fitted.chosen_spec("gact"), refined=False)
+    weak = fitted.steerer("gact_unrefined")
     weak = replace(weak, spec=replace(weak.spec, alphas=tuple(a * 0.3 for a in weak.spec.alphas)))
-    prefix = PromptPrefix(embedded, fitted.neutral_prompts)
+    prefix = PromptPrefix(embedded, fitted.context.neutral_prompts)
     before = opening_loss(weak, prefix, "cpp").item()
     refined, losses = refine_steering(weak, prefix, "cpp", steps=15, lr=0.1, prox=0.01, fluency=1.0, gains=True,
                                       offsets=True, batch_size=12)
@@ -183,9 +183,9 @@ def test_refinement_learns_a_gain_that_lowers_the_loss_and_leaves_the_input_alon
 def test_online_refinement_answers_each_prompt_from_the_same_start(fitted, embedded):
     from steering.generation import GenerationConfig
 
-    steerer = fitted.steerer(fitted.chosen_spec("gact"), refined=False)
+    steerer = fitted.steerer("gact_unrefined")
     snapshot = steerer.probe.coef_.clone()
-    prompts = fitted.neutral_prompts[:2]
+    prompts = fitted.context.neutral_prompts[:2]
     answers = online_answers(steerer, embedded, prompts, "cpp", GenerationConfig(max_new_tokens=24), steps=2)
     assert len(answers) == 2 and torch.equal(steerer.probe.coef_, snapshot) and steerer.log_gains is None
     # The second prompt alone (with the seed it had as prompt 1) answers the same: nothing carried over.

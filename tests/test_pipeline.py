@@ -52,8 +52,8 @@ def test_gact_steers_the_embedded_model_to_cpp(embedded_pipeline):
 def test_steered_and_plain_generation_share_one_model_from_two_threads(embedded_pipeline, embedded):
     from steering.generation import GenerationConfig, generate
 
-    steerer = embedded_pipeline.steerer(embedded_pipeline.chosen_spec("gact"))
-    prompts = embedded_pipeline.neutral_prompts[:6]
+    steerer = embedded_pipeline.steerer("gact")
+    prompts = embedded_pipeline.context.neutral_prompts[:6]
     config = GenerationConfig(max_new_tokens=40)
     plain_alone = [a.text for a in generate(embedded, prompts, config)]
     steered_alone = [a.text for a in generate(embedded, prompts, config, fwd_hooks=steerer.hooks(embedded))]
@@ -194,14 +194,16 @@ def test_command_line_rejects_bad_input_clearly(tmp_path, capsys):
 
 def test_summary_survives_a_validation_split_without_off_samples(tmp_path, capsys):
     """A small prompt set can leave no "off" sample among the validation rows (NaN, stored as NULL)."""
-    from steering.cli import print_summary
+    from steering.results import RunResults
+    from steering.summary import print_summary
 
     run = Run(tmp_path / "run", create=True)
     rows = [(f"{m}_{split}_accuracy", layer, 0.5, None) for m in ("gact", "sklearn") for split in ("train", "val")
             for layer in range(2)]
     rows += [(f"{m}_off_val_accuracy", layer, float("nan"), None) for m in ("gact", "sklearn") for layer in range(2)]
     with run.writing():
+        run.write_settings({"pipeline": {}})
         run.replace_metrics("probe", rows)
-    print_summary(run)
+    print_summary(RunResults(run.dir))
     out = capsys.readouterr().out
     assert "Probe validation accuracy per layer" in out and "'off' class" not in out

@@ -16,10 +16,10 @@ import torch
 from conftest import DASHBOARD_RUN, hashes
 from steering import figures
 from steering.languages import LANGUAGES
-from steering.projection import project, run_projection
+from steering.projection import project, projection_result, run_projection
 from steering.report import build_report
 from steering.results import RunResults, answer_diff, list_runs, run_stamp
-from steering.steer import check_alpha, presets
+from steering.methods import check_alpha, presets
 from steering.storage import Run
 from steering.vectors_io import import_vectors
 
@@ -101,8 +101,11 @@ def test_projections_are_cached_and_never_stale(results, tmp_path):
     started = time.perf_counter()
     shown = run_projection(run, "pca", 3)  # a reader's: computed, not stored
     assert not run.has("projection_pca_3d_seed0")
-    with run.writing():
-        first = run_projection(run, "pca", 3, save=True)
+    name, points, meta = projection_result(run.load("deltas")[0]["deltas"], "pca", 3, seed=0)
+    with run.writing():  # as the project stage's results are persisted
+        run.save(name, {"points": points}, **meta)
+    assert run.has("projection_pca_3d_seed0")
+    first = run_projection(run, "pca", 3)
     assert first.shape == (8, 8, 3) and np.array_equal(first, shown)
     cached = run_projection(run, "pca", 3)
     assert np.array_equal(first, cached)

@@ -1,0 +1,193 @@
+"""Every steering method, declared once: ``METHODS[name]`` says its label, the stages it needs,
+how its steerer is built from what a run learned, its alpha limit and starting alpha, and the
+preset it adds to the Steer page. The CLI's choices, the evaluation, the Steer page, the report
+and the artifacts all read this table; adding a method is one ``register`` call plus its class.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Callable
+
+from .steer import GactSteerer, MeanDiffSteerer, NeuronSteerer, SteeringSpec
+
+G_ACT_STAGES = ("extract", "cluster", "probe", "sweep")  # what a spec chosen by the sweep needs
+
+
+@dataclass(frozen=True)
+class Method:
+    """One steering method (or an evaluation variant of one: ``steers_as`` names the
+    ``SteeringSpec`` method its steerer uses).
+
+    ``build(learned, spec, settings, model)`` makes its steerer from a run's ``Learned`` state;
+    ``stages(settings)`` are the stages that state comes from (a default spec included);
+    ``needs(settings)``, those that steering with layers of one's own choosing needs (None: not
+    offered on the Steer page). ``own_choice(learned, settings)`` gives the method's own
+    ``(layers, alphas)`` when the sweep's should not be used; ``factor(settings)`` a fixed alpha;
+    ``answers`` replaces plain steered generation in the evaluation; ``preset(results)`` names
+    and makes a layer -> alpha preset for the Steer page."""
+
+    name: str
+    label: str
+    build: Callable
+    stages: Callable
+    needs: Callable | None = None
+    steers_as: str = ""
+    alpha_limit: float = 8.0
+    start_alpha: Callable = lambda settings, results: 0.5
+    own_choice: Callable | None = None
+    factor: Callable | None = None
+    answers: Callable | None = None
+    preset: Callable | None = None
+
+    def __post_init__(self):
+        object.__setattr__(self, "steers_as", self.steers_as or self.name)
+
+    def spec(self, learned, settings) -> SteeringSpec:
+        """The spec an evaluation uses: the layers and alphas given in the settings, else the
+        method's own choice, else the sweep's."""
+        layers, alphas = settings.steer_layers, settings.steer_alphas
+        if layers is None and self.own_choice is not None:
+            layers, own = self.own_choice(learned, settings)
+            alphas = alphas or own
+        if layers is None:
+            chosen = learned.chosen()
+            if not chosen:
+                raise ValueError("no layers chosen yet: run the sweep stage, or give --layers")
+            layers, alphas = list(chosen), alphas or list(chosen.values())
+        if self.factor is not None and settings.steer_alphas is None:
+            alphas = (self.factor(settings),)
+        alphas = alphas or (1.0,)
+        if len(alphas) == 1:
+            alphas = tuple(alphas) * len(layers)
+        return SteeringSpec(tuple(layers), tuple(alphas), method=self.steers_as, hook_point=settings.hook_point)
+
+    def steerer(self, learned, settings, model, spec: SteeringSpec | None = None):
+        return self.build(learned, spec or self.spec(learned, settings), settings, model)
+
+    def check_alpha(self, alpha: float) -> float:
+        """``alpha`` if it is a finite number within the method's interactive limit (beyond it the
+        embedded model's answers are noise, and typing 1e9 should not freeze a demo)."""
+        limit = self.alpha_limit
+        if not (isinstance(alpha, (int, float)) and math.isfinite(alpha) and abs(alpha) <= limit):
+            raise ValueError(f"alpha {alpha} is out of range for {self.label}: use a value in [-{limit:g}, {limit:g}]")
+        return float(alpha)
+
+
+METHODS: dict[str, Method] = {}
+
+
+def register(method: Method) -> Method:
+    METHODS[method.name] = method
+    return method
+
+
+def method(name: str) -> Method:
+    if name not in METHODS:
+        raise ValueError(f"unknown method {name!r}; expected one of {', '.join(METHODS)}")
+    return METHODS[name]
+
+
+def steering_methods() -> list[str]:
+    """The methods one can steer with (not evaluation variants)."""
+    return [m.name for m in METHODS.values() if m.steers_as == m.name]
+
+
+def check_alpha(alpha: float, name: str) -> float:
+    return method(name).check_alpha(alpha)
+
+
+def presets(n_layers: int, chosen: dict | None, alpha: float = 0.5, extra: dict | None = None) -> dict[str, dict[int, float]]:
+    """Layer -> alpha settings a demo starts from: the sweep's choice, the first third of the
+    layers (where the paper finds language best encoded) at ``alpha`` each, the methods' own
+    (``extra``), or nothing."""
+    early = range(max(1, n_layers // 3))
+    out = {
+        "best layers from sweep": dict(zip(chosen["layers"], chosen["alphas"])) if chosen else {},
+        "early layers": {layer: alpha for layer in early},
+        **{name: setting for name, setting in (extra or {}).items() if setting},
+    }
+    out["all off"] = {}
+    return out
+
+
+def run_presets(results) -> dict[str, dict[int, float]]:
+    """``presets`` of an open run (``results.RunResults``), with every method's own."""
+    extra = dict(m.preset(results) for m in METHODS.values() if m.preset is not None)
+    return presets(results.n_layers, results.chosen, extra=extra)
+
+
+# --- the methods ------------------------------------------------------------------------------
+
+def _gact(refined: bool):
+    def build(learned, spec, settings, model) -> GactSteerer:
+        tensors = learned.refined() if refined else None
+        if tensors is not None:  # the refined probe and what refinement learned with it
+            from .probes import GactProbe
+
+            probe = GactProbe.from_state_tensors(tensors)
+            extra = {k: tensors[k] for k in ("log_gains", "offsets") if k in tensors}
+        else:
+            probe, extra = learned.probe("gact"), {}
+        return GactSteerer(spec, learned.cluster_vectors(), probe, selection=settings.selection, **extra)
+    return build
+
+
+def _online_answers(steerer, model, prompts, settings, config, advance):
+    from .refine import online_answers
+
+    s = settings
+    return online_answers(steerer, model, prompts, s.target, config, steps=s.online_steps, on_answers=advance,
+                          lr=s.refine_lr, prox=s.refine_prox, fluency=s.refine_fluency, gains=s.refine_gains,
+                          offsets=s.refine_offsets)
+
+
+def _act(learned, spec, settings, model):
+    from .act import ActSteerer
+
+    return ActSteerer(spec, learned.act(), beta=settings.act_beta)
+
+
+def _act_choice(learned, settings):
+    layers = learned.act().layers_  # first: an unfitted ACT says why
+    return layers, (settings.act_alpha if settings.act_alpha is not None else learned.act_alpha(),)
+
+
+def _neurons(learned, spec, settings, model):
+    from .neurons import active_neurons, attribute_neurons
+
+    if settings.neuron_scoring == "activation":
+        from .schema import ACT
+
+        tensors = learned.tensors(ACT)
+        if "mlp_good_mean" not in tensors:
+            raise ValueError("no neuron activations in this run: run the 'act' stage with neuron_scoring 'activation'")
+        good, bad = tensors["mlp_good_mean"][None], tensors["mlp_bad_mean"][None]
+        neurons = {layer: active_neurons(good, bad, layers=[layer], top_n=1)[0].neuron for layer in spec.layers}
+    else:
+        neurons = {layer: attribute_neurons(model, settings.target, layers=[layer], scoring=settings.neuron_scoring,
+                                            top_n=1)[0].neuron for layer in spec.layers}
+    return NeuronSteerer(spec, neurons)
+
+
+def _fixed(*stages):
+    return lambda settings: stages
+
+
+register(Method("mean_diff", "mean difference", lambda learned, spec, s, model: MeanDiffSteerer(spec, learned.mean_vectors()),
+                stages=_fixed(*G_ACT_STAGES), needs=_fixed("extract")))
+register(Method("act", "ACT (per-head, adaptive)", _act, stages=_fixed("extract", "act"), needs=_fixed("act"),
+                alpha_limit=40.0, own_choice=_act_choice,  # ACT's alpha multiplies a head's projected std (paper: 12-15)
+                start_alpha=lambda settings, results: max(results.act_choice.values(), default=0.5),
+                preset=lambda results: ("ACT's heads", results.act_choice)))
+register(Method("gact", "G-ACT", _gact(refined=True), stages=_fixed(*G_ACT_STAGES, "refine"), needs=_fixed("probe")))
+register(Method("gact_unrefined", "G-ACT before refinement", _gact(refined=False), stages=_fixed(*G_ACT_STAGES),
+                steers_as="gact"))
+register(Method("gact_online", "G-ACT refined online", _gact(refined=True), stages=_fixed(*G_ACT_STAGES, "refine"),
+                steers_as="gact", answers=_online_answers))
+register(Method("neuron", "neuron", _neurons, alpha_limit=100.0,  # its alpha is the factor the neuron is scaled by
+                stages=lambda s: (*G_ACT_STAGES, "act") if s.neuron_scoring == "activation" else G_ACT_STAGES,
+                needs=lambda s: ("act",) if s.neuron_scoring == "activation" else (),
+                factor=lambda settings: settings.neuron_factor,
+                start_alpha=lambda settings, results: settings.neuron_factor))

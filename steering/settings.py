@@ -1,0 +1,185 @@
+"""``PipelineSettings``: every choice the paper leaves open, each declared once.
+
+A field's metadata says how it is checked (``check``), its help text, and whether (and under
+which flag) the command line offers it: ``cli="new"`` only when a run starts, ``cli="tune"`` on
+every stage command. The CLI's flags, their help and the validation are all derived from here.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field, fields
+
+from .clustering import MODES
+from .generation import STOP_RULES, format_prompt
+from .languages import check_language
+from .models import HOOK_POINTS, check_layers
+from .neurons import NEURON_SCORINGS
+from .projection import PROJECTIONS
+from .prompts import PromptSet
+from .schema import PROMPT_SETS
+from .steer import SELECTIONS
+
+
+def _positive(name, value):
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+
+
+def _non_negative(name, value):
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        raise ValueError(f"{name} must be a non-negative integer, got {value!r}")
+
+
+def _fraction(name, value):
+    if not 0 < value < 1:
+        raise ValueError(f"{name} must be between 0 and 1, got {value}")
+
+
+def _finite(name, values):
+    for value in (values if isinstance(values, (tuple, list)) else () if values is None else (values,)):
+        if not math.isfinite(float(value)):
+            raise ValueError(f"alpha must be a finite number, got {value}")
+
+
+def _at_least_zero(name, value):
+    if not (math.isfinite(float(value)) and value >= 0):
+        raise ValueError(f"{name} must be 0 (greedy) or more, got {value}")
+
+
+def _one_of(choices, what: str | None = None):
+    def check(name, value):
+        unknown = sorted(set(value) - set(choices)) if isinstance(value, (tuple, list)) else \
+            ([] if value in choices else [value])
+        if unknown:
+            shown = ", ".join(map(str, unknown)) if isinstance(value, (tuple, list)) else repr(value)
+            raise ValueError(f"unknown {what or name} {shown}; expected one of {', '.join(choices)}")
+    check.choices = tuple(choices)
+    return check
+
+
+def _k(name, value):
+    if not isinstance(value, int) or value < 1:
+        raise ValueError(f"K must be a positive integer, got {value!r}")
+
+
+def setting(default, help: str, check=None, cli: str | None = None, flag: str | None = None):
+    """A field of ``PipelineSettings`` with what the CLI and validation derive from it."""
+    return field(default=default, metadata={"help": help, "check": check, "cli": cli, "flag": flag})
+
+
+@dataclass
+class PipelineSettings:
+    """Every choice the paper leaves open, with Steerscope's default (see the README)."""
+
+    target: str = setting("cpp", "language to steer towards: python, cpp, java, julia", cli="new")
+    bias_samples: int = setting(4, "sampled answers per neutral prompt when measuring the model's preference", _positive)
+    bias_temperature: float = setting(1.0, "the model's own distribution, as the paper samples it")
+    bias_stop: str = setting("tag", "bias answers stop once their fence names the language ('block': whole answers)",
+                             _one_of(STOP_RULES, "bias_stop"))
+    contrast: str = setting("neutral", "differences are target minus this: neutral, or a language", cli="new")
+    hook_point: str = setting("resid_post", "where activations are read and steered", _one_of(HOOK_POINTS, "hook point"),
+                              cli="new")
+    position: str = setting("last", "prompt position read: last token or mean", _one_of(("last", "mean")), cli="new")
+    answer_prefix: str = setting("```", "text appended after the generation prompt before reading (the answer's opening "
+                                        "fence; '' for none)", cli="new")
+    adaptive: bool = setting(True, "probes learn an 'off' class inside target-language answers (--no-adaptive: steer at "
+                                   "full strength everywhere)", cli="new", flag="--no-adaptive")
+    off_per_answer: int = setting(4, "'off' samples read inside each target-language answer")
+    off_max_new_tokens: int = setting(64, "the answers 'off' samples are read in stop after this many tokens", _positive)
+    k: int = setting(3, "clusters, i.e. steering vectors per layer", _k, cli="tune")
+    cluster_mode: str = setting("concat", "one clustering for all layers (concat: labels compare across layers), or "
+                                          "each layer alone (per_layer)", _one_of(MODES, "clustering mode"), cli="tune")
+    val_fraction: float = setting(0.25, "share of tasks held out to validate the probes", _fraction)
+    seed: int = setting(0, "seed for splits, clustering and sampling", cli="tune")
+    probe_paraphrases: int = setting(1, "per task, paraphrases used as probe samples; the rest are held out from every "
+                                        "stage", _non_negative)
+    probe_lr: float = setting(0.05, "G-ACT probe learning rate")
+    probe_weight_decay: float = setting(1e-2, "G-ACT probe weight decay")
+    probe_epochs: int = setting(1000, "G-ACT probe epochs")
+    selection: str = setting("soft", "G-ACT mixes the cluster vectors by probe probability (soft) or takes the top one "
+                                     "(argmax: an ablation)", _one_of(SELECTIONS, "selection"), cli="tune")
+    sklearn_C: float = setting(1.0, "the G-ACT probe refitted with scikit-learn's LogisticRegression (an ablation)")
+    act_clusters: int = setting(3, "ACT: k-means clusters of per-question directions (3 in the paper)", _non_negative)
+    act_heads: int = setting(24, "ACT: heads kept per cluster, by validation accuracy", _non_negative)
+    act_alpha: float | None = setting(None, "ACT's strength in head-std units (default: the best of act_alphas by the "
+                                            "fenced tag)", cli="tune")
+    act_alphas: tuple = setting((1.0, 2.0, 4.0, 8.0, 12.0, 15.0), "ACT's strengths tried (12-15 is the paper's range)")
+    act_beta: float = setting(0.0, "ACT: floor of the adaptive factor (1 + beta - p)")
+    act_C: float = setting(1.0, "ACT: inverse regularisation of its per-head logistic regressions")
+    sweep_alphas: tuple = setting((0.25, 0.5, 0.75, 1.0), "alphas the sweep tries on every layer", _finite)
+    steer_layers: tuple | None = setting(None, "layers to steer (default: the best ones from the sweep)", cli="tune",
+                                         flag="--layers")
+    steer_alphas: tuple | None = setting(None, "one alpha, or one per layer (default: from the sweep)", _finite,
+                                         cli="tune", flag="--alpha")
+    n_best_layers: int = setting(2, "layers the sweep chooses to steer together")
+    neuron_factor: float = setting(10.0, "the neuron method scales the attributed neuron by this, not by alpha", _finite)
+    neuron_scoring: str = setting("paper", "neuron baseline: the paper's W_up*sigmoid(W_gate) via the LM head (paper), "
+                                           "W_out rows (output), or activation on target answers (activation)",
+                                  _one_of(NEURON_SCORINGS, "neuron_scoring"), cli="tune")
+    refine_steps: int = setting(30, "gradient refinement steps", cli="tune")
+    refine_lr: float = setting(0.05, "refinement learning rate")
+    refine_prox: float = setting(0.1, "refinement's proximal term")
+    refine_fluency: float = setting(1.0, "weight of the KL to the unsteered next-token distribution inside the code")
+    refine_gains: bool = setting(True, "learn a per-layer gain on alpha")
+    refine_offsets: bool = setting(False, "learn per-cluster offsets of the steering vectors")
+    refine_online: bool = setting(False, "refine one prompt at a time, as the paper does", cli="tune", flag="--online")
+    online_steps: int = setting(3, "method gact_online: refinement steps per prompt, during generation", _non_negative)
+    eval_samples: int = setting(1, "evaluation samples per task", _positive, cli="tune", flag="--samples")
+    eval_temperature: float = setting(0.0, "evaluation sampling temperature, 0 for greedy (steered and baseline answers "
+                                           "then differ only by the steering)", _at_least_zero, cli="tune")
+    eval_sets: tuple = setting(("neutral", "heldout"), "what the run's eval stage answers", _one_of(PROMPT_SETS, "prompt set(s)"))
+    max_new_tokens: int = setting(320, "answer budget in tokens", _positive)
+    batch_size: int = setting(48, "prompts per forward pass; on CPU a decoding step of 48 costs under twice one of 16",
+                              _positive)
+    projections: tuple = setting(("pca", "umap"), "projections precomputed when the run finishes",
+                                 _one_of(PROJECTIONS, "projection(s)"))
+
+    @classmethod
+    def from_json(cls, values: dict) -> "PipelineSettings":
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ValueError(f"unknown setting(s): {', '.join(unknown)}")
+        return cls(**values)
+
+    def to_json(self) -> dict:
+        return {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(self).items()}
+
+    def validate(self, model, prompts: PromptSet) -> None:
+        """Each field's own check, then what depends on the model and the prompts: found now,
+        before anything runs or is written."""
+        for f in fields(self):
+            if f.metadata.get("check"):
+                f.metadata["check"](f.name, getattr(self, f.name))
+        self.target = check_language(self.target)
+        if self.contrast != "neutral":
+            self.contrast = check_language(self.contrast)
+            if self.contrast == self.target:
+                raise ValueError("the contrast language must differ from the target")
+            prompts.require(self.contrast)
+        prompts.require(self.target)
+        if self.k > len(prompts):
+            raise ValueError(f"K={self.k} is larger than the number of tasks ({len(prompts)})")
+        if self.steer_layers is not None:
+            check_layers(self.steer_layers, model.n_layers)
+            if self.steer_alphas is not None and len(self.steer_alphas) not in (1, len(self.steer_layers)):
+                raise ValueError("give one alpha, or one alpha per steered layer")
+        self._check_lengths(model, prompts)
+
+    def _check_lengths(self, model, prompts: PromptSet) -> None:
+        """Every prompt (neutral, explicit, paraphrase), formatted and with the answer's opening,
+        must leave room in the model's context: found now, not mid-run after writing."""
+        tok = model.tokenizer
+        opening = len(tok(self.answer_prefix, add_special_tokens=False)["input_ids"]) if self.answer_prefix else 0
+        for task in prompts:
+            for text in (task.neutral, *task.prompts.values(), *task.paraphrases):
+                n = len(tok(format_prompt(tok, text, model.instruction), add_special_tokens=False)["input_ids"]) + opening
+                if n >= model.facts.n_ctx:
+                    raise ValueError(f"task {task.id!r} has a prompt of {n} tokens (formatted, with the answer's "
+                                     f"opening); this model's context is {model.facts.n_ctx} tokens")
+
+
+def cli_settings(group: str) -> list:
+    """The fields the command line offers in ``group`` (``new`` or ``tune``), in order."""
+    return [f for f in fields(PipelineSettings) if f.metadata.get("cli") == group]

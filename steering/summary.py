@@ -1,0 +1,99 @@
+"""The command line's tables of a run: the same tables the dashboard draws, read by ``RunResults``."""
+
+from __future__ import annotations
+
+import numpy as np
+from rich.console import Console
+from rich.table import Table
+
+from .languages import LANGUAGES
+from .results import PROBES, REFERENCES, RunResults
+from .schema import EVAL_MEASURES, accuracy_metric, MIN_VALIDATION_TASKS, PROMPT_SETS, validation_tasks
+
+console = Console()
+SET_WORDS = {"neutral": "neutral prompts", "heldout": "held-out phrasings"}
+
+
+def table(title: str, columns: list[str], rows: list[list]) -> None:
+    out = Table(title=title)
+    for i, column in enumerate(columns):
+        out.add_column(column, justify="left" if i == 0 else "right")
+    for row in rows:
+        out.add_row(*[f"{v:.1%}" if isinstance(v, float) else str(v) for v in row])
+    console.print(out)
+
+
+def _bias(results: RunResults) -> None:
+    no_block = results.metric_values("bias", "no_code_block")
+    if not no_block:  # the bias stage always stores it
+        return
+    shares = results.bias_shares()
+    rows = [[LANGUAGES[lang].display if lang in LANGUAGES else "undetected", share] for lang, share in shares.items()]
+    rows.append(["no code block", no_block[None]])
+    table("Bias: language of sampled answers to the neutral prompts", ["", "share"], rows)
+
+
+def _probes(results: RunResults) -> None:
+    accuracy = results.probe_accuracy()
+    if accuracy.empty or PROBES["gact"] not in set(accuracy["probe"]):
+        return
+    val = accuracy.pivot(index="layer", columns="probe", values="val")
+    gact = accuracy[accuracy["probe"] == PROBES["gact"]].set_index("layer")
+    shown = [PROBES["gact"], REFERENCES["majority"], REFERENCES["shuffled"], PROBES["sklearn"], REFERENCES["act"],
+             PROBES["refined"]]
+    shown = [c for c in shown if c in val.columns]
+    interval = lambda l: f"{gact.low[l]:.0%}-{gact.high[l]:.0%}" if np.isfinite(gact.low[l]) else ""  # noqa: E731
+    rows = [[layer, val.at[layer, shown[0]], interval(layer), *[val.at[layer, c] for c in shown[1:]]] for layer in val.index]
+    table("Probe validation accuracy per layer (G-ACT: cluster task; ACT: its best head, good vs bad answer)",
+          ["layer", shown[0], "95% CI", *shown[1:]], rows)
+    n_val = validation_tasks(results.settings)
+    if n_val is not None and n_val < MIN_VALIDATION_TASKS:
+        console.print(f"[yellow]warning:[/yellow] about {n_val} validation task(s): these accuracies are not "
+                      "meaningful; use at least 20 tasks", highlight=False)
+    g = val[PROBES["gact"]].to_numpy(dtype=float)
+    half = len(g) // 2 or 1
+    if REFERENCES["act"] in val.columns:
+        a = val[REFERENCES["act"]].to_numpy(dtype=float)
+        console.print(f"mean validation accuracy: G-ACT {np.nanmean(g):.1%}, ACT best head {np.nanmean(a):.1%}; first half "
+                      f"of the layers: G-ACT {np.nanmean(g[:half]):.1%}, ACT {np.nanmean(a[:half]):.1%} (different "
+                      "tasks: G-ACT picks one of K clusters, ACT tells a good answer from a bad one)")
+    off = [v for v in results.metric_values("probe", accuracy_metric("gact", "off_val")).values() if v is not None and v == v]
+    if off:
+        console.print(f"'off' class (inside target-language answers), mean validation accuracy: G-ACT {np.mean(off):.1%}")
+
+
+def print_summary(results: RunResults) -> None:
+    """The run's tables: bias, probe accuracy per layer, the causal test, the chosen layers,
+    refinement, and every method evaluated on each prompt set."""
+    _bias(results)
+    _probes(results)
+    causal = results.causal()
+    if not causal.empty:
+        table("Causal test per layer: steering with the probe's cluster vs a random one vs the prompt's own (oracle)",
+              ["layer", "probe", "random", "oracle"],
+              [[layer, *[causal.at[layer, c] for c in ("probe", "random", "oracle")]] for layer in causal.index])
+    if results.chosen:
+        console.print(f"steered layers (from the sweep): {results.chosen['layers']} with alphas {results.chosen['alphas']}")
+    refinement = results.refinement()
+    if refinement.notna().any().any():
+        table("Gradient refinement (fenced tag, greedy)", ["split", "before", "after"],
+              [[split, *refinement.loc[split]] for split in refinement.index])
+    for prompt_set in PROMPT_SETS:
+        methods = results.method_table(prompt_set)
+        if not methods.empty:
+            cell = lambda v: "n/a" if v != v else v  # noqa: E731
+            table(f"Steering toward the target on the {SET_WORDS[prompt_set]} (greedy answers)",
+                  ["method", *EVAL_MEASURES.values()], [[m, *map(cell, row)] for m, row in methods.iterrows()])
+
+
+def print_one_off(results: list[dict], settings: dict) -> None:
+    """Evaluations with one-off settings: shown, never stored in the run."""
+    def cells(summary: dict) -> list:
+        return [summary[k] if summary.get(k) is not None else "n/a" for k in EVAL_MEASURES]
+
+    rows = []
+    for result in results:
+        rows += [[f"baseline ({result['prompt_set']})", *cells(result["baseline"])],
+                 [f"{result['method']} ({result['prompt_set']})", *cells(result["steered"])]]
+    table("Steering with one-off settings (not stored in the run)", ["method", *EVAL_MEASURES.values()], rows)
+    console.print(f"one-off settings {settings}: the results above are not stored; start a new run to keep them")

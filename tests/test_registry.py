@@ -1,0 +1,93 @@
+"""One method registry: a method defined only here (a random direction of the mean difference's
+norm, a control) is one ``register`` call plus its class, and the CLI, the evaluation, the run's
+tables, the Steer page's choices and the artifacts all take it with nothing else changed."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pytest
+import torch
+
+from conftest import DASHBOARD_RUN
+
+from steering import methods
+from steering.actions import RunSteering
+from steering.artifacts import SteeringArtifacts, fit
+from steering.cli import build_parser
+from steering.methods import G_ACT_STAGES, Method, register
+from steering.pipeline import Pipeline
+from steering.prompts import PromptSet
+from steering.results import RunResults
+from steering.settings import PipelineSettings
+from steering.steer import ResidualSteerer, SteeringSpec
+
+
+@dataclass
+class RandomSteerer(ResidualSteerer):
+    """A fixed random direction per layer, as long as the mean difference there."""
+
+    spec: SteeringSpec
+    directions: torch.Tensor
+    method = "random_direction"
+
+    def direction(self, layer, h):
+        return self.directions[layer].to(h).expand_as(h)
+
+    def _width(self):
+        return self.directions.shape[-1]
+
+    def state(self):
+        return {"directions": self.directions}, {}
+
+    @classmethod
+    def from_state(cls, spec, tensors, params):
+        return cls(spec, tensors["directions"])
+
+
+def _build(learned, spec, settings, model):
+    mean = learned.mean_vectors()
+    noise = torch.randn(mean.shape, generator=torch.Generator().manual_seed(settings.seed))
+    return RandomSteerer(spec, noise / noise.norm(dim=-1, keepdim=True) * mean.norm(dim=-1, keepdim=True))
+
+
+@pytest.fixture
+def random_method():
+    entry = register(Method("random_direction", "random direction (control)", _build,
+                            stages=lambda s: G_ACT_STAGES, needs=lambda s: ("extract",)))
+    try:
+        yield entry
+    finally:
+        del methods.METHODS["random_direction"]
+
+
+def test_a_method_defined_only_in_a_test_is_everywhere(random_method, dashboard_runs, embedded, tmp_path):
+    import shutil
+
+    run_dir = tmp_path / "run"
+    shutil.copytree(dashboard_runs / DASHBOARD_RUN, run_dir)
+    args = build_parser().parse_args(["eval", str(run_dir), "--method", "random_direction"])  # a CLI choice
+    assert args.method == ["random_direction"]
+    pipeline = Pipeline.reopen(run_dir, embedded)
+    scored = pipeline.run_stage("eval", method="random_direction", prompt_set="neutral")
+    assert scored["spec"]["method"] == "random_direction" and scored["steered"]["success"] is not None
+    results = RunResults(run_dir)
+    assert "random_direction" in results.evaluated_methods() and "random_direction" in results.method_table().index
+    steering = RunSteering(run_dir, embedded)
+    assert "random_direction" in steering.available(results.has)  # the Steer page offers it
+    steerer = steering.steerer("random_direction", [1], [0.5])
+    assert isinstance(steerer, RandomSteerer)
+    artifacts = fit(embedded, PromptSet.load().head(6), "random_direction",
+                    PipelineSettings(probe_epochs=100, sweep_alphas=(0.5,), max_new_tokens=32, batch_size=16))
+    loaded = SteeringArtifacts.load(artifacts.save(tmp_path / "random.safetensors"), embedded)
+    assert isinstance(loaded.steerer, RandomSteerer) and torch.equal(loaded.steerer.directions, artifacts.steerer.directions)
+
+
+def test_the_registry_refuses_what_it_does_not_know():
+    with pytest.raises(ValueError, match="unknown method 'telepathy'"):
+        methods.method("telepathy")
+    with pytest.raises(ValueError, match="unknown steering method 'telepathy'"):
+        SteeringSpec((0,), (1.0,), method="telepathy")
+    assert methods.steering_methods() == ["mean_diff", "act", "gact", "neuron"]
+    assert {m: methods.METHODS[m].steers_as for m in ("gact_unrefined", "gact_online")} == {
+        "gact_unrefined": "gact", "gact_online": "gact"}
