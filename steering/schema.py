@@ -5,21 +5,19 @@ so a name is spelled in one place."""
 from __future__ import annotations
 
 # The pipeline's stages in order: (what the dashboard shows while it runs, the CLI's help).
-STAGE_INFO = {
-    "bias": ("Bias: sampling neutral answers", "sample answers to the neutral prompts: the model's language preference"),
-    "extract": ("Extracting activations and differences", "start a run: activations and difference vectors at every layer"),
-    "cluster": ("Clustering the differences", "k-means over the difference vectors: K steering vectors per layer"),
-    "probe": ("Training G-ACT probes", "train G-ACT's probes per layer (and the scikit-learn ablation), with intervals and "
-                                      "baselines"),
-    "act": ("Fitting faithful ACT", "fit faithful ACT: per-head probes on the model's own answers, head selection, its "
-                                    "strength"),
-    "sweep": ("Sweeping layers and alphas", "steering success for each layer and alpha; picks the layers to steer"),
-    "refine": ("Refining probes by gradient", "refine the G-ACT probes by gradient through the frozen model"),
-    "eval": ("Evaluating steering", "baseline against steered generation of the neutral prompts and of the held-out "
-                                    "phrasings"),
-    "project": ("Projecting the differences (PCA, UMAP)", "precompute 2-D projections (PCA, UMAP) of the differences "
-                                                          "for the dashboard"),
-}
+_LABELS = ("Bias: sampling neutral answers", "Extracting activations and differences", "Clustering the differences",
+           "Training G-ACT probes", "Fitting faithful ACT", "Sweeping layers and alphas", "Refining probes by gradient",
+           "Evaluating steering", "Projecting the differences (PCA, UMAP)")
+_HELP = ("sample answers to the neutral prompts: the model's language preference",
+         "start a run: activations and difference vectors at every layer",
+         "k-means over the difference vectors: K steering vectors per layer",
+         "train G-ACT's probes per layer (and the scikit-learn ablation), with intervals and baselines",
+         "fit faithful ACT: per-head probes on the model's own answers, head selection, its strength",
+         "steering success for each layer and alpha; picks the layers to steer",
+         "refine the G-ACT probes by gradient through the frozen model",
+         "baseline against steered generation of the neutral prompts and of the held-out phrasings",
+         "precompute 2-D projections (PCA, UMAP) of the differences for the dashboard")
+STAGE_INFO = dict(zip(("bias", "extract", "cluster", "probe", "act", "sweep", "refine", "eval", "project"), zip(_LABELS, _HELP)))
 STAGES = tuple(STAGE_INFO)
 PROMPT_SETS = ("neutral", "heldout")  # the canonical neutral prompts; paraphrases no stage fitted on
 

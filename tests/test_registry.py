@@ -4,8 +4,6 @@ tables, the Steer page's choices and the artifacts all take it with nothing else
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import pytest
 import torch
 
@@ -20,29 +18,13 @@ from steering.pipeline import Pipeline
 from steering.prompts import PromptSet
 from steering.results import RunResults
 from steering.settings import PipelineSettings
-from steering.steer import ResidualSteerer, SteeringSpec
+from steering.steer import MeanDiffSteerer, SteeringSpec
 
 
-@dataclass
-class RandomSteerer(ResidualSteerer):
-    """A fixed random direction per layer, as long as the mean difference there."""
+class RandomSteerer(MeanDiffSteerer):
+    """A fixed random direction per layer (in ``mean_vectors``), as long as the mean difference there."""
 
-    spec: SteeringSpec
-    directions: torch.Tensor
     method = "random_direction"
-
-    def direction(self, layer, h):
-        return self.directions[layer].to(h).expand_as(h)
-
-    def _width(self):
-        return self.directions.shape[-1]
-
-    def state(self):
-        return {"directions": self.directions}, {}
-
-    @classmethod
-    def from_state(cls, spec, tensors, params):
-        return cls(spec, tensors["directions"])
 
 
 def _build(learned, spec, settings, model):
@@ -80,7 +62,7 @@ def test_a_method_defined_only_in_a_test_is_everywhere(random_method, dashboard_
     artifacts = fit(embedded, PromptSet.load().head(6), "random_direction",
                     PipelineSettings(probe_epochs=100, sweep_alphas=(0.5,), max_new_tokens=32, batch_size=16))
     loaded = SteeringArtifacts.load(artifacts.save(tmp_path / "random.safetensors"), embedded)
-    assert isinstance(loaded.steerer, RandomSteerer) and torch.equal(loaded.steerer.directions, artifacts.steerer.directions)
+    assert isinstance(loaded.steerer, RandomSteerer) and torch.equal(loaded.steerer.mean_vectors, artifacts.steerer.mean_vectors)
 
 
 def test_the_registry_refuses_what_it_does_not_know():

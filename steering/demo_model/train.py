@@ -143,8 +143,6 @@ def _batches(encoded, batch_size: int, rng: random.Random, pad_id: int):
 
 def train(out_dir: Path = EMBEDDED_MODEL_DIR, settings: TrainSettings = TrainSettings()) -> dict:
     """Build the corpus, train tokenizer and model, and save them to ``out_dir``."""
-    from transformers import LlamaConfig, LlamaForCausalLM
-
     started = time.time()
     torch.manual_seed(settings.seed)
     torch.set_num_threads(settings.threads)
@@ -160,36 +158,9 @@ def train(out_dir: Path = EMBEDDED_MODEL_DIR, settings: TrainSettings = TrainSet
     longest = max(len(ids) for encoded in epochs for ids, _, _ in encoded)
     if longest > settings.n_ctx:
         raise ValueError(f"an example is {longest} tokens, longer than n_ctx={settings.n_ctx}")
-    config = LlamaConfig(
-        vocab_size=len(tokenizer),
-        hidden_size=settings.d_model,
-        intermediate_size=settings.d_mlp,
-        num_hidden_layers=settings.n_layers,
-        num_attention_heads=settings.n_heads,
-        num_key_value_heads=settings.n_heads,
-        max_position_embeddings=settings.n_ctx,
-        bos_token_id=tokenizer.bos_token_id,
-        eos_token_id=tokenizer.eos_token_id,
-        pad_token_id=tokenizer.pad_token_id,
-        tie_word_embeddings=False,
-    )
-    model = LlamaForCausalLM(config)
-    model.train()
-    decay = [p for n, p in model.named_parameters() if p.ndim >= 2]
-    no_decay = [p for n, p in model.named_parameters() if p.ndim < 2]
-    optimizer = torch.optim.AdamW(
-        [{"params": decay, "weight_decay": settings.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
-        lr=settings.lr, betas=(0.9, 0.95),
-    )
+    model = _new_model(tokenizer, settings)
     total_steps = sum(math.ceil(len(encoded) / settings.batch_size) for encoded in epochs)
-
-    def lr_at(step: int) -> float:
-        if step < settings.warmup_steps:
-            return (step + 1) / settings.warmup_steps
-        progress = (step - settings.warmup_steps) / max(1, total_steps - settings.warmup_steps)
-        return 0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * progress))
-
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_at)
+    optimizer, scheduler = _optimizer(model, settings, total_steps)
     n_tokens = sum(len(ids) for ids, _, _ in epochs[0])
     history = []
     bar = tqdm(total=total_steps, desc="training", unit="step", disable=settings.max_examples is not None)
@@ -228,3 +199,43 @@ def train(out_dir: Path = EMBEDDED_MODEL_DIR, settings: TrainSettings = TrainSet
     }
     (out_dir / "training.json").write_text(json.dumps(record, indent=2) + "\n")
     return record
+
+
+def _new_model(tokenizer, settings: TrainSettings):
+    """A randomly initialised Llama of the settings' size, in training mode."""
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    config = LlamaConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=settings.d_model,
+        intermediate_size=settings.d_mlp,
+        num_hidden_layers=settings.n_layers,
+        num_attention_heads=settings.n_heads,
+        num_key_value_heads=settings.n_heads,
+        max_position_embeddings=settings.n_ctx,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+        tie_word_embeddings=False,
+    )
+    model = LlamaForCausalLM(config)
+    model.train()
+    return model
+
+
+def _optimizer(model, settings: TrainSettings, total_steps: int):
+    """AdamW (no decay on biases and norms) with a linear warm-up and a cosine decay to 5%."""
+    decay = [p for n, p in model.named_parameters() if p.ndim >= 2]
+    no_decay = [p for n, p in model.named_parameters() if p.ndim < 2]
+    optimizer = torch.optim.AdamW(
+        [{"params": decay, "weight_decay": settings.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
+        lr=settings.lr, betas=(0.9, 0.95),
+    )
+
+    def lr_at(step: int) -> float:
+        if step < settings.warmup_steps:
+            return (step + 1) / settings.warmup_steps
+        progress = (step - settings.warmup_steps) / max(1, total_steps - settings.warmup_steps)
+        return 0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * progress))
+
+    return optimizer, torch.optim.lr_scheduler.LambdaLR(optimizer, lr_at)
