@@ -44,9 +44,9 @@ SPEC = "spec"  # in an evaluation: the steering spec and method its answers used
 TARGET_ANSWERS = "target_answers"  # generations: the model's answers to the explicit target prompts
 
 
-# Metric rows: (name, layer or None, value, extra dict or None). Names composed of parts are
-# built by these functions, by the stage that writes them and every reader alike.
-Row = tuple
+# A metric row: (name, layer or None, value, extra dict or None). Names composed of parts are
+# built by the functions below, by the stage that writes them and every reader alike.
+Row = tuple[str, "int | None", float, "dict | None"]
 
 # An evaluation's measures of each condition (baseline, steered), with the label tables show.
 EVAL_MEASURES = {"fenced_target": "fenced target", "success": "…and parses", "compiles": "compiles (of fenced)",

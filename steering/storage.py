@@ -26,6 +26,8 @@ import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import save as safetensors_bytes
 
+from .schema import Row
+
 SETTINGS_FILE = "settings.json"
 PROMPTS_FILE = "prompts.jsonl"
 DATABASE_FILE = "run.sqlite"
@@ -302,7 +304,7 @@ class Run:
         return self.tensor_path(name).is_file()
 
     # tables -------------------------------------------------------------------------------
-    def replace_metrics(self, stage: str, rows: Iterable[tuple[str, int | None, float, dict | None]]) -> None:
+    def replace_metrics(self, stage: str, rows: Iterable[Row]) -> None:
         """Replace the metrics of ``stage`` with ``rows`` of (name, layer, value, extra) in one transaction."""
         self._require_lock()
         now = time.time()

@@ -18,7 +18,7 @@ import torch
 from ..generation import Generation
 from ..probes import GactProbe, SklearnProbe
 from ..prompts import PromptSet
-from ..schema import ACT, CHOSEN_ALPHA, CLUSTERS, DELTAS, PROMPT_SETS, REFINED, notes_stage, probe_tensors
+from ..schema import ACT, CHOSEN_ALPHA, CLUSTERS, DELTAS, PROMPT_SETS, REFINED, Row, notes_stage, probe_tensors
 from ..settings import PipelineSettings
 from ..storage import StorageError
 
@@ -81,7 +81,7 @@ class StageResult:
     besides (an evaluation's scored answers)."""
 
     tensors: dict[str, tuple[dict, dict]] = field(default_factory=dict)
-    metrics: dict[str, list[tuple]] = field(default_factory=dict)
+    metrics: dict[str, list[Row]] = field(default_factory=dict)
     generations: dict[str, list[dict]] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     value: object = None
@@ -98,7 +98,7 @@ def generation_rows(task_ids, condition: str, answers) -> list[dict]:
             for task_id, a in zip(task_ids, answers)]
 
 
-def _metric(key: str, row: tuple) -> dict:
+def _metric(key: str, row: Row) -> dict:
     """A metric row as the run gives it back (NaN reads as None, extra as JSON)."""
     name, layer, value, extra = row
     value = float(value)
