@@ -128,7 +128,7 @@ def new_run_section(model, prompts: PromptSet | None):
         submitted = st.form_submit_button("Run the pipeline", type="primary")
     if not submitted:
         return
-    from steering.settings import PipelineSettings  # imported on use: it brings torch's model code
+    from steering.settings import PipelineSettings  # imported on use, like the runner: not for Home's first draw
 
     try:
         run_dir = run_in(RUNS_ROOT, name.strip() or f"{datetime.now():%Y%m%d-%H%M%S}-{target}")

@@ -10,7 +10,6 @@ import numpy as np
 import streamlit as st
 
 from steering import figures
-from steering.actions import RunSteering
 from steering.models import EMBEDDED_MODEL_NAME, ModelLoadError, load_model
 from steering.results import RunResults, run_stamp
 from steering.storage import StorageError
@@ -65,11 +64,13 @@ def own_run_state(*keys: str, prefixes: tuple[str, ...] = ()) -> None:
 
 
 @st.cache_resource(max_entries=4, show_spinner=False)
-def _run_steering(run_dir: str, stamp: tuple, model_key: str | None, _model) -> RunSteering:
+def _run_steering(run_dir: str, stamp: tuple, model_key: str | None, _model):
+    from steering.actions import RunSteering  # on use: it brings the stages and scikit-learn (not for Home's first draw)
+
     return RunSteering(run_dir, _model)
 
 
-def run_steering(results: RunResults, model) -> RunSteering:
+def run_steering(results: RunResults, model):
     """Steering with the open run's learned state, made once per run (and model), not per rerun."""
     run_dir = str(results.run.dir)
     return _run_steering(run_dir, run_stamp(run_dir), model.fingerprint, model)

@@ -127,9 +127,6 @@ def spec_words(spec) -> str:
 
 def make_steerer():
     """The current toggles as a Steerer, or None after showing why it cannot be made."""
-    if not layers:
-        st.error("Every layer is off: switch on at least one layer to steer.")
-        return None
     try:
         return steering.steerer(method, layers, alphas)
     except ValueError as err:
@@ -140,15 +137,13 @@ def make_steerer():
 buttons = st.columns([1, 1, 4])
 if buttons[0].button("Generate", type="primary"):
     steerer = make_steerer()
-    if not prompt.strip():
-        st.error("The prompt is empty: write a prompt or pick a task.")
-    elif steerer is not None:
+    if steerer is not None:
         status = st.empty()
         try:
             with st.spinner("Generating the baseline and the steered answer…"):
                 answers = steering.side_by_side(prompt, steerer, config,
                                                 on_token=lambda n: status.caption(f"generating… {n} tokens"))
-        except ValueError as err:  # a prompt longer than the model's context
+        except ValueError as err:  # an empty prompt, or one longer than the model's context
             st.error(f"Cannot generate: {err}")
         else:
             st.session_state.steer_result = {"answers": answers, "spec": steerer.spec, "prompt": prompt,

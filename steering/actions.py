@@ -55,7 +55,7 @@ class RunSteering:
         """The steerer of ``method`` on ``layers`` at ``alphas`` (each checked against the
         method's limit), or a ValueError saying why it cannot be made."""
         if not layers:
-            raise ValueError("every layer is off: switch on at least one layer to steer")
+            raise ValueError("Every layer is off: switch on at least one layer to steer.")
         entry = get_method(method)
         spec = SteeringSpec(tuple(layers), tuple(entry.check_alpha(a) for a in alphas), method=entry.steers_as,
                             hook_point=self.settings.hook_point)
@@ -64,7 +64,7 @@ class RunSteering:
     def side_by_side(self, prompt: str, steerer, config: GenerationConfig, on_token=None):
         """``(baseline, steered)`` answers to one prompt, with the same seed."""
         if not prompt.strip():
-            raise ValueError("the prompt is empty: write a prompt or pick a task")
+            raise ValueError("The prompt is empty: write a prompt or pick a task.")
         return side_by_side(self.model, prompt, steerer, config, on_token=on_token)
 
     def task_set(self, prompts: list[str], steerer, config: GenerationConfig, on_answers=None) -> dict:
