@@ -24,7 +24,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from .models import check_layers
 from .probes import train_val_split
-from .steer import SteeringSpec, Steerer, first_steered
+from .steer import SteeringSpec, StepControl, Steerer, needs_control, first_steered, schedule_weights
 
 
 _STATE = ("coef_", "intercept_", "train_accuracy_", "val_accuracy_", "kept_", "theta_", "sigma_", "n_val_")
@@ -161,8 +161,11 @@ class ActSteerer(Steerer):
     beta: float = 0.0
     method = "act"
 
-    def hooks(self, model, start: int | None = None) -> list[tuple[str, object]]:
+    def hooks(self, model, start: int | None = None, control: StepControl | None = None) -> list[tuple[str, object]]:
         check_layers(self.spec.layers, model.n_layers)
+        needs_control(self.spec, control, start)
+        if self.spec.alpha_unit != "absolute":
+            raise ValueError("ACT's alpha is in units of each head's projected std already: use alpha_unit 'absolute'")
         unknown = [layer for layer in self.spec.layers if layer not in self.act.layers_]
         if unknown:
             raise ValueError(f"ACT kept no head on layer(s) {unknown}; its layers are {self.act.layers_}")
@@ -180,6 +183,10 @@ class ActSteerer(Steerer):
                 picked = heads[:, :, kept["heads"]].float()  # [b, p, m, d_head]
                 p_good = torch.sigmoid(torch.einsum("bpmd,md->bpm", picked, kept["coef"].to(picked)) + kept["intercept"].to(picked))
                 strength = (alpha * kept["sigma"].to(picked) * (1 + self.beta - p_good)).unsqueeze(-1)  # [b, p, m, 1]
+                # the gate reads ACT's own probes: their mean p(good) over the layer's kept heads
+                weights = schedule_weights(self.spec, control, z[:, first:], lambda _: p_good.mean(-1))
+                if weights is not None:
+                    strength = strength * weights[..., None]
                 steered = heads.index_add(2, kept["heads"].to(z.device), (strength * kept["theta"].to(picked)).to(z.dtype))
                 steered = steered.reshape(*steered.shape[:2], width)
                 return torch.cat([z[:, :first], steered], dim=1) if first else steered

@@ -14,6 +14,7 @@ from .generation import GenerationConfig, generate
 from .languages import LANGUAGE_KEYS, check_language
 from .prefix import prefixes, tag_success
 from .steer import MeanDiffSteerer
+from .stats import rate_interval
 from .toolchains import compile_all, toolchain
 
 
@@ -49,39 +50,61 @@ def no_code_block_share(answers) -> float:
     return sum(not a.detection.fenced for a in answers) / max(1, len(answers))
 
 
-def summarize(answers, target: str, tokenizer=None, max_new_tokens: int | None = None) -> dict:
-    """The honest success metric and what explains it.
+def answer_scores(answers, target: str, tokenizer=None, max_new_tokens: int | None = None) -> dict[str, list]:
+    """Each answer's measures, as ``EVAL_MEASURES`` names them (NaN where a measure does not
+    count: ``compiles`` of an answer without fenced target code, or where no toolchain exists).
 
     ``fenced_target``: a fenced block clearly in ``target`` (tag, or a clear parse); ``success``:
-    that block also parses; ``compiles``: the share of the fenced-target answers whose code
-    compiles (None where no toolchain is installed, see ``toolchains``); ``no_code_block``;
-    ``cut_off``: answers that reached ``max_new_tokens``; ``repeated_ngrams``: token 4-grams
+    that block also parses; ``compiles``: its code compiles (of the fenced-target answers);
+    ``compiling``: fenced target code that compiles (of all answers); ``no_code_block``;
+    ``cut_off``: the answer reached ``max_new_tokens``; ``repeated_ngrams``: token 4-grams
     (``tokenizer``'s ids; characters without one)."""
     target = check_language(target)
-    total = max(1, len(answers))
-    fenced_target = [a for a in answers if a.detection.fenced and a.detection.clear and a.detection.language == target]
-    known = [ok for ok in compile_all([a.detection.code for a in fenced_target], target) if ok is not None]
+    fenced = [a.detection.fenced and a.detection.clear and a.detection.language == target for a in answers]
+    compiled = iter(compile_all([a.detection.code for a, f in zip(answers, fenced) if f], target))
+    compiles = [next(compiled) if f else None for f in fenced]
+    has_toolchain = toolchain(target) is not None
     encode = (lambda text: tokenizer(text, add_special_tokens=False)["input_ids"]) if tokenizer is not None else list
-    shares = verdict_shares(answers)
+    nan = float("nan")
     return {
-        "shares": shares,
-        "success": shares[target],
-        "fenced_target": len(fenced_target) / total,
-        "compiles": sum(known) / len(known) if known else None,
-        "compiler": toolchain(target),
-        "no_code_block": no_code_block_share(answers),
-        "cut_off": (sum(a.n_tokens >= max_new_tokens for a in answers) / total) if max_new_tokens else None,
-        "repeated_ngrams": float(np.mean([repeated_ngram_rate(encode(a.detection.code)) for a in answers])) if answers else 0.0,
-        "n": len(answers),
+        "fenced_target": [float(f) for f in fenced],
+        "success": [float(a.detection.verdict == target) for a in answers],
+        "compiles": [nan if c is None else float(c) for c in compiles],
+        "compiling": [float(bool(c)) if has_toolchain else nan for c in compiles],
+        "no_code_block": [float(not a.detection.fenced) for a in answers],
+        "cut_off": [float(a.n_tokens >= max_new_tokens) if max_new_tokens else nan for a in answers],
+        "repeated_ngrams": [repeated_ngram_rate(encode(a.detection.code)) for a in answers],
     }
 
 
-def compare_answers(baseline, steered, target: str, tokenizer=None, max_new_tokens: int | None = None) -> dict:
-    """Baseline and steered answers (same prompts, same seeds), each summarised."""
+def summarize(answers, target: str, tokenizer=None, max_new_tokens: int | None = None,
+              tasks: Sequence[str] | None = None) -> dict:
+    """The honest success metric and what explains it: each ``answer_scores`` measure as a rate
+    (None where nothing counts), its bootstrap 95% interval over ``tasks`` (``ci``; each answer
+    its own task when not given), the verdict shares, and the per-answer ``scores``."""
     target = check_language(target)
-    return {"target": target, "baseline": summarize(baseline, target, tokenizer, max_new_tokens),
-            "steered": summarize(steered, target, tokenizer, max_new_tokens),
-            "answers": {"baseline": baseline, "steered": steered}}
+    scores = answer_scores(answers, target, tokenizer, max_new_tokens)
+    tasks = list(tasks) if tasks is not None else [str(i) for i in range(len(answers))]
+    intervals = {k: rate_interval(v, tasks) for k, v in scores.items()} if answers else {}
+    return {
+        "shares": verdict_shares(answers),
+        **{k: intervals[k][0] if answers else None for k in scores},
+        "ci": {k: list(intervals[k][1:]) for k in intervals},
+        "compiler": toolchain(target),
+        "n": len(answers),
+        "scores": scores,
+        "tasks": tasks,
+    }
+
+
+def compare_answers(baseline, steered, target: str, tokenizer=None, max_new_tokens: int | None = None,
+                    tasks: Sequence[str] | None = None, **references) -> dict:
+    """Baseline and steered answers (same prompts, same seeds), and any reference answers
+    (``asked=``, ``prefilled=``), each summarised."""
+    target = check_language(target)
+    answers = {"baseline": baseline, **references, "steered": steered}
+    return {"target": target, **{c: summarize(a, target, tokenizer, max_new_tokens, tasks) for c, a in answers.items()},
+            "answers": answers}
 
 
 def evaluate_steering(model, prompts: Sequence[str], steerer, target: str, temperature: float = 1.0,
@@ -90,7 +113,7 @@ def evaluate_steering(model, prompts: Sequence[str], steerer, target: str, tempe
     """Baseline and steered generation of the same prompts with the same seeds, summarised."""
     config = GenerationConfig(max_new_tokens=max_new_tokens, temperature=temperature, seed=seed, batch_size=batch_size)
     baseline = generate(model, prompts, config, on_answers=on_answers)
-    steered = generate(model, prompts, config, fwd_hooks=steerer.hooks(model), on_answers=on_answers)
+    steered = generate(model, prompts, config, steerer=steerer, on_answers=on_answers)
     result = compare_answers(baseline, steered, target, model.tokenizer, max_new_tokens)
     result.update(spec=steerer.spec.to_json(), temperature=temperature, seed=seed)
     return result
@@ -99,7 +122,7 @@ def evaluate_steering(model, prompts: Sequence[str], steerer, target: str, tempe
 def side_by_side(model, prompt: str, steerer, config: GenerationConfig, on_token: Callable[[int], None] | None = None):
     """The baseline and the steered answer to one prompt, with the same seed: ``(baseline, steered)``."""
     baseline = generate(model, prompt, config, on_token=on_token)[0]
-    steered = generate(model, prompt, config, fwd_hooks=steerer.hooks(model), on_token=on_token)[0]
+    steered = generate(model, prompt, config, steerer=steerer, on_token=on_token)[0]
     return baseline, steered
 
 
@@ -135,6 +158,23 @@ def assigned_cluster_success(batches, target: str, vectors, spec, assignment) ->
             fixed = MeanDiffSteerer(replace(spec, method="mean_diff"), vectors[:, k])
             hits += tag_success(batches, target, fixed, rows=rows.tolist()) * len(rows)
     return hits / len(assignment)
+
+
+def continuation_logprob(model, prompts: Sequence[str], continuations: Sequence[str]) -> np.ndarray:
+    """Per row, the mean log-probability per token of ``continuations[i]`` as the unsteered
+    model's answer to ``prompts[i]``: how much a steered answer reads like what the model writes
+    when asked for it."""
+    import torch
+
+    from .generation import encode_prompts, forward, positions_of
+
+    tok = model.tokenizer
+    lengths = [len(tok(c, add_special_tokens=False)["input_ids"]) for c in continuations]
+    ids, mask = encode_prompts(model, list(prompts), list(continuations))
+    with torch.no_grad():
+        logits, _ = forward(model, ids, mask, positions_of(mask), last_only=False)
+    logprobs = torch.log_softmax(logits[:, :-1].float(), -1).gather(-1, ids[:, 1:, None])[..., 0]
+    return np.array([float(logprobs[i, -n:].mean()) if n else np.nan for i, n in enumerate(lengths)])
 
 
 def best_layers(grid: np.ndarray, layers: Sequence[int], alphas: Sequence[float], n: int = 2) -> tuple[list[int], list[float]]:

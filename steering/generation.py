@@ -21,6 +21,7 @@ import torch
 from .detect import Detection, detect_language
 from .hooks import HookFn, thread_hooks
 from .progress import beat
+from .steer import StepControl
 
 # Added to every prompt of a chat model other than the embedded one (``LoadedModel.instruction``):
 # instruct models otherwise open with prose ("Certainly! Gauss-Seidel is...") before any code.
@@ -60,6 +61,7 @@ class Generation:
     text: str  # the answer, cut after its first closed code block
     n_tokens: int
     seed: int
+    tokens: list[int] | None = field(default=None, repr=False, compare=False)  # the generated ids (not stored)
     detection: Detection = field(init=False)
 
     def __post_init__(self):
@@ -184,15 +186,34 @@ def _finished(tok, start: str, tokens: list[int], stop: str) -> bool:
     return "\n" in last and opens_tagged_block(start + tok.decode(tokens, skip_special_tokens=True))
 
 
+def fence_written(text: str) -> bool:
+    """True once ``text`` holds an opening fence whose line has ended (tagged or not)."""
+    return _fence_line(text)[1] >= 0
+
+
 @torch.no_grad()
-def _generate_batch(model, prompts, seeds, config, on_token, on_answers) -> list[Generation]:
+def _generate_batch(model, prompts, seeds, config, on_token, on_answers, steerer=None) -> list[Generation]:
     """Greedy or sampled answers to one batch. Identical prompts are run once and their cache is
     shared out (the bias stage samples each prompt several times); rows that finish leave the
-    batch, so the last long answer does not pay for the finished ones."""
+    batch, so the last long answer does not pay for the finished ones. ``steerer`` steers on its
+    schedule, which this loop drives (``steer.StepControl``)."""
+    if steerer is None:
+        return _decode(model, prompts, seeds, config, on_token, on_answers, None)
+    control = StepControl(len(prompts))
+    with thread_hooks(model, steerer.hooks(model, control=control)):
+        return _decode(model, prompts, seeds, config, on_token, on_answers, control,
+                       steerer.spec.schedule == "fence")
+
+
+def _decode(model, prompts, seeds, config, on_token, on_answers, control, until_fence=False) -> list[Generation]:
     tok = model.tokenizer
     unique = {prompt: i for i, prompt in enumerate(dict.fromkeys(prompts))}
     ids, mask = encode_prompts(model, list(unique), config.start)
     budget = min(config.max_new_tokens, model.facts.n_ctx - ids.shape[1])
+    if control is not None and until_fence and fence_written(config.start):
+        control.steered[:] = False  # the forced opening already wrote the fence line
+    if control is not None:  # the prompt pass runs each different prompt once
+        control.alive = torch.tensor([prompts.index(p) for p in unique])
     logits, cache = forward(model, ids, mask, positions_of(mask))
     rows = torch.tensor([unique[p] for p in prompts], device=ids.device)
     if len(unique) < len(prompts):
@@ -210,6 +231,9 @@ def _generate_batch(model, prompts, seeds, config, on_token, on_answers) -> list
             if token in stop_ids:
                 continue
             out[i].append(token)
+            if until_fence and control.steered[i] and "\n" in tok.decode(out[i][-1:]) and \
+                    fence_written(config.start + tok.decode(out[i], skip_special_tokens=True)):
+                control.steered[i] = False
             if not _finished(tok, config.start, out[i], config.stop):
                 keep.append(row)
         if on_token is not None:
@@ -227,11 +251,14 @@ def _generate_batch(model, prompts, seeds, config, on_token, on_answers) -> list
             alive = [alive[row] for row in keep]
         mask = torch.cat([mask, torch.ones_like(mask[:, :1])], dim=1)
         positions = positions + 1
+        if control is not None:
+            control.step, control.alive = _step + 1, torch.tensor(alive)
         logits, cache = forward(model, next_ids[:, None], mask, positions, cache)
     if on_answers is not None and alive:  # the ones the token budget ended
         on_answers(len(alive))
     return [
-        Generation(prompt, cut_after_block(config.start + tok.decode(tokens, skip_special_tokens=True)), len(tokens), seed)
+        Generation(prompt, cut_after_block(config.start + tok.decode(tokens, skip_special_tokens=True)), len(tokens), seed,
+                   tokens=tokens)
         for prompt, tokens, seed in zip(prompts, out, seeds)
     ]
 
@@ -243,8 +270,10 @@ def generate(
     fwd_hooks: Iterable[tuple[str, HookFn]] = (),
     on_token: Callable[[int], None] | None = None,
     on_answers: Callable[[int], None] | None = None,
+    steerer=None,
 ) -> list[Generation]:
-    """Answer each prompt; ``fwd_hooks`` (e.g. a steering injection) apply to this call only.
+    """Answer each prompt; ``steerer`` (a ``steer.Steerer``, on its schedule) and ``fwd_hooks``
+    (any other hooks) apply to this call only.
 
     For progress displays, ``on_token`` is called after every decoding step with the number of
     tokens generated so far in the current batch, and ``on_answers`` whenever answers finish, with
@@ -260,7 +289,7 @@ def generate(
         for start, stop in _batches(prompts, config.batch_size):
             chunk = prompts[start:stop]
             seeds = [config.seed + start + i for i in range(len(chunk))]
-            results.extend(_generate_batch(model, chunk, seeds, config, on_token, on_answers))
+            results.extend(_generate_batch(model, chunk, seeds, config, on_token, on_answers, steerer))
     return results
 
 

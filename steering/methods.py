@@ -61,7 +61,15 @@ class Method:
         alphas = alphas or (1.0,)
         if len(alphas) == 1:
             alphas = tuple(alphas) * len(layers)
-        return SteeringSpec(tuple(layers), tuple(alphas), method=self.steers_as, hook_point=settings.hook_point)
+        return self.make_spec(layers, alphas, settings, learned)
+
+    def make_spec(self, layers, alphas, settings, learned=None) -> SteeringSpec:
+        """A spec of this method on ``layers`` at ``alphas``, on the settings' schedule (else
+        the sweep's choice, else every token) and alpha unit (where the method has units)."""
+        schedule = settings.schedule or (learned.chosen_schedule() if learned is not None else None) or "all"
+        unit = settings.alpha_unit if self.steers_as in ("mean_diff", "gact") else "absolute"
+        return SteeringSpec(tuple(layers), tuple(alphas), method=self.steers_as, hook_point=settings.hook_point,
+                            schedule=schedule, window=settings.schedule_window, gate=settings.gate, alpha_unit=unit)
 
     def steerer(self, learned, settings, model, spec: SteeringSpec | None = None):
         return self.build(learned, spec or self.spec(learned, settings), settings, model)
@@ -120,6 +128,23 @@ def run_presets(results) -> dict[str, dict[int, float]]:
 
 # --- the methods ------------------------------------------------------------------------------
 
+def residual_extras(learned, spec, settings) -> dict:
+    """What a residual steerer's unit and schedule need from the run: the layers' residual norm
+    over the steering vector's norm (``alpha_unit="norm"``), and the G-ACT probe's "off" class
+    as the gate (``schedule="gated"``)."""
+    extras = {}
+    if spec.alpha_unit == "norm":
+        from .schema import ACTIVATIONS
+
+        residual = learned.tensors(ACTIVATIONS)["neutral"].float().norm(dim=-1).mean(0)  # [layers]
+        extras["unit_scale"] = residual / learned.mean_vectors().float().norm(dim=-1).clamp_min(1e-8)
+    if spec.schedule == "gated":
+        if not settings.adaptive:
+            raise ValueError("the gated schedule reads the probe's 'off' class, which a run with --no-adaptive has not")
+        extras["gate_probe"] = learned.probe("gact")
+    return extras
+
+
 def _gact(refined: bool):
     def build(learned, spec, settings, model) -> GactSteerer:
         tensors = learned.refined() if refined else None
@@ -130,6 +155,7 @@ def _gact(refined: bool):
             extra = {k: tensors[k] for k in ("log_gains", "offsets") if k in tensors}
         else:
             probe, extra = learned.probe("gact"), {}
+        extra.update({k: v for k, v in residual_extras(learned, spec, settings).items() if k != "gate_probe"})
         return GactSteerer(spec, learned.cluster_vectors(), probe, selection=settings.selection, **extra)
     return build
 
@@ -175,7 +201,8 @@ def _fixed(*stages):
     return lambda settings: stages
 
 
-register(Method("mean_diff", "mean difference", lambda learned, spec, s, model: MeanDiffSteerer(spec, learned.mean_vectors()),
+register(Method("mean_diff", "mean difference",
+                lambda learned, spec, s, model: MeanDiffSteerer(spec, learned.mean_vectors(), **residual_extras(learned, spec, s)),
                 stages=_fixed(*G_ACT_STAGES), needs=_fixed("extract")))
 register(Method("act", "ACT (per-head, adaptive)", _act, stages=_fixed("extract", "act"), needs=_fixed("act"),
                 alpha_limit=40.0, own_choice=_act_choice,  # ACT's alpha multiplies a head's projected std (paper: 12-15)

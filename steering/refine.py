@@ -123,7 +123,7 @@ def online_answers(steerer, model, prompts: Sequence[str], target: str, config: 
     for i, prompt in enumerate(prompts):
         prefix = PromptPrefix(model, [prompt])
         live, _ = refine_steering(steerer, prefix, target, steps=steps, online=True, **refine_kwargs)
-        answers += generate(model, [prompt], replace(config, seed=config.seed + i), fwd_hooks=live.hooks(model))
+        answers += generate(model, [prompt], replace(config, seed=config.seed + i), steerer=live)
         if on_answers is not None:
             on_answers(1)
     return answers

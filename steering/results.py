@@ -16,8 +16,9 @@ import pandas as pd
 import torch
 
 from .evaluation import VERDICTS
-from .schema import (CHOSEN_ALPHA, CLUSTERS, CONDITIONS, DELTAS, EVAL_MEASURES, STAGES, accuracy_metric, causal_metric,
-                     eval_metric, eval_share_metric, eval_stage, is_evaluation, refine_metric, share_metric)
+from .stats import excludes_zero, paired_interval
+from .schema import (BUDGET, CHOSEN_ALPHA, CLUSTERS, CONDITIONS, DELTAS, EVAL_MEASURES, STAGES, accuracy_metric, causal_metric,
+                     eval_metric, eval_share_metric, eval_stage, is_evaluation, REFERENCES as REFERENCE_LABELS, refine_metric, share_metric)
 from .languages import LANGUAGE_KEYS
 from .projection import run_projection
 from .prompts import PromptSet
@@ -322,18 +323,73 @@ class RunResults:
                                          for v in VERDICTS}
                              for condition in CONDITIONS})
 
-    def method_table(self, prompt_set: str = "neutral") -> pd.DataFrame:
-        """Method by measure (fenced target, parses, compiles, no code block, cut off, repeated
-        4-grams), with the unsteered baseline first: the comparison the README reports."""
-        measures = list(EVAL_MEASURES)
+    def _condition_rows(self, prompt_set: str):
+        """``(row name, eval stage, condition)`` of a method table: the unsteered baseline and the
+        two references (read from the first evaluation that has them), then each method."""
         methods = self.evaluated_methods(prompt_set)
+        if not methods:
+            return []
+        first = eval_stage(methods[0], prompt_set)
+        rows = [(REFERENCE_LABELS.get(c, c), first, c) for c in CONDITIONS if c != "steered"
+                and self.metric_values(first, eval_metric(c, "fenced_target"))]
+        return rows + [(m, eval_stage(m, prompt_set), "steered") for m in methods]
+
+    def method_table(self, prompt_set: str = "neutral", intervals: bool = False) -> pd.DataFrame:
+        """Method by measure (fenced target, parses, compiles, no code block, cut off, repeated
+        4-grams), with the unsteered baseline and the references first: the comparison the README
+        reports. ``intervals``: each cell is ``(rate, low, high)``, the bootstrap 95% interval
+        over tasks (None where the run has none)."""
         rows = {}
-        for method in methods:
-            stage = eval_stage(method, prompt_set)
-            for condition, name in (("baseline", "baseline"), ("steered", method)):
-                if name not in rows:
-                    rows[name] = {k: self.metric_values(stage, eval_metric(condition, k)).get(None, np.nan) for k in measures}
-        return pd.DataFrame.from_dict(rows, orient="index", columns=measures)
+        for name, stage, condition in self._condition_rows(prompt_set):
+            values = {}
+            for k in EVAL_MEASURES:
+                row = self._metric_rows(stage, eval_metric(condition, k))
+                value = row["value"] if row else np.nan
+                ci = (row.get("extra") or {}).get("ci") if row else None
+                values[k] = (value, *(ci or (None, None))) if intervals else value
+            rows[name] = values
+        return pd.DataFrame.from_dict(rows, orient="index", columns=list(EVAL_MEASURES))
+
+    def _metric_rows(self, stage: str, name: str) -> dict | None:
+        return next((m for m in self._metrics if m["stage"] == stage and m["name"] == name), None)
+
+    def scores(self, prompt_set: str = "neutral") -> dict[str, dict]:
+        """Per row of the method table: the task of each answer and each measure per answer
+        (NaN where it does not count), as the evaluation stored them."""
+        out = {}
+        for name, stage, condition in self._condition_rows(prompt_set):
+            row = self._metric_rows(stage, eval_metric(condition, "scores"))
+            if row and row.get("extra"):
+                extra = row["extra"]
+                out[name] = {"tasks": extra["tasks"],
+                             **{k: np.array([np.nan if v is None else v for v in extra[k]], dtype=float)
+                                for k in EVAL_MEASURES if k in extra}}
+        return out
+
+    def comparison(self, prompt_set: str = "neutral", measure: str = "fenced_target", against: str = "mean_diff",
+                   kind: str = "difference") -> pd.DataFrame:
+        """Each row of the method table against row ``against`` (a method, or ``asked
+        explicitly``) on ``measure``: the paired difference (or ratio) and its bootstrap 95%
+        interval over tasks, and whether that interval excludes no change (0, or 1 for a ratio)."""
+        scores = self.scores(prompt_set)
+        against = REFERENCE_LABELS.get(against, against)
+        if against not in scores:
+            return pd.DataFrame(columns=["value", "low", "high", "clear"])
+        base = scores[against]
+        rows = {}
+        for name, row in scores.items():
+            if name == against or measure not in row or row["tasks"] != base["tasks"]:
+                continue
+            interval = paired_interval(row[measure], base[measure], row["tasks"], kind)
+            rows[name] = {"value": interval[0], "low": interval[1], "high": interval[2],
+                          "clear": excludes_zero(interval, 1.0 if kind == "ratio" else 0.0)}
+        return pd.DataFrame.from_dict(rows, orient="index", columns=["value", "low", "high", "clear"])
+
+    def budget(self, prompt_set: str = "neutral") -> dict | None:
+        """The evaluation's token budget and how it was set (``rule``, ``cap``)."""
+        methods = self.evaluated_methods(prompt_set)
+        row = self._metric_rows(eval_stage(methods[0], prompt_set), BUDGET) if methods else None
+        return {"tokens": int(row["value"]), **(row.get("extra") or {})} if row else None
 
     def examples(self, method: str = "gact", n: int = 3, prompt_set: str = "neutral") -> list[dict]:
         """Side-by-side answers from the evaluation, those whose language changed first."""

@@ -40,6 +40,7 @@ def projection_tensors(method: str, dims: int, seed: int) -> str:
 
 # Stage keys of the metrics and generations tables besides the stages themselves.
 CHOSEN_ALPHA = "chosen_alpha"  # in "sweep": one row per steered layer (value: its alpha); in "act": ACT's strength
+CHOSEN_SCHEDULE = "chosen_schedule"  # in "sweep": the schedule chosen (in ``extra``), value the alphas' margin
 SPEC = "spec"  # in an evaluation: the steering spec and method its answers used (in ``extra``)
 TARGET_ANSWERS = "target_answers"  # generations: the model's answers to the explicit target prompts
 
@@ -50,8 +51,13 @@ Row = tuple[str, "int | None", float, "dict | None"]
 
 # An evaluation's measures of each condition (baseline, steered), with the label tables show.
 EVAL_MEASURES = {"fenced_target": "fenced target", "success": "…and parses", "compiles": "compiles (of fenced)",
-                 "no_code_block": "no code block", "cut_off": "cut off", "repeated_ngrams": "repeated 4-grams"}
-CONDITIONS = ("baseline", "steered")
+                 "compiling": "compiling (of all)", "no_code_block": "no code block", "cut_off": "cut off",
+                 "repeated_ngrams": "repeated 4-grams"}
+# An evaluation's answers: unsteered, the two references (the task asked in the target language;
+# the neutral prompt with the answer forced to open the target's fence), and steered.
+CONDITIONS = ("baseline", "asked", "prefilled", "steered")
+REFERENCES = {"asked": "asked explicitly", "prefilled": "prefilled fence"}
+BUDGET = "budget"  # in an evaluation: the token budget every condition had (``extra``: how it was set)
 
 
 def share_metric(language: str) -> str:
@@ -107,9 +113,10 @@ def is_evaluation(stage: str) -> bool:
     return stage.startswith(tuple(eval_stage("", s) for s in PROMPT_SETS))
 
 
-def baseline_stage(prompt_set: str) -> str:
-    """The unsteered answers every method of a prompt set is compared with."""
-    return f"baseline_{prompt_set}"
+def baseline_stage(prompt_set: str, condition: str = "baseline") -> str:
+    """The unsteered answers every method of a prompt set is compared with (``condition``:
+    ``baseline``, or a reference, ``asked``/``prefilled``), generated once per run."""
+    return f"{condition}_{prompt_set}"
 
 
 def notes_stage(stage: str) -> str:

@@ -18,7 +18,7 @@ from .neurons import NEURON_SCORINGS
 from .projection import PROJECTIONS
 from .prompts import PromptSet
 from .schema import PROMPT_SETS
-from .steer import SELECTIONS
+from .steer import ALPHA_UNITS, SCHEDULES, SELECTIONS
 
 
 def _positive(name, value):
@@ -47,8 +47,10 @@ def _at_least_zero(name, value):
         raise ValueError(f"{name} must be 0 (greedy) or more, got {value}")
 
 
-def _one_of(choices, what: str | None = None):
+def _one_of(choices, what: str | None = None, optional: bool = False):
     def check(name, value):
+        if value is None and optional:
+            return
         unknown = sorted(set(value) - set(choices)) if isinstance(value, (tuple, list)) else \
             ([] if value in choices else [value])
         if unknown:
@@ -112,7 +114,21 @@ class PipelineSettings:
                                          flag="--layers")
     steer_alphas: tuple | None = setting(None, "one alpha, or one per layer (default: from the sweep)", _finite,
                                          cli="tune", flag="--alpha")
-    n_best_layers: int = setting(2, "layers the sweep chooses to steer together")
+    n_best_layers: int = setting(2, "layers the sweep chooses to steer together", _positive)
+    schedule: str | None = setting(None, "when steering acts: all (every token), window (the first --window tokens), "
+                                         "fence (until the fence line), gated (while the probe's p(target) < --gate); "
+                                         "default: the sweep's choice", _one_of(SCHEDULES, "schedule", optional=True),
+                                   cli="tune")
+    schedule_window: int = setting(8, "generated tokens the window schedule steers", _positive, cli="tune", flag="--window")
+    gate: float = setting(0.5, "the gated schedule steers while the probe's p(target) is below this", _fraction, cli="tune")
+    alpha_unit: str = setting("absolute", "alphas as given (absolute), or multiples of the layer's mean residual norm "
+                                          "(norm; mean difference and G-ACT)", _one_of(ALPHA_UNITS, "alpha unit"),
+                              cli="tune")
+    sweep_schedules: tuple = setting(("all", "window", "fence"), "schedules the sweep's selection tries",
+                                     _one_of(SCHEDULES, "schedule(s)"))
+    sweep_margins: tuple = setting((1.0, 1.5, 2.0), "multiples of the smallest alphas that steer the held-in phrasings, "
+                                                    "tried by the selection (a margin for phrasings it never sees)", _finite)
+    select_tokens: int = setting(32, "tokens of each held-in continuation the selection scores", _positive)
     neuron_factor: float = setting(10.0, "the neuron method scales the attributed neuron by this, not by alpha", _finite)
     neuron_scoring: str = setting("paper", "neuron baseline: the paper's W_up*sigmoid(W_gate) via the LM head (paper), "
                                            "W_out rows (output), or activation on target answers (activation)",
@@ -129,7 +145,10 @@ class PipelineSettings:
     eval_temperature: float = setting(0.0, "evaluation sampling temperature, 0 for greedy (steered and baseline answers "
                                            "then differ only by the steering)", _at_least_zero, cli="tune")
     eval_sets: tuple = setting(("neutral", "heldout"), "what the run's eval stage answers", _one_of(PROMPT_SETS, "prompt set(s)"))
-    max_new_tokens: int = setting(320, "answer budget in tokens", _positive)
+    max_new_tokens: int = setting(320, "answer budget in tokens (the cap of the 'asked' budget)", _positive)
+    eval_budget: str = setting("asked", "evaluation budget: the asked-explicitly answers' 95th percentile of length, "
+                                        "rounded up to 16 tokens, at most max_new_tokens (asked); or max_new_tokens (fixed)",
+                               _one_of(("asked", "fixed"), "eval_budget"), cli="tune")
     batch_size: int = setting(48, "prompts per forward pass; on CPU a decoding step of 48 costs under twice one of 16",
                               _positive)
     projections: tuple = setting(("pca", "umap"), "projections precomputed when the run finishes",

@@ -16,6 +16,16 @@ import torch
 from .models import HOOK_POINTS, check_layers
 
 POSITIONS = ("generated", "all")
+# When a steering acts, as its spec names it (``SteeringSpec.schedule``): Steerscope's settings,
+# after the published finding that the language is chosen in the first answer tokens and that
+# steering every token costs quality (see the README).
+SCHEDULES = {
+    "all": "every generated token",
+    "window": "the first `window` generated tokens only",
+    "fence": "until the answer's opening fence line (```lang) is written",
+    "gated": "while the probe's probability that the answer is already in the target is below `gate`",
+}
+ALPHA_UNITS = ("absolute", "norm")  # norm: alpha times the layer's mean residual norm over the steering vector's
 SELECTIONS = ("soft", "argmax")  # G-ACT's mix of cluster vectors: probe-weighted, or the probe's top cluster only
 
 
@@ -23,9 +33,12 @@ SELECTIONS = ("soft", "argmax")  # G-ACT's mix of cluster vectors: probe-weighte
 class SteeringSpec:
     """Which layers are on, alpha per layer, the method, and the positions steered.
 
-    ``positions="generated"`` (the default) steers every generated token: the last prompt
-    position (which predicts the first answer token) and each new token after it. ``"all"``
-    also steers the prompt.
+    ``positions="generated"`` (the default) steers from the last prompt position (which
+    predicts the first answer token) on; ``"all"`` also steers the prompt. ``schedule``
+    (``SCHEDULES``) says for how long: ``window`` generated tokens, until the fence line, or
+    while a probe says the target is not yet chosen (below ``gate``). ``alpha_unit="norm"``
+    reads each alpha as a multiple of the layer's mean residual norm, so that alphas compare
+    across layers and models.
     """
 
     layers: tuple[int, ...]
@@ -33,6 +46,10 @@ class SteeringSpec:
     method: str = "gact"
     positions: str = "generated"
     hook_point: str = "resid_post"
+    schedule: str = "all"
+    window: int = 8
+    gate: float = 0.5
+    alpha_unit: str = "absolute"
 
     def __post_init__(self):
         object.__setattr__(self, "layers", tuple(int(layer) for layer in self.layers))
@@ -45,6 +62,14 @@ class SteeringSpec:
             raise ValueError(f"unknown positions {self.positions!r}; expected one of {', '.join(POSITIONS)}")
         if self.hook_point not in HOOK_POINTS:
             raise ValueError(f"unknown hook point {self.hook_point!r}; expected one of {', '.join(HOOK_POINTS)}")
+        if self.schedule not in SCHEDULES:
+            raise ValueError(f"unknown schedule {self.schedule!r}; expected one of {', '.join(SCHEDULES)}")
+        if not (isinstance(self.window, int) and not isinstance(self.window, bool) and self.window >= 1):
+            raise ValueError(f"window must be a positive number of tokens, got {self.window!r}")
+        if not (isinstance(self.gate, (int, float)) and 0 < self.gate < 1):
+            raise ValueError(f"gate must be a probability between 0 and 1, got {self.gate!r}")
+        if self.alpha_unit not in ALPHA_UNITS:
+            raise ValueError(f"unknown alpha unit {self.alpha_unit!r}; expected one of {', '.join(ALPHA_UNITS)}")
         if len(self.alphas) != len(self.layers):
             raise ValueError(f"{len(self.layers)} layers but {len(self.alphas)} alphas: give one alpha per layer")
         if len(set(self.layers)) != len(self.layers):
@@ -60,12 +85,34 @@ class SteeringSpec:
 
     def to_json(self) -> dict:
         return {"layers": list(self.layers), "alphas": list(self.alphas), "method": self.method,
-                "positions": self.positions, "hook_point": self.hook_point}
+                "positions": self.positions, "hook_point": self.hook_point, "schedule": self.schedule,
+                "window": self.window, "gate": self.gate, "alpha_unit": self.alpha_unit}
 
     @classmethod
     def from_json(cls, values: dict) -> "SteeringSpec":
-        return cls(tuple(values["layers"]), tuple(values["alphas"]), values.get("method", "gact"),
-                   values.get("positions", "generated"), values.get("hook_point", "resid_post"))
+        defaults = {f: getattr(cls, f) for f in ("method", "positions", "hook_point", "schedule", "window", "gate",
+                                                  "alpha_unit")}
+        return cls(tuple(values["layers"]), tuple(values["alphas"]), **{k: values.get(k, v) for k, v in defaults.items()})
+
+    def describe(self) -> str:
+        """The schedule in words, e.g. "first 8 tokens"."""
+        return {"all": "every token", "window": f"first {self.window} tokens", "fence": "until the fence line",
+                "gated": f"while p(target) < {self.gate:g}"}[self.schedule]
+
+
+class StepControl:
+    """What a scheduled steering needs from the decoding loop, which updates it before every
+    forward pass: the step (0 at the prompt, t when token t is fed back) and which rows are
+    still steered (a row leaves once its fence line is written, under ``schedule="fence"``).
+    ``alive`` maps the pass's rows to the call's rows, once finished rows have left the batch."""
+
+    def __init__(self, n_rows: int, steered: torch.Tensor | None = None):
+        self.step = 0
+        self.steered = torch.ones(n_rows, dtype=torch.bool) if steered is None else steered.clone()
+        self.alive: torch.Tensor | None = None
+
+    def rows(self) -> torch.Tensor:
+        return self.steered if self.alive is None else self.steered[self.alive]
 
 
 def first_steered(spec: SteeringSpec, activation: torch.Tensor, start: int | None) -> int:
@@ -75,6 +122,33 @@ def first_steered(spec: SteeringSpec, activation: torch.Tensor, start: int | Non
     if spec.positions == "all":
         return 0
     return activation.shape[1] - 1 if start is None else start
+
+
+def schedule_weights(spec: SteeringSpec, control: StepControl | None, steered: torch.Tensor,
+                     target_probability=None) -> torch.Tensor | None:
+    """Per position, 1 where ``spec``'s schedule steers ``steered[batch, pos, ...]`` (the
+    positions from ``first_steered`` on) and 0 where it does not, as ``[batch, pos, 1]``; None
+    when it steers them all. ``target_probability(steered) -> [batch, pos]`` is the gate's probe."""
+    if spec.schedule == "all" and (control is None or bool(control.steered.all())):
+        return None
+    batch, positions = steered.shape[:2]
+    weights = torch.ones(batch, positions, device=steered.device)
+    if control is not None:
+        weights = weights * control.rows().to(steered.device)[:, None]
+    if spec.schedule == "window":
+        index = (control.step if control is not None else 0) + torch.arange(positions, device=steered.device)
+        weights = weights * (index < spec.window)
+    elif spec.schedule == "gated":
+        if target_probability is None:
+            raise ValueError(f"the gated schedule needs a probe of the target; method {spec.method!r} has none")
+        weights = weights * (target_probability(steered) < spec.gate)
+    return weights[..., None]
+
+
+def needs_control(spec: SteeringSpec, control, start) -> None:
+    if spec.schedule in ("window", "fence") and control is None and start is None:
+        raise ValueError(f"the {spec.schedule!r} schedule counts generated tokens: steer through "
+                         "generation.generate(..., steerer=...), which drives it")
 
 
 class Steerer:
@@ -89,8 +163,9 @@ class Steerer:
         if self.spec.method != self.method:
             raise ValueError(f"a {type(self).__name__} steers with method {self.method!r}, not {self.spec.method!r}")
 
-    def hooks(self, model, start: int | None = None) -> list[tuple[str, object]]:
-        """TransformerLens hooks for ``model``; ``start``: see ``first_steered``."""
+    def hooks(self, model, start: int | None = None, control: StepControl | None = None) -> list[tuple[str, object]]:
+        """TransformerLens hooks for ``model``; ``start``: see ``first_steered``; ``control``: the
+        decoding loop's state that a schedule reads (``generate(..., steerer=...)`` gives it)."""
         raise NotImplementedError
 
     def state(self) -> tuple[dict[str, torch.Tensor], dict]:
@@ -123,26 +198,49 @@ class ResidualSteerer(Steerer):
     def direction(self, layer: int, h: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
 
+    unit_scale: torch.Tensor | None = None  # per layer: mean residual norm / steering vector norm (alpha_unit "norm")
+    gate_probe: object = None  # a GactProbe with an "off" class, for the gated schedule
+
     def strength(self, layer: int, alpha: float):
-        return alpha
+        return alpha * self._unit(layer)
+
+    def _unit(self, layer: int) -> float:
+        if self.spec.alpha_unit == "absolute":
+            return 1.0
+        if self.unit_scale is None:
+            raise ValueError("alpha_unit 'norm' needs the layers' residual norms (unit_scale): made from a run's activations")
+        return float(self.unit_scale[layer])
+
+    def can_gate(self) -> bool:
+        return self.gate_probe is not None
+
+    def target_probability(self, layer: int, h: torch.Tensor) -> torch.Tensor:
+        """The gate's probe: the probability of its "off" class (the answer is already in the target)."""
+        return torch.softmax(self.gate_probe.layer_logits(layer, h.float()), dim=-1)[..., -1]
 
     def _width(self) -> int:
         raise NotImplementedError
 
-    def hooks(self, model, start: int | None = None) -> list[tuple[str, object]]:
+    def hooks(self, model, start: int | None = None, control: StepControl | None = None) -> list[tuple[str, object]]:
         check_layers(self.spec.layers, model.n_layers)
+        needs_control(self.spec, control, start)
         if self._width() != model.d_model:
             raise ValueError(f"steering vectors have d_model {self._width()}, the model has {model.d_model}")
+        if self.spec.schedule == "gated" and not self.can_gate():
+            raise ValueError("the gated schedule needs a G-ACT probe with an 'off' class (an adaptive run)")
         return [
-            (model.hook_name(layer, self.spec.hook_point), self._residual_hook(layer, alpha, start))
+            (model.hook_name(layer, self.spec.hook_point), self._residual_hook(layer, alpha, start, control))
             for layer, alpha in zip(self.spec.layers, self.spec.alphas)
             if alpha != 0
         ]
 
-    def _residual_hook(self, layer: int, alpha: float, start: int | None):
+    def _residual_hook(self, layer: int, alpha: float, start: int | None, control: StepControl | None):
         def hook(activation, hook):
             first = first_steered(self.spec, activation, start)
-            steered = activation[:, first:] + self.strength(layer, alpha) * self.direction(layer, activation[:, first:])
+            h = activation[:, first:]
+            delta = self.strength(layer, alpha) * self.direction(layer, h)
+            weights = schedule_weights(self.spec, control, h, lambda x: self.target_probability(layer, x))
+            steered = h + (delta if weights is None else delta * weights.to(delta.dtype))
             return torch.cat([activation[:, :first], steered], dim=1) if first else steered
 
         return hook
@@ -154,6 +252,8 @@ class MeanDiffSteerer(ResidualSteerer):
 
     spec: SteeringSpec
     mean_vectors: torch.Tensor
+    unit_scale: torch.Tensor | None = field(default=None, repr=False)
+    gate_probe: object = field(default=None, repr=False)
     method = "mean_diff"
 
     def direction(self, layer: int, h: torch.Tensor) -> torch.Tensor:
@@ -163,11 +263,26 @@ class MeanDiffSteerer(ResidualSteerer):
         return self.mean_vectors.shape[-1]
 
     def state(self):
-        return {"mean_vectors": self.mean_vectors}, {}
+        return {"mean_vectors": self.mean_vectors, **_extra_state(self)}, {}
 
     @classmethod
     def from_state(cls, spec, tensors, params):
-        return cls(spec, tensors["mean_vectors"])
+        return cls(spec, tensors["mean_vectors"], **_extra_from(tensors))
+
+
+def _extra_state(steerer) -> dict:
+    """What a residual steerer's schedule and unit need besides its vectors, as tensors."""
+    out = {} if steerer.unit_scale is None else {"unit_scale": steerer.unit_scale}
+    if steerer.gate_probe is not None:
+        out.update({f"gate.{k}": v for k, v in steerer.gate_probe.state_tensors().items()})
+    return out
+
+
+def _extra_from(tensors: dict) -> dict:
+    from .probes import GactProbe
+
+    gate = {k.removeprefix("gate."): v for k, v in tensors.items() if k.startswith("gate.")}
+    return {"unit_scale": tensors.get("unit_scale"), "gate_probe": GactProbe.from_state_tensors(gate) if gate else None}
 
 
 @dataclass
@@ -188,6 +303,8 @@ class GactSteerer(ResidualSteerer):
     log_gains: torch.Tensor | None = field(default=None, repr=False)
     offsets: torch.Tensor | None = field(default=None, repr=False)
     selection: str = "soft"
+    unit_scale: torch.Tensor | None = field(default=None, repr=False)
+    gate_probe: object = field(default=None, repr=False)
     method = "gact"
 
     def __post_init__(self):
@@ -209,8 +326,17 @@ class GactSteerer(ResidualSteerer):
         return (weights[..., : self.vectors.shape[1]] @ vectors.to(weights)).to(h.dtype)
 
     def strength(self, layer: int, alpha: float):
-        """``alpha``, times the refined gain of ``layer`` when there is one (a tensor then)."""
+        """``alpha`` (in its unit), times the refined gain of ``layer`` when there is one (a tensor then)."""
+        alpha = alpha * self._unit(layer)
         return alpha if self.log_gains is None else alpha * torch.exp(self.log_gains[layer])
+
+    def can_gate(self) -> bool:
+        return self.probe.coef_.shape[-1] > self.vectors.shape[1]
+
+    def target_probability(self, layer: int, h: torch.Tensor) -> torch.Tensor:
+        """Its own probe's "off" class: the activation already looks like the target."""
+        coef, intercept = self.probe_params or (None, None)
+        return torch.softmax(self.probe.layer_logits(layer, h.float(), coef, intercept), dim=-1)[..., -1]
 
     def _width(self) -> int:
         return self.vectors.shape[-1]
@@ -218,7 +344,7 @@ class GactSteerer(ResidualSteerer):
     def state(self):
         tensors = {"vectors": self.vectors, **{f"probe.{k}": v for k, v in self.probe.state_tensors().items()}}
         tensors.update({k: getattr(self, k) for k in ("log_gains", "offsets") if getattr(self, k) is not None})
-        return tensors, {"selection": self.selection}
+        return {**tensors, **_extra_state(self)}, {"selection": self.selection}
 
     @classmethod
     def from_state(cls, spec, tensors, params):
@@ -226,7 +352,7 @@ class GactSteerer(ResidualSteerer):
 
         probe = GactProbe.from_state_tensors({k.removeprefix("probe."): v for k, v in tensors.items() if k.startswith("probe.")})
         return cls(spec, tensors["vectors"], probe, log_gains=tensors.get("log_gains"), offsets=tensors.get("offsets"),
-                   selection=params.get("selection", "soft"))
+                   selection=params.get("selection", "soft"), **_extra_from(tensors))
 
 
 @dataclass
@@ -238,12 +364,15 @@ class NeuronSteerer(Steerer):
     neurons: dict[int, int]
     method = "neuron"
 
-    def hooks(self, model, start: int | None = None) -> list[tuple[str, object]]:
+    def hooks(self, model, start: int | None = None, control: StepControl | None = None) -> list[tuple[str, object]]:
         check_layers(self.spec.layers, model.n_layers)
+        needs_control(self.spec, control, start)
+        if self.spec.schedule == "gated" or self.spec.alpha_unit != "absolute":
+            raise ValueError("the neuron method scales a neuron by a factor: it has no probe to gate with and no norm unit")
         unknown = [layer for layer in self.spec.layers if layer not in self.neurons]
         if unknown:
             raise ValueError(f"no attributed neuron for layer(s) {unknown}")
-        return [(model.hook_name(layer, "mlp_post"), self._neuron_hook(self.neurons[layer], factor, start))
+        return [(model.hook_name(layer, "mlp_post"), self._neuron_hook(self.neurons[layer], factor, start, control))
                 for layer, factor in zip(self.spec.layers, self.spec.alphas)]
 
     def state(self):
@@ -254,11 +383,13 @@ class NeuronSteerer(Steerer):
     def from_state(cls, spec, tensors, params):
         return cls(spec, dict(zip(tensors["layers"].tolist(), tensors["neurons"].tolist())))
 
-    def _neuron_hook(self, neuron: int, factor: float, start: int | None):
+    def _neuron_hook(self, neuron: int, factor: float, start: int | None, control: StepControl | None):
         def hook(activation, hook):
             first = first_steered(self.spec, activation, start)
             activation = activation.clone()
-            activation[:, first:, neuron] *= factor
+            weights = schedule_weights(self.spec, control, activation[:, first:])
+            scale = factor if weights is None else 1 + (factor - 1) * weights[..., 0].to(activation.dtype)
+            activation[:, first:, neuron] *= scale
             return activation
 
         return hook

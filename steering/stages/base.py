@@ -18,7 +18,7 @@ import torch
 from ..generation import Generation
 from ..probes import GactProbe, SklearnProbe
 from ..prompts import PromptSet
-from ..schema import ACT, CHOSEN_ALPHA, CLUSTERS, DELTAS, PROMPT_SETS, REFINED, Row, notes_stage, probe_tensors
+from ..schema import ACT, CHOSEN_ALPHA, CHOSEN_SCHEDULE, CLUSTERS, DELTAS, PROMPT_SETS, REFINED, Row, notes_stage, probe_tensors
 from ..settings import PipelineSettings
 from ..storage import StorageError
 
@@ -58,6 +58,12 @@ class Context:
     @property
     def neutral_prompts(self) -> list[str]:
         return [t.neutral for t in self.prompts]
+
+    def heldin_prompts(self) -> tuple[list[str], list[str]]:
+        """``(task ids, prompts)`` the sweep may choose on: the neutral prompts, then the
+        paraphrases the probes train on (the first ``probe_paraphrases`` of each task)."""
+        pairs = [(t.id, p) for t in self.prompts for p in t.paraphrases[: self.settings.probe_paraphrases]]
+        return [t.id for t in self.prompts] + [i for i, _ in pairs], self.neutral_prompts + [p for _, p in pairs]
 
     def eval_prompts(self, prompt_set: str = "neutral") -> tuple[list[str], list[str]]:
         """``(task ids, prompts)`` of a prompt set: the neutral prompts, or every paraphrase past
@@ -179,3 +185,7 @@ class Learned:
     def chosen(self) -> dict[int, float]:
         """The sweep's layers and their alphas (empty before the sweep)."""
         return {m["layer"]: m["value"] for m in self.metrics("sweep") if m["name"] == CHOSEN_ALPHA}
+
+    def chosen_schedule(self) -> str | None:
+        """The schedule the sweep chose (None before the sweep, or for a run from before schedules)."""
+        return next((m["extra"]["schedule"] for m in self.metrics("sweep") if m["name"] == CHOSEN_SCHEDULE), None)

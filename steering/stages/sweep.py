@@ -1,6 +1,18 @@
-"""Sweep: single-layer success for every layer and alpha; then the best layers together, at the
-common scale of their alphas that steers best (or the best layer alone, if that is better);
-then, per layer, the causal test of the probe."""
+"""Sweep: single-layer success for every layer and alpha on the neutral prompts; the best
+layers together, at the common scale of their alphas that steers best (or the best layer alone);
+then the selection of a margin on those alphas and a schedule, by what users want; and, per
+layer, the causal test of the probe.
+
+The selection reads the held-in phrasings: the neutral prompts and the paraphrases the probes
+train on (``probe_paraphrases``), which the grid did not choose on, so a margin that other
+phrasings need shows there. The held-out phrasings, on which the evaluation reports, are never
+read. For each candidate (``sweep_margins`` x ``sweep_schedules``) it steers a short greedy
+continuation of every held-in prompt. Candidates within ``TOLERANCE`` of the best share that
+opens the target's fence compete on quality: the continuation's mean log-probability as the
+answer to the task asked explicitly (does the steered code read like the code the model writes
+when asked?). Of those within ``TOLERANCE`` nats per token of the best quality, the smallest
+margin wins (the least intervention), then the better quality.
+"""
 
 from __future__ import annotations
 
@@ -8,25 +20,32 @@ from dataclasses import replace
 
 import numpy as np
 
-from ..evaluation import assigned_cluster_success, best_layers, layer_alpha_sweep, scale_sweep
+from ..detect import detect_language
+from ..evaluation import assigned_cluster_success, best_layers, continuation_logprob, layer_alpha_sweep, scale_sweep
+from ..generation import GenerationConfig, generate
+from ..languages import FENCE_ALIASES
 from ..methods import METHODS
-from ..schema import ACTIVATIONS, CHOSEN_ALPHA, CLUSTERS, causal_metric
+from ..schema import ACTIVATIONS, CHOSEN_ALPHA, CHOSEN_SCHEDULE, CLUSTERS, causal_metric
 from ..steer import GactSteerer, SteeringSpec
 from .base import Context, Learned, StageResult
 
 COMBINE_SCALES = (0.5, 0.75, 1.0)  # common scales tried for the chosen layers' alphas together
+TOLERANCE = 0.02  # fenced share, and log-probability per token, within which candidates count as equal
+CANDIDATE = "candidate"  # a selection candidate's fenced share (``extra``: margin, schedule, quality)
 
 
 def sweep(ctx: Context, learned: Learned) -> StageResult:
     s, model = ctx.settings, ctx.model
     layers = list(range(model.n_layers))
-    advance = ctx.tick("sweep", len(layers) * (len(s.sweep_alphas) + 1) + len(COMBINE_SCALES))
+    n_candidates = len(s.sweep_margins) * len(s.sweep_schedules)
+    advance = ctx.tick("sweep", len(layers) * (len(s.sweep_alphas) + 1) + len(COMBINE_SCALES) + n_candidates + 1)
 
     # The learned state (vectors, probe), read once; each cell only changes the spec.
     base = METHODS["gact_unrefined"].steerer(learned, s, model, SteeringSpec((0,), (1.0,), "gact", hook_point=s.hook_point))
 
-    def make(chosen, alphas):
-        return replace(base, spec=SteeringSpec(tuple(chosen), tuple(alphas), "gact", hook_point=s.hook_point))
+    def make(chosen, alphas, schedule="all"):
+        spec = METHODS["gact_unrefined"].make_spec(chosen, alphas, replace(s, schedule=schedule))
+        return replace(base, spec=spec)
 
     grid, batches = layer_alpha_sweep(model, ctx.neutral_prompts, lambda layer, alpha: make([layer], [alpha]),
                                       layers, s.sweep_alphas, s.target, advance)
@@ -43,15 +62,64 @@ def sweep(ctx: Context, learned: Learned) -> StageResult:
     rows = [("success", layer, grid[i, j], {"alpha": float(a)}) for i, layer in enumerate(layers)
             for j, a in enumerate(s.sweep_alphas)]
     rows += [("combined_success", None, v, {"scale": c}) for c, v in combined.items()]
+    candidates = _select(ctx, *ctx.heldin_prompts(), lambda margin, schedule: make(
+        chosen_layers, [a * margin for a in chosen_alphas], schedule), advance)
+    rows += [(CANDIDATE, None, c["success"], {k: v for k, v in c.items() if k != "success"}) for c in candidates]
+    best = _choice(candidates)
     rows += _causal_rows(ctx, learned, base, grid, batches, advance)
-    rows += [(CHOSEN_ALPHA, int(layer), float(alpha), None) for layer, alpha in zip(chosen_layers, chosen_alphas)]
+    rows += [(CHOSEN_ALPHA, int(layer), float(alpha * best["margin"]), None)
+             for layer, alpha in zip(chosen_layers, chosen_alphas)]
+    rows.append((CHOSEN_SCHEDULE, None, best["margin"], {"schedule": best["schedule"], "why": _why(best, candidates)}))
     return StageResult(metrics={"sweep": rows})
+
+
+def _select(ctx: Context, ids, prompts, make, advance) -> list[dict]:
+    """Each candidate's fenced share and quality on the held-in phrasings (see the module)."""
+    s, model = ctx.settings, ctx.model
+    config = GenerationConfig(max_new_tokens=s.select_tokens, seed=s.seed, batch_size=max(s.batch_size, len(prompts)))
+    asked_prompts = [{t.id: t.prompts[s.target] for t in ctx.prompts}[i] for i in ids]
+    asked = generate(model, asked_prompts, config)
+    reference = float(np.nanmean(continuation_logprob(model, asked_prompts, [a.text for a in asked])))
+    advance()
+    out = []
+    for margin in s.sweep_margins:
+        for schedule in s.sweep_schedules:
+            answers = generate(model, prompts, config, steerer=make(margin, schedule))
+            opened = [FENCE_ALIASES.get(a.detection.tag) == s.target and a.detection.fenced for a in answers]
+            logprob = continuation_logprob(model, asked_prompts, [a.text for a in answers])
+            out.append({"margin": float(margin), "schedule": schedule, "success": float(np.mean(opened)),
+                        "quality": float(np.nanmean(logprob)), "asked_quality": reference})
+            advance()
+    return out
+
+
+def _finalists(candidates: list[dict]) -> tuple[list[dict], list[dict]]:
+    """Those near the best fenced share, and of them those near the best quality."""
+    top = max(c["success"] for c in candidates)
+    near = [c for c in candidates if c["success"] >= top - TOLERANCE]
+    best = max(c["quality"] for c in near)
+    return near, [c for c in near if c["quality"] >= best - TOLERANCE]
+
+
+def _choice(candidates: list[dict]) -> dict:
+    return min(_finalists(candidates)[1], key=lambda c: (c["margin"], -c["quality"]))
+
+
+def _why(best: dict, candidates: list[dict]) -> str:
+    near, good = _finalists(candidates)
+    return (f"{best['schedule']} at {best['margin']:g}x the smallest alphas that steer the neutral prompts: "
+            f"{best['success']:.0%} of the held-in continuations open the target's fence; {len(near)} of "
+            f"{len(candidates)} candidates came within {TOLERANCE:.0%} of the best share, {len(good)} of those within "
+            f"{TOLERANCE} nats/token of the best quality, and this is the smallest margin among them (mean "
+            f"log-probability as the asked answer {best['quality']:.3f} per token; the asked answers' own "
+            f"{best['asked_quality']:.3f})")
 
 
 def _causal_rows(ctx: Context, learned: Learned, base: GactSteerer, grid: np.ndarray, batches, advance) -> list[tuple]:
     """Does the probe pick the right vector? Per layer, steering with the cluster vector the
     probe picks for each prompt, a random cluster's, and the prompt's own cluster's (the
-    oracle), at the sweep's alpha where that layer's success is nearest 50% (most room)."""
+    oracle), at the sweep's alpha where that layer's success is nearest 50% (most room). Read
+    on the neutral prompts, the first rows of ``batches``."""
     s = ctx.settings
     acts = learned.tensors(ACTIVATIONS)
     labels = learned.tensors(CLUSTERS)["labels"].numpy()

@@ -1,0 +1,215 @@
+"""Issue 16: steering schedules, the references every evaluation carries, its token budget, and
+the intervals and paired comparisons its tables report."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+import steering.steer as steer_module
+from steering.generation import GenerationConfig, fence_written, generate
+from steering.pipeline import Pipeline, PipelineSettings
+from steering.prompts import PromptSet
+from steering.results import RunResults
+from steering.stages.evaluate import asked_budget
+from steering.stats import excludes_zero, paired_interval, rate_interval
+from steering.steer import MeanDiffSteerer, SteeringSpec
+from steering.storage import Run
+
+PROMPTS = ["Write a function that sorts an array with merge sort.", "Write a function that computes a dot product."]
+LAYER, ALPHA = 4, 6.0
+
+
+def _vectors(model, seed=0):
+    vectors = torch.zeros(model.n_layers, model.d_model)
+    vectors[LAYER] = torch.randn(model.d_model, generator=torch.Generator().manual_seed(seed))
+    return vectors
+
+
+def _steerer(model, gate_probe=None, alpha=ALPHA, **spec):
+    return MeanDiffSteerer(SteeringSpec((LAYER,), (alpha,), "mean_diff", **spec), _vectors(model), gate_probe=gate_probe)
+
+
+@pytest.fixture
+def steered_positions(monkeypatch):
+    """Counts, per generate call, the (row, position) pairs a schedule let through."""
+    counts = []
+    original = steer_module.schedule_weights
+
+    def counting(spec, control, steered, target_probability=None):
+        weights = original(spec, control, steered, target_probability)
+        full = torch.ones(steered.shape[:2]) if weights is None else weights[..., 0].cpu()
+        counts.append(full.sum(1))  # per row of this pass
+        return weights
+
+    monkeypatch.setattr(steer_module, "schedule_weights", counting)
+    return counts
+
+
+CONFIG = GenerationConfig(max_new_tokens=12, stop="none")
+
+
+@pytest.mark.parametrize("k", [1, 3, 5])
+def test_a_window_of_k_tokens_steers_exactly_k_positions(embedded, steered_positions, k):
+    [answer] = generate(embedded, PROMPTS[:1], CONFIG, steerer=_steerer(embedded, schedule="window", window=k))
+    assert answer.n_tokens == 12
+    assert sum(float(c.sum()) for c in steered_positions) == k  # 12 passes, k of them steered
+    # The first k tokens are those of steering every token; the rest differ from it.
+    [full] = generate(embedded, PROMPTS[:1], CONFIG, steerer=_steerer(embedded))
+    [plain] = generate(embedded, PROMPTS[:1], CONFIG)
+    assert answer.tokens[:k] == full.tokens[:k]
+    assert full.tokens != plain.tokens
+
+
+def test_window_counts_each_row_in_a_batch(embedded, steered_positions):
+    generate(embedded, PROMPTS, CONFIG, steerer=_steerer(embedded, schedule="window", window=4))
+    per_row = torch.zeros(2)
+    for counts in steered_positions:
+        if len(counts) == 2:
+            per_row += counts
+    assert per_row.tolist() == [4.0, 4.0]
+
+
+def test_fence_schedule_stops_after_the_fence_line(embedded, steered_positions):
+    [answer] = generate(embedded, PROMPTS[:1], CONFIG, steerer=_steerer(embedded, alpha=0.5, schedule="fence"))
+    # the tokens up to and including the one that ends the fence line
+    through = next(n for n in range(1, answer.n_tokens + 1)
+                   if fence_written(embedded.tokenizer.decode(answer.tokens[:n], skip_special_tokens=True)))
+    assert sum(float(c.sum()) for c in steered_positions) == through < 12
+
+
+class _ConstantProbe:
+    """A gate probe whose "off" class (the last) has probability ``p`` everywhere."""
+
+    def __init__(self, p):
+        self.logit = math.log(p / (1 - p))
+
+    def layer_logits(self, layer, h, coef=None, intercept=None):
+        zeros = torch.zeros(*h.shape[:-1], 2)
+        zeros[..., 1] = self.logit
+        return zeros
+
+
+class _ConfidentAfter:
+    """A gate probe that becomes confident (p = 0.99) from its ``n``-th reading on."""
+
+    def __init__(self, n):
+        self.n, self.calls = n, 0
+
+    def layer_logits(self, layer, h, coef=None, intercept=None):
+        self.calls += 1
+        logits = torch.zeros(*h.shape[:-1], 2)
+        logits[..., 1] = 5.0 if self.calls >= self.n else -5.0
+        return logits
+
+
+def test_a_gate_steers_only_while_the_probe_is_not_confident(embedded, steered_positions):
+    plain = generate(embedded, PROMPTS, CONFIG)
+    full = generate(embedded, PROMPTS, CONFIG, steerer=_steerer(embedded))
+    confident = generate(embedded, PROMPTS, CONFIG, steerer=_steerer(embedded, _ConstantProbe(0.9), schedule="gated",
+                                                                     gate=0.5))
+    unsure = generate(embedded, PROMPTS, CONFIG, steerer=_steerer(embedded, _ConstantProbe(0.1), schedule="gated", gate=0.5))
+    assert [a.tokens for a in confident] == [a.tokens for a in plain]
+    assert [a.tokens for a in unsure] == [a.tokens for a in full]
+    steered_positions.clear()
+    generate(embedded, PROMPTS[:1], CONFIG, steerer=_steerer(embedded, _ConfidentAfter(4), schedule="gated"))
+    assert sum(float(c.sum()) for c in steered_positions) == 3  # the gate closed at its 4th reading
+
+
+def test_schedules_refuse_what_they_cannot_do(embedded):
+    with pytest.raises(ValueError, match="window must be a positive"):
+        SteeringSpec((1,), (1.0,), schedule="window", window=0)
+    with pytest.raises(ValueError, match="unknown schedule"):
+        SteeringSpec((1,), (1.0,), schedule="sometimes")
+    with pytest.raises(ValueError, match="counts generated tokens"):
+        _steerer(embedded, schedule="window").hooks(embedded)  # without the decoding loop to drive it
+    with pytest.raises(ValueError, match="needs a G-ACT probe"):
+        _steerer(embedded, schedule="gated").hooks(embedded)
+    assert SteeringSpec.from_json(SteeringSpec((1,), (1.0,), schedule="window", window=5).to_json()).window == 5
+
+
+def test_norm_unit_scales_alpha_by_the_layers_residual_norm(embedded):
+    scale = torch.ones(embedded.n_layers) * 3.0
+    absolute = MeanDiffSteerer(SteeringSpec((LAYER,), (ALPHA * 3.0,), "mean_diff"), _vectors(embedded))
+    norm = MeanDiffSteerer(SteeringSpec((LAYER,), (ALPHA,), "mean_diff", alpha_unit="norm"), _vectors(embedded),
+                           unit_scale=scale)
+    assert [a.tokens for a in generate(embedded, PROMPTS, CONFIG, steerer=norm)] == \
+        [a.tokens for a in generate(embedded, PROMPTS, CONFIG, steerer=absolute)]
+
+
+# --- references and budget ----------------------------------------------------------------------
+
+def test_reference_rows_use_the_same_seeds_and_budget_as_the_methods(embedded, tmp_path):
+    prompts = PromptSet.load().head(6)
+    settings = PipelineSettings(probe_epochs=60, sweep_alphas=(1.0, 4.0), sweep_margins=(1.0,), refine_steps=2,
+                                max_new_tokens=48, eval_temperature=1.0, seed=7)
+    pipeline = Pipeline(embedded, prompts, Run(tmp_path / "run", create=True), settings)
+    pipeline.run_all(("extract", "cluster", "probe", "sweep"))
+    result = pipeline.run_stage("eval", "gact_unrefined", "heldout")
+    budget = result["budget"]
+    assert budget == asked_budget(result["answers"]["asked"], 48) or budget <= 48
+    rows = pipeline.run.generations("heldout_gact_unrefined")
+    by_condition = {c: [r for r in rows if r["condition"] == c] for c in ("baseline", "asked", "prefilled", "steered")}
+    seeds = {c: [r["seed"] for r in rs] for c, rs in by_condition.items()}
+    assert len({tuple(s) for s in seeds.values()}) == 1 and len(seeds["asked"]) == 6  # sampled, so seeds matter
+    assert all(r["n_tokens"] <= budget for r in rows)
+    explicit = {t.id: t.prompts["cpp"] for t in prompts}
+    assert [r["prompt"] for r in by_condition["asked"]] == [explicit[r["task_id"]] for r in by_condition["asked"]]
+    assert all(r["text"].startswith("```cpp\n") for r in by_condition["prefilled"])
+    assert [r["prompt"] for r in by_condition["prefilled"]] == [r["prompt"] for r in by_condition["steered"]]
+    # A second method reuses the stored references rather than generating them again.
+    again = pipeline.run_stage("eval", "mean_diff", "heldout")
+    assert [a.text for a in again["answers"]["asked"]] == [r["text"] for r in by_condition["asked"]]
+    results = RunResults(pipeline.run.dir)
+    assert results.budget("heldout")["tokens"] == budget
+    table = results.method_table("heldout", intervals=True)
+    assert list(table.index[:3]) == ["baseline", "asked explicitly", "prefilled fence"]
+    rate, low, high = table.at["asked explicitly", "fenced_target"]
+    assert low <= rate <= high
+    versus = results.comparison("heldout", "fenced_target", against="mean_diff")
+    assert "gact_unrefined" in versus.index and versus.loc["gact_unrefined", "low"] <= versus.loc["gact_unrefined", "value"]
+
+
+def test_asked_budget_is_the_95th_percentile_rounded_up_and_capped():
+    class A:
+        def __init__(self, n):
+            self.n_tokens = n
+    assert asked_budget([A(n) for n in range(1, 101)], 320) == 96  # p95 = 95 -> 96
+    assert asked_budget([A(n) for n in (10, 12, 20)], 320) == 32  # p95 = 20 -> 32
+    assert asked_budget([A(320)] * 10, 320) == 320
+    assert asked_budget([A(500)] * 10, 320) == 320  # never above the cap
+
+
+# --- intervals ----------------------------------------------------------------------------------
+
+def test_rate_interval_known_answers():
+    assert rate_interval([1.0] * 10, list("abcdefghij")) == (1.0, 1.0, 1.0)
+    assert rate_interval([float("nan")] * 3, list("abc")) == (None, None, None)
+    # Two tasks, one always right and one always wrong: resampled means are 0, 0.5 or 1.
+    rate, low, high = rate_interval([1, 1, 0, 0], ["a", "a", "b", "b"])
+    assert (rate, low, high) == (0.5, 0.0, 1.0)
+    # 40 independent tasks at 75%: about the binomial interval, +-1.96 * sqrt(.75 * .25 / 40) = +-0.134.
+    rate, low, high = rate_interval([1, 1, 1, 0] * 10, [f"t{i}" for i in range(40)], n=4000)
+    assert rate == 0.75 and abs((0.75 - low) - 0.134) < 0.03 and abs((high - 0.75) - 0.134) < 0.03
+    # NaN rows do not count; rows of one task move together (fewer units, wider interval).
+    assert rate_interval([1, float("nan"), 0, 0], ["a", "a", "b", "c"])[0] == pytest.approx(1 / 3)
+    together = rate_interval([float((i // 4) % 4 != 3) for i in range(40)], [f"t{i // 4}" for i in range(40)])
+    assert together[2] - together[1] > high - low
+
+
+def test_paired_interval_known_answers():
+    tasks = [f"t{i}" for i in range(20)]
+    a = np.array([1.0] * 10 + [0.0] * 10)
+    assert paired_interval(a, a, tasks) == (0.0, 0.0, 0.0)
+    assert paired_interval(2 * (a + 0.5), a + 0.5, tasks, "ratio") == (2.0, 2.0, 2.0)
+    shifted = np.array([1.0] * 15 + [0.0] * 5)  # five more tasks succeed, none fewer
+    diff = paired_interval(shifted, a, tasks)
+    assert diff[0] == 0.25 and 0 < diff[1] <= diff[2] and excludes_zero(diff)
+    # unpaired, the same two rates' intervals overlap: pairing is what makes the difference clear
+    assert rate_interval(shifted, tasks)[1] < rate_interval(a, tasks)[2]
+    assert not excludes_zero(paired_interval(a, a[::-1], tasks))
+    with pytest.raises(ValueError, match="must align"):
+        paired_interval(a, a[:5], tasks)
