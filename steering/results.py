@@ -17,7 +17,7 @@ import torch
 
 from .evaluation import VERDICTS
 from .stats import excludes_zero, paired_interval
-from .schema import (BUDGET, CHOSEN_ALPHA, CLUSTERS, CONDITIONS, DELTAS, EVAL_MEASURES, STAGES, accuracy_metric, causal_metric,
+from .schema import (BUDGET, CHOSEN_ALPHA, CHOSEN_SCHEDULE, CLUSTERS, CONDITIONS, DELTAS, EVAL_MEASURES, STAGES, accuracy_metric, causal_metric,
                      eval_metric, eval_share_metric, eval_stage, is_evaluation, REFERENCES as REFERENCE_LABELS, refine_metric, share_metric)
 from .languages import LANGUAGE_KEYS
 from .projection import run_projection
@@ -25,6 +25,9 @@ from .prompts import PromptSet
 from .storage import DATABASE_FILE, SETTINGS_FILE, TENSOR_DIR, Run, record_inputs
 from .vectors_io import run_vectors, vectors_bytes
 
+# The measures a steering is judged by against the references: the target written, code that
+# compiles, and fluency (repeated 4-grams: lower is better).
+HEADLINE_MEASURES = ("fenced_target", "compiling", "repeated_ngrams")
 PROBES = {"gact": "G-ACT", "sklearn": "G-ACT, sklearn fit (ablation)", "refined": "G-ACT refined"}
 # Lines drawn with the probes for comparison: ACT's own metric, and what a probe must beat.
 REFERENCES = {"act": "ACT best head (good vs bad answer)", "majority": "majority class", "shuffled": "shuffled labels"}
@@ -384,6 +387,26 @@ class RunResults:
             rows[name] = {"value": interval[0], "low": interval[1], "high": interval[2],
                           "clear": excludes_zero(interval, 1.0 if kind == "ratio" else 0.0)}
         return pd.DataFrame.from_dict(rows, orient="index", columns=["value", "low", "high", "clear"])
+
+    def comparison_table(self, prompt_set: str = "neutral", against: str = "asked explicitly", kind: str = "ratio",
+                         measures=HEADLINE_MEASURES) -> pd.DataFrame:
+        """``comparison`` for several measures: a row per method, a ``(value, low, high, clear)``
+        cell per measure (the README's "compiles: 0.93 of asking")."""
+        columns = {m: self.comparison(prompt_set, m, against, kind) for m in measures}
+        names = [n for n, _, c in self._condition_rows(prompt_set) if c == "steered" or n == "prefilled fence"]
+        return pd.DataFrame({m: {n: tuple(t.loc[n]) if n in t.index else (np.nan, None, None, False) for n in names}
+                             for m, t in columns.items()}, index=names)
+
+    def selection(self) -> dict | None:
+        """What the sweep's selection tried (``candidates``: margin, schedule, fenced share,
+        quality) and what it chose and why."""
+        rows = [m for m in self._metrics if m["stage"] == "sweep" and m["name"] in ("candidate", CHOSEN_SCHEDULE)]
+        chosen = next((m for m in rows if m["name"] == CHOSEN_SCHEDULE), None)
+        if chosen is None:
+            return None
+        candidates = pd.DataFrame([{**m["extra"], "success": m["value"]} for m in rows if m["name"] == "candidate"])
+        return {"schedule": chosen["extra"]["schedule"], "margin": chosen["value"], "why": chosen["extra"]["why"],
+                "candidates": candidates}
 
     def budget(self, prompt_set: str = "neutral") -> dict | None:
         """The evaluation's token budget and how it was set (``rule``, ``cap``)."""

@@ -213,3 +213,24 @@ def test_paired_interval_known_answers():
     assert not excludes_zero(paired_interval(a, a[::-1], tasks))
     with pytest.raises(ValueError, match="must align"):
         paired_interval(a, a[:5], tasks)
+
+
+# --- every target ---------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("target,checker", [("java", "javac"), ("julia", None), ("python", "python")])
+def test_every_target_language_runs_with_its_references(embedded, tmp_path, target, checker):
+    """Steering towards Java, Julia (parse only: no compiler here) and Python, references included."""
+    from steering.toolchains import toolchain
+
+    if checker not in (None, "python") and toolchain(target) is None:
+        pytest.skip(f"{checker} is not installed")
+    settings = PipelineSettings(target=target, probe_epochs=100, sweep_margins=(1.0,), sweep_schedules=("all",),
+                                max_new_tokens=64)
+    pipeline = Pipeline(embedded, PromptSet.load().head(8), Run(tmp_path / "run", create=True), settings)
+    pipeline.run_all(("extract", "cluster", "probe", "sweep"))
+    result = pipeline.run_stage("eval", "mean_diff", "heldout")
+    assert result["asked"]["fenced_target"] >= 0.8  # the embedded model writes what it is asked for
+    assert all(a.text.startswith(f"```{target}\n") for a in result["answers"]["prefilled"])
+    assert result["steered"]["fenced_target"] > result["baseline"]["fenced_target"]  # steering moves towards it
+    assert (result["asked"]["compiling"] is None) == (checker is None)  # Julia: parse only
+    assert result["asked"]["compiler"] == checker
