@@ -59,3 +59,16 @@ st.markdown(f"**Neutral prompt:** {task.neutral}")
 for lang, text in task.prompts.items():
     st.markdown(f"**{figures.language_name(lang)} prompt:** {text}")
 st.plotly_chart(figures.task_confidence_lines(results.task_confidence(task_id), task_id), config=PLOT_CONFIG)
+
+answers = results.task_answers(task_id)
+if not answers.empty:
+    missed = answers[(answers["condition"] == "steered") & ~answers["on target"]]
+    st.markdown(f"#### What steering wrote for {task_id}")
+    st.caption(f"Every evaluation answer to this task, the steered ones first ({len(missed)} of them missed the target: "
+               "not fenced target code that parses). The probe's pick at this layer decides which cluster vector "
+               "G-ACT adds, so a probe failure here can show up as a wrong steered answer.")
+    shown = st.dataframe(answers.drop(columns=["text", "prompt"]), hide_index=True, on_select="rerun",
+                         selection_mode="single-row", key=f"answers_{task_id}")
+    picked = answers.iloc[shown.selection.rows[0] if shown.selection.rows else 0]
+    st.markdown(f"**{picked['condition']} · {picked['method']} · {picked['prompt set']}:** {picked['prompt']}")
+    st.code(picked["text"], language=picked["language"] or "text", wrap_lines=True)

@@ -7,11 +7,13 @@ from pages.common import PLOT_CONFIG, own_run_state, require_model, require_run,
 from steering import figures
 from steering.generation import GenerationConfig
 from steering.methods import METHODS, run_presets
-from steering.results import answer_diff
+from steering.results import answer_diff, format_interval
+from steering.schema import EVAL_MEASURES
+from steering.steer import SCHEDULES
 
 # This page's session state belongs to the open run: reset when another run is opened.
 own_run_state("steer_result", "task_set_result", "preset", "prompt_task", "prompt", "task", "method", "saved_alphas",
-              prefixes=("on_", "alpha_"))
+              "schedule", prefixes=("on_", "alpha_"))
 
 st.title("Steer")
 model = require_model()
@@ -114,6 +116,22 @@ config = GenerationConfig(max_new_tokens=int(max_tokens), temperature=0.0 if dec
                           seed=int(seed))
 
 
+schedule_cols = st.columns([2, 1, 1, 2])
+st.session_state.setdefault("schedule", steering.chosen_schedule)
+schedule = schedule_cols[0].selectbox(
+    "Schedule", list(SCHEDULES), key="schedule", format_func=lambda k: f"{k}: {SCHEDULES[k]}",
+    help="When the injection acts. The language is chosen in the answer's first tokens; steering every token "
+         "can cost code quality. The run's default is the sweep's choice.")
+window = schedule_cols[1].number_input("Window (tokens)", min_value=1, max_value=256, step=1,
+                                       value=steering.settings.schedule_window, disabled=schedule != "window")
+gate = schedule_cols[2].number_input("Gate p(target)", min_value=0.05, max_value=0.95, step=0.05,
+                                     value=steering.settings.gate, disabled=schedule != "gated")
+show_references = schedule_cols[3].checkbox(
+    "Show the references", key="show_references",
+    help="Also answer the task asked explicitly in the target language, and the prompt with the answer forced to "
+         "open the target's fence: the ceiling and the cheapest alternative a steering is judged against.")
+
+
 def decoding_words() -> str:
     """How the answers are being decoded now: kept with a result, whose caption must not follow
     the controls once they change."""
@@ -122,13 +140,14 @@ def decoding_words() -> str:
 
 
 def spec_words(spec) -> str:
-    return f"{METHODS[spec.method].label} on layers {list(spec.layers)} at {[round(a, 3) for a in spec.alphas]}"
+    return (f"{METHODS[spec.method].label} on layers {list(spec.layers)} at {[round(a, 3) for a in spec.alphas]}, "
+            f"{spec.describe()}")
 
 
 def make_steerer():
     """The current toggles as a Steerer, or None after showing why it cannot be made."""
     try:
-        return steering.steerer(method, layers, alphas)
+        return steering.steerer(method, layers, alphas, schedule=schedule, schedule_window=int(window), gate=float(gate))
     except ValueError as err:
         st.error(f"Cannot steer with these settings: {err}")
         return None
@@ -146,8 +165,12 @@ if buttons[0].button("Generate", type="primary"):
         except ValueError as err:  # an empty prompt, or one longer than the model's context
             st.error(f"Cannot generate: {err}")
         else:
+            references = {}
+            if show_references:
+                with st.spinner("Generating the references…"):
+                    references = steering.references(task_id, prompt, config)
             st.session_state.steer_result = {"answers": answers, "spec": steerer.spec, "prompt": prompt,
-                                             "decoding": decoding_words()}
+                                             "decoding": decoding_words(), "references": references}
         status.empty()
 if buttons[1].button("Run the task set"):
     steerer = make_steerer()
@@ -159,7 +182,8 @@ if buttons[1].button("Run the task set"):
             done[0] += n
             bar.progress(done[0] / total, text=f"{done[0]}/{total} answers")
 
-        outcome = steering.task_set([t.neutral for t in results.prompts], steerer, config, on_answers=advance)
+        outcome = steering.task_set([t.neutral for t in results.prompts], steerer, config, on_answers=advance,
+                                    tasks=results.prompts.ids)
         bar.empty()
         st.session_state.task_set_result = {**outcome, "spec": steerer.spec, "decoding": decoding_words()}
 
@@ -167,8 +191,13 @@ if buttons[1].button("Run the task set"):
 result = st.session_state.get("steer_result")
 if result:
     st.caption(f"{spec_words(result['spec'])}; {result['decoding']}.")
-    columns = st.columns(2)
-    for col, title, answer in zip(columns, ("Baseline", "Steered"), result["answers"]):
+    shown = [("Baseline", result["answers"][0]), ("Steered", result["answers"][1]),
+             *[(name.capitalize(), answer) for name, answer in result.get("references", {}).items()]]
+    if result.get("references"):
+        st.caption(f"Asked explicitly: task {task_id}'s own {figures.language_name(results.target)} prompt (not the "
+                   "prompt box); prefilled fence: the prompt box, with the answer forced to open the target's fence.")
+    columns = st.columns(len(shown))
+    for col, (title, answer) in zip(columns, shown):
         d = answer.detection
         with col:
             st.markdown(f"#### {title} · {figures.language_name(d.language)}")
@@ -188,10 +217,21 @@ if outcome:
     left, right = st.columns([2, 1])
     left.plotly_chart(figures.shares_before_after(shares, title=f"Whole task set, neutral prompts ({len(results.prompts)} tasks)"),
                       config=PLOT_CONFIG)
-    right.dataframe(pd.DataFrame({c: {"fenced target": outcome[c]["fenced_target"], "…and parses": outcome[c]["success"],
-                                      "compiles (of fenced)": outcome[c]["compiles"], "no code block": outcome[c]["no_code_block"],
-                                      "repeated 4-grams": outcome[c]["repeated_ngrams"]} for c in ("baseline", "steered")}),
-                    column_config={c: st.column_config.NumberColumn(format="percent") for c in ("baseline", "steered")})
+    right.dataframe(pd.DataFrame({c: {EVAL_MEASURES[k]: format_interval((outcome[c][k], *outcome[c]["ci"].get(k, (None, None))))
+                                      for k in ("fenced_target", "success", "compiling", "no_code_block", "repeated_ngrams")}
+                                  for c in ("baseline", "steered")}))
+    right.caption("95% bootstrap intervals over tasks.")
+
+for prompt_set, words in (("heldout", "held-out phrasings"), ("neutral", "neutral prompts")):
+    table = results.display_table(prompt_set)
+    if not table.empty:
+        with st.expander(f"The run's evaluation on the {words}, against the references", expanded=False):
+            budget = results.budget(prompt_set)
+            st.dataframe(table)
+            st.caption("Same seeds and token budget for every row"
+                       + (f" ({budget['tokens']} tokens)" if budget else "") + "; 95% bootstrap intervals over tasks. "
+                       "Asked explicitly: the task's prompt in the target language; prefilled fence: the answer "
+                       "forced to open the target's fence.")
 
 sweep = results.sweep()
 if not sweep.empty:

@@ -5,11 +5,11 @@ and from Python alike)."""
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from .evaluation import evaluate_steering, side_by_side
-from .generation import GenerationConfig
+from .generation import GenerationConfig, generate
 from .methods import METHODS, method as get_method
 from .settings import PipelineSettings
 from .stages import Learned
@@ -46,20 +46,42 @@ class RunSteering:
         self.model = model
         self.settings = PipelineSettings.from_json(run.settings.get("pipeline", {}))
         self.learned = Learned(run)
+        self.prompts = run.prompt_set()
 
     def available(self, done) -> list[str]:
         """The steering methods whose stages ``done(stage)`` says are complete."""
         return [name for name, m in METHODS.items() if m.needs is not None and all(map(done, m.needs(self.settings)))]
 
-    def steerer(self, method: str, layers, alphas):
+    def steerer(self, method: str, layers, alphas, **schedule):
         """The steerer of ``method`` on ``layers`` at ``alphas`` (each checked against the
-        method's limit), or a ValueError saying why it cannot be made."""
+        method's limit), on the run's schedule or ``schedule`` (``schedule=``, ``schedule_window=``,
+        ``gate=``: settings' names), or a ValueError saying why it cannot be made."""
         if not layers:
             raise ValueError("Every layer is off: switch on at least one layer to steer.")
         entry = get_method(method)
-        spec = SteeringSpec(tuple(layers), tuple(entry.check_alpha(a) for a in alphas), method=entry.steers_as,
-                            hook_point=self.settings.hook_point)
-        return entry.steerer(self.learned, self.settings, self.model, spec)
+        settings = replace(self.settings, **schedule)
+        spec = entry.make_spec(layers, [entry.check_alpha(a) for a in alphas], settings, self.learned)
+        return entry.steerer(self.learned, settings, self.model, spec)
+
+    @property
+    def chosen_schedule(self) -> str:
+        """The schedule steering uses unless told otherwise: the settings', else the sweep's choice."""
+        return self.settings.schedule or self.learned.chosen_schedule() or "all"
+
+    def references(self, task_id: str, prompt: str, config: GenerationConfig) -> dict:
+        """What a steered answer is judged against, with the same decoding: the task asked in the
+        target language, and ``prompt`` with the answer forced to open the target's fence."""
+        from .stages.evaluate import fence_opening
+
+        if not prompt.strip():
+            raise ValueError("The prompt is empty: write a prompt or pick a task.")
+        target = self.settings.target
+        explicit = self.prompts.task(task_id).prompts.get(target) if task_id in self.prompts.ids else None
+        out = {}
+        if explicit:
+            out["asked explicitly"] = generate(self.model, explicit, config)[0]
+        out["prefilled fence"] = generate(self.model, prompt, replace(config, start=fence_opening(target)))[0]
+        return out
 
     def side_by_side(self, prompt: str, steerer, config: GenerationConfig, on_token=None):
         """``(baseline, steered)`` answers to one prompt, with the same seed."""
@@ -67,7 +89,8 @@ class RunSteering:
             raise ValueError("The prompt is empty: write a prompt or pick a task.")
         return side_by_side(self.model, prompt, steerer, config, on_token=on_token)
 
-    def task_set(self, prompts: list[str], steerer, config: GenerationConfig, on_answers=None) -> dict:
+    def task_set(self, prompts: list[str], steerer, config: GenerationConfig, on_answers=None, tasks=None) -> dict:
         """Baseline and steered answers to every prompt, scored (``evaluation.evaluate_steering``)."""
         return evaluate_steering(self.model, prompts, steerer, self.settings.target, temperature=config.temperature,
-                                 seed=config.seed, max_new_tokens=config.max_new_tokens, on_answers=on_answers)
+                                 seed=config.seed, max_new_tokens=config.max_new_tokens, on_answers=on_answers,
+                                 tasks=tasks)

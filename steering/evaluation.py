@@ -109,12 +109,13 @@ def compare_answers(baseline, steered, target: str, tokenizer=None, max_new_toke
 
 def evaluate_steering(model, prompts: Sequence[str], steerer, target: str, temperature: float = 1.0,
                       seed: int = 0, max_new_tokens: int = 320, batch_size: int = 32,
-                      on_answers: Callable[[int], None] | None = None) -> dict:
-    """Baseline and steered generation of the same prompts with the same seeds, summarised."""
+                      on_answers: Callable[[int], None] | None = None, tasks: Sequence[str] | None = None) -> dict:
+    """Baseline and steered generation of the same prompts with the same seeds, summarised
+    (intervals over ``tasks``, the task of each prompt; each prompt its own by default)."""
     config = GenerationConfig(max_new_tokens=max_new_tokens, temperature=temperature, seed=seed, batch_size=batch_size)
     baseline = generate(model, prompts, config, on_answers=on_answers)
     steered = generate(model, prompts, config, steerer=steerer, on_answers=on_answers)
-    result = compare_answers(baseline, steered, target, model.tokenizer, max_new_tokens)
+    result = compare_answers(baseline, steered, target, model.tokenizer, max_new_tokens, tasks=tasks)
     result.update(spec=steerer.spec.to_json(), temperature=temperature, seed=seed)
     return result
 

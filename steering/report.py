@@ -58,9 +58,12 @@ def build_report(results: RunResults, method: str = "gact", layer: int | None = 
                                                              title=f"What the answers count as, {which} ({method})")))
     parts, first = [], True
     for which_set, which in (("neutral", "neutral prompts"), ("heldout", "held-out phrasings")):
-        table = results.method_table(which_set)
+        table = results.display_table(which_set)
         if not table.empty:
-            parts.append(f"<h2>Methods on the {which}</h2>" + table.to_html(float_format=lambda v: f"{v:.1%}", na_rep="n/a"))
+            parts.append(f"<h2>Methods on the {which}</h2><p class='muted'>Same seeds and token budget for every row; "
+                         "95% bootstrap intervals over tasks. Asked explicitly: the task's own prompt in the target "
+                         "language; prefilled fence: the answer forced to open the target's fence.</p>"
+                         + table.to_html())
     for heading, fig in sections:
         if heading:
             parts.append(f"<h2>{html.escape(heading)}</h2>")

@@ -33,6 +33,15 @@ PROBES = {"gact": "G-ACT", "sklearn": "G-ACT, sklearn fit (ablation)", "refined"
 REFERENCES = {"act": "ACT best head (good vs bad answer)", "majority": "majority class", "shuffled": "shuffled labels"}
 
 
+def format_interval(cell, percent: bool = True) -> str:
+    """``(value, low, high, ...)`` as "45.7% (31.1–60.0%)", or "0.93 (0.81–1.04)"; "n/a" without a value."""
+    value, low, high = cell[:3]
+    if value is None or value != value:
+        return "n/a"
+    show = (lambda v: f"{v:.1%}") if percent else (lambda v: f"{v:.2f}")
+    return show(value) + (f" ({show(low).rstrip('%')}–{show(high)})" if low is not None else "")
+
+
 def run_stamp(run_dir: str | Path) -> tuple:
     """Changes whenever the pipeline writes to the run: a cache key for its results."""
     root = Path(run_dir)
@@ -407,6 +416,26 @@ class RunResults:
         candidates = pd.DataFrame([{**m["extra"], "success": m["value"]} for m in rows if m["name"] == "candidate"])
         return {"schedule": chosen["extra"]["schedule"], "margin": chosen["value"], "why": chosen["extra"]["why"],
                 "candidates": candidates}
+
+    def display_table(self, prompt_set: str = "neutral",
+                      measures=("fenced_target", "success", "compiling", "cut_off", "repeated_ngrams")) -> pd.DataFrame:
+        """``method_table`` with intervals, as text ("45.7% (31.1–60.0%)"), columns labelled."""
+        table = self.method_table(prompt_set, intervals=True)
+        return pd.DataFrame({EVAL_MEASURES[k]: table[k].map(format_interval) for k in measures}, index=table.index)
+
+    def task_answers(self, task_id: str) -> pd.DataFrame:
+        """Every evaluation answer to one task: which method and prompt set, the condition, and
+        what it counts as (language, parses), the steered ones that missed the target first."""
+        answers = self.generations()
+        if answers.empty:
+            return answers
+        answers = answers[(answers["task_id"] == task_id) & answers["stage"].map(is_evaluation)].copy()
+        answers["prompt set"] = np.where(answers["stage"].str.startswith("heldout_"), "held-out", "neutral")
+        answers["method"] = answers["stage"].str.split("_", n=1).str[1]
+        answers["on target"] = (answers["language"] == self.target) & (answers["parses"] == 1)
+        answers["_order"] = (answers["condition"] != "steered") * 2 + answers["on target"]
+        answers = answers.sort_values("_order", kind="stable")
+        return answers[["method", "prompt set", "condition", "language", "parses", "on target", "n_tokens", "prompt", "text"]]
 
     def budget(self, prompt_set: str = "neutral") -> dict | None:
         """The evaluation's token budget and how it was set (``rule``, ``cap``)."""

@@ -7,7 +7,7 @@ from rich.console import Console
 from rich.table import Table
 
 from .languages import LANGUAGES
-from .results import PROBES, REFERENCES, RunResults
+from .results import PROBES, REFERENCES, RunResults, format_interval
 from .schema import EVAL_MEASURES, accuracy_metric, MIN_VALIDATION_TASKS, PROMPT_SETS, validation_tasks
 
 console = Console()
@@ -85,35 +85,25 @@ def print_summary(results: RunResults) -> None:
         _evaluation(results, prompt_set)
 
 
-def interval(cell, percent: bool = True) -> str:
-    """``(value, low, high, ...)`` as "45.7% (31.1–60.0)", or "0.93 (0.81–1.04)"."""
-    value, low, high = cell[:3]
-    if value is None or value != value:
-        return "n/a"
-    show = (lambda v: f"{v:.1%}") if percent else (lambda v: f"{v:.2f}")
-    return show(value) + (f" ({show(low).rstrip('%')}–{show(high)})" if low is not None else "")
-
-
 def _evaluation(results: RunResults, prompt_set: str) -> None:
-    methods = results.method_table(prompt_set, intervals=True)
+    methods = results.display_table(prompt_set)
     if methods.empty:
         return
     budget = results.budget(prompt_set)
     rule = "the asked answers' 95th percentile, " if budget and budget.get("rule") == "asked" else ""
     words = f"{budget['tokens']} tokens ({rule}cap {budget.get('cap')})" if budget else "its budget"
-    shown = ("fenced_target", "success", "compiling", "cut_off", "repeated_ngrams")
     table(f"Steering toward the target on the {SET_WORDS[prompt_set]}: same seeds, {words}; 95% intervals over tasks",
-          ["", *[EVAL_MEASURES[k] for k in shown]], [[m, *[interval(row[k]) for k in shown]] for m, row in methods.iterrows()])
+          ["", *methods.columns], [[m, *row] for m, row in methods.iterrows()])
     ratios = results.comparison_table(prompt_set)
     if not ratios.empty:
         table(f"Quality as a share of asking explicitly ({SET_WORDS[prompt_set]}; paired 95% intervals)",
               ["", *[EVAL_MEASURES[k] for k in ratios.columns]],
-              [[m, *[interval(c, percent=False) for c in row]] for m, row in ratios.iterrows()])
+              [[m, *[format_interval(c, percent=False) for c in row]] for m, row in ratios.iterrows()])
     against = results.comparison_table(prompt_set, "mean_diff", "difference", ("fenced_target", "compiling"))
     if not against.empty and "mean_diff" in results.evaluated_methods(prompt_set):
         table(f"Paired differences from mean difference ({SET_WORDS[prompt_set]}); * the interval excludes 0",
               ["", *[EVAL_MEASURES[k] for k in against.columns]],
-              [[m, *[interval(c) + ("*" if c[3] else "") for c in row]] for m, row in against.iterrows()
+              [[m, *[format_interval(c) + ("*" if c[3] else "") for c in row]] for m, row in against.iterrows()
                if m != "mean_diff"])
 
 

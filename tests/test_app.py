@@ -365,3 +365,31 @@ def test_the_dashboard_refuses_bad_input_inline(bad_runs, case, steps, message):
     assert hashes(bad_runs) == before  # nothing written, the good run byte-identical
     app.switch_page("pages/clusters.py").run()  # and the dashboard keeps working
     assert not app.exception
+
+
+def test_steer_shows_the_references_beside_a_scheduled_answer(runs):
+    """Issue 16: the schedule is a control, and the references can stand beside the steered answer."""
+    app = steer_page()
+    assert app.selectbox(key="schedule").value == RunResults(runs / DASHBOARD_RUN).selection()["schedule"]
+    app.selectbox(key="schedule").select("window").run()
+    app.checkbox(key="show_references").check().run()
+    app.button[0].click().run()
+    assert not app.exception and not app.error
+    headings = [m.value.split(" · ")[0] for m in app.markdown if m.value.startswith("####")]
+    assert headings == ["#### Baseline", "#### Steered", "#### Asked explicitly", "#### Prefilled fence"]
+    assert "first 8 tokens" in app.caption[0].value
+    assert any("prompt in the target language" in c.value for c in app.caption)  # the run's table, with references
+
+
+def test_probes_page_leads_from_a_failure_to_the_answers(runs):
+    app = opened()
+    app.switch_page("pages/probes.py").run()
+    app.radio[1].set_value("all").run()  # training tasks too: some prompt fails at some layer
+    for layer in range(8):
+        app.select_slider[0].set_value(layer).run()
+        if not app.success:
+            break
+    assert not app.exception and not app.success, "the probe fails somewhere, or this test shows nothing"
+    assert any(m.value.startswith("#### What steering wrote") for m in app.markdown)
+    assert any(m.value.startswith("**steered · ") for m in app.markdown)  # the answer steering wrote, first
+    assert app.code[-1].value  # and its code
