@@ -64,10 +64,18 @@ class SteeringArtifacts:
 
     @contextmanager
     def apply(self, model):
-        """Steer ``model`` inside the block, in this thread only (``generate`` calls in it are steered)."""
+        """Steer ``model`` inside the block, in this thread only (``generate`` calls in it are
+        steered). A schedule that counts tokens (window, fence) needs ``generate`` below instead."""
         self.check_model(model)
         with thread_hooks(model, self.steerer.hooks(model)):
             yield self
+
+    def generate(self, model, prompts, config=None):
+        """Steered answers to ``prompts``, on the spec's schedule (``generation.generate``)."""
+        from .generation import generate
+
+        self.check_model(model)
+        return generate(model, prompts, config, steerer=self.steerer)
 
     def save(self, path: str | Path) -> Path:
         """One safetensors file: the steerer's tensors, its parameters, spec and provenance."""

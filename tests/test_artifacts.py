@@ -5,6 +5,7 @@ model it is applied to."""
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 
 import pytest
 import torch
@@ -106,3 +107,18 @@ def test_every_method_fits_in_memory_applies_and_round_trips(method, embedded, t
     assert loaded.spec == artifacts.spec and loaded.method == method and loaded.provenance == artifacts.provenance
     with loaded.apply(embedded):
         assert [a.text for a in generate(embedded, prompts, config)] == steered
+
+
+def test_a_schedule_travels_with_the_artifacts(fitted, embedded, tmp_path):
+    """Issue 16: the schedule is part of what is saved, and ``generate`` steers on it."""
+    windowed = SteeringArtifacts(replace(fitted.steerer, spec=replace(fitted.spec, schedule="window", window=3)),
+                                 fitted.method, fitted.provenance)
+    loaded = SteeringArtifacts.load(windowed.save(tmp_path / "window.safetensors"), embedded)
+    assert loaded.spec.schedule == "window" and loaded.spec.window == 3
+    prompts = [t.neutral for t in PromptSet.load().head(3)]
+    config = GenerationConfig(max_new_tokens=24)
+    assert [a.text for a in loaded.generate(embedded, prompts, config)] == \
+        [a.text for a in generate(embedded, prompts, config, steerer=windowed.steerer)]
+    with pytest.raises(ValueError, match="counts generated tokens"):
+        with loaded.apply(embedded):
+            pass
