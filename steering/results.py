@@ -417,6 +417,20 @@ class RunResults:
         return {"schedule": chosen["extra"]["schedule"], "margin": chosen["value"], "why": chosen["extra"]["why"],
                 "candidates": candidates}
 
+    def family_table(self, prompt_set: str = "neutral", measure: str = "fenced_target") -> pd.DataFrame:
+        """``measure`` per task family (rows, with the number of tasks) and row of the method
+        table (columns): where a method wins or loses."""
+        category = dict(zip(self.prompts.ids, (t.category for t in self.prompts)))
+        columns = {}
+        for name, row in self.scores(prompt_set).items():
+            if measure in row:
+                frame = pd.DataFrame({"family": [category.get(t, "?") for t in row["tasks"]], "value": row[measure]})
+                columns[name] = frame.groupby("family", sort=False)["value"].mean()
+        table = pd.DataFrame(columns)
+        if not table.empty:
+            table.insert(0, "tasks", pd.Series(category).value_counts())
+        return table
+
     def display_table(self, prompt_set: str = "neutral",
                       measures=("fenced_target", "success", "compiling", "cut_off", "repeated_ngrams")) -> pd.DataFrame:
         """``method_table`` with intervals, as text ("45.7% (31.1–60.0%)"), columns labelled."""

@@ -99,6 +99,10 @@ def _evaluation(results: RunResults, prompt_set: str) -> None:
         table(f"Quality as a share of asking explicitly ({SET_WORDS[prompt_set]}; paired 95% intervals)",
               ["", *[EVAL_MEASURES[k] for k in ratios.columns]],
               [[m, *[format_interval(c, percent=False) for c in row]] for m, row in ratios.iterrows()])
+    families = results.family_table(prompt_set, "compiling")
+    if len(families.columns) > 2:
+        table(f"Compiling (of all answers) per task family ({SET_WORDS[prompt_set]})", ["family", *families.columns],
+              [[f, int(row.iloc[0]), *row.iloc[1:]] for f, row in families.iterrows()])
     against = results.comparison_table(prompt_set, "mean_diff", "difference", ("fenced_target", "compiling"))
     if not against.empty and "mean_diff" in results.evaluated_methods(prompt_set):
         table(f"Paired differences from mean difference ({SET_WORDS[prompt_set]}); * the interval excludes 0",
