@@ -117,7 +117,7 @@ config = GenerationConfig(max_new_tokens=int(max_tokens), temperature=0.0 if dec
 
 
 schedule_cols = st.columns([2, 1, 1, 2])
-st.session_state.setdefault("schedule", steering.chosen_schedule)
+st.session_state.setdefault("schedule", steering.chosen_schedule(method))
 schedule = schedule_cols[0].selectbox(
     "Schedule", list(SCHEDULES), key="schedule", format_func=lambda k: f"{k}: {SCHEDULES[k]}",
     help="When the injection acts. The language is chosen in the answer's first tokens; steering every token "

@@ -63,10 +63,9 @@ class RunSteering:
         spec = entry.make_spec(layers, [entry.check_alpha(a) for a in alphas], settings, self.learned)
         return entry.steerer(self.learned, settings, self.model, spec)
 
-    @property
-    def chosen_schedule(self) -> str:
-        """The schedule steering uses unless told otherwise: the settings', else the sweep's choice."""
-        return self.settings.schedule or self.learned.chosen_schedule() or "all"
+    def chosen_schedule(self, method: str) -> str:
+        """The schedule ``method`` steers on unless told otherwise: the settings', else the selection's."""
+        return get_method(method).chosen_schedule(self.learned, self.settings)
 
     def references(self, task_id: str, prompt: str, config: GenerationConfig) -> dict:
         """What a steered answer is judged against, with the same decoding: the task asked in the

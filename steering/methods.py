@@ -26,7 +26,9 @@ class Method:
     offered on the Steer page). ``own_choice(learned, settings)`` gives the method's own
     ``(layers, alphas)`` when the sweep's should not be used; ``factor(settings)`` a fixed alpha;
     ``answers`` replaces plain steered generation in the evaluation; ``preset(results)`` names
-    and makes a layer -> alpha preset for the Steer page."""
+    and makes a layer -> alpha preset for the Steer page. ``selection`` names the method whose
+    candidates the sweep's selection steers to choose this one's margin and schedule (None: no
+    selection; every token, at the alphas given)."""
 
     name: str
     label: str
@@ -40,33 +42,45 @@ class Method:
     factor: Callable | None = None
     answers: Callable | None = None
     preset: Callable | None = None
+    selection: str | None = None
 
     def __post_init__(self):
         object.__setattr__(self, "steers_as", self.steers_as or self.name)
 
     def spec(self, learned, settings) -> SteeringSpec:
         """The spec an evaluation uses: the layers and alphas given in the settings, else the
-        method's own choice, else the sweep's."""
+        method's own choice, else the sweep's, times the margin the selection chose for it."""
+        layers, alphas = self.base(learned, settings)
+        choice = learned.selection(self.selection) if self.selection else None
+        if choice and settings.steer_alphas is None and self.factor is None:
+            alphas = tuple(a * choice["margin"] for a in alphas)
+        return self.make_spec(layers, alphas, settings, learned)
+
+    def base(self, learned, settings) -> tuple[list[int], tuple[float, ...]]:
+        """Layers and alphas before the selection's margin: given, the method's own, or the grid's."""
         layers, alphas = settings.steer_layers, settings.steer_alphas
         if layers is None and self.own_choice is not None:
             layers, own = self.own_choice(learned, settings)
             alphas = alphas or own
         if layers is None:
-            chosen = learned.chosen()
+            chosen = learned.base_alphas()
             if not chosen:
                 raise ValueError("no layers chosen yet: run the sweep stage, or give --layers")
             layers, alphas = list(chosen), alphas or list(chosen.values())
         if self.factor is not None and settings.steer_alphas is None:
             alphas = (self.factor(settings),)
-        alphas = alphas or (1.0,)
-        if len(alphas) == 1:
-            alphas = tuple(alphas) * len(layers)
-        return self.make_spec(layers, alphas, settings, learned)
+        alphas = tuple(alphas or (1.0,))
+        return list(layers), alphas * len(layers) if len(alphas) == 1 else alphas
+
+    def chosen_schedule(self, learned, settings) -> str:
+        """The settings' schedule, else the selection's choice for this method, else every token."""
+        choice = learned.selection(self.selection) if self.selection and learned is not None else None
+        return settings.schedule or (choice["schedule"] if choice else "all")
 
     def make_spec(self, layers, alphas, settings, learned=None) -> SteeringSpec:
-        """A spec of this method on ``layers`` at ``alphas``, on the settings' schedule (else
-        the sweep's choice, else every token) and alpha unit (where the method has units)."""
-        schedule = settings.schedule or (learned.chosen_schedule() if learned is not None else None) or "all"
+        """A spec of this method on ``layers`` at ``alphas``, on ``chosen_schedule`` and the
+        settings' alpha unit (where the method has units)."""
+        schedule = self.chosen_schedule(learned, settings)
         unit = settings.alpha_unit if self.steers_as in ("mean_diff", "gact") else "absolute"
         return SteeringSpec(tuple(layers), tuple(alphas), method=self.steers_as, hook_point=settings.hook_point,
                             schedule=schedule, window=settings.schedule_window, gate=settings.gate, alpha_unit=unit)
@@ -203,16 +217,17 @@ def _fixed(*stages):
 
 register(Method("mean_diff", "mean difference",
                 lambda learned, spec, s, model: MeanDiffSteerer(spec, learned.mean_vectors(), **residual_extras(learned, spec, s)),
-                stages=_fixed(*G_ACT_STAGES), needs=_fixed("extract")))
+                stages=_fixed(*G_ACT_STAGES), needs=_fixed("extract"), selection="mean_diff"))
 register(Method("act", "ACT (per-head, adaptive)", _act, stages=_fixed("extract", "act"), needs=_fixed("act"),
                 alpha_limit=40.0, own_choice=_act_choice,  # ACT's alpha multiplies a head's projected std (paper: 12-15)
                 start_alpha=lambda settings, results: max(results.act_choice.values(), default=0.5),
-                preset=lambda results: ("ACT's heads", results.act_choice)))
-register(Method("gact", "G-ACT", _gact(refined=True), stages=_fixed(*G_ACT_STAGES, "refine"), needs=_fixed("probe")))
+                preset=lambda results: ("ACT's heads", results.act_choice), selection="act"))
+register(Method("gact", "G-ACT", _gact(refined=True), stages=_fixed(*G_ACT_STAGES, "refine"), needs=_fixed("probe"),
+                selection="gact_unrefined"))
 register(Method("gact_unrefined", "G-ACT before refinement", _gact(refined=False), stages=_fixed(*G_ACT_STAGES),
-                steers_as="gact"))
+                steers_as="gact", selection="gact_unrefined"))
 register(Method("gact_online", "G-ACT refined online", _gact(refined=True), stages=_fixed(*G_ACT_STAGES, "refine"),
-                steers_as="gact", answers=_online_answers))
+                steers_as="gact", answers=_online_answers, selection="gact_unrefined"))
 register(Method("neuron", "neuron", _neurons, alpha_limit=100.0,  # its alpha is the factor the neuron is scaled by
                 stages=lambda s: (*G_ACT_STAGES, "act") if s.neuron_scoring == "activation" else G_ACT_STAGES,
                 needs=lambda s: ("act",) if s.neuron_scoring == "activation" else (),

@@ -406,16 +406,18 @@ class RunResults:
         return pd.DataFrame({m: {n: tuple(t.loc[n]) if n in t.index else (np.nan, None, None, False) for n in names}
                              for m, t in columns.items()}, index=names)
 
-    def selection(self) -> dict | None:
-        """What the sweep's selection tried (``candidates``: margin, schedule, fenced share,
-        quality) and what it chose and why."""
+    def selection(self) -> dict[str, dict]:
+        """Per selecting method (``methods.Method.selection``), what the sweep's selection tried
+        (``candidates``: margin, schedule, fenced share, quality) and what it chose and why."""
         rows = [m for m in self._metrics if m["stage"] == "sweep" and m["name"] in ("candidate", CHOSEN_SCHEDULE)]
-        chosen = next((m for m in rows if m["name"] == CHOSEN_SCHEDULE), None)
-        if chosen is None:
-            return None
-        candidates = pd.DataFrame([{**m["extra"], "success": m["value"]} for m in rows if m["name"] == "candidate"])
-        return {"schedule": chosen["extra"]["schedule"], "margin": chosen["value"], "why": chosen["extra"]["why"],
-                "candidates": candidates}
+        out = {}
+        for chosen in (m for m in rows if m["name"] == CHOSEN_SCHEDULE and (m["extra"] or {}).get("method")):
+            method = chosen["extra"]["method"]
+            candidates = pd.DataFrame([{**m["extra"], "success": m["value"]} for m in rows
+                                       if m["name"] == "candidate" and m["extra"].get("method") == method])
+            out[method] = {"schedule": chosen["extra"]["schedule"], "margin": chosen["value"],
+                           "why": chosen["extra"]["why"], "candidates": candidates.drop(columns="method")}
+        return out
 
     def family_table(self, prompt_set: str = "neutral", measure: str = "fenced_target") -> pd.DataFrame:
         """``measure`` per task family (rows, with the number of tasks) and row of the method

@@ -40,7 +40,8 @@ def projection_tensors(method: str, dims: int, seed: int) -> str:
 
 # Stage keys of the metrics and generations tables besides the stages themselves.
 CHOSEN_ALPHA = "chosen_alpha"  # in "sweep": one row per steered layer (value: its alpha); in "act": ACT's strength
-CHOSEN_SCHEDULE = "chosen_schedule"  # in "sweep": the schedule chosen (in ``extra``), value the alphas' margin
+CHOSEN_SCHEDULE = "chosen_schedule"  # in "sweep": per selecting method (``extra``), its schedule; value: its margin
+BASE_ALPHA = "base_alpha"  # in "sweep": per layer, the grid's alpha before any method's margin
 SPEC = "spec"  # in an evaluation: the steering spec and method its answers used (in ``extra``)
 TARGET_ANSWERS = "target_answers"  # generations: the model's answers to the explicit target prompts
 

@@ -78,9 +78,8 @@ def print_summary(results: RunResults) -> None:
     if refinement.notna().any().any():
         table("Gradient refinement (fenced tag, greedy)", ["split", "before", "after"],
               [[split, *refinement.loc[split]] for split in refinement.index])
-    selection = results.selection()
-    if selection is not None:
-        console.print(f"selection: {selection['why']}", markup=False, highlight=False)
+    for method, choice in results.selection().items():
+        console.print(f"selection for {method}: {choice['why']}", markup=False, highlight=False)
     for prompt_set in PROMPT_SETS:
         _evaluation(results, prompt_set)
 

@@ -370,7 +370,7 @@ def test_the_dashboard_refuses_bad_input_inline(bad_runs, case, steps, message):
 def test_steer_shows_the_references_beside_a_scheduled_answer(runs):
     """Issue 16: the schedule is a control, and the references can stand beside the steered answer."""
     app = steer_page()
-    assert app.selectbox(key="schedule").value == RunResults(runs / DASHBOARD_RUN).selection()["schedule"]
+    assert app.selectbox(key="schedule").value == RunResults(runs / DASHBOARD_RUN).selection()["gact_unrefined"]["schedule"]
     app.selectbox(key="schedule").select("window").run()
     app.checkbox(key="show_references").check().run()
     app.button[0].click().run()

@@ -18,7 +18,7 @@ import torch
 from ..generation import Generation
 from ..probes import GactProbe, SklearnProbe
 from ..prompts import PromptSet
-from ..schema import ACT, CHOSEN_ALPHA, CHOSEN_SCHEDULE, CLUSTERS, DELTAS, PROMPT_SETS, REFINED, Row, notes_stage, probe_tensors
+from ..schema import ACT, BASE_ALPHA, CHOSEN_ALPHA, CHOSEN_SCHEDULE, CLUSTERS, DELTAS, PROMPT_SETS, REFINED, Row, notes_stage, probe_tensors
 from ..settings import PipelineSettings
 from ..storage import StorageError
 
@@ -59,11 +59,12 @@ class Context:
     def neutral_prompts(self) -> list[str]:
         return [t.neutral for t in self.prompts]
 
-    def heldin_prompts(self) -> tuple[list[str], list[str]]:
-        """``(task ids, prompts)`` the sweep may choose on: the neutral prompts, then the
-        paraphrases the probes train on (the first ``probe_paraphrases`` of each task)."""
+    def heldin_prompts(self, neutral: bool = True) -> tuple[list[str], list[str]]:
+        """``(task ids, prompts)`` the sweep may choose on: the neutral prompts (``neutral``),
+        then the paraphrases the probes train on (the first ``probe_paraphrases`` of each task)."""
         pairs = [(t.id, p) for t in self.prompts for p in t.paraphrases[: self.settings.probe_paraphrases]]
-        return [t.id for t in self.prompts] + [i for i, _ in pairs], self.neutral_prompts + [p for _, p in pairs]
+        first = [(t.id, t.neutral) for t in self.prompts] if neutral or not pairs else []  # no paraphrases: neutral
+        return [i for i, _ in first + pairs], [p for _, p in first + pairs]
 
     def eval_prompts(self, prompt_set: str = "neutral") -> tuple[list[str], list[str]]:
         """``(task ids, prompts)`` of a prompt set: the neutral prompts, or every paraphrase past
@@ -123,6 +124,12 @@ class Learned:
     def add(self, result: StageResult) -> StageResult:
         self._results.insert(0, result)
         return result
+
+    def with_result(self, result: StageResult) -> "Learned":
+        """A view of these results with ``result`` on top (this one unchanged)."""
+        view = Learned(self.run)
+        view._results = [result, *self._results]
+        return view
 
     def has(self, name: str) -> bool:
         return any(name in r.tensors for r in self._results) or (self.run is not None and self.run.has(name))
@@ -186,6 +193,14 @@ class Learned:
         """The sweep's layers and their alphas (empty before the sweep)."""
         return {m["layer"]: m["value"] for m in self.metrics("sweep") if m["name"] == CHOSEN_ALPHA}
 
-    def chosen_schedule(self) -> str | None:
-        """The schedule the sweep chose (None before the sweep, or for a run from before schedules)."""
-        return next((m["extra"]["schedule"] for m in self.metrics("sweep") if m["name"] == CHOSEN_SCHEDULE), None)
+    def base_alphas(self) -> dict[int, float]:
+        """The sweep's layers at the grid's alphas, before a method's margin (empty for a run from
+        before the selection: its ``chosen`` alphas are the grid's)."""
+        return {m["layer"]: m["value"] for m in self.metrics("sweep") if m["name"] == BASE_ALPHA} or self.chosen()
+
+    def selection(self, method: str) -> dict | None:
+        """What the sweep's selection chose for ``method``: ``{"schedule", "margin", "why"}``, or None."""
+        for m in self.metrics("sweep"):
+            if m["name"] == CHOSEN_SCHEDULE and (m["extra"] or {}).get("method") == method:
+                return {"schedule": m["extra"]["schedule"], "margin": m["value"], "why": m["extra"].get("why", "")}
+        return None

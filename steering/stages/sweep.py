@@ -3,15 +3,16 @@ layers together, at the common scale of their alphas that steers best (or the be
 then the selection of a margin on those alphas and a schedule, by what users want; and, per
 layer, the causal test of the probe.
 
-The selection reads the held-in phrasings: the neutral prompts and the paraphrases the probes
-train on (``probe_paraphrases``), which the grid did not choose on, so a margin that other
-phrasings need shows there. The held-out phrasings, on which the evaluation reports, are never
-read. For each candidate (``sweep_margins`` x ``sweep_schedules``) it steers a short greedy
-continuation of every held-in prompt. Candidates within ``TOLERANCE`` of the best share that
-opens the target's fence compete on quality: the continuation's mean log-probability as the
-answer to the task asked explicitly (does the steered code read like the code the model writes
-when asked?). Of those within ``TOLERANCE`` nats per token of the best quality, the smallest
-margin wins (the least intervention), then the better quality.
+The grid chooses on the neutral prompts; the selection reads the other held-in phrasing, the
+paraphrases the probes train on (``probe_paraphrases``), so a margin that other phrasings need
+shows there. The held-out phrasings, on which the evaluation reports, are never read. For each
+selecting method (``Method.selection``: G-ACT, mean difference, ACT when fitted), and each
+candidate (``sweep_margins`` x ``sweep_schedules``), it steers a short greedy continuation of
+every such prompt. Candidates within ``TOLERANCE`` of the best share that opens the target's
+fence compete on quality: the continuation's mean log-probability as the answer to the task
+asked explicitly (does the steered code read like the code the model writes when asked?). Of
+those within ``TOLERANCE`` nats per token of the best quality, the smallest margin wins (the
+least intervention), then the better quality.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from ..evaluation import assigned_cluster_success, best_layers, continuation_log
 from ..generation import GenerationConfig, generate
 from ..languages import FENCE_ALIASES
 from ..methods import METHODS
-from ..schema import ACTIVATIONS, CHOSEN_ALPHA, CHOSEN_SCHEDULE, CLUSTERS, causal_metric
+from ..schema import ACT, ACTIVATIONS, BASE_ALPHA, CHOSEN_ALPHA, CHOSEN_SCHEDULE, CLUSTERS, causal_metric
 from ..steer import GactSteerer, SteeringSpec
 from .base import Context, Learned, StageResult
 
@@ -37,7 +38,8 @@ CANDIDATE = "candidate"  # a selection candidate's fenced share (``extra``: marg
 def sweep(ctx: Context, learned: Learned) -> StageResult:
     s, model = ctx.settings, ctx.model
     layers = list(range(model.n_layers))
-    n_candidates = len(s.sweep_margins) * len(s.sweep_schedules)
+    selecting = _selecting(learned)
+    n_candidates = len(s.sweep_margins) * len(s.sweep_schedules) * len(selecting)
     advance = ctx.tick("sweep", len(layers) * (len(s.sweep_alphas) + 1) + len(COMBINE_SCALES) + n_candidates + 1)
 
     # The learned state (vectors, probe), read once; each cell only changes the spec.
@@ -62,20 +64,40 @@ def sweep(ctx: Context, learned: Learned) -> StageResult:
     rows = [("success", layer, grid[i, j], {"alpha": float(a)}) for i, layer in enumerate(layers)
             for j, a in enumerate(s.sweep_alphas)]
     rows += [("combined_success", None, v, {"scale": c}) for c, v in combined.items()]
-    candidates = _select(ctx, *ctx.heldin_prompts(), lambda margin, schedule: make(
-        chosen_layers, [a * margin for a in chosen_alphas], schedule), advance)
-    rows += [(CANDIDATE, None, c["success"], {k: v for k, v in c.items() if k != "success"}) for c in candidates]
-    best = _choice(candidates)
+    rows += [(BASE_ALPHA, int(layer), float(alpha), None) for layer, alpha in zip(chosen_layers, chosen_alphas)]
     rows += _causal_rows(ctx, learned, base, grid, batches, advance)
-    rows += [(CHOSEN_ALPHA, int(layer), float(alpha * best["margin"]), None)
-             for layer, alpha in zip(chosen_layers, chosen_alphas)]
-    rows.append((CHOSEN_SCHEDULE, None, best["margin"], {"schedule": best["schedule"], "why": _why(best, candidates)}))
+    # Each selecting method's candidates read the base choice as the run will have stored it.
+    with_choice = learned.with_result(StageResult(metrics={"sweep": [r for r in rows if r[0] == BASE_ALPHA]}))
+    choices = {}
+    for name in selecting:
+        entry = METHODS[name]
+        layers_, alphas_ = entry.base(with_choice, s)
+
+        def make_candidate(margin, schedule, entry=entry, layers_=layers_, alphas_=alphas_):
+            spec = entry.make_spec(layers_, [a * margin for a in alphas_], replace(s, schedule=schedule))
+            return entry.steerer(with_choice, replace(s, schedule=schedule), model, spec)
+
+        candidates = _select(ctx, make_candidate, advance)
+        rows += [(CANDIDATE, None, c["success"], {"method": name, **{k: v for k, v in c.items() if k != "success"}})
+                 for c in candidates]
+        choices[name] = best = _choice(candidates)
+        rows.append((CHOSEN_SCHEDULE, None, best["margin"], {"method": name, "schedule": best["schedule"],
+                                                             "why": _why(best, candidates)}))
+    margin = choices.get("gact_unrefined", {"margin": 1.0})["margin"]
+    rows += [(CHOSEN_ALPHA, int(layer), float(alpha * margin), None) for layer, alpha in zip(chosen_layers, chosen_alphas)]
     return StageResult(metrics={"sweep": rows})
 
 
-def _select(ctx: Context, ids, prompts, make, advance) -> list[dict]:
-    """Each candidate's fenced share and quality on the held-in phrasings (see the module)."""
+def _selecting(learned: Learned) -> list[str]:
+    """The methods whose margin and schedule the selection chooses (ACT only when fitted)."""
+    names = dict.fromkeys(m.selection for m in METHODS.values() if m.selection)
+    return [n for n in names if n != "act" or learned.has(ACT)]
+
+
+def _select(ctx: Context, make, advance) -> list[dict]:
+    """Each candidate's fenced share and quality on the training paraphrases (see the module)."""
     s, model = ctx.settings, ctx.model
+    ids, prompts = ctx.heldin_prompts(neutral=False)
     config = GenerationConfig(max_new_tokens=s.select_tokens, seed=s.seed, batch_size=max(s.batch_size, len(prompts)))
     asked_prompts = [{t.id: t.prompts[s.target] for t in ctx.prompts}[i] for i in ids]
     asked = generate(model, asked_prompts, config)
@@ -107,7 +129,7 @@ def _choice(candidates: list[dict]) -> dict:
 
 def _why(best: dict, candidates: list[dict]) -> str:
     near, good = _finalists(candidates)
-    return (f"{best['schedule']} at {best['margin']:g}x the smallest alphas that steer the neutral prompts: "
+    return (f"{best['schedule']} at {best['margin']:g}x its base alphas (the grid's smallest that steer the neutral prompts; ACT: its own): "
             f"{best['success']:.0%} of the held-in continuations open the target's fence; {len(near)} of "
             f"{len(candidates)} candidates came within {TOLERANCE:.0%} of the best share, {len(good)} of those within "
             f"{TOLERANCE} nats/token of the best quality, and this is the smallest margin among them (mean "
