@@ -8,7 +8,7 @@ from rich.table import Table
 
 from .languages import LANGUAGES
 from .results import PROBES, REFERENCES, RunResults, format_interval
-from .schema import EVAL_MEASURES, accuracy_metric, MIN_VALIDATION_TASKS, PROMPT_SETS, validation_tasks
+from .schema import CONDITIONS, EVAL_MEASURES, REFERENCES as REFERENCE_LABELS, accuracy_metric, MIN_VALIDATION_TASKS, PROMPT_SETS, validation_tasks
 
 console = Console()
 SET_WORDS = {"neutral": "neutral prompts", "heldout": "held-out phrasings"}
@@ -117,7 +117,7 @@ def print_one_off(results: list[dict], settings: dict) -> None:
 
     rows = []
     for result in results:
-        rows += [[f"baseline ({result['prompt_set']})", *cells(result["baseline"])],
-                 [f"{result['method']} ({result['prompt_set']})", *cells(result["steered"])]]
+        rows += [[f"{REFERENCE_LABELS.get(c, c) if c != 'steered' else result['method']} ({result['prompt_set']})",
+                  *cells(result[c])] for c in CONDITIONS if c in result]
     table("Steering with one-off settings (not stored in the run)", ["method", *EVAL_MEASURES.values()], rows)
     console.print(f"one-off settings {settings}: the results above are not stored; start a new run to keep them")
