@@ -124,7 +124,8 @@ class PipelineSettings:
     alpha_unit: str = setting("absolute", "alphas as given (absolute), or multiples of the layer's mean residual norm "
                                           "(norm; mean difference and G-ACT)", _one_of(ALPHA_UNITS, "alpha unit"),
                               cli="tune")
-    sweep_schedules: tuple = setting(("all", "window", "fence"), "schedules the sweep's selection tries",
+    sweep_schedules: tuple = setting(("all", "window", "fence", "gated"), "schedules the sweep's selection tries ('gated' "
+                                                                          "only where the probes have an 'off' class)",
                                      _one_of(SCHEDULES, "schedule(s)"))
     sweep_margins: tuple = setting((1.0, 1.5, 2.0), "multiples of the smallest alphas that steer the held-in phrasings, "
                                                     "tried by the selection (a margin for phrasings it never sees)", _finite)

@@ -39,7 +39,7 @@ def sweep(ctx: Context, learned: Learned) -> StageResult:
     s, model = ctx.settings, ctx.model
     layers = list(range(model.n_layers))
     selecting = _selecting(learned)
-    n_candidates = len(s.sweep_margins) * len(s.sweep_schedules) * len(selecting)
+    n_candidates = len(s.sweep_margins) * len(_schedules(s)) * len(selecting)
     advance = ctx.tick("sweep", len(layers) * (len(s.sweep_alphas) + 1) + len(COMBINE_SCALES) + n_candidates + 1)
 
     # The learned state (vectors, probe), read once; each cell only changes the spec.
@@ -105,7 +105,7 @@ def _select(ctx: Context, make, advance) -> list[dict]:
     advance()
     out = []
     for margin in s.sweep_margins:
-        for schedule in s.sweep_schedules:
+        for schedule in _schedules(s):
             answers = generate(model, prompts, config, steerer=make(margin, schedule))
             opened = [FENCE_ALIASES.get(a.detection.tag) == s.target and a.detection.fenced for a in answers]
             logprob = continuation_logprob(model, asked_prompts, [a.text for a in answers])
@@ -121,6 +121,12 @@ def _finalists(candidates: list[dict]) -> tuple[list[dict], list[dict]]:
     near = [c for c in candidates if c["success"] >= top - TOLERANCE]
     best = max(c["quality"] for c in near)
     return near, [c for c in near if c["quality"] >= best - TOLERANCE]
+
+
+def _schedules(settings) -> list[str]:
+    """The schedules the selection tries: the gate reads the probes' "off" class, which a run
+    without ``adaptive`` has not."""
+    return [k for k in settings.sweep_schedules if k != "gated" or settings.adaptive]
 
 
 def _choice(candidates: list[dict]) -> dict:
