@@ -304,8 +304,7 @@ class GactSteerer(ResidualSteerer):
     offsets: torch.Tensor | None = field(default=None, repr=False)
     selection: str = "soft"
     unit_scale: torch.Tensor | None = field(default=None, repr=False)
-    gate_probe: object = field(default=None, repr=False)
-    method = "gact"
+    method = "gact"  # it gates with its own probe (``target_probability``), not a ``gate_probe``
 
     def __post_init__(self):
         super().__post_init__()
@@ -352,7 +351,7 @@ class GactSteerer(ResidualSteerer):
 
         probe = GactProbe.from_state_tensors({k.removeprefix("probe."): v for k, v in tensors.items() if k.startswith("probe.")})
         return cls(spec, tensors["vectors"], probe, log_gains=tensors.get("log_gains"), offsets=tensors.get("offsets"),
-                   selection=params.get("selection", "soft"), **_extra_from(tensors))
+                   selection=params.get("selection", "soft"), unit_scale=tensors.get("unit_scale"))
 
 
 @dataclass

@@ -45,9 +45,8 @@ def sweep(ctx: Context, learned: Learned) -> StageResult:
     # The learned state (vectors, probe), read once; each cell only changes the spec.
     base = METHODS["gact_unrefined"].steerer(learned, s, model, SteeringSpec((0,), (1.0,), "gact", hook_point=s.hook_point))
 
-    def make(chosen, alphas, schedule="all"):
-        spec = METHODS["gact_unrefined"].make_spec(chosen, alphas, replace(s, schedule=schedule))
-        return replace(base, spec=spec)
+    def make(chosen, alphas):
+        return replace(base, spec=METHODS["gact_unrefined"].make_spec(chosen, alphas, replace(s, schedule="all")))
 
     grid, batches = layer_alpha_sweep(model, ctx.neutral_prompts, lambda layer, alpha: make([layer], [alpha]),
                                       layers, s.sweep_alphas, s.target, advance)
@@ -68,7 +67,7 @@ def sweep(ctx: Context, learned: Learned) -> StageResult:
     rows += _causal_rows(ctx, learned, base, grid, batches, advance)
     # Each selecting method's candidates read the base choice as the run will have stored it.
     with_choice = learned.with_result(StageResult(metrics={"sweep": [r for r in rows if r[0] == BASE_ALPHA]}))
-    choices = {}
+    choices, reading = {}, _reading(ctx, advance) if selecting else None
     for name in selecting:
         entry = METHODS[name]
         layers_, alphas_ = entry.base(with_choice, s)
@@ -77,7 +76,7 @@ def sweep(ctx: Context, learned: Learned) -> StageResult:
             spec = entry.make_spec(layers_, [a * margin for a in alphas_], replace(s, schedule=schedule))
             return entry.steerer(with_choice, replace(s, schedule=schedule), model, spec)
 
-        candidates = _select(ctx, make_candidate, advance)
+        candidates = _select(ctx, reading, make_candidate, advance)
         rows += [(CANDIDATE, None, c["success"], {"method": name, **{k: v for k, v in c.items() if k != "success"}})
                  for c in candidates]
         choices[name] = best = _choice(candidates)
@@ -94,15 +93,24 @@ def _selecting(learned: Learned) -> list[str]:
     return [n for n in names if n != "act" or learned.has(ACT)]
 
 
-def _select(ctx: Context, make, advance) -> list[dict]:
-    """Each candidate's fenced share and quality on the training paraphrases (see the module)."""
+def _reading(ctx: Context, advance) -> dict:
+    """What every candidate is read against, computed once: the training paraphrases, the task
+    asked explicitly for each, the decoding, and the asked answers' own quality."""
     s, model = ctx.settings, ctx.model
     ids, prompts = ctx.heldin_prompts(neutral=False)
     config = GenerationConfig(max_new_tokens=s.select_tokens, seed=s.seed, batch_size=max(s.batch_size, len(prompts)))
-    asked_prompts = [{t.id: t.prompts[s.target] for t in ctx.prompts}[i] for i in ids]
+    explicit = {t.id: t.prompts[s.target] for t in ctx.prompts}
+    asked_prompts = [explicit[i] for i in ids]
     asked = generate(model, asked_prompts, config)
     reference = float(np.nanmean(continuation_logprob(model, asked_prompts, [a.text for a in asked])))
     advance()
+    return {"prompts": prompts, "asked_prompts": asked_prompts, "config": config, "reference": reference}
+
+
+def _select(ctx: Context, reading: dict, make, advance) -> list[dict]:
+    """Each candidate's fenced share and quality on the training paraphrases (see the module)."""
+    s, model = ctx.settings, ctx.model
+    prompts, asked_prompts, config, reference = (reading[k] for k in ("prompts", "asked_prompts", "config", "reference"))
     out = []
     for margin in s.sweep_margins:
         for schedule in _schedules(s):
