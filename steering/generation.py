@@ -39,6 +39,7 @@ class GenerationConfig:
     batch_size: int = 16  # different prompts per batch (copies of a prompt ride along: see _batches)
     stop: str = "block"  # "block": once the first code block closes; "tag": once a fence names its language; "none"
     start: str = ""  # text every answer is forced to begin with (e.g. "```": the answer opens a code block)
+    after_tag: int = 0  # with stop "tag": tokens of code decoded after the fence's line (or until the block closes)
 
     def __post_init__(self):
         if not (isinstance(self.max_new_tokens, int) and self.max_new_tokens > 0):
@@ -49,6 +50,10 @@ class GenerationConfig:
             raise ValueError(f"batch_size must be at least 1, got {self.batch_size!r}")
         if self.stop not in STOP_RULES:
             raise ValueError(f"unknown stop rule {self.stop!r}; expected one of {', '.join(STOP_RULES)}")
+        if not (isinstance(self.after_tag, int) and self.after_tag >= 0):
+            raise ValueError(f"after_tag must be an integer >= 0, got {self.after_tag!r}")
+        if self.after_tag and self.stop != "tag":
+            raise ValueError(f"after_tag counts tokens after the fence's tag, which only stop 'tag' waits for; got stop {self.stop!r}")
 
     @property
     def greedy(self) -> bool:
@@ -141,6 +146,12 @@ def _fence_line(text: str) -> tuple[int, int]:
     return start, (text.find("\n", start) if start >= 0 else -1)
 
 
+def from_fence(text: str) -> str:
+    """``text`` from its first fence on (empty without one): the code block, without prose before it."""
+    start = _fence_line(text)[0]
+    return text[start:] if start >= 0 else ""
+
+
 def _closing_fence(text: str) -> int:
     """Index of the fence that closes the first code block, or -1."""
     _, line_end = _fence_line(text)
@@ -186,6 +197,19 @@ def _finished(tok, start: str, tokens: list[int], stop: str) -> bool:
     return "\n" in last and opens_tagged_block(start + tok.decode(tokens, skip_special_tokens=True))
 
 
+def _row_done(tok, config: GenerationConfig, tokens: list[int], tagged: dict[int, int], row: int) -> bool:
+    """``_finished`` under ``config.stop``; with ``after_tag``, a row whose fence named its
+    language goes on for that many tokens of code (or until its block closes)."""
+    if row in tagged:
+        return len(tokens) - tagged[row] >= config.after_tag or _finished(tok, config.start, tokens, "block")
+    if not _finished(tok, config.start, tokens, config.stop):
+        return False
+    if config.after_tag:
+        tagged[row] = len(tokens)
+        return False
+    return True
+
+
 def fence_written(text: str) -> bool:
     """True once ``text`` holds an opening fence whose line has ended (tagged or not)."""
     return _fence_line(text)[1] >= 0
@@ -224,6 +248,7 @@ def _decode(model, prompts, seeds, config, on_token, on_answers, control, until_
     stop_ids = {t for t in (tok.eos_token_id, getattr(tok, "pad_token_id", None)) if t is not None}
     out: list[list[int]] = [[] for _ in prompts]
     alive = list(range(len(prompts)))  # the batch's rows, by their index in ``prompts``
+    tagged: dict[int, int] = {}  # with ``after_tag``: row -> its length when its fence's tag line ended
     for _step in range(budget):
         next_ids = _sample(logits, config, [generators[i] for i in alive])
         keep = []
@@ -234,7 +259,7 @@ def _decode(model, prompts, seeds, config, on_token, on_answers, control, until_
             if until_fence and control.steered[i] and "\n" in tok.decode(out[i][-1:]) and \
                     fence_written(config.start + tok.decode(out[i], skip_special_tokens=True)):
                 control.steered[i] = False
-            if not _finished(tok, config.start, out[i], config.stop):
+            if not _row_done(tok, config, out[i], tagged, i):
                 keep.append(row)
         if on_token is not None:
             on_token(sum(len(o) for o in out))

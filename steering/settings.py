@@ -129,7 +129,10 @@ class PipelineSettings:
                                      _one_of(SCHEDULES, "schedule(s)"))
     sweep_margins: tuple = setting((1.0, 1.5, 2.0), "multiples of the smallest alphas that steer the held-in phrasings, "
                                                     "tried by the selection (a margin for phrasings it never sees)", _finite)
-    select_tokens: int = setting(32, "tokens of each held-in continuation the selection scores", _positive)
+    select_tokens: int = setting(32, "tokens of code after the fence's tag that the selection scores in each held-in continuation",
+                                 _positive)
+    select_prose: int = setting(128, "tokens the selection lets a held-in continuation write before its fence "
+                                     "(instruct models may open with prose, and choose the language there)", _positive)
     neuron_factor: float = setting(10.0, "the neuron method scales the attributed neuron by this, not by alpha", _finite)
     neuron_scoring: str = setting("paper", "neuron baseline: the paper's W_up*sigmoid(W_gate) via the LM head (paper), "
                                            "W_out rows (output), or activation on target answers (activation)",

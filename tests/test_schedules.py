@@ -81,6 +81,45 @@ def test_fence_schedule_stops_after_the_fence_line(embedded, steered_positions):
     assert sum(float(c.sum()) for c in steered_positions) == through < 12
 
 
+def test_after_tag_decodes_that_many_tokens_of_code_past_the_fence_line(embedded):
+    """The selection's continuations: up to the fence's tag (after any prose), then k tokens of code."""
+    at_tag = generate(embedded, PROMPTS, GenerationConfig(max_new_tokens=40, stop="tag"))
+    longer = generate(embedded, PROMPTS, GenerationConfig(max_new_tokens=40, stop="tag", after_tag=5))
+    for short, long in zip(at_tag, longer):
+        assert short.detection.tag and long.tokens[:short.n_tokens] == short.tokens
+        assert long.n_tokens - short.n_tokens == 5 or long.text.rstrip().endswith("```")
+    with pytest.raises(ValueError, match="only stop 'tag'"):
+        GenerationConfig(stop="block", after_tag=5)
+
+
+def test_selection_tries_every_schedule_at_the_largest_margin_then_smaller_margins_of_the_finalists(monkeypatch):
+    """Share by (margin, schedule); quality by schedule. 'window' never comes near the best share,
+    so its smaller margins are not tried; 'all' keeps its share down to 1x and wins there."""
+    from types import SimpleNamespace
+
+    import importlib
+
+    sweep = importlib.import_module("steering.stages.sweep")  # the package exports the stage function under this name
+
+    share = {(2.0, "all"): 0.9, (1.5, "all"): 0.9, (1.0, "all"): 0.9, (2.0, "fence"): 0.9, (1.5, "fence"): 0.6,
+             (2.0, "window"): 0.3}
+    quality = {"all": -1.0, "fence": -1.01, "window": -0.5}
+    tried = []
+
+    def fake(ctx, reading, make, margin, schedule):
+        tried.append((margin, schedule))
+        return {"margin": margin, "schedule": schedule, "success": share[margin, schedule], "quality": quality[schedule],
+                "asked_quality": -0.9}
+
+    monkeypatch.setattr(sweep, "_candidate", fake)
+    steps = []
+    ctx = SimpleNamespace(settings=PipelineSettings(sweep_margins=(1.0, 1.5, 2.0), sweep_schedules=("all", "window", "fence")))
+    candidates = sweep._select(ctx, {}, None, lambda n=1: steps.append(n))
+    assert tried == [(2.0, "all"), (2.0, "window"), (2.0, "fence"), (1.5, "all"), (1.0, "all"), (1.5, "fence")]
+    assert sum(steps) == 9  # progress counts the untried candidates as done
+    assert (sweep._choice(candidates)["margin"], sweep._choice(candidates)["schedule"]) == (1.0, "all")
+
+
 class _ConstantProbe:
     """A gate probe whose "off" class (the last) has probability ``p`` everywhere."""
 

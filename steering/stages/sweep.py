@@ -7,12 +7,18 @@ The grid chooses on the neutral prompts; the selection reads the other held-in p
 paraphrases the probes train on (``probe_paraphrases``), so a margin that other phrasings need
 shows there. The held-out phrasings, on which the evaluation reports, are never read. For each
 selecting method (``Method.selection``: G-ACT, mean difference, ACT when fitted), and each
-candidate (``sweep_margins`` x ``sweep_schedules``), it steers a short greedy continuation of
-every such prompt. Candidates within ``TOLERANCE`` of the best share that opens the target's
-fence compete on quality: the continuation's mean log-probability as the answer to the task
-asked explicitly (does the steered code read like the code the model writes when asked?). Of
-those within ``TOLERANCE`` nats per token of the best quality, the smallest margin wins (the
-least intervention), then the better quality.
+candidate (a margin of ``sweep_margins`` and a schedule of ``sweep_schedules``), it steers a
+greedy continuation of every such prompt until its fence has named a language and
+``select_tokens`` of code follow (instruct models may write up to ``select_prose`` tokens of
+prose first, and choose the language there). Candidates within ``TOLERANCE`` of the best share
+that opens the target's fence compete on quality: the mean log-probability of their code as the
+answer to the task asked explicitly (does the steered code read like the code the model writes
+when asked?). Of those within ``TOLERANCE`` nats per token of the best quality, the smallest
+margin wins (the least intervention), then the better quality.
+
+Not every candidate is tried: every schedule at the largest margin (where schedules differ
+most), then smaller margins only for the schedules among the finalists, each until its share
+drops. Share usually rises with the margin, so what is skipped could win only where it does not.
 """
 
 from __future__ import annotations
@@ -23,7 +29,7 @@ import numpy as np
 
 from ..detect import detect_language
 from ..evaluation import assigned_cluster_success, best_layers, continuation_logprob, layer_alpha_sweep, scale_sweep
-from ..generation import GenerationConfig, generate
+from ..generation import GenerationConfig, from_fence, generate
 from ..languages import FENCE_ALIASES
 from ..methods import METHODS
 from ..schema import ACT, ACTIVATIONS, BASE_ALPHA, CHOSEN_ALPHA, CHOSEN_SCHEDULE, CLUSTERS, causal_metric
@@ -98,37 +104,58 @@ def _reading(ctx: Context, advance) -> dict:
     asked explicitly for each, the decoding, and the asked answers' own quality."""
     s, model = ctx.settings, ctx.model
     ids, prompts = ctx.heldin_prompts(neutral=False)
-    config = GenerationConfig(max_new_tokens=s.select_tokens, seed=s.seed, batch_size=max(s.batch_size, len(prompts)))
+    config = GenerationConfig(max_new_tokens=s.select_prose + s.select_tokens, seed=s.seed, stop="tag",
+                              after_tag=s.select_tokens, batch_size=max(s.batch_size, len(prompts)))
     explicit = {t.id: t.prompts[s.target] for t in ctx.prompts}
     asked_prompts = [explicit[i] for i in ids]
     asked = generate(model, asked_prompts, config)
-    reference = float(np.nanmean(continuation_logprob(model, asked_prompts, [a.text for a in asked])))
+    reference = _quality(continuation_logprob(model, asked_prompts, [from_fence(a.text) for a in asked]))
     advance()
     return {"prompts": prompts, "asked_prompts": asked_prompts, "config": config, "reference": reference}
 
 
 def _select(ctx: Context, reading: dict, make, advance) -> list[dict]:
-    """Each candidate's fenced share and quality on the training paraphrases (see the module)."""
-    s, model = ctx.settings, ctx.model
-    prompts, asked_prompts, config, reference = (reading[k] for k in ("prompts", "asked_prompts", "config", "reference"))
-    out = []
-    for margin in s.sweep_margins:
-        for schedule in _schedules(s):
-            answers = generate(model, prompts, config, steerer=make(margin, schedule))
-            opened = [FENCE_ALIASES.get(a.detection.tag) == s.target and a.detection.fenced for a in answers]
-            logprob = continuation_logprob(model, asked_prompts, [a.text for a in answers])
-            out.append({"margin": float(margin), "schedule": schedule, "success": float(np.mean(opened)),
-                        "quality": float(np.nanmean(logprob)), "asked_quality": reference})
+    """The candidates tried (see the module): every schedule at the largest margin, then, for
+    the schedules among the finalists, smaller margins until the share drops."""
+    margins = sorted(ctx.settings.sweep_margins, reverse=True)
+    out = [_candidate(ctx, reading, make, margins[0], schedule) for schedule in _schedules(ctx.settings)]
+    advance(len(out))
+    for schedule in dict.fromkeys(c["schedule"] for c in _finalists(out)[1]):
+        for margin in margins[1:]:
+            out.append(_candidate(ctx, reading, make, margin, schedule))
             advance()
+            if out[-1]["success"] < max(c["success"] for c in out) - TOLERANCE:
+                break
+    advance(len(margins) * len(_schedules(ctx.settings)) - len(out))  # those not tried
     return out
 
 
+def _candidate(ctx: Context, reading: dict, make, margin: float, schedule: str) -> dict:
+    """One candidate's share of continuations that open the target's fence, and the quality of
+    their code as the answer to the task asked explicitly (NaN when none opens it)."""
+    answers = generate(ctx.model, reading["prompts"], reading["config"], steerer=make(margin, schedule))
+    opened = [FENCE_ALIASES.get(a.detection.tag) == ctx.settings.target and a.detection.fenced for a in answers]
+    code = [from_fence(a.text) for a, ok in zip(answers, opened) if ok]
+    logprob = continuation_logprob(ctx.model, [p for p, ok in zip(reading["asked_prompts"], opened) if ok], code) if code else []
+    return {"margin": float(margin), "schedule": schedule, "success": float(np.mean(opened)),
+            "quality": _quality(logprob), "asked_quality": reading["reference"]}
+
+
+def _quality(logprobs) -> float:
+    return float(np.nanmean(logprobs)) if np.isfinite(logprobs).any() else float("nan")
+
+
 def _finalists(candidates: list[dict]) -> tuple[list[dict], list[dict]]:
-    """Those near the best fenced share, and of them those near the best quality."""
+    """Those near the best fenced share, and of them those near the best quality (a candidate
+    whose code could not be scored counts as the worst)."""
     top = max(c["success"] for c in candidates)
     near = [c for c in candidates if c["success"] >= top - TOLERANCE]
-    best = max(c["quality"] for c in near)
-    return near, [c for c in near if c["quality"] >= best - TOLERANCE]
+    best = max(_score(c) for c in near)
+    return near, [c for c in near if _score(c) >= best - TOLERANCE]
+
+
+def _score(candidate: dict) -> float:
+    return candidate["quality"] if np.isfinite(candidate["quality"]) else -np.inf
 
 
 def _schedules(settings) -> list[str]:
@@ -138,15 +165,15 @@ def _schedules(settings) -> list[str]:
 
 
 def _choice(candidates: list[dict]) -> dict:
-    return min(_finalists(candidates)[1], key=lambda c: (c["margin"], -c["quality"]))
+    return min(_finalists(candidates)[1], key=lambda c: (c["margin"], -_score(c)))
 
 
 def _why(best: dict, candidates: list[dict]) -> str:
     near, good = _finalists(candidates)
     return (f"{best['schedule']} at {best['margin']:g}x its base alphas (the grid's smallest that steer the neutral prompts; ACT: its own): "
-            f"{best['success']:.0%} of the held-in continuations open the target's fence; {len(near)} of "
-            f"{len(candidates)} candidates came within {TOLERANCE:.0%} of the best share, {len(good)} of those within "
-            f"{TOLERANCE} nats/token of the best quality, and this is the smallest margin among them (mean "
+            f"{best['success']:.0%} of the held-in continuations open the target's fence; {len(near)} of the "
+            f"{len(candidates)} candidates tried came within {TOLERANCE:.0%} of the best share, {len(good)} of those within "
+            f"{TOLERANCE} nats/token of the best quality, and this is the smallest margin among them (its code's mean "
             f"log-probability as the asked answer {best['quality']:.3f} per token; the asked answers' own "
             f"{best['asked_quality']:.3f})")
 
