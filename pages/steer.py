@@ -1,5 +1,7 @@
 """Steer: switch the injection on layer by layer and compare baseline and steered code."""
 
+import time
+
 import pandas as pd
 import streamlit as st
 
@@ -153,15 +155,31 @@ def make_steerer():
         return None
 
 
+def streamer(columns):
+    """A callback that shows both answers as they decode, with each one's state (at most ten
+    updates a second: the browser need not redraw for every token of a fast model)."""
+    boxes = [(col.empty(), col.empty()) for col in columns]
+    started, last = time.perf_counter(), [0.0]
+
+    def show(texts, counts):
+        now = time.perf_counter()
+        if now - last[0] < 0.1:
+            return
+        last[0] = now
+        for (state, code), title, text, n in zip(boxes, ("Baseline", "Steered"), texts, counts):
+            state.caption(f"{title.lower()} · {n}/{config.max_new_tokens} tokens · {n / (now - started):.1f} tok/s")
+            code.code(text, language="text", wrap_lines=True)
+
+    return show, boxes
+
+
 buttons = st.columns([1, 1, 4])
 if buttons[0].button("Generate", type="primary"):
     steerer = make_steerer()
     if steerer is not None:
-        status = st.empty()
+        show, boxes = streamer(st.columns(2))
         try:
-            with st.spinner("Generating the baseline and the steered answer…"):
-                answers = steering.side_by_side(prompt, steerer, config,
-                                                on_token=lambda n: status.caption(f"generating… {n} tokens"))
+            answers = steering.side_by_side(prompt, steerer, config, on_text=show)
         except ValueError as err:  # an empty prompt, or one longer than the model's context
             st.error(f"Cannot generate: {err}")
         else:
@@ -171,7 +189,9 @@ if buttons[0].button("Generate", type="primary"):
                     references = steering.references(task_id, prompt, config)
             st.session_state.steer_result = {"answers": answers, "spec": steerer.spec, "prompt": prompt,
                                              "decoding": decoding_words(), "references": references}
-        status.empty()
+        for box in boxes:
+            for element in box:
+                element.empty()
 if buttons[1].button("Run the task set"):
     steerer = make_steerer()
     if steerer is not None:

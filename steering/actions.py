@@ -82,11 +82,17 @@ class RunSteering:
         out["prefilled fence"] = generate(self.model, prompt, replace(config, start=fence_opening(target)))[0]
         return out
 
-    def side_by_side(self, prompt: str, steerer, config: GenerationConfig, on_token=None):
-        """``(baseline, steered)`` answers to one prompt, with the same seed."""
+    def side_by_side(self, prompt: str, steerer, config: GenerationConfig, on_text=None):
+        """``(baseline, steered)`` answers to one prompt, with the same seed, decoded together;
+        ``on_text(texts, token_counts)`` is called at every step with both answers so far."""
         if not prompt.strip():
             raise ValueError("The prompt is empty: write a prompt or pick a task.")
-        return side_by_side(self.model, prompt, steerer, config, on_token=on_token)
+        tok = self.model.tokenizer
+
+        def stream(rows):
+            on_text([config.start + tok.decode(row, skip_special_tokens=True) for row in rows], [len(row) for row in rows])
+
+        return side_by_side(self.model, prompt, steerer, config, on_token=stream if on_text else None)
 
     def task_set(self, prompts: list[str], steerer, config: GenerationConfig, on_answers=None, tasks=None) -> dict:
         """Baseline and steered answers to every prompt, scored (``evaluation.evaluate_steering``)."""

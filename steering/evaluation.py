@@ -120,10 +120,12 @@ def evaluate_steering(model, prompts: Sequence[str], steerer, target: str, tempe
     return result
 
 
-def side_by_side(model, prompt: str, steerer, config: GenerationConfig, on_token: Callable[[int], None] | None = None):
-    """The baseline and the steered answer to one prompt, with the same seed: ``(baseline, steered)``."""
-    baseline = generate(model, prompt, config, on_token=on_token)[0]
-    steered = generate(model, prompt, config, steerer=steerer, on_token=on_token)[0]
+def side_by_side(model, prompt: str, steerer, config: GenerationConfig, on_token: Callable | None = None):
+    """The baseline and the steered answer to one prompt, with the same seed, decoded together as
+    one batch of two rows of which only the second is steered: ``(baseline, steered)``.
+    ``on_token`` streams both (``generation.generate``)."""
+    baseline, steered = generate(model, [prompt, prompt], config, steerer=steerer, steered_rows=[False, True],
+                                 seeds=[config.seed] * 2, on_token=on_token)
     return baseline, steered
 
 

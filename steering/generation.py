@@ -216,14 +216,15 @@ def fence_written(text: str) -> bool:
 
 
 @torch.no_grad()
-def _generate_batch(model, prompts, seeds, config, on_token, on_answers, steerer=None) -> list[Generation]:
+def _generate_batch(model, prompts, seeds, config, on_token, on_answers, steerer=None, steered_rows=None) -> list[Generation]:
     """Greedy or sampled answers to one batch. Identical prompts are run once and their cache is
     shared out (the bias stage samples each prompt several times); rows that finish leave the
     batch, so the last long answer does not pay for the finished ones. ``steerer`` steers on its
-    schedule, which this loop drives (``steer.StepControl``)."""
+    schedule, which this loop drives (``steer.StepControl``), the rows ``steered_rows`` marks
+    (default: all), so that steered and unsteered answers can share a batch."""
     if steerer is None:
         return _decode(model, prompts, seeds, config, on_token, on_answers, None)
-    control = StepControl(len(prompts))
+    control = StepControl(len(prompts), None if steered_rows is None else torch.tensor(steered_rows, dtype=torch.bool))
     with thread_hooks(model, steerer.hooks(model, control=control)):
         return _decode(model, prompts, seeds, config, on_token, on_answers, control,
                        steerer.spec.schedule == "fence")
@@ -231,15 +232,17 @@ def _generate_batch(model, prompts, seeds, config, on_token, on_answers, steerer
 
 def _decode(model, prompts, seeds, config, on_token, on_answers, control, until_fence=False) -> list[Generation]:
     tok = model.tokenizer
-    unique = {prompt: i for i, prompt in enumerate(dict.fromkeys(prompts))}
-    ids, mask = encode_prompts(model, list(unique), config.start)
+    # Rows are shared when their prompt and whether they are steered are the same.
+    keys = [(p, control is None or bool(control.steered[i])) for i, p in enumerate(prompts)]
+    unique = {key: i for i, key in enumerate(dict.fromkeys(keys))}
+    ids, mask = encode_prompts(model, [p for p, _ in unique], config.start)
     budget = min(config.max_new_tokens, model.facts.n_ctx - ids.shape[1])
     if control is not None and until_fence and fence_written(config.start):
         control.steered[:] = False  # the forced opening already wrote the fence line
     if control is not None:  # the prompt pass runs each different prompt once
-        control.alive = torch.tensor([prompts.index(p) for p in unique])
+        control.alive = torch.tensor([keys.index(k) for k in unique])
     logits, cache = forward(model, ids, mask, positions_of(mask))
-    rows = torch.tensor([unique[p] for p in prompts], device=ids.device)
+    rows = torch.tensor([unique[k] for k in keys], device=ids.device)
     if len(unique) < len(prompts):
         cache.batch_select_indices(rows)
     logits, mask = logits[rows], mask[rows]
@@ -262,7 +265,7 @@ def _decode(model, prompts, seeds, config, on_token, on_answers, control, until_
             if not _row_done(tok, config, out[i], tagged, i):
                 keep.append(row)
         if on_token is not None:
-            on_token(sum(len(o) for o in out))
+            on_token(out)
         beat()
         if on_answers is not None and len(keep) < len(alive):
             on_answers(len(alive) - len(keep))
@@ -296,25 +299,32 @@ def generate(
     on_token: Callable[[int], None] | None = None,
     on_answers: Callable[[int], None] | None = None,
     steerer=None,
+    steered_rows: Sequence[bool] | None = None,
+    seeds: Sequence[int] | None = None,
 ) -> list[Generation]:
     """Answer each prompt; ``steerer`` (a ``steer.Steerer``, on its schedule) and ``fwd_hooks``
-    (any other hooks) apply to this call only.
+    (any other hooks) apply to this call only. ``steered_rows`` says which prompts the steerer
+    steers (default: all), so steered and unsteered answers decode in one batch; ``seeds``, each
+    prompt's seed (default: ``config.seed + i``).
 
-    For progress displays, ``on_token`` is called after every decoding step with the number of
-    tokens generated so far in the current batch, and ``on_answers`` whenever answers finish, with
-    how many did (so a long batch still shows progress).
+    For streaming and progress displays, ``on_token`` is called after every decoding step with
+    the tokens of each answer of the current batch so far (a list per row), and ``on_answers``
+    whenever answers finish, with how many did (so a long batch still shows progress).
     """
     config = config or GenerationConfig()
     prompts = [prompts] if isinstance(prompts, str) else list(prompts)
     for prompt in prompts:
         if not isinstance(prompt, str) or not prompt.strip():
             raise ValueError("every prompt must be a non-empty string")
+    seeds = [config.seed + i for i in range(len(prompts))] if seeds is None else list(seeds)
+    for name, given in (("steered_rows", steered_rows), ("seeds", seeds)):
+        if given is not None and len(given) != len(prompts):
+            raise ValueError(f"{name} has {len(given)} entries for {len(prompts)} prompts")
     results: list[Generation] = []
     with thread_hooks(model, list(fwd_hooks)):
         for start, stop in _batches(prompts, config.batch_size):
-            chunk = prompts[start:stop]
-            seeds = [config.seed + start + i for i in range(len(chunk))]
-            results.extend(_generate_batch(model, chunk, seeds, config, on_token, on_answers, steerer))
+            results.extend(_generate_batch(model, prompts[start:stop], seeds[start:stop], config, on_token, on_answers,
+                                           steerer, None if steered_rows is None else steered_rows[start:stop]))
     return results
 
 

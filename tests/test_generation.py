@@ -120,3 +120,23 @@ def test_long_work_keeps_the_progress_display_alive(embedded):
     with heartbeat(lambda: beats.append(1), every=3600):  # throttled
         generate(embedded, "Write a loop.", GenerationConfig(max_new_tokens=6, stop="none"))
     assert len(beats) < 12
+
+
+@pytest.mark.parametrize("schedule", ["all", "fence"])
+@pytest.mark.parametrize("temperature", [0.0, 1.0])
+def test_side_by_side_decodes_baseline_and_steered_in_one_batch_as_separate_calls_would(embedded, schedule, temperature):
+    """The per-row steering mask: only the second row is steered; both rows keep the one seed;
+    what streams is what the call returns."""
+    from steering.evaluation import side_by_side
+    from steering.steer import MeanDiffSteerer, SteeringSpec
+
+    vectors = torch.zeros(embedded.n_layers, embedded.d_model)
+    vectors[4] = torch.randn(embedded.d_model, generator=torch.Generator().manual_seed(0))
+    steerer = MeanDiffSteerer(SteeringSpec((4,), (6.0,), "mean_diff", schedule=schedule), vectors)
+    config, prompt = GenerationConfig(max_new_tokens=40, temperature=temperature, seed=3), "Write a function that sorts a list."
+    streamed = []
+    baseline, steered = side_by_side(embedded, prompt, steerer, config, on_token=lambda rows: streamed.append([list(r) for r in rows]))
+    assert baseline.text == generate(embedded, prompt, config)[0].text
+    assert steered.text == generate(embedded, prompt, config, steerer=steerer)[0].text != baseline.text
+    assert streamed[-1] == [baseline.tokens, steered.tokens]
+    assert all(len(step[1]) <= len(later[1]) for step, later in zip(streamed, streamed[1:]))  # text only grows
