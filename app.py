@@ -194,6 +194,15 @@ def open_run_from_url():
             st.error(f"Cannot open the run of this link: {err}")
 
 
+def keep_run_in_address():
+    """Moving between pages clears the address's query: put the open run back (when it lies in
+    the runs folder), so that a reload or a copied address reopens it, with its model."""
+    results = current_results()
+    if results is not None and results.run.dir.resolve().parent == RUNS_ROOT.resolve():
+        st.session_state.url_run = results.run.dir.name  # the address now names the open run: nothing to open
+        st.query_params["run"] = results.run.dir.name
+
+
 home_page = st.Page(home, title="Home", icon=":material/home:", default=True)
 st.session_state.home_page = home_page
 navigation = st.navigation([
@@ -205,6 +214,7 @@ navigation = st.navigation([
     st.Page("pages/report.py", title="Report", icon=":material/description:"),
 ])
 open_run_from_url()
+keep_run_in_address()
 try:
     sidebar(current_model())
     navigation.run()

@@ -15,7 +15,7 @@ from steering.steer import SCHEDULES
 
 # This page's session state belongs to the open run: reset when another run is opened.
 own_run_state("steer_result", "task_set_result", "preset", "prompt_task", "prompt", "task", "method", "saved_alphas",
-              "schedule", prefixes=("on_", "alpha_"))
+              "schedule", "seed", "address_read", prefixes=("on_", "alpha_"))
 
 st.title("Steer")
 model = require_model()
@@ -69,8 +69,41 @@ def apply_sweep_cell() -> None:
         apply({int(points[0]["y"]): float(points[0]["x"])})
 
 
+def restore_from_address() -> bool:
+    """A copied address (``?method=gact&layers=21,23&alphas=0.5,0.25&task=…&seed=0``) reopens
+    that view, once per session; a value that does not fit this run is reported and skipped."""
+    query = st.query_params
+    if st.session_state.get("address_read"):
+        return False
+    st.session_state.address_read = True  # from now on the address follows the page, not the other way
+    if "layers" not in query:
+        return False
+    try:
+        if query.get("method") in available:
+            st.session_state.method = query["method"]
+        layers_ = [int(x) for x in query["layers"].split(",") if x]
+        alphas_ = [float(x) for x in query.get("alphas", "").split(",") if x]
+        if any(not 0 <= layer < n_layers for layer in layers_) or len(alphas_) != len(layers_):
+            raise ValueError(f"layers {query['layers']!r} with alphas {query.get('alphas', '')!r} do not fit this run's "
+                             f"{n_layers} layers")
+        if query.get("task") in results.prompts.ids:
+            st.session_state.task = query["task"]
+        if query.get("seed", "").isdigit():
+            st.session_state.seed = int(query["seed"])
+    except ValueError as err:
+        st.session_state.steer_error = f"The address's steering was not applied: {err}"
+        return False
+    apply(dict(zip(layers_, alphas_)))
+    return True
+
+
+def keep_in_address() -> None:
+    st.query_params.update(method=method, layers=",".join(map(str, layers)), alphas=",".join(f"{a:g}" for a in alphas),
+                           task=task_id, seed=str(int(seed)))
+
+
 st.session_state.setdefault("method", "gact" if "gact" in available else available[0])
-if "on_0" not in st.session_state:  # a new session starts from the sweep's choice
+if not restore_from_address() and "on_0" not in st.session_state:  # a new session starts from the sweep's choice
     apply(run_presets(results)["best layers from sweep"])
 
 # --- controls -------------------------------------------------------------------------------------
@@ -103,7 +136,8 @@ if layers:
             step=0.5 if is_factor else 0.025, on_change=save_alpha, args=(layer,)))
 
 settings = st.columns([1, 1, 1, 3])
-seed = settings[0].number_input("Seed", min_value=0, max_value=2**31 - 1, value=0, step=1)
+st.session_state.setdefault("seed", 0)
+seed = settings[0].number_input("Seed", min_value=0, max_value=2**31 - 1, step=1, key="seed")
 temperature = settings[1].number_input("Temperature", min_value=0.05, max_value=2.0, value=1.0, step=0.05,
                                        disabled=decoding == "greedy")
 max_tokens = settings[2].number_input("Max new tokens", min_value=8, max_value=1024, value=steering.settings.max_new_tokens, step=8)
@@ -116,6 +150,7 @@ if st.session_state.get("prompt_task") != task_id or "prompt" not in st.session_
 prompt = st.text_area("Prompt (editable)", key="prompt", height=90)
 config = GenerationConfig(max_new_tokens=int(max_tokens), temperature=0.0 if decoding == "greedy" else float(temperature),
                           seed=int(seed))
+keep_in_address()
 
 
 schedule_cols = st.columns([2, 1, 1, 2])

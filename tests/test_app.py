@@ -393,3 +393,30 @@ def test_probes_page_leads_from_a_failure_to_the_answers(runs):
     assert any(m.value.startswith("#### What steering wrote") for m in app.markdown)
     assert any(m.value.startswith("**steered · ") for m in app.markdown)  # the answer steering wrote, first
     assert app.code[-1].value  # and its code
+
+
+def test_the_address_keeps_the_run_and_the_steer_view(runs):
+    """A copied address reopens the same run and Steer view; page links no longer drop the run."""
+    app = opened()
+    app.switch_page("pages/steer.py").run()
+    assert app.query_params["run"] == [DASHBOARD_RUN] or app.query_params["run"] == DASHBOARD_RUN
+    app.toggle(key="on_1").set_value(True).run()
+    query = {k: (v[0] if isinstance(v, list) else v) for k, v in app.query_params.items()}
+    assert "1" in query["layers"].split(",")
+
+    copied = AppTest.from_file(APP, default_timeout=180)
+    for key, value in {**query, "seed": "5"}.items():
+        copied.query_params[key] = value
+    copied.run()
+    copied.switch_page("pages/steer.py").run()
+    assert not copied.exception
+    layers = [int(x) for x in query["layers"].split(",")]
+    assert [t.value for t in copied.toggle] == [layer in layers for layer in range(len(copied.toggle))]
+    assert copied.number_input(key="seed").value == 5 and copied.selectbox(key="task").value == query["task"]
+
+    bad = AppTest.from_file(APP, default_timeout=180)
+    for key, value in {"run": DASHBOARD_RUN, "layers": "99", "alphas": "1"}.items():
+        bad.query_params[key] = value
+    bad.run()
+    bad.switch_page("pages/steer.py").run()
+    assert any("not applied" in e.value for e in bad.error) and not bad.exception
