@@ -15,7 +15,7 @@ from steering.steer import SCHEDULES
 
 # This page's session state belongs to the open run: reset when another run is opened.
 own_run_state("steer_result", "task_set_result", "preset", "prompt_task", "prompt", "task", "method", "saved_alphas",
-              "schedule", "seed", "address_read", prefixes=("on_", "alpha_"))
+              "schedule", "seed", "address_read", "layers_on", prefixes=("alpha_",))
 
 st.title("Steer")
 model = require_model()
@@ -44,18 +44,18 @@ def save_alpha(layer: int) -> None:
 
 
 def apply(setting: dict[int, float]) -> None:
-    """Set the toggles and alphas (a callback: it runs before the widgets are drawn)."""
-    method = st.session_state.get("method", "gact")
-    for layer in range(n_layers):
-        st.session_state[f"on_{layer}"] = layer in setting
-        if layer in setting:
-            entry = METHODS[method]
-            alpha = setting[layer] if entry.factor is None else entry.factor(steering.settings)
-            try:
-                st.session_state[alpha_key(layer)] = saved_alphas()[layer] = entry.check_alpha(alpha)
-            except ValueError as err:
-                st.session_state.steer_error = str(err)
-                st.session_state[f"on_{layer}"] = False
+    """Set the layer strip and alphas (a callback: it runs before the widgets are drawn)."""
+    entry = METHODS[st.session_state.get("method", "gact")]
+    on = []
+    for layer in sorted(setting):
+        alpha = setting[layer] if entry.factor is None else entry.factor(steering.settings)
+        try:
+            st.session_state[alpha_key(layer)] = saved_alphas()[layer] = entry.check_alpha(alpha)
+        except ValueError as err:
+            st.session_state.steer_error = str(err)
+        else:
+            on.append(layer)
+    st.session_state.layers_on = on
 
 
 def apply_preset() -> None:
@@ -103,7 +103,7 @@ def keep_in_address() -> None:
 
 
 st.session_state.setdefault("method", "gact" if "gact" in available else available[0])
-if not restore_from_address() and "on_0" not in st.session_state:  # a new session starts from the sweep's choice
+if not restore_from_address() and "layers_on" not in st.session_state:  # a new session starts from the sweep's choice
     apply(run_presets(results)["best layers from sweep"])
 
 # --- controls -------------------------------------------------------------------------------------
@@ -119,11 +119,12 @@ limit = METHODS[method].alpha_limit
 if "steer_error" in st.session_state:
     st.error(st.session_state.pop("steer_error"))
 
-st.markdown("**Layers** (switch one on to set its alpha)")
-toggle_cols = st.columns(n_layers)
-for layer, col in enumerate(toggle_cols):
-    col.toggle(f"L{layer}", key=f"on_{layer}")
-layers = [layer for layer in range(n_layers) if st.session_state[f"on_{layer}"]]
+success = results.layer_success()
+st.pills("Layers", list(range(n_layers)), selection_mode="multi", key="layers_on",
+         format_func=lambda layer: figures.layer_label(layer, success),
+         help="Click a layer to steer it (the highlighted ones are steered), then set its alpha below. "
+              + figures.LAYER_LABEL_HELP)
+layers = sorted(st.session_state.layers_on or [])
 alphas = []
 if layers:
     slider_cols = st.columns(min(4, len(layers)))

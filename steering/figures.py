@@ -207,6 +207,20 @@ def silhouette_line(silhouette: pd.Series, title: str = "Cluster separation by l
 
 
 # steering ---------------------------------------------------------------------------------------
+# A layer's best sweep success as the colour behind its label (Streamlit's named background colours).
+LAYER_COLOURS = ((0.9, "green"), (0.5, "orange"), (0.0, "gray"))
+LAYER_LABEL_HELP = ("The colour behind a layer is its best tag success in the sweep, steered alone: green at least 90%, "
+                    "orange at least 50%, grey below.")
+
+
+def layer_label(layer: int, success: dict[int, float]) -> str:
+    """``L12`` on the colour of its sweep success (markdown), or plain before a sweep."""
+    if layer not in success:
+        return f"L{layer}"
+    colour = next((c for floor, c in LAYER_COLOURS if success[layer] >= floor), "gray")
+    return f":{colour}-background[L{layer}]"
+
+
 def sweep_grid(sweep: pd.DataFrame, chosen: dict | None = None,
                title: str = "Steering success by layer and alpha (click a cell to steer with it)") -> go.Figure:
     """The layer-by-alpha sweep as a grid of squares: a scatter, so a click selects one cell."""

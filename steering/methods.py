@@ -170,7 +170,8 @@ def _gact(refined: bool):
         else:
             probe, extra = learned.probe("gact"), {}
         extra.update({k: v for k, v in residual_extras(learned, spec, settings).items() if k != "gate_probe"})
-        return GactSteerer(spec, learned.cluster_vectors(), probe, selection=settings.selection, **extra)
+        return GactSteerer(spec, learned.cluster_vectors(), probe, selection=settings.selection,
+                           off_class=settings.off_class, **extra)
     return build
 
 

@@ -289,6 +289,11 @@ class RunResults(EvaluationTables):
             return pd.DataFrame()
         return pd.DataFrame(rows).pivot(index="layer", columns="alpha", values="success").sort_index()
 
+    def layer_success(self) -> dict[int, float]:
+        """Each layer's best single-layer success over the sweep's alphas (empty before the sweep)."""
+        sweep = self.sweep()
+        return {} if sweep.empty else {int(layer): float(v) for layer, v in sweep.max(axis=1).items()}
+
     def refinement(self) -> pd.DataFrame:
         """Split (train, val) by when (before, after): G-ACT's fenced-tag success around refinement."""
         return pd.DataFrame({when: {split: self.metric_values("refine", refine_metric(when, split)).get(None, np.nan)

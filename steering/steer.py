@@ -27,6 +27,9 @@ SCHEDULES = {
 }
 ALPHA_UNITS = ("absolute", "norm")  # norm: alpha times the layer's mean residual norm over the steering vector's
 SELECTIONS = ("soft", "argmax")  # G-ACT's mix of cluster vectors: probe-weighted, or the probe's top cluster only
+# What G-ACT's "off" class does: its share of the weight steers by the zero vector ("weight"), or it
+# only gates (``schedule="gated"``) while the mix is over the cluster vectors alone ("gate").
+OFF_CLASS = ("weight", "gate")
 
 
 @dataclass(frozen=True)
@@ -304,25 +307,30 @@ class GactSteerer(ResidualSteerer):
     offsets: torch.Tensor | None = field(default=None, repr=False)
     selection: str = "soft"
     unit_scale: torch.Tensor | None = field(default=None, repr=False)
+    off_class: str = "weight"
     method = "gact"  # it gates with its own probe (``target_probability``), not a ``gate_probe``
 
     def __post_init__(self):
         super().__post_init__()
         if self.selection not in SELECTIONS:
             raise ValueError(f"unknown selection {self.selection!r}; expected one of {', '.join(SELECTIONS)}")
+        if self.off_class not in OFF_CLASS:
+            raise ValueError(f"unknown off_class {self.off_class!r}; expected one of {', '.join(OFF_CLASS)}")
 
     def direction(self, layer: int, h: torch.Tensor) -> torch.Tensor:
         """The steering direction ``sum_k p_k(h) v_{l,k}`` for activations ``h[..., d]``."""
         coef, intercept = self.probe_params or (None, None)
         logits = self.probe.layer_logits(layer, h.float(), coef, intercept)
-        # A probe with more classes than there are vectors has an "off" class (the last): its
-        # share of the weight steers by the zero vector, so activations that already look like
-        # the target are left (almost) alone.
-        weights = torch.softmax(logits, dim=-1)
+        # A probe with more classes than there are vectors has an "off" class (the last). With
+        # off_class "weight" its share of the weight steers by the zero vector, so activations
+        # that already look like the target are left (almost) alone; with "gate" it is left out
+        # of the mix, and only the gated schedule reads it.
+        n_vectors = self.vectors.shape[1]
+        weights = torch.softmax(logits if self.off_class == "weight" else logits[..., :n_vectors], dim=-1)
         if self.selection == "argmax":
             weights = torch.nn.functional.one_hot(weights.argmax(-1), weights.shape[-1]).to(weights)
         vectors = self.vectors[layer] if self.offsets is None else self.vectors[layer] + self.offsets[layer]
-        return (weights[..., : self.vectors.shape[1]] @ vectors.to(weights)).to(h.dtype)
+        return (weights[..., :n_vectors] @ vectors.to(weights)).to(h.dtype)
 
     def strength(self, layer: int, alpha: float):
         """``alpha`` (in its unit), times the refined gain of ``layer`` when there is one (a tensor then)."""
@@ -343,7 +351,7 @@ class GactSteerer(ResidualSteerer):
     def state(self):
         tensors = {"vectors": self.vectors, **{f"probe.{k}": v for k, v in self.probe.state_tensors().items()}}
         tensors.update({k: getattr(self, k) for k in ("log_gains", "offsets") if getattr(self, k) is not None})
-        return {**tensors, **_extra_state(self)}, {"selection": self.selection}
+        return {**tensors, **_extra_state(self)}, {"selection": self.selection, "off_class": self.off_class}
 
     @classmethod
     def from_state(cls, spec, tensors, params):
@@ -351,7 +359,8 @@ class GactSteerer(ResidualSteerer):
 
         probe = GactProbe.from_state_tensors({k.removeprefix("probe."): v for k, v in tensors.items() if k.startswith("probe.")})
         return cls(spec, tensors["vectors"], probe, log_gains=tensors.get("log_gains"), offsets=tensors.get("offsets"),
-                   selection=params.get("selection", "soft"), unit_scale=tensors.get("unit_scale"))
+                   selection=params.get("selection", "soft"), unit_scale=tensors.get("unit_scale"),
+                   off_class=params.get("off_class", "weight"))
 
 
 @dataclass

@@ -117,20 +117,29 @@ def test_clusters_page_switches_layers_methods_and_colours(runs):
     assert "Difference vectors at layer 2 (UMAP), coloured by probe" in plotly_titles(app)
 
 
-def steer_page(**toggles) -> AppTest:
+def steer_page(layers: list[int] | None = None) -> AppTest:
     app = opened()
     app.switch_page("pages/steer.py").run()
-    for key, value in toggles.items():
-        app.toggle(key=key).set_value(value)
+    if layers is not None:
+        strip(app).set_value(layers)
     return app.run()
+
+
+def strip(app: AppTest):
+    """The Steer page's layer strip."""
+    return app.pills(key="layers_on")
+
+
+def steered(app: AppTest) -> list[int]:
+    return sorted(strip(app).value)
 
 
 def test_steer_toggles_a_layer_and_shows_baseline_and_steered_code(runs):
     app = steer_page()
     chosen = RunResults(runs / DASHBOARD_RUN).chosen["layers"]
-    assert [t.value for t in app.toggle] == [layer in chosen for layer in range(8)]  # the sweep's choice
+    assert steered(app) == sorted(chosen)  # the sweep's choice
     extra = min(set(range(8)) - set(chosen))
-    app.toggle(key=f"on_{extra}").set_value(True).run()
+    strip(app).select(extra).run()
     assert [s.label for s in app.slider] == [f"alpha, layer {layer}" for layer in sorted({extra, *chosen})]
     app.button[0].click().run()
     assert not app.exception and not app.error
@@ -144,7 +153,7 @@ def test_steer_toggles_a_layer_and_shows_baseline_and_steered_code(runs):
 def test_steer_presets_and_the_whole_task_set(runs):
     app = steer_page()
     app.selectbox(key="preset").select("early layers").run()
-    assert [t.value for t in app.toggle] == [layer < 2 for layer in range(8)]
+    assert steered(app) == [0, 1]
     app.selectbox(key="preset").select("best layers from sweep").run()
     app.button[1].click().run()  # run the task set
     assert not app.exception
@@ -163,12 +172,12 @@ def test_steer_captions_presets_and_alphas_tell_the_truth(runs):
     app.radio(key="method").set_value("gact").run()
 
     app.selectbox(key="preset").select("best layers from sweep").run()
-    chosen = [t.value for t in app.toggle]
-    app.toggle(key="on_0").set_value(not chosen[0]).run()  # the user changes one layer by hand...
+    chosen = steered(app)
+    strip(app).set_value(sorted(set(chosen) ^ {0})).run()  # the user changes one layer by hand...
     app.selectbox(key="preset").select("best layers from sweep").run()  # ...and the same preset applies again
-    assert [t.value for t in app.toggle] == chosen
+    assert steered(app) == chosen
 
-    layer = chosen.index(True)
+    layer = chosen[0]
     app.slider(key=f"alpha_gact_{layer}").set_value(0.975).run()
     app.radio(key="method").set_value("mean_diff").run()
     app.radio(key="method").set_value("gact").run()
@@ -216,7 +225,7 @@ def test_steer_runs_faithful_act_on_its_own_heads(runs):
     app = steer_page()
     app.radio(key="method").set_value("act").run()
     app.selectbox(key="preset").select("ACT's heads").run()
-    assert [t.value for t in app.toggle] == [layer in results.act_choice for layer in range(8)]
+    assert steered(app) == sorted(results.act_choice)
     assert {s.value for s in app.slider} == set(results.act_choice.values())
     app.button[0].click().run()
     assert not app.exception and not app.error
@@ -247,7 +256,7 @@ def test_two_sessions_steer_at_once_without_seeing_each_other(runs):
     alpha = {0: 0.25, 6: 1.0}  # a weak push that leaves Python, a strong one that gives C++
 
     def session(layer: int) -> AppTest:
-        app = steer_page(**{f"on_{i}": i == layer for i in range(8)})
+        app = steer_page([layer])
         app.slider[0].set_value(alpha[layer])
         return app
 
@@ -400,7 +409,7 @@ def test_the_address_keeps_the_run_and_the_steer_view(runs):
     app = opened()
     app.switch_page("pages/steer.py").run()
     assert app.query_params["run"] == [DASHBOARD_RUN] or app.query_params["run"] == DASHBOARD_RUN
-    app.toggle(key="on_1").set_value(True).run()
+    strip(app).select(1).run()
     query = {k: (v[0] if isinstance(v, list) else v) for k, v in app.query_params.items()}
     assert "1" in query["layers"].split(",")
 
@@ -411,7 +420,7 @@ def test_the_address_keeps_the_run_and_the_steer_view(runs):
     copied.switch_page("pages/steer.py").run()
     assert not copied.exception
     layers = [int(x) for x in query["layers"].split(",")]
-    assert [t.value for t in copied.toggle] == [layer in layers for layer in range(len(copied.toggle))]
+    assert steered(copied) == sorted(layers)
     assert copied.number_input(key="seed").value == 5 and copied.selectbox(key="task").value == query["task"]
 
     bad = AppTest.from_file(APP, default_timeout=180)

@@ -92,7 +92,8 @@ def test_every_page_in_chromium_and_steer_generates_side_by_side(dashboard):
         page.get_by_role("link", name="Steer").click()
         expect(page.get_by_role("heading", name="Steer", exact=True)).to_be_visible(timeout=30_000)
         page.wait_for_function(IDLE, timeout=60_000)
-        page.get_by_text("L1", exact=True).click()  # one more layer on
+        layer_strip = page.get_by_test_id("stButtonGroup").first
+        layer_strip.get_by_role("button", name="L1", exact=True).click()  # one more layer on
         expect(page.get_by_text("alpha, layer 1")).to_be_visible(timeout=30_000)
         page.get_by_role("button", name="Generate").click()
         codes = page.locator("[data-testid='stCode']")
@@ -107,8 +108,8 @@ def test_every_page_in_chromium_and_steer_generates_side_by_side(dashboard):
         page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
         expect(page.get_by_text("alpha, layer 2")).to_be_visible(timeout=30_000)
         expect(page.get_by_text("alpha, layer 1")).to_have_count(0)  # the click set the toggles: layer 2 only
-        assert [page.get_by_role("switch", name=f"L{layer}", exact=True).is_checked() for layer in range(8)] == \
-            [layer == 2 for layer in range(8)]
+        assert [layer_strip.get_by_role("button", name=f"L{layer}", exact=True).get_attribute("aria-pressed") == "true"
+                for layer in range(8)] == [layer == 2 for layer in range(8)]
 
         caption = page.get_by_text("G-ACT on layers").first.inner_text()  # the generated answers' own spec
         page.get_by_text("sampled", exact=True).click()  # other controls: the caption stays the result's

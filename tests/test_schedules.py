@@ -273,3 +273,44 @@ def test_every_target_language_runs_with_its_references(embedded, tmp_path, targ
     assert result["steered"]["fenced_target"] > result["baseline"]["fenced_target"]  # steering moves towards it
     assert (result["asked"]["compiling"] is None) == (checker is None)  # Julia: parse only
     assert result["asked"]["compiler"] == checker
+
+
+def test_gact_off_class_weights_the_zero_vector_or_only_gates():
+    """With 'weight' the off class's share scales the mix down; with 'gate' the mix is over the
+    cluster vectors alone (the gated schedule still reads the off class)."""
+    from steering.steer import GactSteerer
+
+    class Probe:
+        coef_ = torch.zeros(1, 4, 3)
+
+        def layer_logits(self, layer, h, coef=None, intercept=None):
+            return torch.tensor([0.0, 0.0, math.log(18.0)]).expand(*h.shape[:-1], 3)
+
+    vectors = torch.randn(1, 2, 4, generator=torch.Generator().manual_seed(0))
+    h = torch.zeros(1, 1, 4)
+    make = lambda off: GactSteerer(SteeringSpec((0,), (1.0,), "gact"), vectors, Probe(), off_class=off)
+    assert torch.allclose(make("weight").direction(0, h), 0.05 * vectors[0].sum(0))
+    assert torch.allclose(make("gate").direction(0, h), 0.5 * vectors[0].sum(0))
+    assert float(make("gate").target_probability(0, h)) == pytest.approx(0.9)
+    with pytest.raises(ValueError, match="off_class"):
+        make("never")
+
+
+def test_a_run_stored_before_off_class_keeps_weighting_by_it(embedded, tmp_path):
+    """Runs made before ``off_class`` existed steered with the off class weighting the zero
+    vector; reopened, they still do (their sweep chose for it), while new runs take the default."""
+    import json
+
+    prompts = PromptSet.load().head(4)
+    settings = PipelineSettings(probe_epochs=20, sweep_alphas=(1.0,), sweep_margins=(1.0,), sweep_schedules=("all",))
+    pipeline = Pipeline(embedded, prompts, Run(tmp_path / "run", create=True), settings)
+    pipeline.run_stage("extract")
+    assert pipeline.settings.off_class == "gate"
+    path = tmp_path / "run" / "settings.json"
+    record = json.loads(path.read_text())
+    del record["pipeline"]["off_class"]
+    path.write_text(json.dumps(record))
+    reopened = Pipeline.reopen(tmp_path / "run", embedded)  # no "made with other inputs"
+    assert reopened.settings.off_class == "weight"
+    reopened.run_stage("cluster")
+    assert Pipeline.reopen(tmp_path / "run", embedded).done_stages()[-1] == "cluster"
