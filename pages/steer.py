@@ -9,6 +9,7 @@ from pages.common import PLOT_CONFIG, own_run_state, require_model, require_run,
 from steering import figures
 from steering.generation import GenerationConfig
 from steering.methods import METHODS, run_presets
+from steering.progress import heartbeat, progress_text
 from steering.results import answer_diff, format_interval
 from steering.schema import EVAL_MEASURES
 from steering.steer import SCHEDULES
@@ -209,8 +210,18 @@ def streamer(columns):
     return show, boxes
 
 
+# "Run the task set" arms a flag that the next script run consumes: any other click then ends the
+# task set (Streamlit stops a script at its next update once a rerun is asked for), Stop included.
+running = st.session_state.pop("task_set_start", False)
 buttons = st.columns([1, 1, 4])
-if buttons[0].button("Generate", type="primary"):
+generate_clicked = buttons[0].button("Generate", type="primary", disabled=running,
+                                     help="Disabled while the task set runs: stop it first." if running else None)
+if running:
+    buttons[1].button("Stop", help="Stops the task set; what it finished is not kept.")
+else:
+    buttons[1].button("Run the task set", on_click=lambda: st.session_state.update(task_set_start=True),
+                      help="Baseline and steered answers to every task's neutral prompt, scored.")
+if generate_clicked:
     steerer = make_steerer()
     if steerer is not None:
         show, boxes = streamer(st.columns(2))
@@ -228,20 +239,25 @@ if buttons[0].button("Generate", type="primary"):
         for box in boxes:
             for element in box:
                 element.empty()
-if buttons[1].button("Run the task set"):
+if running:
     steerer = make_steerer()
     if steerer is not None:
         bar = st.progress(0.0, text="Baseline and steered answers for every task…")
-        total, done = 2 * len(results.prompts), [0]
+        total, done, started = 2 * len(results.prompts), [0], time.perf_counter()
+
+        def show_progress():
+            bar.progress(done[0] / total, text=f"Baseline and steered answers: "
+                                               f"{progress_text(done[0], total, time.perf_counter() - started)}")
 
         def advance(n):
             done[0] += n
-            bar.progress(done[0] / total, text=f"{done[0]}/{total} answers")
+            show_progress()
 
-        outcome = steering.task_set([t.neutral for t in results.prompts], steerer, config, on_answers=advance,
-                                    tasks=results.prompts.ids)
-        bar.empty()
+        with heartbeat(show_progress):
+            outcome = steering.task_set([t.neutral for t in results.prompts], steerer, config, on_answers=advance,
+                                        tasks=results.prompts.ids)
         st.session_state.task_set_result = {**outcome, "spec": steerer.spec, "decoding": decoding_words()}
+        st.rerun()  # draw the controls again, enabled
 
 # --- results --------------------------------------------------------------------------------------
 result = st.session_state.get("steer_result")

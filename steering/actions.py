@@ -44,7 +44,7 @@ class RunSteering:
     def __init__(self, run_dir, model):
         run = Run(run_dir)
         self.model = model
-        self.settings = PipelineSettings.of_run(run.settings.get("pipeline", {}))
+        self.settings = PipelineSettings.from_json(run.settings.get("pipeline", {}))
         self.learned = Learned(run)
         self.prompts = run.prompt_set()
 

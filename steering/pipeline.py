@@ -22,7 +22,7 @@ from .methods import method as get_method
 from .progress import heartbeat
 from .prompts import PromptSet
 from .schema import STAGES, eval_stage, later_stages, notes_stage
-from .settings import AS_BEFORE, PipelineSettings
+from .settings import PipelineSettings
 from .stages import STAGE_FUNCTIONS, Context, Learned, StageResult, probe_data
 from .stages.base import Progress
 from .steer import SteeringSpec
@@ -52,7 +52,7 @@ class Pipeline:
         nothing else. ``model`` should be the run's (``run.settings["model_ref"]``)."""
         run = Run(run_dir)
         stored = run.settings
-        settings = PipelineSettings.of_run(stored.get("pipeline", {}))
+        settings = PipelineSettings.from_json(stored.get("pipeline", {}))
         return cls(model, run.prompt_set(), run, settings, progress=progress, model_ref=stored.get("model_ref"),
                    one_off=dict(one_off or {}))
 
@@ -78,7 +78,7 @@ class Pipeline:
         stored = self.run.settings
         if not stored:
             return
-        was = {**PipelineSettings().to_json(), **AS_BEFORE, **stored.get("pipeline", {})}  # settings added since
+        was = {**PipelineSettings().to_json(), **stored.get("pipeline", {})}  # settings added since: defaults
         now = self.record["pipeline"]
         differences = [f"{k} {was.get(k)!r} -> {now.get(k)!r}" for k in sorted(set(was) | set(now)) if was.get(k) != now.get(k)]
         if stored.get("model_fingerprint", self.model.fingerprint) != self.model.fingerprint:
@@ -92,8 +92,8 @@ class Pipeline:
     @property
     def inputs(self) -> str:
         """The hash of what every stage's results come from: settings, model weights, prompts
-        (as the run stored them, once it has)."""
-        return record_inputs(self.run.settings or self.record)
+        (as the run stored them, once it has; this session's when it will overwrite them)."""
+        return record_inputs(self.record if self.overwrite else (self.run.settings or self.record))
 
     def _start_writing(self) -> None:
         """At a write, under the lock: clear the run if overwriting, and store what it is made of."""

@@ -70,10 +70,6 @@ def setting(default, help: str, check=None, cli: str | None = None, flag: str | 
     return field(default=default, metadata={"help": help, "check": check, "cli": cli, "flag": flag})
 
 
-# Settings whose default changed behaviour after runs existed: a run stored without one did this.
-AS_BEFORE = {"off_class": "weight"}
-
-
 @dataclass
 class PipelineSettings:
     """Every choice the paper leaves open, with Steerscope's default (see the README)."""
@@ -105,9 +101,10 @@ class PipelineSettings:
     probe_epochs: int = setting(1000, "G-ACT probe epochs")
     selection: str = setting("soft", "G-ACT mixes the cluster vectors by probe probability (soft) or takes the top one "
                                      "(argmax: an ablation)", _one_of(SELECTIONS, "selection"), cli="tune")
-    off_class: str = setting("gate", "G-ACT's \"off\" class only gates the 'gated' schedule, and the mix is over the "
-                                     "cluster vectors (gate); or its probability weights the zero vector (weight: "
-                                     "steering fades where the probe reads the answer as on target)",
+    off_class: str = setting("weight", "G-ACT's \"off\" class: its probability weights the zero vector, so steering "
+                                       "fades where the probe reads the answer as on target (weight); or it only gates "
+                                       "the 'gated' schedule, and the mix is over the cluster vectors (gate: for models "
+                                       "that open with prose)",
                              _one_of(OFF_CLASS, "off_class"), cli="tune")
     sklearn_C: float = setting(1.0, "the G-ACT probe refitted with scikit-learn's LogisticRegression (an ablation)")
     act_clusters: int = setting(3, "ACT: k-means clusters of per-question directions (3 in the paper)", _non_negative)
@@ -173,12 +170,6 @@ class PipelineSettings:
         if unknown:
             raise ValueError(f"unknown setting(s): {', '.join(unknown)}")
         return cls(**values)
-
-    @classmethod
-    def of_run(cls, stored: dict) -> "PipelineSettings":
-        """A run's stored settings; a setting added since it was made reads as the value that
-        keeps what the run did (``AS_BEFORE``), not as today's default."""
-        return cls.from_json({**AS_BEFORE, **stored})
 
     def to_json(self) -> dict:
         return {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(self).items()}

@@ -14,7 +14,7 @@ from .storage import StorageError, load_tensors, save_tensors, tensors_bytes
 REQUIRED_METADATA = ("model", "d_model", "n_layers", "hook_point", "position", "weight_processing")
 # Steerscope's own choices where the paper is silent (see the README's ablations): exported with the
 # vectors, so whoever reuses them knows how they were made.
-CHOICES = ("answer_prefix", "adaptive", "selection", "cluster_mode", "probe_paraphrases", "refine_gains", "k", "contrast")
+CHOICES = ("answer_prefix", "adaptive", "selection", "off_class", "cluster_mode", "probe_paraphrases", "refine_gains", "k", "contrast")
 
 
 def run_vectors(run) -> tuple[dict[str, torch.Tensor], dict]:

@@ -158,6 +158,8 @@ def test_steer_presets_and_the_whole_task_set(runs):
     app.button[1].click().run()  # run the task set
     assert not app.exception
     assert "Whole task set, neutral prompts (8 tasks)" in plotly_titles(app)
+    # Done: the controls are back (while it ran, Generate was disabled and this button was Stop).
+    assert app.button[1].label == "Run the task set" and not app.button[0].disabled
 
 
 def test_steer_captions_presets_and_alphas_tell_the_truth(runs):

@@ -81,6 +81,7 @@ def test_every_page_in_chromium_and_steer_generates_side_by_side(dashboard):
         page.goto(f"{dashboard}/?run={DASHBOARD_RUN}")
         expect(page.get_by_text("Hello!")).to_be_visible(timeout=90_000)
         expect(page.get_by_test_id("stSidebar").get_by_text(f"Run: {DASHBOARD_RUN}")).to_be_visible()
+        expect(page.get_by_role("button", name="Deploy")).to_have_count(0)  # .streamlit/config.toml: viewer mode
         snapshot(page, "home")
 
         for name in PAGES:

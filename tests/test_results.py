@@ -159,7 +159,7 @@ def test_downloads_round_trip(results, embedded, tmp_path):
     tensors, meta = import_vectors(path, embedded)
     assert torch.equal(tensors["vectors"], results.run.load("clusters")[0]["vectors"]) and meta["target"] == "cpp"
     # The choices the paper leaves open travel with the vectors.
-    assert meta["choices"] == {"answer_prefix": "```", "adaptive": True, "selection": "soft", "cluster_mode": "concat",
+    assert meta["choices"] == {"answer_prefix": "```", "adaptive": True, "selection": "soft", "off_class": "weight", "cluster_mode": "concat",
                                "probe_paraphrases": 1, "refine_gains": True, "k": 3, "contrast": "neutral"}
 
 

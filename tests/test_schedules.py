@@ -296,21 +296,14 @@ def test_gact_off_class_weights_the_zero_vector_or_only_gates():
         make("never")
 
 
-def test_a_run_stored_before_off_class_keeps_weighting_by_it(embedded, tmp_path):
-    """Runs made before ``off_class`` existed steered with the off class weighting the zero
-    vector; reopened, they still do (their sweep chose for it), while new runs take the default."""
-    import json
-
+def test_overwriting_a_run_with_other_settings_counts_none_of_its_stages_as_done(embedded, tmp_path):
+    """``run --out RUN --overwrite`` with other settings reruns every stage (it used to resume,
+    because the stages matched the settings the run had stored)."""
     prompts = PromptSet.load().head(4)
     settings = PipelineSettings(probe_epochs=20, sweep_alphas=(1.0,), sweep_margins=(1.0,), sweep_schedules=("all",))
-    pipeline = Pipeline(embedded, prompts, Run(tmp_path / "run", create=True), settings)
-    pipeline.run_stage("extract")
-    assert pipeline.settings.off_class == "gate"
-    path = tmp_path / "run" / "settings.json"
-    record = json.loads(path.read_text())
-    del record["pipeline"]["off_class"]
-    path.write_text(json.dumps(record))
-    reopened = Pipeline.reopen(tmp_path / "run", embedded)  # no "made with other inputs"
-    assert reopened.settings.off_class == "weight"
-    reopened.run_stage("cluster")
-    assert Pipeline.reopen(tmp_path / "run", embedded).done_stages()[-1] == "cluster"
+    Pipeline(embedded, prompts, Run(tmp_path / "run", create=True), settings).run_stage("extract")
+    other = PipelineSettings(**{**settings.__dict__, "off_class": "gate"})
+    with pytest.raises(Exception, match="off_class 'weight' -> 'gate'"):
+        Pipeline(embedded, prompts, Run(tmp_path / "run"), other)
+    assert Pipeline(embedded, prompts, Run(tmp_path / "run"), settings, overwrite=True).done_stages() == ["extract"]
+    assert Pipeline(embedded, prompts, Run(tmp_path / "run"), other, overwrite=True).done_stages() == []
