@@ -12,6 +12,7 @@ import streamlit as st
 from steering import figures
 from steering.models import EMBEDDED_MODEL_NAME, ModelLoadError, load_model
 from steering.results import RunResults, run_stamp
+from steering.schema import measure_help
 from steering.storage import StorageError
 
 RUNS_ROOT = Path(os.environ.get("STEERSCOPE_RUNS", "runs"))
@@ -144,6 +145,12 @@ def require_model():
         st.error(f"No model is loaded: {st.session_state.get('model_error', '')}. Pick one on the Home page.")
         st.stop()
     return model
+
+
+def measure_table(table, where=st) -> None:
+    """A table whose columns are measures, each column's definition as its help."""
+    where.dataframe(table, column_config={c: st.column_config.Column(help=measure_help(c)) for c in table.columns
+                                          if measure_help(c)})
 
 
 EMBEDDED_LABEL = f"the embedded {EMBEDDED_MODEL_NAME}"

@@ -5,7 +5,7 @@ import time
 import pandas as pd
 import streamlit as st
 
-from pages.common import PLOT_CONFIG, own_run_state, require_model, require_run, run_steering
+from pages.common import PLOT_CONFIG, measure_table, own_run_state, require_model, require_run, run_steering
 from steering import figures
 from steering.generation import GenerationConfig
 from steering.methods import METHODS, run_presets
@@ -142,7 +142,11 @@ st.session_state.setdefault("seed", 0)
 seed = settings[0].number_input("Seed", min_value=0, max_value=2**31 - 1, step=1, key="seed")
 temperature = settings[1].number_input("Temperature", min_value=0.05, max_value=2.0, value=1.0, step=0.05,
                                        disabled=decoding == "greedy")
-max_tokens = settings[2].number_input("Max new tokens", min_value=8, max_value=1024, value=steering.settings.max_new_tokens, step=8)
+# The evaluation's budget when there is one (the asked answers' 95th percentile): what the run was judged at.
+judged_at = results.budget("heldout") or results.budget("neutral")
+max_tokens = settings[2].number_input("Max new tokens", min_value=8, max_value=1024, step=8,
+                                      value=judged_at["tokens"] if judged_at else steering.settings.max_new_tokens,
+                                      help="Starts at the run's evaluation budget, the token budget its steering was judged at.")
 task_ids = results.prompts.ids
 task_id = settings[3].selectbox("Task", task_ids, key="task", format_func=lambda t: f"{t} · {results.prompts.task(t).category}")
 # Pre-fill the prompt box from the task set (also when a rerun interrupted before the box was drawn lost it).
@@ -289,9 +293,9 @@ if outcome:
     left, right = st.columns([2, 1])
     left.plotly_chart(figures.shares_before_after(shares, title=f"Whole task set, neutral prompts ({len(results.prompts)} tasks)"),
                       config=PLOT_CONFIG)
-    right.dataframe(pd.DataFrame({c: {EVAL_MEASURES[k]: format_interval((outcome[c][k], *outcome[c]["ci"].get(k, (None, None))))
-                                      for k in ("fenced_target", "success", "compiling", "no_code_block", "repeated_ngrams")}
-                                  for c in ("baseline", "steered")}))
+    measure_table(pd.DataFrame({c: {EVAL_MEASURES[k]: format_interval((outcome[c][k], *outcome[c]["ci"].get(k, (None, None))))
+                                    for k in ("fenced_target", "success", "compiling", "no_code_block", "repeated_ngrams")}
+                                for c in ("baseline", "steered")}).T, right)
     right.caption("95% bootstrap intervals over tasks.")
 
 for prompt_set, words in (("heldout", "held-out phrasings"), ("neutral", "neutral prompts")):
@@ -299,7 +303,7 @@ for prompt_set, words in (("heldout", "held-out phrasings"), ("neutral", "neutra
     if not table.empty:
         with st.expander(f"The run's evaluation on the {words}, against the references", expanded=False):
             budget = results.budget(prompt_set)
-            st.dataframe(table)
+            measure_table(table)
             st.caption("Same seeds and token budget for every row"
                        + (f" ({budget['tokens']} tokens)" if budget else "") + "; 95% bootstrap intervals over tasks. "
                        "Asked explicitly: the task's prompt in the target language; prefilled fence: the answer "

@@ -6,7 +6,7 @@ import html
 from datetime import datetime, timezone
 
 from . import figures
-from .schema import eval_stage
+from .schema import EVAL_MEASURES, MEASURE_DEFINITIONS, eval_stage
 from .results import RunResults
 
 STYLE = """
@@ -59,11 +59,13 @@ def build_report(results: RunResults, method: str = "gact", layer: int | None = 
     parts, first = [], True
     for which_set, which in (("neutral", "neutral prompts"), ("heldout", "held-out phrasings")):
         table = results.display_table(which_set)
+        table_measures = [k for k, label in EVAL_MEASURES.items() if label in table.columns]
         if not table.empty:
             parts.append(f"<h2>Methods on the {which}</h2><p class='muted'>Same seeds and token budget for every row; "
                          "95% bootstrap intervals over tasks. Asked explicitly: the task's own prompt in the target "
                          "language; prefilled fence: the answer forced to open the target's fence.</p>"
-                         + table.to_html())
+                         + table.to_html() + "<ul class='muted'>" + "".join(
+                             f"<li>{html.escape(MEASURE_DEFINITIONS[k])}</li>" for k in table_measures) + "</ul>")
     for heading, fig in sections:
         if heading:
             parts.append(f"<h2>{html.escape(heading)}</h2>")

@@ -54,6 +54,24 @@ Row = tuple[str, "int | None", float, "dict | None"]
 EVAL_MEASURES = {"fenced_target": "fenced target", "success": "…and parses", "compiles": "compiles (of fenced)",
                  "compiling": "compiling (of all)", "no_code_block": "no code block", "cut_off": "cut off",
                  "repeated_ngrams": "repeated 4-grams"}
+# One line per measure: shown as help beside every table that shows it (pages, report, CLI).
+MEASURE_DEFINITIONS = {
+    "tag_success": "tag success (sweep): the share of prompts whose most likely language tag, after a forced opening "
+                   "fence, is the target's, with one layer steered at one alpha",
+    "fenced_target": "fenced target: the answer holds a fenced code block clearly in the target language (its tag, "
+                     "or a clear parse)",
+    "success": "…and parses: that block also parses without syntax errors (tree-sitter)",
+    "compiles": "compiles (of fenced): of the fenced-target answers, the share whose code compiles (g++, javac)",
+    "compiling": "compiling (of all): of all answers, the share with fenced target code that compiles",
+    "no_code_block": "no code block: the answer has no fenced code block",
+    "cut_off": "cut off: the answer reached the token budget before it ended",
+    "repeated_ngrams": "repeated 4-grams: the share of the code's token 4-grams that repeat an earlier one (loops)",
+}
+
+
+def measure_help(label: str) -> str | None:
+    """The definition of the measure a table column is labelled ``label`` (``EVAL_MEASURES``), if any."""
+    return next((MEASURE_DEFINITIONS[k] for k, v in EVAL_MEASURES.items() if v == label), None)
 # An evaluation's answers: unsteered, the two references (the task asked in the target language;
 # the neutral prompt with the answer forced to open the target's fence), and steered.
 CONDITIONS = ("baseline", "asked", "prefilled", "steered")

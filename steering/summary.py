@@ -8,7 +8,7 @@ from rich.table import Table
 
 from .languages import LANGUAGES
 from .results import PROBES, REFERENCES, RunResults, format_interval
-from .schema import CONDITIONS, EVAL_MEASURES, REFERENCES as REFERENCE_LABELS, accuracy_metric, MIN_VALIDATION_TASKS, PROMPT_SETS, validation_tasks
+from .schema import CONDITIONS, EVAL_MEASURES, MEASURE_DEFINITIONS, REFERENCES as REFERENCE_LABELS, accuracy_metric, MIN_VALIDATION_TASKS, PROMPT_SETS, validation_tasks
 
 console = Console()
 SET_WORDS = {"neutral": "neutral prompts", "heldout": "held-out phrasings"}
@@ -93,6 +93,7 @@ def _evaluation(results: RunResults, prompt_set: str) -> None:
     words = f"{budget['tokens']} tokens ({rule}cap {budget.get('cap')})" if budget else "its budget"
     table(f"Steering toward the target on the {SET_WORDS[prompt_set]}: same seeds, {words}; 95% intervals over tasks",
           ["", *methods.columns], [[m, *row] for m, row in methods.iterrows()])
+    definitions()
     ratios = results.comparison_table(prompt_set)
     if not ratios.empty:
         table(f"Quality as a share of asking explicitly ({SET_WORDS[prompt_set]}; paired 95% intervals)",
@@ -110,6 +111,12 @@ def _evaluation(results: RunResults, prompt_set: str) -> None:
                if m != "mean_diff"])
 
 
+def definitions() -> None:
+    """What each measure means, under a table that shows them."""
+    console.print("\n".join(f"  {d}" for k, d in MEASURE_DEFINITIONS.items() if k != "tag_success"), style="dim",
+                  markup=False, highlight=False)
+
+
 def print_one_off(results: list[dict], settings: dict) -> None:
     """Evaluations with one-off settings: shown, never stored in the run."""
     def cells(summary: dict) -> list:
@@ -120,4 +127,5 @@ def print_one_off(results: list[dict], settings: dict) -> None:
         rows += [[f"{REFERENCE_LABELS.get(c, c) if c != 'steered' else result['method']} ({result['prompt_set']})",
                   *cells(result[c])] for c in CONDITIONS if c in result]
     table("Steering with one-off settings (not stored in the run)", ["method", *EVAL_MEASURES.values()], rows)
+    definitions()
     console.print(f"one-off settings {settings}: the results above are not stored; start a new run to keep them")

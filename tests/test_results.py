@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
+import html
 import json
 import re
 import time
@@ -198,3 +199,12 @@ def test_reopening_a_run_and_one_off_settings_write_nothing(results, embedded, t
         one_off.run_stage("cluster")
     assert hashes(copy) == before  # nothing stored: a later plain eval uses the run's own settings
     assert Pipeline.reopen(copy, embedded).settings.steer_layers is None
+
+
+def test_every_measure_has_one_definition_shown_with_its_tables(results):
+    from steering.schema import EVAL_MEASURES, MEASURE_DEFINITIONS, measure_help
+
+    assert set(EVAL_MEASURES) <= set(MEASURE_DEFINITIONS)
+    for key, label in EVAL_MEASURES.items():
+        assert measure_help(label) == MEASURE_DEFINITIONS[key] and MEASURE_DEFINITIONS[key].startswith(label)
+    assert html.escape(MEASURE_DEFINITIONS["cut_off"]) in build_report(results)
