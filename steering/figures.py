@@ -7,6 +7,8 @@ like languages.
 
 from __future__ import annotations
 
+import textwrap
+
 import numpy as np
 import pandas as pd
 from plotly.colors import qualitative
@@ -40,11 +42,21 @@ def language_name(key: str) -> str:
     return LANGUAGES[key].display if key in LANGUAGES else VERDICT_NAMES.get(key, "no language")
 
 
+TITLE_WIDTH = 70  # characters per title line: longer titles wrap rather than run off a narrow chart
+
+
 def _style(fig: go.Figure, title: str, x: str, y: str, layer_axis: str | None = None, height: int = 380) -> go.Figure:
-    fig.update_layout(title=title, xaxis_title=x, yaxis_title=y, height=height, margin=dict(l=60, r=20, t=60, b=50),
+    lines = textwrap.wrap(title, TITLE_WIDTH) or [""]
+    # The mode bar stands upright at the right edge, so that it never covers the title.
+    fig.update_layout(title=dict(text="<br>".join(lines), x=0, xanchor="left"), xaxis_title=x, yaxis_title=y,
+                      height=height, margin=dict(l=60, r=40, t=40 + 20 * len(lines), b=50), modebar_orientation="v",
                       hoverlabel=dict(font_size=13), legend_title_text="")
     if layer_axis:
-        fig.update_layout({f"{layer_axis}axis": dict(tickmode="linear", dtick=1, tickformat="d")})
+        values = [getattr(trace, layer_axis, None) for trace in fig.data]
+        layers = [v for vs in values if vs is not None for v in vs
+                  if isinstance(v, (int, float, np.integer, np.floating)) and np.isfinite(v)]
+        bounds = {"range": [min(layers) - 0.5, max(layers) + 0.5]} if layers else {}  # no axis past the model's layers
+        fig.update_layout({f"{layer_axis}axis": dict(tickmode="linear", dtick=1, tickformat="d", **bounds)})
     return fig
 
 

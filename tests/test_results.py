@@ -136,6 +136,7 @@ def test_figures_have_titles_integer_layer_axes_and_language_colours(results):
         for axis in (layout.xaxis, layout.yaxis):
             if axis.title.text == "layer":
                 assert axis.dtick == 1 and axis.tickformat == "d"
+                assert axis.range is None or (-0.5 <= axis.range[0] and axis.range[1] <= results.n_layers - 0.5)
     bar = figures.language_shares_bar(results.bias_shares())
     assert list(bar.data[0].marker.color)[:4] == [LANGUAGES[k].color for k in LANGUAGES]
     stacked = figures.shares_before_after(results.eval_shares())
