@@ -27,9 +27,7 @@ SCHEDULES = {
 }
 ALPHA_UNITS = ("absolute", "norm")  # norm: alpha times the layer's mean residual norm over the steering vector's
 SELECTIONS = ("soft", "argmax")  # G-ACT's mix of cluster vectors: probe-weighted, or the probe's top cluster only
-# What G-ACT's "off" class does: its share of the weight steers by the zero vector ("weight"), or it
-# only gates (``schedule="gated"``) while the mix is over the cluster vectors alone ("gate").
-OFF_CLASS = ("weight", "gate")
+OFF_CLASS = ("weight", "gate")  # G-ACT's "off" class weights the zero vector, or only gates (see ``direction``)
 
 
 @dataclass(frozen=True)
@@ -321,10 +319,9 @@ class GactSteerer(ResidualSteerer):
         """The steering direction ``sum_k p_k(h) v_{l,k}`` for activations ``h[..., d]``."""
         coef, intercept = self.probe_params or (None, None)
         logits = self.probe.layer_logits(layer, h.float(), coef, intercept)
-        # A probe with more classes than there are vectors has an "off" class (the last). With
-        # off_class "weight" its share of the weight steers by the zero vector, so activations
-        # that already look like the target are left (almost) alone; with "gate" it is left out
-        # of the mix, and only the gated schedule reads it.
+        # A probe with more classes than vectors has an "off" class (the last). "weight": its share
+        # steers by the zero vector, so activations that look like the target are left (almost)
+        # alone; "gate": it is left out of the mix, and only the gated schedule reads it.
         n_vectors = self.vectors.shape[1]
         weights = torch.softmax(logits if self.off_class == "weight" else logits[..., :n_vectors], dim=-1)
         if self.selection == "argmax":
