@@ -96,6 +96,7 @@ def test_every_page_in_chromium_and_steer_generates_side_by_side(dashboard):
         layer_strip = page.get_by_test_id("stButtonGroup").first
         layer_strip.get_by_role("button", name="L1", exact=True).click()  # one more layer on
         expect(page.get_by_text("alpha, layer 1")).to_be_visible(timeout=30_000)
+        page.wait_for_function(IDLE, timeout=60_000)  # the layer's rerun has finished drawing the page
         page.get_by_role("button", name="Generate").click()
         codes = page.locator("[data-testid='stCode']")
         expect(codes.nth(1)).to_be_visible(timeout=120_000)
