@@ -11,12 +11,12 @@ from steering.generation import GenerationConfig
 from steering.methods import METHODS, run_presets
 from steering.progress import heartbeat, progress_text
 from steering.results import answer_diff, format_interval
-from steering.schema import EVAL_MEASURES
+from steering.schema import EVAL_MEASURES, MEASURE_DEFINITIONS
 from steering.steer import SCHEDULES
 
 # This page's session state belongs to the open run: reset when another run is opened.
 own_run_state("steer_result", "task_set_result", "preset", "prompt_task", "prompt", "task", "method", "saved_alphas",
-              "schedule", "seed", "address_read", "layers_on", prefixes=("alpha_",))
+              "schedule", "seed", "address_read", "layers_on", "ask_too", "max_tokens", "show_prefilled", prefixes=("alpha_",))
 
 st.title("Steer")
 model = require_model()
@@ -59,8 +59,17 @@ def apply(setting: dict[int, float]) -> None:
     st.session_state.layers_on = on
 
 
+def presets() -> dict[str, dict[int, float]]:
+    """The current method as the run's evaluation steered it (its figures are the report's), then the rest."""
+    evaluated = steering.evaluated(st.session_state.get("method", "gact"))
+    return {**({"as the run evaluated it": evaluated} if evaluated else {}), **run_presets(results)}
+
+
 def apply_preset() -> None:
-    apply(run_presets(results)[st.session_state.preset])
+    name = st.session_state.preset
+    apply(presets()[name])
+    if name == "as the run evaluated it":
+        st.session_state.schedule = steering.chosen_schedule(st.session_state.method)
     st.session_state.preset = None  # back to "choose a preset…", so picking the same one again applies it again
 
 
@@ -104,16 +113,17 @@ def keep_in_address() -> None:
 
 
 st.session_state.setdefault("method", "gact" if "gact" in available else available[0])
-if not restore_from_address() and "layers_on" not in st.session_state:  # a new session starts from the sweep's choice
-    apply(run_presets(results)["best layers from sweep"])
+if not restore_from_address() and "layers_on" not in st.session_state:  # a new session starts as the run was judged
+    apply(next(iter(presets().values())))
 
 # --- controls -------------------------------------------------------------------------------------
 top = st.columns([2, 2, 3])
 top[0].radio("Method", available, format_func=lambda m: METHODS[m].label, key="method", horizontal=True,
              help="G-ACT weights its cluster vectors by its probe; ACT steers the per-head outputs of its kept heads, "
                   "each gated by its own probe (use the preset \"ACT's heads\"); the neuron method scales one MLP neuron.")
-top[1].selectbox("Preset", list(run_presets(results)), key="preset", index=None,
-                 placeholder="choose a preset…", on_change=apply_preset)
+top[1].selectbox("Preset", list(presets()), key="preset", index=None, placeholder="choose a preset…",
+                 on_change=apply_preset, help="\"As the run evaluated it\": the layers, alphas and schedule whose "
+                                              "figures the report gives (the page opens on it).")
 decoding = top[2].radio("Decoding", ["greedy", "sampled"], horizontal=True, key="decoding")
 method = st.session_state.method
 limit = METHODS[method].alpha_limit
@@ -127,52 +137,66 @@ st.pills("Layers", list(range(n_layers)), selection_mode="multi", key="layers_on
               + figures.LAYER_LABEL_HELP)
 layers = sorted(st.session_state.layers_on or [])
 alphas = []
+is_factor = METHODS[method].factor is not None
 if layers:
     slider_cols = st.columns(min(4, len(layers)))
     for i, layer in enumerate(layers):
         start = METHODS[method].start_alpha(steering.settings, results)
         st.session_state.setdefault(alpha_key(layer), saved_alphas().get(layer, start))
-        is_factor = METHODS[method].factor is not None
         alphas.append(slider_cols[i % len(slider_cols)].slider(
-            f"{'factor' if is_factor else 'alpha'}, layer {layer}", -limit, limit, key=alpha_key(layer),
-            step=0.5 if is_factor else 0.025, on_change=save_alpha, args=(layer,)))
+            f"{'factor' if is_factor else 'alpha'}, layer {layer}", -limit, limit, key=alpha_key(layer), format="%.4g",
+            step=0.5 if is_factor else 0.0125, on_change=save_alpha, args=(layer,)))
+    shares = [steering.residual_share(method, layer, alpha) for layer, alpha in zip(layers, alphas)]
+    st.caption(f"Scale: {METHODS[method].scale}"
+               + ("" if shares[0] is None else "; here it adds " + ", ".join(
+                   f"{share:.0%} of layer {layer}'s mean residual norm" for layer, share in zip(layers, shares))) + ".")
 
-settings = st.columns([1, 1, 1, 3])
+# Decoding and schedule: set once per demo, so folded away (their values in the label).
 st.session_state.setdefault("seed", 0)
-seed = settings[0].number_input("Seed", min_value=0, max_value=2**31 - 1, step=1, key="seed")
-temperature = settings[1].number_input("Temperature", min_value=0.05, max_value=2.0, value=1.0, step=0.05,
-                                       disabled=decoding == "greedy")
+st.session_state.setdefault("schedule", steering.chosen_schedule(method))
 # The evaluation's budget when there is one (the asked answers' 95th percentile): what the run was judged at.
 judged_at = results.budget("heldout") or results.budget("neutral")
-max_tokens = settings[2].number_input("Max new tokens", min_value=8, max_value=1024, step=8,
-                                      value=judged_at["tokens"] if judged_at else steering.settings.max_new_tokens,
-                                      help="Starts at the run's evaluation budget, the token budget its steering was judged at.")
+st.session_state.setdefault("max_tokens", judged_at["tokens"] if judged_at else steering.settings.max_new_tokens)
+with st.expander(f"Decoding and schedule: {decoding}, seed {st.session_state.seed}, at most "
+                 f"{st.session_state.max_tokens} new tokens, schedule {st.session_state.schedule}"):
+    settings = st.columns(3)
+    seed = settings[0].number_input("Seed", min_value=0, max_value=2**31 - 1, step=1, key="seed")
+    temperature = settings[1].number_input("Temperature", min_value=0.05, max_value=2.0, value=1.0, step=0.05,
+                                           disabled=decoding == "greedy")
+    max_tokens = settings[2].number_input("Max new tokens", min_value=8, max_value=1024, step=8, key="max_tokens",
+                                          help="Starts at the run's evaluation budget, the token budget its steering "
+                                               "was judged at.")
+    schedule_cols = st.columns([2, 1, 1])
+    schedule = schedule_cols[0].selectbox(
+        "Schedule", list(SCHEDULES), key="schedule", format_func=lambda k: f"{k}: {SCHEDULES[k]}",
+        help="When the injection acts. The language is chosen in the answer's first tokens; steering every token "
+             "can cost code quality. The run's default is the sweep's choice.")
+    window = schedule_cols[1].number_input("Window (tokens)", min_value=1, max_value=256, step=1,
+                                           value=steering.settings.schedule_window, disabled=schedule != "window")
+    gate = schedule_cols[2].number_input("Gate p(target)", min_value=0.05, max_value=0.95, step=0.05,
+                                         value=steering.settings.gate, disabled=schedule != "gated")
+    prefill = st.checkbox("Also the prefilled fence (after the answers)", key="show_prefilled",
+                          help="The prompt box with the answer forced to open the target's fence: the cheapest "
+                               "alternative a steering is judged against.")
+
+task_cols = st.columns([3, 2])
 task_ids = results.prompts.ids
-task_id = settings[3].selectbox("Task", task_ids, key="task", format_func=lambda t: f"{t} · {results.prompts.task(t).category}")
+st.session_state.setdefault("task", results.showcase_task() or task_ids[0])
+task_id = task_cols[0].selectbox("Task", task_ids, key="task", format_func=lambda t: f"{t} · {results.prompts.task(t).category}",
+                                 help="The page opens on the first task whose asked-explicitly answer in the run's "
+                                      "evaluation is target code that parses within the budget: a fair showcase.")
+asked = steering.asked_prompt(task_id)
+ask_too = task_cols[1].checkbox(f"Asked explicitly, as a third column", key="ask_too", disabled=asked is None,
+                                help=f"Task {task_id}'s own {figures.language_name(results.target)} prompt, decoded with "
+                                     "the two others: the ceiling a steering is judged against.")
 # Pre-fill the prompt box from the task set (also when a rerun interrupted before the box was drawn lost it).
 if st.session_state.get("prompt_task") != task_id or "prompt" not in st.session_state:
     st.session_state.prompt_task = task_id
     st.session_state.prompt = results.prompts.task(task_id).neutral
-prompt = st.text_area("Prompt (editable)", key="prompt", height=90)
+prompt = st.text_area("Prompt (editable)", key="prompt", height=80)
 config = GenerationConfig(max_new_tokens=int(max_tokens), temperature=0.0 if decoding == "greedy" else float(temperature),
                           seed=int(seed))
 keep_in_address()
-
-
-schedule_cols = st.columns([2, 1, 1, 2])
-st.session_state.setdefault("schedule", steering.chosen_schedule(method))
-schedule = schedule_cols[0].selectbox(
-    "Schedule", list(SCHEDULES), key="schedule", format_func=lambda k: f"{k}: {SCHEDULES[k]}",
-    help="When the injection acts. The language is chosen in the answer's first tokens; steering every token "
-         "can cost code quality. The run's default is the sweep's choice.")
-window = schedule_cols[1].number_input("Window (tokens)", min_value=1, max_value=256, step=1,
-                                       value=steering.settings.schedule_window, disabled=schedule != "window")
-gate = schedule_cols[2].number_input("Gate p(target)", min_value=0.05, max_value=0.95, step=0.05,
-                                     value=steering.settings.gate, disabled=schedule != "gated")
-show_references = schedule_cols[3].checkbox(
-    "Show the references", key="show_references",
-    help="Also answer the task asked explicitly in the target language, and the prompt with the answer forced to "
-         "open the target's fence: the ceiling and the cheapest alternative a steering is judged against.")
 
 
 def decoding_words() -> str:
@@ -183,7 +207,7 @@ def decoding_words() -> str:
 
 
 def spec_words(spec) -> str:
-    return (f"{METHODS[spec.method].label} on layers {list(spec.layers)} at {[round(a, 3) for a in spec.alphas]}, "
+    return (f"{METHODS[spec.method].label} on layers {list(spec.layers)} at {[round(a, 4) for a in spec.alphas]}, "
             f"{spec.describe()}")
 
 
@@ -196,20 +220,23 @@ def make_steerer():
         return None
 
 
-def streamer(columns):
-    """A callback that shows both answers as they decode, with each one's state (at most ten
-    updates a second: the browser need not redraw for every token of a fast model)."""
-    boxes = [(col.empty(), col.empty()) for col in columns]
-    started, last = time.perf_counter(), [0.0]
+def streamer(titles):
+    """A callback that fills one column per answer as they decode, each saying its state (at most
+    ten updates a second: the browser need not redraw for every token of a fast model)."""
+    boxes = [(col.empty(), col.empty()) for col in st.columns(len(titles))]
+    started, last, counts_before = time.perf_counter(), [0.0], [[0] * len(titles)]
 
     def show(texts, counts):
         now = time.perf_counter()
+        done = [n == before and n > 0 for n, before in zip(counts, counts_before[0])]  # a finished row stops growing
+        counts_before[0] = list(counts)
         if now - last[0] < 0.1:
             return
         last[0] = now
-        for (state, code), title, text, n in zip(boxes, ("Baseline", "Steered"), texts, counts):
-            state.caption(f"{title.lower()} · {n}/{config.max_new_tokens} tokens · {n / (now - started):.1f} tok/s")
-            code.code(text, language="text", wrap_lines=True)
+        for (state, code), title, text, n, finished in zip(boxes, titles, texts, counts, done):
+            state.caption(f"{title.lower()} · {'done · ' if finished else ''}{n}/{config.max_new_tokens} tokens · "
+                          f"{n / (now - started):.1f} tok/s")
+            code.code(text, language="text", wrap_lines=True, height=300)
 
     return show, boxes
 
@@ -228,18 +255,22 @@ else:
 if generate_clicked:
     steerer = make_steerer()
     if steerer is not None:
-        show, boxes = streamer(st.columns(2))
+        titles = ["Baseline", "Steered"] + (["Asked explicitly"] if ask_too and asked else [])
+        show, boxes = streamer(titles)
         try:
-            answers = steering.side_by_side(prompt, steerer, config, on_text=show)
+            answers = steering.side_by_side(prompt, steerer, config, on_text=show, asked=asked if ask_too else None)
+            references = {"asked explicitly": answers[2]} if len(answers) > 2 else {}
+            if prefill:
+                with st.spinner("Generating the prefilled fence…"):
+                    references["prefilled fence"] = steering.prefilled(prompt, config)
         except ValueError as err:  # an empty prompt, or one longer than the model's context
             st.error(f"Cannot generate: {err}")
         else:
-            references = {}
-            if show_references:
-                with st.spinner("Generating the references…"):
-                    references = steering.references(task_id, prompt, config)
-            st.session_state.steer_result = {"answers": answers, "spec": steerer.spec, "prompt": prompt,
-                                             "decoding": decoding_words(), "references": references}
+            shown = [*answers[:2], *references.values()]
+            st.session_state.steer_result = {"answers": answers[:2], "spec": steerer.spec, "prompt": prompt,
+                                             "decoding": decoding_words(), "references": references,
+                                             "max_tokens": config.max_new_tokens,
+                                             "compiles": [steering.compiles(answer) for answer in shown]}
         for box in boxes:
             for element in box:
                 element.empty()
@@ -247,7 +278,8 @@ if running:
     steerer = make_steerer()
     if steerer is not None:
         bar = st.progress(0.0, text="Baseline and steered answers for every task…")
-        total, done, started = 2 * len(results.prompts), [0], time.perf_counter()
+        finished = st.empty()
+        total, done, started, rows = 2 * len(results.prompts), [0], time.perf_counter(), []
 
         def show_progress():
             bar.progress(done[0] / total, text=f"Baseline and steered answers: "
@@ -257,9 +289,15 @@ if running:
             done[0] += n
             show_progress()
 
+        def show_batch(start, baseline, steered):
+            rows.extend({"task": results.prompts.ids[start + i], "baseline": b.detection.verdict,
+                         "steered": s.detection.verdict, "steered tokens": s.n_tokens}
+                        for i, (b, s) in enumerate(zip(baseline, steered)))
+            finished.dataframe(pd.DataFrame(rows), hide_index=True, height=220)
+
         with heartbeat(show_progress):
             outcome = steering.task_set([t.neutral for t in results.prompts], steerer, config, on_answers=advance,
-                                        tasks=results.prompts.ids)
+                                        tasks=results.prompts.ids, on_batch=show_batch)
         st.session_state.task_set_result = {**outcome, "spec": steerer.spec, "decoding": decoding_words()}
         st.rerun()  # draw the controls again, enabled
 
@@ -273,14 +311,18 @@ if result:
         st.caption(f"Asked explicitly: task {task_id}'s own {figures.language_name(results.target)} prompt (not the "
                    "prompt box); prefilled fence: the prompt box, with the answer forced to open the target's fence.")
     columns = st.columns(len(shown))
-    for col, (title, answer) in zip(columns, shown):
+    words = {True: "yes", False: "no", None: "n/a"}
+    for col, (title, answer), compiled in zip(columns, shown, result["compiles"]):
         d = answer.detection
         with col:
-            st.markdown(f"#### {title} · {figures.language_name(d.language)}")
+            st.markdown(f"#### {title} · {figures.language_name(d.language)}",
+                        help=f"Language confidence {d.confidence:.0%} (decided by {d.source}).")
             cells = st.columns(3)
-            cells[0].metric("Language confidence", f"{d.confidence:.0%}")
-            cells[1].metric("Parses", "yes" if d.parses else "no")
-            cells[2].metric("Tokens", answer.n_tokens)
+            cells[0].metric("Parses", words[d.parses], help=MEASURE_DEFINITIONS["success"])
+            cells[1].metric("Compiles", words[compiled], help=MEASURE_DEFINITIONS["compiles"])
+            cut = answer.n_tokens >= result["max_tokens"]
+            cells[2].metric("Tokens", f"{answer.n_tokens}{' (cut)' if cut else ''}",
+                            help=MEASURE_DEFINITIONS["cut_off"] if cut else f"Of at most {result['max_tokens']}.")
             st.code(d.code or answer.text, language=d.language or "text", wrap_lines=True)
     diff = answer_diff(result["answers"][0].text, result["answers"][1].text)
     with st.expander("Diff (baseline → steered)", expanded=False):

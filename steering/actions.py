@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, replace
+from functools import cached_property
 from pathlib import Path
 
 from .evaluation import evaluate_steering, side_by_side
@@ -63,28 +64,65 @@ class RunSteering:
         spec = entry.make_spec(layers, [entry.check_alpha(a) for a in alphas], settings, self.learned)
         return entry.steerer(self.learned, settings, self.model, spec)
 
+    def evaluated(self, method: str) -> dict[int, float]:
+        """Layer -> alpha of ``method`` as the run's evaluation steered it (the sweep's layers
+        times the selection's margin, or the method's own): the demo's starting point, so that
+        the page shows the steering whose figures the report gives. Empty when it has none."""
+        try:
+            spec = get_method(method).spec(self.learned, self.settings)
+        except ValueError:  # no sweep yet
+            return {}
+        return dict(zip(spec.layers, spec.alphas))
+
+    @cached_property
+    def _residual_norms(self):
+        from .schema import ACTIVATIONS
+
+        return self.learned.tensors(ACTIVATIONS)["neutral"].float().norm(dim=-1).mean(0)  # [layers]
+
+    def residual_share(self, method: str, layer: int, alpha: float) -> float | None:
+        """``alpha``'s size in the layer's own terms: the added vector's norm over the neutral
+        prompts' mean residual norm at ``layer`` (for G-ACT, its cluster vectors' mean norm); None
+        for methods that do not add a residual vector."""
+        steers_as = get_method(method).steers_as
+        if steers_as not in ("mean_diff", "gact"):
+            return None
+        if self.settings.alpha_unit == "norm":
+            return abs(alpha)
+        vectors = self.learned.mean_vectors() if steers_as == "mean_diff" else self.learned.cluster_vectors()
+        return abs(alpha) * float(vectors[layer].float().norm(dim=-1).mean() / self._residual_norms[layer].clamp_min(1e-8))
+
     def chosen_schedule(self, method: str) -> str:
         """The schedule ``method`` steers on unless told otherwise: the settings', else the selection's."""
         return get_method(method).chosen_schedule(self.learned, self.settings)
 
-    def references(self, task_id: str, prompt: str, config: GenerationConfig) -> dict:
-        """What a steered answer is judged against, with the same decoding: the task asked in the
-        target language, and ``prompt`` with the answer forced to open the target's fence."""
+    def asked_prompt(self, task_id: str) -> str | None:
+        """Task ``task_id`` asked explicitly in the target language: the ceiling a steered answer
+        is judged against (None when the task has no such prompt)."""
+        return self.prompts.task(task_id).prompts.get(self.settings.target) if task_id in self.prompts.ids else None
+
+    def prefilled(self, prompt: str, config: GenerationConfig):
+        """``prompt``'s answer forced to open the target's fence: the cheapest alternative to steering."""
         from .stages.evaluate import fence_opening
 
         if not prompt.strip():
             raise ValueError("The prompt is empty: write a prompt or pick a task.")
-        target = self.settings.target
-        explicit = self.prompts.task(task_id).prompts.get(target) if task_id in self.prompts.ids else None
-        out = {}
-        if explicit:
-            out["asked explicitly"] = generate(self.model, explicit, config)[0]
-        out["prefilled fence"] = generate(self.model, prompt, replace(config, start=fence_opening(target)))[0]
-        return out
+        return generate(self.model, prompt, replace(config, start=fence_opening(self.settings.target)))[0]
 
-    def side_by_side(self, prompt: str, steerer, config: GenerationConfig, on_text=None):
-        """``(baseline, steered)`` answers to one prompt, with the same seed, decoded together;
-        ``on_text(texts, token_counts)`` is called at every step with both answers so far."""
+    def compiles(self, answer) -> bool | None:
+        """Whether ``answer``'s fenced target code compiles (None: not fenced target code, or no
+        compiler here for the target)."""
+        from .toolchains import compile_all, toolchain
+
+        d, target = answer.detection, self.settings.target
+        if not (d.fenced and d.clear and d.language == target) or toolchain(target) is None:
+            return None
+        return compile_all([d.code], target)[0]
+
+    def side_by_side(self, prompt: str, steerer, config: GenerationConfig, on_text=None, asked: str | None = None):
+        """``(baseline, steered)`` answers to one prompt, with the same seed, decoded together
+        (with ``asked``, its answer as a third row); ``on_text(texts, token_counts)`` is called at
+        every step with every answer so far."""
         if not prompt.strip():
             raise ValueError("The prompt is empty: write a prompt or pick a task.")
         tok = self.model.tokenizer
@@ -92,10 +130,12 @@ class RunSteering:
         def stream(rows):
             on_text([config.start + tok.decode(row, skip_special_tokens=True) for row in rows], [len(row) for row in rows])
 
-        return side_by_side(self.model, prompt, steerer, config, on_token=stream if on_text else None)
+        return side_by_side(self.model, prompt, steerer, config, on_token=stream if on_text else None, asked=asked)
 
-    def task_set(self, prompts: list[str], steerer, config: GenerationConfig, on_answers=None, tasks=None) -> dict:
-        """Baseline and steered answers to every prompt, scored (``evaluation.evaluate_steering``)."""
+    def task_set(self, prompts: list[str], steerer, config: GenerationConfig, on_answers=None, tasks=None,
+                 on_batch=None) -> dict:
+        """Baseline and steered answers to every prompt, scored (``evaluation.evaluate_steering``;
+        ``on_batch`` sees each batch's answers as it finishes)."""
         return evaluate_steering(self.model, prompts, steerer, self.settings.target, temperature=config.temperature,
                                  seed=config.seed, max_new_tokens=config.max_new_tokens, on_answers=on_answers,
-                                 tasks=tasks)
+                                 tasks=tasks, on_batch=on_batch)

@@ -155,14 +155,28 @@ class EvaluationTables:
         row = self._metric_rows(eval_stage(methods[0], prompt_set), BUDGET) if methods else None
         return {"tokens": int(row["value"]), **(row.get("extra") or {})} if row else None
 
+    def showcase_task(self) -> str | None:
+        """The first task whose asked-explicitly answer in the evaluation is target code that
+        parses and ended within the budget: where the ceiling is met, so a demo that opens on it
+        compares steering with an answer that works (None without such an answer)."""
+        budget = self.budget("heldout") or self.budget("neutral")
+        answers = self.generations()
+        if budget is None or answers.empty:
+            return None
+        asked = answers[(answers["condition"] == "asked") & (answers["language"] == self.target)
+                        & (answers["parses"] == 1) & (answers["n_tokens"] < budget["tokens"])]
+        return next((t for t in self.prompts.ids if t in set(asked["task_id"])), None)
+
     def examples(self, method: str = "gact", n: int = 3, prompt_set: str = "neutral") -> list[dict]:
-        """Side-by-side answers from the evaluation, those whose language changed first."""
+        """Side-by-side answers from the evaluation: those whose language changed first, and of
+        those, the ones whose steered code parses."""
         answers = self.generations(eval_stage(method, prompt_set))
         if answers.empty:
             return []
         pairs = answers[answers["condition"] == "baseline"].merge(
             answers[answers["condition"] == "steered"], on=["task_id", "seed"], suffixes=("_baseline", "_steered"))
         pairs["changed"] = pairs["language_baseline"].fillna("") != pairs["language_steered"].fillna("")
-        pairs = pairs.sort_values("changed", ascending=False, kind="stable").head(n)
+        pairs["parsed"] = pairs["parses_steered"].fillna(0).astype(bool)
+        pairs = pairs.sort_values(["changed", "parsed"], ascending=False, kind="stable").head(n).drop(columns="parsed")
         return pairs.to_dict("records")
 

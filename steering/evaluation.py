@@ -108,25 +108,38 @@ def compare_answers(baseline, steered, target: str, tokenizer=None, max_new_toke
 
 
 def evaluate_steering(model, prompts: Sequence[str], steerer, target: str, temperature: float = 1.0,
-                      seed: int = 0, max_new_tokens: int = 320, batch_size: int = 32,
-                      on_answers: Callable[[int], None] | None = None, tasks: Sequence[str] | None = None) -> dict:
-    """Baseline and steered generation of the same prompts with the same seeds, summarised
-    (intervals over ``tasks``, the task of each prompt; each prompt its own by default)."""
+                      seed: int = 0, max_new_tokens: int = 320, batch_size: int = 16,
+                      on_answers: Callable[[int], None] | None = None, tasks: Sequence[str] | None = None,
+                      on_batch: Callable[[int, list, list], None] | None = None) -> dict:
+    """Baseline and steered answers to every prompt, scored (``compare_answers``). Each batch of
+    ``batch_size`` prompts decodes its baseline and steered rows together (the per-row steering
+    mask), prompt i with seed ``seed + i`` in both; ``on_batch(start, baseline, steered)`` gets a
+    batch's answers as soon as it is done, so a page can show them while the rest decode."""
     config = GenerationConfig(max_new_tokens=max_new_tokens, temperature=temperature, seed=seed, batch_size=batch_size)
-    baseline = generate(model, prompts, config, on_answers=on_answers)
-    steered = generate(model, prompts, config, steerer=steerer, on_answers=on_answers)
+    baseline, steered = [], []
+    for start in range(0, len(prompts), batch_size):
+        chunk = list(prompts[start:start + batch_size])
+        seeds = [seed + start + i for i in range(len(chunk))]
+        both = generate(model, chunk * 2, config, steerer=steerer, steered_rows=[False] * len(chunk) + [True] * len(chunk),
+                        seeds=seeds * 2, on_answers=on_answers)
+        baseline += both[:len(chunk)]
+        steered += both[len(chunk):]
+        if on_batch is not None:
+            on_batch(start, both[:len(chunk)], both[len(chunk):])
     result = compare_answers(baseline, steered, target, model.tokenizer, max_new_tokens, tasks=tasks)
     result.update(spec=steerer.spec.to_json(), temperature=temperature, seed=seed)
     return result
 
 
-def side_by_side(model, prompt: str, steerer, config: GenerationConfig, on_token: Callable | None = None):
+def side_by_side(model, prompt: str, steerer, config: GenerationConfig, on_token: Callable | None = None,
+                 asked: str | None = None) -> tuple:
     """The baseline and the steered answer to one prompt, with the same seed, decoded together as
-    one batch of two rows of which only the second is steered: ``(baseline, steered)``.
-    ``on_token`` streams both (``generation.generate``)."""
-    baseline, steered = generate(model, [prompt, prompt], config, steerer=steerer, steered_rows=[False, True],
-                                 seeds=[config.seed] * 2, on_token=on_token)
-    return baseline, steered
+    one batch of two rows of which only the second is steered: ``(baseline, steered)``; with
+    ``asked`` (the task asked explicitly), its answer too, as a third unsteered row.
+    ``on_token`` streams every row (``generation.generate``)."""
+    prompts = [prompt, prompt] + ([asked] if asked else [])
+    return tuple(generate(model, prompts, config, steerer=steerer, steered_rows=[False, True, False][:len(prompts)],
+                          seeds=[config.seed] * len(prompts), on_token=on_token))
 
 
 def layer_alpha_sweep(model, prompts: Sequence[str], make_steerer: Callable[[int, float], object], layers: Sequence[int],

@@ -28,7 +28,7 @@ class Method:
     ``answers`` replaces plain steered generation in the evaluation; ``preset(results)`` names
     and makes a layer -> alpha preset for the Steer page. ``selection`` names the method whose
     candidates the sweep's selection steers to choose this one's margin and schedule (None: no
-    selection; every token, at the alphas given)."""
+    selection; every token, at the alphas given). ``scale`` says in words what its alpha measures."""
 
     name: str
     label: str
@@ -43,6 +43,7 @@ class Method:
     answers: Callable | None = None
     preset: Callable | None = None
     selection: str | None = None
+    scale: str = "alpha multiplies the layer's steering vector: 1 adds it once"
 
     def __post_init__(self):
         object.__setattr__(self, "steers_as", self.steers_as or self.name)
@@ -218,13 +219,18 @@ def _fixed(*stages):
 
 register(Method("mean_diff", "mean difference",
                 lambda learned, spec, s, model: MeanDiffSteerer(spec, learned.mean_vectors(), **residual_extras(learned, spec, s)),
-                stages=_fixed(*G_ACT_STAGES), needs=_fixed("extract"), selection="mean_diff"))
+                stages=_fixed(*G_ACT_STAGES), needs=_fixed("extract"), selection="mean_diff",
+                scale="alpha multiplies the layer's mean difference vector (target-language prompt minus neutral "
+                      "prompt): 1 adds it once"))
 register(Method("act", "ACT (per-head, adaptive)", _act, stages=_fixed("extract", "act"), needs=_fixed("act"),
                 alpha_limit=40.0, own_choice=_act_choice,  # ACT's alpha multiplies a head's projected std (paper: 12-15)
                 start_alpha=lambda settings, results: max(results.act_choice.values(), default=0.5),
-                preset=lambda results: ("ACT's heads", results.act_choice), selection="act"))
+                preset=lambda results: ("ACT's heads", results.act_choice), selection="act",
+                scale="alpha is in units of each kept head's activation spread (standard deviation) along its "
+                      "direction; the paper uses 12-15"))
 register(Method("gact", "G-ACT", _gact(refined=True), stages=_fixed(*G_ACT_STAGES, "refine"), needs=_fixed("probe"),
-                selection="gact_unrefined"))
+                selection="gact_unrefined",
+                scale="alpha multiplies the probe-weighted mix of the layer's cluster vectors: 1 adds it once"))
 register(Method("gact_unrefined", "G-ACT before refinement", _gact(refined=False), stages=_fixed(*G_ACT_STAGES),
                 steers_as="gact", selection="gact_unrefined"))
 register(Method("gact_online", "G-ACT refined online", _gact(refined=True), stages=_fixed(*G_ACT_STAGES, "refine"),
@@ -232,5 +238,5 @@ register(Method("gact_online", "G-ACT refined online", _gact(refined=True), stag
 register(Method("neuron", "neuron", _neurons, alpha_limit=100.0,  # its alpha is the factor the neuron is scaled by
                 stages=lambda s: (*G_ACT_STAGES, "act") if s.neuron_scoring == "activation" else G_ACT_STAGES,
                 needs=lambda s: ("act",) if s.neuron_scoring == "activation" else (),
-                factor=lambda settings: settings.neuron_factor,
+                factor=lambda settings: settings.neuron_factor, scale="the factor the neuron's activation is multiplied by",
                 start_alpha=lambda settings, results: settings.neuron_factor))

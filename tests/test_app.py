@@ -131,6 +131,11 @@ def strip(app: AppTest):
     return app.pills(key="layers_on")
 
 
+def result_caption(app: AppTest) -> str:
+    """The caption that says how the answers shown were made."""
+    return next(c.value for c in app.caption if " on layers " in c.value)
+
+
 def steered(app: AppTest) -> list[int]:
     return sorted(strip(app).value)
 
@@ -148,7 +153,9 @@ def test_steer_toggles_a_layer_and_shows_baseline_and_steered_code(runs):
     assert headings == ["#### Baseline · Python", "#### Steered · C++"]
     assert [c.language for c in app.code[:2]] == ["python", "cpp"]
     assert app.code[2].language == "diff"
-    assert {m.label for m in app.metric} == {"Language confidence", "Parses", "Tokens"}
+    assert [m.label for m in app.metric] == ["Parses", "Compiles", "Tokens"] * 2
+    assert app.metric[4].value in ("yes", "no")  # the steered C++ was given to g++ (the Python baseline: n/a)
+    assert app.metric[1].value == "n/a"
 
 
 def test_steer_presets_and_the_whole_task_set(runs):
@@ -166,12 +173,12 @@ def test_steer_presets_and_the_whole_task_set(runs):
 def test_steer_captions_presets_and_alphas_tell_the_truth(runs):
     app = steer_page()
     app.button[0].click().run()  # generate, greedy, seed 0
-    shown = app.caption[0].value
+    shown = result_caption(app)
     assert shown.startswith("G-ACT") and "greedy, seed 0" in shown
     app.radio(key="decoding").set_value("sampled")
     app.number_input[0].set_value(7)  # seed
     app.radio(key="method").set_value("mean_diff").run()
-    assert app.caption[0].value == shown  # the caption describes the answers shown, not the controls now
+    assert result_caption(app) == shown  # the caption describes the answers shown, not the controls now
     app.radio(key="method").set_value("gact").run()
 
     app.selectbox(key="preset").select("best layers from sweep").run()
@@ -232,7 +239,7 @@ def test_steer_runs_faithful_act_on_its_own_heads(runs):
     assert {s.value for s in app.slider} == set(results.act_choice.values())
     app.button[0].click().run()
     assert not app.exception and not app.error
-    assert app.caption[0].value.startswith("ACT (per-head, adaptive) on layers")
+    assert result_caption(app).startswith("ACT (per-head, adaptive) on layers")
 
 
 def test_pages_say_what_to_do_before_a_run_or_its_vectors_exist(runs, embedded):
@@ -384,12 +391,13 @@ def test_steer_shows_the_references_beside_a_scheduled_answer(runs):
     app = steer_page()
     assert app.selectbox(key="schedule").value == RunResults(runs / DASHBOARD_RUN).selection()["gact_unrefined"]["schedule"]
     app.selectbox(key="schedule").select("window").run()
-    app.checkbox(key="show_references").check().run()
+    app.checkbox(key="ask_too").check().run()  # a third row of the same batch
+    app.checkbox(key="show_prefilled").check().run()  # decoded after the three
     app.button[0].click().run()
     assert not app.exception and not app.error
     headings = [m.value.split(" · ")[0] for m in app.markdown if m.value.startswith("####")]
     assert headings == ["#### Baseline", "#### Steered", "#### Asked explicitly", "#### Prefilled fence"]
-    assert "first 8 tokens" in app.caption[0].value
+    assert "first 8 tokens" in result_caption(app)
     assert any("prompt in the target language" in c.value for c in app.caption)  # the run's table, with references
 
 
@@ -432,3 +440,22 @@ def test_the_address_keeps_the_run_and_the_steer_view(runs):
     bad.run()
     bad.switch_page("pages/steer.py").run()
     assert any("not applied" in e.value for e in bad.error) and not bad.exception
+
+
+def test_steer_opens_on_the_steering_the_run_was_judged_with(runs, embedded):
+    """Issue 17: the page starts from the evaluated layers and alphas (the selection's margin
+    included), its schedule and token budget, on a task where asking explicitly works; alpha's
+    scale is said in words."""
+    from steering.actions import RunSteering
+
+    results = RunResults(runs / DASHBOARD_RUN)
+    evaluated = RunSteering(runs / DASHBOARD_RUN, embedded).evaluated("gact")
+    app = steer_page()
+    assert steered(app) == sorted(evaluated)
+    assert [app.slider(key=f"alpha_gact_{layer}").value for layer in sorted(evaluated)] == \
+        pytest.approx([evaluated[layer] for layer in sorted(evaluated)])
+    assert app.selectbox(key="schedule").value == results.selection()["gact_unrefined"]["schedule"]
+    assert app.number_input(key="max_tokens").value == (results.budget("heldout") or results.budget("neutral"))["tokens"]
+    assert app.selectbox(key="task").value == (results.showcase_task() or results.prompts.ids[0])
+    scale = next(c.value for c in app.caption if c.value.startswith("Scale:"))
+    assert "cluster vectors" in scale and all(f"of layer {layer}'s mean residual norm" in scale for layer in evaluated)

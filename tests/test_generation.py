@@ -140,3 +140,43 @@ def test_side_by_side_decodes_baseline_and_steered_in_one_batch_as_separate_call
     assert steered.text == generate(embedded, prompt, config, steerer=steerer)[0].text != baseline.text
     assert streamed[-1] == [baseline.tokens, steered.tokens]
     assert all(len(step[1]) <= len(later[1]) for step, later in zip(streamed, streamed[1:]))  # text only grows
+
+
+def test_side_by_side_streams_the_asked_answer_as_a_third_unsteered_row(embedded):
+    """Issue 17: the ceiling decodes in the same batch, unsteered, as its own call would."""
+    from steering.evaluation import side_by_side
+    from steering.steer import MeanDiffSteerer, SteeringSpec
+
+    vectors = torch.zeros(embedded.n_layers, embedded.d_model)
+    vectors[4] = torch.randn(embedded.d_model, generator=torch.Generator().manual_seed(0))
+    steerer = MeanDiffSteerer(SteeringSpec((4,), (6.0,), "mean_diff"), vectors)
+    config = GenerationConfig(max_new_tokens=32, seed=1)
+    prompt, asked = "Write a function that sorts a list.", "Write a C++ function that sorts a list."
+    streamed = []
+    answers = side_by_side(embedded, prompt, steerer, config, on_token=lambda rows: streamed.append(len(rows)), asked=asked)
+    assert len(answers) == 3 and set(streamed) == {3}
+    assert answers[2].text == generate(embedded, asked, config)[0].text
+    assert answers[0].text == generate(embedded, prompt, config)[0].text
+
+
+def test_a_task_set_decodes_baseline_and_steered_in_one_batch_as_two_calls_would(embedded):
+    """Issues 17 and 19: each batch's baseline and steered rows share one batch (the per-row
+    mask), with the seeds and answers of two separate calls, and each batch is handed out as it
+    finishes."""
+    from steering.evaluation import evaluate_steering
+    from steering.steer import MeanDiffSteerer, SteeringSpec
+
+    vectors = torch.zeros(embedded.n_layers, embedded.d_model)
+    vectors[4] = torch.randn(embedded.d_model, generator=torch.Generator().manual_seed(0))
+    steerer = MeanDiffSteerer(SteeringSpec((4,), (6.0,), "mean_diff"), vectors)
+    prompts = ["Write a function that sorts a list.", "Write a loop that sums numbers.", "Compute a mean.",
+               "Reverse a string."]
+    batches = []
+    for temperature in (0.0, 1.0):
+        result = evaluate_steering(embedded, prompts, steerer, "cpp", temperature=temperature, seed=5, max_new_tokens=24,
+                                   batch_size=3, on_batch=lambda start, b, s: batches.append((start, len(b), len(s))))
+        config = GenerationConfig(max_new_tokens=24, temperature=temperature, seed=5, batch_size=3)
+        assert [a.text for a in result["answers"]["baseline"]] == [a.text for a in generate(embedded, prompts, config)]
+        assert [a.text for a in result["answers"]["steered"]] == \
+            [a.text for a in generate(embedded, prompts, config, steerer=steerer)]
+    assert batches == [(0, 3, 3), (3, 1, 1)] * 2

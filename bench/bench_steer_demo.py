@@ -1,0 +1,89 @@
+"""The Steer page's Generate, timed as a presenter sees it, without the browser: baseline and
+steered answers streamed in one batch of two rows (``RunSteering.side_by_side``), with the
+steering the run's evaluation used (layers, alphas with the selection's margin, schedule) at the
+run's evaluation budget. For each task: seconds to the first streamed text, to the baseline's end
+and to both answers, and each answer's verdict next to the task asked explicitly, decoded the same
+way (the ceiling).
+
+    python bench/bench_steer_demo.py --run runs/qwen-cpp [--method gact] [--tasks ID ...]
+
+By default: the task the page opens on (``showcase_task``) and the run's first two.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from steering.actions import RunSteering  # noqa: E402
+from steering.generation import GenerationConfig, generate  # noqa: E402
+from steering.models import load_model  # noqa: E402
+from steering.results import RunResults  # noqa: E402
+from steering.toolchains import compile_all  # noqa: E402
+
+
+def verdict(answer, target: str, budget: int) -> str:
+    d = answer.detection
+    words = [d.language or "none", "fenced" if d.fenced else "no block", "parses" if d.parses else "does not parse"]
+    if d.fenced and d.language == target:
+        words.append("compiles" if compile_all([d.code], target)[0] else "does not compile")
+    if answer.n_tokens >= budget:
+        words.append("cut off")
+    return ", ".join(words) + f" ({answer.n_tokens} tokens)"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--run", default="runs/qwen-cpp")
+    parser.add_argument("--method", default="gact")
+    parser.add_argument("--tasks", nargs="*", help="task ids (default: the page's first task, then the run's first two)")
+    args = parser.parse_args()
+
+    results = RunResults(args.run)
+    started = time.perf_counter()
+    model = load_model(results.settings.get("model_ref"))
+    steering = RunSteering(args.run, model)
+    print(f"model {model.facts.name} loaded in {time.perf_counter() - started:.1f} s", flush=True)
+    setting = steering.evaluated(args.method)
+    schedule = steering.chosen_schedule(args.method)
+    steerer = steering.steerer(args.method, list(setting), list(setting.values()), schedule=schedule)
+    budget = (results.budget("heldout") or results.budget("neutral") or {"tokens": steering.settings.max_new_tokens})["tokens"]
+    config = GenerationConfig(max_new_tokens=budget)
+    target = steering.settings.target
+    print(f"{args.method} on layers {list(setting)} at {list(setting.values())}, schedule {schedule}, "
+          f"greedy, budget {budget} tokens", flush=True)
+
+    showcase = results.showcase_task()
+    for task_id in args.tasks or dict.fromkeys([t for t in (showcase,) if t] + results.prompts.ids[:2]):
+        task = results.prompts.task(task_id)
+        marks: dict[str, float] = {}
+        last = [0, 0]
+        t0 = time.perf_counter()
+
+        def on_text(texts, counts):
+            now = time.perf_counter() - t0
+            if any(t.strip() for t in texts):
+                marks.setdefault("first text", now)
+            if counts[1] > 0:
+                marks.setdefault("first steered text", now)
+            if counts[0] == last[0] and last[0] > 0:
+                marks.setdefault("baseline done", now)
+            last[:] = counts
+
+        baseline, steered = steering.side_by_side(task.neutral, steerer, config, on_text=on_text)
+        marks["both done"] = time.perf_counter() - t0
+        asked = generate(model, task.prompts[target], config)[0] if target in task.prompts else None
+        print(f"\n{task_id}: " + " · ".join(f"{k} {v:.1f} s" for k, v in marks.items()), flush=True)
+        print(f"  baseline: {verdict(baseline, target, budget)}")
+        print(f"  steered:  {verdict(steered, target, budget)}")
+        if asked is not None:
+            print(f"  asked:    {verdict(asked, target, budget)}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
