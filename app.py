@@ -43,9 +43,9 @@ def model_section():
     facts = model.facts
     st.success(f"Hello! **{facts.name}** is loaded on {facts.device}: a {facts.architecture} with "
                f"{facts.n_layers} layers and {facts.n_params / 1e6:.1f}M parameters.")
-    cols = st.columns(6)
+    cols = st.columns(3) + st.columns(3)  # two rows: six metrics in one row cut their values at 1280 px
     for col, (label, value) in zip(cols, [("Layers", facts.n_layers), ("d_model", facts.d_model), ("Heads", facts.n_heads),
-                                          ("Parameters", f"{facts.n_params / 1e6:.2f}M"),
+                                          ("Parameters", f"{facts.n_params / 1e6:.1f}M"),
                                           ("Hook points", facts.n_hook_points), ("dtype", facts.dtype)]):
         col.metric(label, value)
     with st.expander("All model facts"):

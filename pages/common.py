@@ -154,3 +154,10 @@ def measure_table(table, where=st) -> None:
 
 
 EMBEDDED_LABEL = f"the embedded {EMBEDDED_MODEL_NAME}"
+
+
+def scroll_into_view(key: str) -> None:
+    """Scroll the page so that the container ``st.container(key=key)`` is at the top: a click's
+    result (the streamed answers) lands in view, not below the fold."""
+    st.iframe(f"<script>parent.document.querySelector('.st-key-{key}')?.scrollIntoView({{block: 'start'}})</script>",
+              height=1)

@@ -4,7 +4,7 @@ import streamlit as st
 
 from pages.common import PLOT_CONFIG, require_run
 from steering import figures
-from steering.results import PROBES
+from steering.results import PROBES, REFERENCES
 from steering.schema import MIN_VALIDATION_TASKS, validation_tasks
 
 st.title("Probes")
@@ -14,14 +14,32 @@ if n_val is not None and n_val < MIN_VALIDATION_TASKS:
     st.warning(f"This run has {len(results.prompts)} tasks, so its probes are validated on about {n_val}: the "
                "accuracies below are not meaningful (0% or 100% by chance). Use at least 20 tasks.")
 accuracy = results.probe_accuracy()
-means = accuracy.groupby("probe", sort=False)["val"].mean()
-cols = st.columns(len(means))
-for col, (probe, value) in zip(cols, means.items()):
-    col.metric(f"{probe}: mean validation accuracy", f"{value:.1%}")
-st.plotly_chart(figures.probe_accuracy_lines(accuracy), config=PLOT_CONFIG)
-st.caption("Bands: bootstrap 95% intervals (validation tasks resampled). G-ACT's probe picks one of K clusters; "
-           "ACT's line is its own metric, its best head per layer telling a target-language answer from another "
-           "language's, so the two are different tasks. Dotted: the majority class and a probe trained on shuffled labels.")
+act_label = REFERENCES["act"]
+act = accuracy[accuracy["probe"] == act_label]
+gact = accuracy[accuracy["probe"] != act_label]
+# Two panels: G-ACT's probe and ACT's heads answer different questions, so their figures are not comparable.
+panels = st.columns(2 if not act.empty else 1)
+with panels[0].container(border=True):
+    st.markdown("**G-ACT's probe: which cluster vector fits this prompt**",
+                help="Validation accuracy: the share of held-out tasks' neutral prompts whose cluster (of K, from "
+                     "the task's target-minus-neutral difference) the per-layer probe predicts.")
+    means = gact.groupby("probe", sort=False)["val"].mean()
+    cells = st.columns(2)
+    cells[0].metric("Mean validation accuracy", f"{means.get(PROBES['gact'], float('nan')):.1%}")
+    cells[1].metric("Majority class", f"{means.get(REFERENCES['majority'], float('nan')):.1%}",
+                    help="What always guessing the most common cluster scores: the floor a probe must beat.")
+    st.plotly_chart(figures.probe_accuracy_lines(gact, title="G-ACT probe: validation accuracy per layer"),
+                    config=PLOT_CONFIG)
+if not act.empty:
+    with panels[1].container(border=True):
+        st.markdown("**ACT's heads: is this answer in the target language**",
+                    help="Validation accuracy of each layer's best attention head telling a target-language answer "
+                         "from another language's (two classes): ACT's own metric, a different task from G-ACT's.")
+        st.metric("Mean validation accuracy (best head per layer)", f"{act['val'].mean():.1%}")
+        st.plotly_chart(figures.probe_accuracy_lines(act, title="ACT: best head's validation accuracy per layer"),
+                        config=PLOT_CONFIG)
+st.caption("Bands: bootstrap 95% intervals (validation tasks resampled). Dotted: the majority class and a probe "
+           "trained on shuffled labels.")
 causal = results.causal()
 if not causal.empty:
     st.plotly_chart(figures.causal_lines(causal), config=PLOT_CONFIG)

@@ -5,7 +5,8 @@ import time
 import pandas as pd
 import streamlit as st
 
-from pages.common import PLOT_CONFIG, measure_table, own_run_state, require_model, require_run, run_steering
+from pages.common import (PLOT_CONFIG, measure_table, own_run_state, require_model, require_run, run_steering,
+                          scroll_into_view)
 from steering import figures
 from steering.generation import GenerationConfig
 from steering.methods import METHODS, run_presets
@@ -117,14 +118,14 @@ if not restore_from_address() and "layers_on" not in st.session_state:  # a new 
     apply(next(iter(presets().values())))
 
 # --- controls -------------------------------------------------------------------------------------
-top = st.columns([2, 2, 3])
-top[0].radio("Method", available, format_func=lambda m: METHODS[m].label, key="method", horizontal=True,
-             help="G-ACT weights its cluster vectors by its probe; ACT steers the per-head outputs of its kept heads, "
-                  "each gated by its own probe (use the preset \"ACT's heads\"); the neuron method scales one MLP neuron.")
+top = st.columns(2)
+top[0].selectbox("Method", available, format_func=lambda m: METHODS[m].label, key="method",
+                 help="G-ACT weights its cluster vectors by its probe; ACT steers the per-head outputs of its kept heads, "
+                      "each gated by its own probe (use the preset \"ACT's heads\"); the neuron method scales one MLP "
+                      "neuron.")
 top[1].selectbox("Preset", list(presets()), key="preset", index=None, placeholder="choose a preset…",
                  on_change=apply_preset, help="\"As the run evaluated it\": the layers, alphas and schedule whose "
                                               "figures the report gives (the page opens on it).")
-decoding = top[2].radio("Decoding", ["greedy", "sampled"], horizontal=True, key="decoding")
 method = st.session_state.method
 limit = METHODS[method].alpha_limit
 if "steer_error" in st.session_state:
@@ -157,9 +158,11 @@ st.session_state.setdefault("schedule", steering.chosen_schedule(method))
 # The evaluation's budget when there is one (the asked answers' 95th percentile): what the run was judged at.
 judged_at = results.budget("heldout") or results.budget("neutral")
 st.session_state.setdefault("max_tokens", judged_at["tokens"] if judged_at else steering.settings.max_new_tokens)
-with st.expander(f"Decoding and schedule: {decoding}, seed {st.session_state.seed}, at most "
+st.session_state.setdefault("decoding", "greedy")
+with st.expander(f"Decoding and schedule: {st.session_state.decoding}, seed {st.session_state.seed}, at most "
                  f"{st.session_state.max_tokens} new tokens, schedule {st.session_state.schedule}"):
-    settings = st.columns(3)
+    settings = st.columns(4)
+    decoding = settings[3].radio("Decoding", ["greedy", "sampled"], horizontal=True, key="decoding")
     seed = settings[0].number_input("Seed", min_value=0, max_value=2**31 - 1, step=1, key="seed")
     temperature = settings[1].number_input("Temperature", min_value=0.05, max_value=2.0, value=1.0, step=0.05,
                                            disabled=decoding == "greedy")
@@ -211,6 +214,18 @@ def spec_words(spec) -> str:
             f"{spec.describe()}")
 
 
+def verdict_badges(answer, compiled: bool | None, max_tokens: int) -> list[str]:
+    """What one answer counts as, in the measures' words, as coloured badges (they wrap; metrics
+    would cut their values in a third of the page)."""
+    d = answer.detection
+    out = [":green-badge[parses]" if d.parses else ":red-badge[does not parse]"]
+    if compiled is not None:
+        out.append(":green-badge[compiles]" if compiled else ":red-badge[does not compile]")
+    cut = answer.n_tokens >= max_tokens
+    out.append(f":orange-badge[cut off at {max_tokens} tokens]" if cut else f":gray-badge[{answer.n_tokens} tokens]")
+    return out
+
+
 def make_steerer():
     """The current toggles as a Steerer, or None after showing why it cannot be made."""
     try:
@@ -223,7 +238,7 @@ def make_steerer():
 def streamer(titles):
     """A callback that fills one column per answer as they decode, each saying its state (at most
     ten updates a second: the browser need not redraw for every token of a fast model)."""
-    boxes = [(col.empty(), col.empty()) for col in st.columns(len(titles))]
+    boxes = [(col.empty(), col.empty()) for col in answers_area.columns(len(titles))]
     started, last, counts_before = time.perf_counter(), [0.0], [[0] * len(titles)]
 
     def show(texts, counts):
@@ -252,9 +267,11 @@ if running:
 else:
     buttons[1].button("Run the task set", on_click=lambda: st.session_state.update(task_set_start=True),
                       help="Baseline and steered answers to every task's neutral prompt, scored.")
+answers_area = st.container(key="answers")  # the streamed answers, then the result, in the same place
 if generate_clicked:
     steerer = make_steerer()
     if steerer is not None:
+        scroll_into_view("answers")
         titles = ["Baseline", "Steered"] + (["Asked explicitly"] if ask_too and asked else [])
         show, boxes = streamer(titles)
         try:
@@ -304,29 +321,25 @@ if running:
 # --- results --------------------------------------------------------------------------------------
 result = st.session_state.get("steer_result")
 if result:
-    st.caption(f"{spec_words(result['spec'])}; {result['decoding']}.")
-    shown = [("Baseline", result["answers"][0]), ("Steered", result["answers"][1]),
-             *[(name.capitalize(), answer) for name, answer in result.get("references", {}).items()]]
-    if result.get("references"):
-        st.caption(f"Asked explicitly: task {task_id}'s own {figures.language_name(results.target)} prompt (not the "
-                   "prompt box); prefilled fence: the prompt box, with the answer forced to open the target's fence.")
-    columns = st.columns(len(shown))
-    words = {True: "yes", False: "no", None: "n/a"}
-    for col, (title, answer), compiled in zip(columns, shown, result["compiles"]):
-        d = answer.detection
-        with col:
-            st.markdown(f"#### {title} · {figures.language_name(d.language)}",
-                        help=f"Language confidence {d.confidence:.0%} (decided by {d.source}).")
-            cells = st.columns(3)
-            cells[0].metric("Parses", words[d.parses], help=MEASURE_DEFINITIONS["success"])
-            cells[1].metric("Compiles", words[compiled], help=MEASURE_DEFINITIONS["compiles"])
-            cut = answer.n_tokens >= result["max_tokens"]
-            cells[2].metric("Tokens", f"{answer.n_tokens}{' (cut)' if cut else ''}",
-                            help=MEASURE_DEFINITIONS["cut_off"] if cut else f"Of at most {result['max_tokens']}.")
-            st.code(d.code or answer.text, language=d.language or "text", wrap_lines=True)
-    diff = answer_diff(result["answers"][0].text, result["answers"][1].text)
-    with st.expander("Diff (baseline → steered)", expanded=False):
-        st.code(diff or "(identical)", language="diff", wrap_lines=True)
+    with answers_area:
+        st.caption(f"{spec_words(result['spec'])}; {result['decoding']}.")
+        shown = [("Baseline", result["answers"][0]), ("Steered", result["answers"][1]),
+                 *[(name.capitalize(), answer) for name, answer in result.get("references", {}).items()]]
+        if result.get("references"):
+            st.caption(f"Asked explicitly: task {task_id}'s own {figures.language_name(results.target)} prompt (not the "
+                       "prompt box); prefilled fence: the prompt box, with the answer forced to open the target's fence.")
+        columns = st.columns(len(shown))
+        for col, (title, answer), compiled in zip(columns, shown, result["compiles"]):
+            d = answer.detection
+            with col:
+                st.markdown(f"#### {title} · {figures.language_name(d.language)}",
+                            help=f"Language confidence {d.confidence:.0%} (decided by {d.source}). "
+                                 + " ".join(MEASURE_DEFINITIONS[k].capitalize() + "." for k in ("success", "compiles", "cut_off")))
+                st.markdown(" ".join(verdict_badges(answer, compiled, result["max_tokens"])))
+                st.code(d.code or answer.text, language=d.language or "text", wrap_lines=True)
+        diff = answer_diff(result["answers"][0].text, result["answers"][1].text)
+        with st.expander("Diff (baseline → steered)", expanded=False):
+            st.code(diff or "(identical)", language="diff", wrap_lines=True)
 
 outcome = st.session_state.get("task_set_result")
 if outcome:

@@ -78,7 +78,7 @@ def cmd_detect(args) -> int:
 
     d = detect_language(args.file.read_text(encoding="utf-8"))
     console.print(f"{d.language or 'unknown'}\tconfidence {d.confidence:.2f}\t"
-                  f"{'parses' if d.parses else 'syntax errors'}\t(from {d.source})")
+                  f"{'parses' if d.parses else 'does not parse'}\t(from {d.source})")
     return 0
 
 
@@ -196,7 +196,7 @@ def cmd_steer(args) -> int:
     for title, answer in (("baseline", base), (f"steered ({args.method}, layers {list(steerer.spec.layers)})", steered)):
         d = answer.detection
         console.rule(f"{title}: {d.language or 'unknown'} ({d.confidence:.0%}), "
-                     f"{'parses' if d.parses else 'syntax errors'}, {answer.n_tokens} tokens")
+                     f"{'parses' if d.parses else 'does not parse'}, {answer.n_tokens} tokens")
         console.print(answer.text, markup=False, highlight=False)
     return 0
 

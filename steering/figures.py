@@ -42,7 +42,7 @@ def language_name(key: str) -> str:
     return LANGUAGES[key].display if key in LANGUAGES else VERDICT_NAMES.get(key, "no language")
 
 
-TITLE_WIDTH = 70  # characters per title line: longer titles wrap rather than run off a narrow chart
+TITLE_WIDTH = 48  # characters per title line: longer titles wrap rather than run off a half-width chart at 1280 px
 
 
 def _style(fig: go.Figure, title: str, x: str, y: str, layer_axis: str | None = None, height: int = 380) -> go.Figure:
@@ -51,6 +51,8 @@ def _style(fig: go.Figure, title: str, x: str, y: str, layer_axis: str | None = 
     fig.update_layout(title=dict(text="<br>".join(lines), x=0, xanchor="left"), xaxis_title=x, yaxis_title=y,
                       height=height, margin=dict(l=60, r=40, t=40 + 20 * len(lines), b=50), modebar_orientation="v",
                       hoverlabel=dict(font_size=13), legend_title_text="")
+    fig.update_xaxes(automargin=True)  # long tick labels (task names) widen the margin instead of being cut
+    fig.update_yaxes(automargin=True)
     if layer_axis:
         values = [getattr(trace, layer_axis, None) for trace in fig.data]
         layers = [v for vs in values if vs is not None for v in vs

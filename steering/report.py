@@ -13,8 +13,9 @@ STYLE = """
 body { font-family: system-ui, sans-serif; max-width: 1200px; margin: 2em auto; color: #222; }
 h1 { margin-bottom: 0; } .muted { color: #666; }
 table.facts td { padding: 2px 12px 2px 0; }
-.pair { display: grid; grid-template-columns: 1fr 1fr; gap: 16px; margin-bottom: 24px; }
-pre { background: #f6f8fa; padding: 10px; overflow-x: auto; font-size: 12px; border-radius: 6px; }
+.pair { display: grid; grid-template-columns: minmax(0, 1fr) minmax(0, 1fr); gap: 16px; margin-bottom: 24px; }
+pre { background: #f6f8fa; padding: 10px; white-space: pre-wrap; overflow-wrap: anywhere; font-size: 12px; border-radius: 6px; }
+table { border-collapse: collapse; } td, th { padding: 2px 8px; }
 """
 
 
@@ -24,7 +25,7 @@ def _facts_table(facts: dict) -> str:
 
 
 def _answer(title: str, language: str | None, parses, text: str) -> str:
-    verdict = "parses" if parses else "syntax errors"
+    verdict = "parses" if parses else "does not parse"
     return (f"<div><b>{html.escape(title)}</b> · {html.escape(figures.language_name(language))} · {verdict}"
             f"<pre>{html.escape(text or '')}</pre></div>")
 

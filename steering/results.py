@@ -206,7 +206,10 @@ class RunResults(EvaluationTables):
         names = self.class_names()
         matrix = confusion_matrix(table["true"], table["predicted"], labels=range(len(names))) if len(table) else \
             np.zeros((len(names), len(names)), dtype=int)
-        return pd.DataFrame(matrix, index=names, columns=names)
+        table = pd.DataFrame(matrix, index=names, columns=names)
+        if "off" in names and not table.loc["off"].any() and not table["off"].any():  # neutral prompts are never "off"
+            table = table.drop(index="off", columns="off")
+        return table
 
     @staticmethod
     def _split(table: pd.DataFrame, split: str) -> pd.DataFrame:
@@ -217,7 +220,9 @@ class RunResults(EvaluationTables):
     def failures(self, layer: int, probe: str = "gact", split: str = "all") -> pd.DataFrame:
         """Neutral prompts the probe misclassified at ``layer``, least confident in the truth first."""
         table = self._split(self.predictions(probe), split)
-        table = table[(table["layer"] == layer) & (table["true"] != table["predicted"])]
+        table = table[(table["layer"] == layer) & (table["true"] != table["predicted"])].copy()
+        names = self.class_names()  # as the charts name them: "cluster 2", "off"
+        table["true"], table["predicted"] = table["true"].map(names.__getitem__), table["predicted"].map(names.__getitem__)
         return table.sort_values("p_true")[["id", "category", "true", "predicted", "confidence", "p_true", "validation", "neutral"]]
 
     def task_confidence(self, task_id: str) -> pd.DataFrame:
@@ -235,7 +240,8 @@ class RunResults(EvaluationTables):
         hit = (table["true"] == table["predicted"]).astype(float)
         recall = hit.groupby([table["layer"], table["true"]]).mean().unstack()
         recall.columns = [names[int(c)] for c in recall.columns]
-        return recall.reindex(columns=names)
+        recall = recall.reindex(columns=names)
+        return recall.drop(columns="off") if "off" in recall and recall["off"].isna().all() else recall
 
     # clusters ----------------------------------------------------------------------------------
     @cached_property

@@ -42,9 +42,10 @@ TINY_CHAT_TEMPLATE = ("{% for m in messages %}<|endoftext|>{{ m['role'] }}\n{{ m
                       "{% if add_generation_prompt %}<|endoftext|>assistant\n{% endif %}")
 
 
-def build_tiny_model(path, architecture: str) -> str:
-    """Save a random-init tiny ``llama``, ``gpt2``, ``qwen2`` or ``gemma3`` in Hugging Face layout
-    at ``path`` (the last two with a chat template, as their real instruct models have)."""
+def build_tiny_model(path, architecture: str, layers: int = 3, context: int = 256) -> str:
+    """Save a random-init tiny ``llama``, ``gpt2``, ``qwen2`` or ``gemma3`` of ``layers`` blocks in
+    Hugging Face layout at ``path`` (the last two with a chat template, as their real instruct
+    models have)."""
     import torch
     from transformers import (Gemma3ForCausalLM, Gemma3TextConfig, GPT2Config, GPT2LMHeadModel, LlamaConfig,
                               LlamaForCausalLM, Qwen2Config, Qwen2ForCausalLM)
@@ -53,24 +54,24 @@ def build_tiny_model(path, architecture: str) -> str:
     tokenizer = _tiny_tokenizer()
     if architecture == "qwen2":
         model = Qwen2ForCausalLM(Qwen2Config(
-            vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128, num_hidden_layers=3,
-            num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=256,
+            vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128, num_hidden_layers=layers,
+            num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=context,
             tie_word_embeddings=False, bos_token_id=0, eos_token_id=0, pad_token_id=0))
         tokenizer.chat_template = TINY_CHAT_TEMPLATE
     elif architecture == "gemma3":
         model = Gemma3ForCausalLM(Gemma3TextConfig(
-            vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128, num_hidden_layers=3,
-            num_attention_heads=4, num_key_value_heads=1, head_dim=16, max_position_embeddings=256,
+            vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128, num_hidden_layers=layers,
+            num_attention_heads=4, num_key_value_heads=1, head_dim=16, max_position_embeddings=context,
             sliding_window=16, bos_token_id=0, eos_token_id=0, pad_token_id=0))
         tokenizer.chat_template = TINY_CHAT_TEMPLATE
     elif architecture == "llama":
         model = LlamaForCausalLM(LlamaConfig(
-            vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128, num_hidden_layers=3,
-            num_attention_heads=4, num_key_value_heads=4, max_position_embeddings=256,
+            vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128, num_hidden_layers=layers,
+            num_attention_heads=4, num_key_value_heads=4, max_position_embeddings=context,
             bos_token_id=0, eos_token_id=0, pad_token_id=0))
     elif architecture == "gpt2":
         model = GPT2LMHeadModel(GPT2Config(
-            vocab_size=len(tokenizer), n_embd=64, n_layer=3, n_head=4, n_positions=256,
+            vocab_size=len(tokenizer), n_embd=64, n_layer=layers, n_head=4, n_positions=context,
             bos_token_id=0, eos_token_id=0))
     else:
         raise ValueError(architecture)
