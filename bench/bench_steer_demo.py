@@ -27,11 +27,14 @@ from steering.results import RunResults  # noqa: E402
 from steering.toolchains import compile_all  # noqa: E402
 
 
-def verdict(answer, target: str, budget: int) -> str:
+def verdict(answer, target: str, budget: int, compiled: list | None = None) -> str:
     d = answer.detection
+    ok = d.fenced and d.language == target and compile_all([d.code], target)[0]
+    if compiled is not None:
+        compiled.append(bool(ok))
     words = [d.language or "none", "fenced" if d.fenced else "no block", "parses" if d.parses else "does not parse"]
     if d.fenced and d.language == target:
-        words.append("compiles" if compile_all([d.code], target)[0] else "does not compile")
+        words.append("compiles" if ok else "does not compile")
     if answer.n_tokens >= budget:
         words.append("cut off")
     return ", ".join(words) + f" ({answer.n_tokens} tokens)"
@@ -41,7 +44,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--run", default="runs/qwen-cpp")
     parser.add_argument("--method", default="gact")
-    parser.add_argument("--tasks", nargs="*", help="task ids (default: the page's first task, then the run's first two)")
+    parser.add_argument("--tasks", nargs="*", help="task ids (default: the page's first task, then the run's first N)")
+    parser.add_argument("--first", type=int, default=2, help="N: how many of the run's first tasks to add")
     args = parser.parse_args()
 
     results = RunResults(args.run)
@@ -58,8 +62,9 @@ def main() -> None:
     print(f"{args.method} on layers {list(setting)} at {list(setting.values())}, schedule {schedule}, "
           f"greedy, budget {budget} tokens", flush=True)
 
-    showcase = results.showcase_task()
-    for task_id in args.tasks or dict.fromkeys([t for t in (showcase,) if t] + results.prompts.ids[:2]):
+    showcase = results.showcase_task(args.method)
+    compiled = {"asked": [], "steered": []}
+    for task_id in args.tasks or dict.fromkeys([t for t in (showcase,) if t] + results.prompts.ids[:args.first]):
         task = results.prompts.task(task_id)
         marks: dict[str, float] = {}
         last = [0, 0]
@@ -77,12 +82,14 @@ def main() -> None:
 
         baseline, steered = steering.side_by_side(task.neutral, steerer, config, on_text=on_text)
         marks["both done"] = time.perf_counter() - t0
-        asked = generate(model, task.prompts[target], config)[0] if target in task.prompts else None
+        asked = generate(model, task.prompts[target], config)[0]
         print(f"\n{task_id}: " + " · ".join(f"{k} {v:.1f} s" for k, v in marks.items()), flush=True)
         print(f"  baseline: {verdict(baseline, target, budget)}")
-        print(f"  steered:  {verdict(steered, target, budget)}")
-        if asked is not None:
-            print(f"  asked:    {verdict(asked, target, budget)}", flush=True)
+        print(f"  steered:  {verdict(steered, target, budget, compiled['steered'])}")
+        print(f"  asked:    {verdict(asked, target, budget, compiled['asked'])}", flush=True)
+    where = [s for a, s in zip(compiled["asked"], compiled["steered"]) if a]
+    print(f"\nasked explicitly compiles on {sum(compiled['asked'])} of {len(compiled['asked'])} tasks; on those, the "
+          f"steered neutral prompt compiles on {sum(where)}; steered compiles on {sum(compiled['steered'])} in all")
 
 
 if __name__ == "__main__":

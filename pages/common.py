@@ -15,6 +15,19 @@ from steering.results import RunResults, run_stamp
 from steering.schema import measure_help
 from steering.storage import StorageError
 
+def _route_through_app() -> None:
+    """On a fresh server, a first visit at a page's own address (``/steer?run=…``: a bookmark or
+    a copied link) finds ``pages/`` and runs that page alone, Streamlit's old multipage mode,
+    without the router in app.py. Leave that mode and rerun, so that app.py opens the run and
+    routes to the page."""
+    from streamlit.runtime.pages_manager import PagesManager
+
+    if PagesManager.uses_pages_directory:
+        PagesManager.uses_pages_directory = False
+        st.rerun()
+
+
+_route_through_app()
 RUNS_ROOT = Path(os.environ.get("STEERSCOPE_RUNS", "runs"))
 PLOT_CONFIG = {"displaylogo": False}
 

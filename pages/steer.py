@@ -150,7 +150,7 @@ if layers:
     shares = [steering.residual_share(method, layer, alpha) for layer, alpha in zip(layers, alphas)]
     st.caption(f"Scale: {METHODS[method].scale}"
                + ("" if shares[0] is None else "; here it adds " + ", ".join(
-                   f"{share:.0%} of layer {layer}'s mean residual norm" for layer, share in zip(layers, shares))) + ".")
+                   f"{100 * share:.2g}% of layer {layer}'s mean residual norm" for layer, share in zip(layers, shares))) + ".")
 
 # Decoding and schedule: set once per demo, so folded away (their values in the label).
 st.session_state.setdefault("seed", 0)
@@ -184,10 +184,10 @@ with st.expander(f"Decoding and schedule: {st.session_state.decoding}, seed {st.
 
 task_cols = st.columns([3, 2])
 task_ids = results.prompts.ids
-st.session_state.setdefault("task", results.showcase_task() or task_ids[0])
+st.session_state.setdefault("task", results.showcase_task(method) or task_ids[0])
 task_id = task_cols[0].selectbox("Task", task_ids, key="task", format_func=lambda t: f"{t} · {results.prompts.task(t).category}",
-                                 help="The page opens on the first task whose asked-explicitly answer in the run's "
-                                      "evaluation is target code that parses within the budget: a fair showcase.")
+                                 help="The page opens on the first task whose answers in the run's evaluation, asked "
+                                      "explicitly and steered, are target code that parses within the budget: a showcase.")
 asked = steering.asked_prompt(task_id)
 ask_too = task_cols[1].checkbox(f"Asked explicitly, as a third column", key="ask_too", disabled=asked is None,
                                 help=f"Task {task_id}'s own {figures.language_name(results.target)} prompt, decoded with "
@@ -325,9 +325,11 @@ if result:
         st.caption(f"{spec_words(result['spec'])}; {result['decoding']}.")
         shown = [("Baseline", result["answers"][0]), ("Steered", result["answers"][1]),
                  *[(name.capitalize(), answer) for name, answer in result.get("references", {}).items()]]
+        explained = {"asked explicitly": f"task {task_id}'s own {figures.language_name(results.target)} prompt (not the "
+                                         "prompt box)",
+                     "prefilled fence": "the prompt box, with the answer forced to open the target's fence"}
         if result.get("references"):
-            st.caption(f"Asked explicitly: task {task_id}'s own {figures.language_name(results.target)} prompt (not the "
-                       "prompt box); prefilled fence: the prompt box, with the answer forced to open the target's fence.")
+            st.caption("; ".join(f"{name.capitalize()}: {explained[name]}" for name in result["references"]) + ".")
         columns = st.columns(len(shown))
         for col, (title, answer), compiled in zip(columns, shown, result["compiles"]):
             d = answer.detection

@@ -155,17 +155,23 @@ class EvaluationTables:
         row = self._metric_rows(eval_stage(methods[0], prompt_set), BUDGET) if methods else None
         return {"tokens": int(row["value"]), **(row.get("extra") or {})} if row else None
 
-    def showcase_task(self) -> str | None:
-        """The first task whose asked-explicitly answer in the evaluation is target code that
-        parses and ended within the budget: where the ceiling is met, so a demo that opens on it
-        compares steering with an answer that works (None without such an answer)."""
-        budget = self.budget("heldout") or self.budget("neutral")
-        answers = self.generations()
-        if budget is None or answers.empty:
-            return None
-        asked = answers[(answers["condition"] == "asked") & (answers["language"] == self.target)
-                        & (answers["parses"] == 1) & (answers["n_tokens"] < budget["tokens"])]
-        return next((t for t in self.prompts.ids if t in set(asked["task_id"])), None)
+    def showcase_task(self, method: str = "gact") -> str | None:
+        """The task a demo opens on: the first whose answers in ``method``'s evaluation (on the
+        neutral prompts where evaluated, else the held-out phrasings) are target code that parses
+        within the budget, both asked explicitly and steered; else the first where asking alone
+        does. None without an evaluation."""
+        for prompt_set in ("neutral", "heldout"):
+            answers = self.generations(eval_stage(method, prompt_set))
+            budget = self.budget(prompt_set)
+            if answers.empty or budget is None:
+                continue
+            good = answers[(answers["language"] == self.target) & (answers["parses"] == 1)
+                           & (answers["n_tokens"] < budget["tokens"])]
+            asked = set(good[good["condition"] == "asked"]["task_id"])
+            both = asked & set(good[good["condition"] == "steered"]["task_id"])
+            return next((t for t in self.prompts.ids if t in both), None) or \
+                next((t for t in self.prompts.ids if t in asked), None)
+        return None
 
     def examples(self, method: str = "gact", n: int = 3, prompt_set: str = "neutral") -> list[dict]:
         """Side-by-side answers from the evaluation: those whose language changed first, and of

@@ -457,6 +457,6 @@ def test_steer_opens_on_the_steering_the_run_was_judged_with(runs, embedded):
         pytest.approx([evaluated[layer] for layer in sorted(evaluated)])
     assert app.selectbox(key="schedule").value == results.selection()["gact_unrefined"]["schedule"]
     assert app.number_input(key="max_tokens").value == (results.budget("heldout") or results.budget("neutral"))["tokens"]
-    assert app.selectbox(key="task").value == (results.showcase_task() or results.prompts.ids[0])
+    assert app.selectbox(key="task").value == (results.showcase_task("gact") or results.prompts.ids[0])
     scale = next(c.value for c in app.caption if c.value.startswith("Scale:"))
     assert "cluster vectors" in scale and all(f"of layer {layer}'s mean residual norm" in scale for layer in evaluated)
