@@ -18,8 +18,7 @@ act_label = REFERENCES["act"]
 act = accuracy[accuracy["probe"] == act_label]
 gact = accuracy[accuracy["probe"] != act_label]
 # Two panels: G-ACT's probe and ACT's heads answer different questions, so their figures are not comparable.
-panels = st.columns(2 if not act.empty else 1)
-with panels[0].container(border=True):
+with st.container(border=True):
     st.markdown("**G-ACT's probe: which cluster vector fits this prompt**",
                 help="Validation accuracy: the share of held-out tasks' neutral prompts whose cluster (of K, from "
                      "the task's target-minus-neutral difference) the per-layer probe predicts.")
@@ -31,7 +30,7 @@ with panels[0].container(border=True):
     st.plotly_chart(figures.probe_accuracy_lines(gact, title="G-ACT probe: validation accuracy per layer"),
                     config=PLOT_CONFIG)
 if not act.empty:
-    with panels[1].container(border=True):
+    with st.container(border=True):
         st.markdown("**ACT's heads: is this answer in the target language**",
                     help="Validation accuracy of each layer's best attention head telling a target-language answer "
                          "from another language's (two classes): ACT's own metric, a different task from G-ACT's.")

@@ -217,7 +217,7 @@ def silhouette_line(silhouette: pd.Series, title: str = "Cluster separation by l
                                line_color="#444", hovertemplate="layer %{x}: silhouette %{y:.3f}<extra></extra>"))
     low = min(0.0, float(np.nanmin(silhouette.to_numpy()))) if len(silhouette) else 0.0
     fig.update_yaxes(range=[low - 0.02, 1.0])  # silhouettes run to 1: a tight axis made 0.21-0.26 look like a cliff
-    return _style(fig, title, "layer", "silhouette score (1: separate clusters, 0: overlapping)", layer_axis="x")
+    return _style(fig, title, "layer", "silhouette (1: apart, 0: overlapping)", layer_axis="x")
 
 
 # steering ---------------------------------------------------------------------------------------

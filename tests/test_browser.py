@@ -16,6 +16,8 @@ import pytest
 from playwright.sync_api import TimeoutError as PlaywrightTimeout, expect, sync_playwright
 
 from conftest import DASHBOARD_RUN
+from steering.report import build_report
+from steering.results import RunResults
 
 ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = ROOT / "test-artifacts"
@@ -126,7 +128,7 @@ def pressed(page, n_layers: int) -> list[int]:
 
 
 @pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian's chromium is not installed (.ci/run installs it)")
-def test_every_page_in_chromium_and_steer_generates_side_by_side(dashboard):
+def test_every_page_in_chromium_and_steer_generates_side_by_side(dashboard, dashboard_runs):
     """At 1280x800, as a presenter's laptop shows it: every page without a clipped label or title
     (screenshots in test-artifacts/), answers that stream, and an address that keeps the view."""
     ARTIFACTS.mkdir(exist_ok=True)
@@ -159,7 +161,11 @@ def test_every_page_in_chromium_and_steer_generates_side_by_side(dashboard):
         page.wait_for_function(IDLE, timeout=60_000)  # ...and ended: a click now is not lost in a redraw
         page.evaluate(WATCH_STREAM)
         page.get_by_role("button", name="Generate").click()
-        expect(page.get_by_role("heading", name="Steered · C++")).to_be_visible(timeout=120_000)
+        try:
+            expect(page.get_by_role("heading", name="Steered · C++")).to_be_visible(timeout=120_000)
+        except AssertionError:  # what the page showed instead, for whoever reads the CI's artifacts
+            page.screenshot(path=ARTIFACTS / "failed-generate.png")
+            raise
         assert page.evaluate("window.streamedEarly"), "no text was shown before the answers were complete"
         expect(page.get_by_role("heading", name="Baseline")).to_be_visible()
         expect(page.get_by_role("heading", name="Asked explicitly")).to_be_visible()
@@ -213,6 +219,15 @@ def test_every_page_in_chromium_and_steer_generates_side_by_side(dashboard):
         page.get_by_role("button", name="Build the HTML report").click()
         expect(page.get_by_text(f"Report of run {DASHBOARD_RUN} ready")).to_be_visible(timeout=60_000)
         visit(page, "report")
+
+        # The report file itself: its code wraps (no page wider than the screen) and its charts fit their labels.
+        report = ARTIFACTS / "report.html"
+        report.write_text(build_report(RunResults(dashboard_runs / DASHBOARD_RUN)))
+        page.goto(report.as_uri())
+        expect(page.locator(".js-plotly-plot").first).to_be_visible(timeout=30_000)
+        page.wait_for_timeout(1000)
+        assert page.evaluate("document.documentElement.scrollWidth") <= VIEWPORT["width"]
+        assert page.evaluate(CLIPPED) == []
         browser.close()
     assert {f"{n}.png" for n in ["home", "bias", "probes", "clusters", "steer", "report"]} <= {p.name for p in ARTIFACTS.iterdir()}
 
@@ -251,7 +266,7 @@ def test_every_layer_label_is_readable_at_24_layers(wide_runs):
                 expect(page.get_by_role("heading", name="Steer", exact=True)).to_be_visible(timeout=90_000)
                 page.wait_for_function(IDLE, timeout=60_000)
                 expect(page.get_by_test_id("stSidebar").get_by_text("24 layers")).to_be_visible()  # the run's model
-                buttons = page.get_by_test_id("stButtonGroup").first.get_by_role("button")
+                buttons = page.get_by_test_id("stButtonGroup").first.get_by_role("button", name=re.compile(r"^L\d+$"))
                 assert buttons.count() == 24
                 boxes = []
                 for layer in range(24):
