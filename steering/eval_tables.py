@@ -131,9 +131,13 @@ class EvaluationTables:
 
     def display_table(self, prompt_set: str = "neutral",
                       measures=("fenced_target", "success", "compiling", "cut_off", "repeated_ngrams")) -> pd.DataFrame:
-        """``method_table`` with intervals, as text ("45.7% (31.1–60.0%)"), columns labelled."""
+        """``method_table`` with intervals, as text ("45.7% (31.1–60.0%)"), rows and columns
+        labelled as the pages name them."""
+        from .methods import METHODS  # on use: methods brings the steerers
+
         table = self.method_table(prompt_set, intervals=True)
-        return pd.DataFrame({EVAL_MEASURES[k]: table[k].map(format_interval) for k in measures}, index=table.index)
+        index = [METHODS[m].label if m in METHODS else m for m in table.index]
+        return pd.DataFrame({EVAL_MEASURES[k]: table[k].map(format_interval).to_numpy() for k in measures}, index=index)
 
     def task_answers(self, task_id: str) -> pd.DataFrame:
         """Every evaluation answer to one task: which method and prompt set, the condition, and
@@ -143,7 +147,9 @@ class EvaluationTables:
             return answers
         answers = answers[(answers["task_id"] == task_id) & answers["stage"].map(is_evaluation)].copy()
         answers["prompt set"] = np.where(answers["stage"].str.startswith("heldout_"), "held-out", "neutral")
-        answers["method"] = answers["stage"].str.split("_", n=1).str[1]
+        from .methods import METHODS
+
+        answers["method"] = [METHODS[m].label if m in METHODS else m for m in answers["stage"].str.split("_", n=1).str[1]]
         answers["on target"] = (answers["language"] == self.target) & (answers["parses"] == 1)
         answers["_order"] = (answers["condition"] != "steered") * 2 + answers["on target"]
         answers = answers.sort_values("_order", kind="stable")
