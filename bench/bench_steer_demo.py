@@ -6,13 +6,17 @@ and to both answers, and each answer's verdict next to the task asked explicitly
 way (the ceiling).
 
     python bench/bench_steer_demo.py --run runs/qwen-cpp [--method gact] [--tasks ID ...]
+    python bench/bench_steer_demo.py --run runs/qwen-cpp --browser
 
-By default: the task the page opens on (``showcase_task``) and the run's first two.
+By default: the task the page opens on (``showcase_task``) and the run's first two. With
+``--browser``: the same Generate clicked in Chromium on ``streamlit run app.py``, timed from the
+click to the first streamed text and to the result (the page's own defaults, model already loaded).
 """
 
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 import time
 from pathlib import Path
@@ -24,16 +28,14 @@ from steering.actions import RunSteering  # noqa: E402
 from steering.generation import GenerationConfig, generate  # noqa: E402
 from steering.models import load_model  # noqa: E402
 from steering.results import RunResults  # noqa: E402
-from steering.toolchains import compile_all  # noqa: E402
 
 
-def verdict(answer, target: str, budget: int, compiled: list | None = None) -> str:
+def verdict(steering: RunSteering, answer, budget: int, compiled: list) -> str:
     d = answer.detection
-    ok = d.fenced and d.language == target and compile_all([d.code], target)[0]
-    if compiled is not None:
-        compiled.append(bool(ok))
+    ok = steering.compiles(answer)
+    compiled.append(bool(ok))
     words = [d.language or "none", "fenced" if d.fenced else "no block", "parses" if d.parses else "does not parse"]
-    if d.fenced and d.language == target:
+    if ok is not None:
         words.append("compiles" if ok else "does not compile")
     if answer.n_tokens >= budget:
         words.append("cut off")
@@ -46,7 +48,10 @@ def main() -> None:
     parser.add_argument("--method", default="gact")
     parser.add_argument("--tasks", nargs="*", help="task ids (default: the page's first task, then the run's first N)")
     parser.add_argument("--first", type=int, default=2, help="N: how many of the run's first tasks to add")
+    parser.add_argument("--browser", action="store_true", help="time Generate in Chromium instead")
     args = parser.parse_args()
+    if args.browser:
+        return in_browser(Path(args.run).resolve())
 
     results = RunResults(args.run)
     started = time.perf_counter()
@@ -84,12 +89,43 @@ def main() -> None:
         marks["both done"] = time.perf_counter() - t0
         asked = generate(model, task.prompts[target], config)[0]
         print(f"\n{task_id}: " + " · ".join(f"{k} {v:.1f} s" for k, v in marks.items()), flush=True)
-        print(f"  baseline: {verdict(baseline, target, budget)}")
-        print(f"  steered:  {verdict(steered, target, budget, compiled['steered'])}")
-        print(f"  asked:    {verdict(asked, target, budget, compiled['asked'])}", flush=True)
+        print(f"  baseline: {verdict(steering, baseline, budget, [])}")
+        print(f"  steered:  {verdict(steering, steered, budget, compiled['steered'])}")
+        print(f"  asked:    {verdict(steering, asked, budget, compiled['asked'])}", flush=True)
     where = [s for a, s in zip(compiled["asked"], compiled["steered"]) if a]
     print(f"\nasked explicitly compiles on {sum(compiled['asked'])} of {len(compiled['asked'])} tasks; on those, the "
           f"steered neutral prompt compiles on {sum(where)}; steered compiles on {sum(compiled['steered'])} in all")
+
+
+def in_browser(run: Path, repeats: int = 2) -> None:
+    sys.path.insert(0, str(ROOT / "tests"))
+    from playwright.sync_api import expect, sync_playwright
+    from test_browser import CHROMIUM, CHROMIUM_ARGS, IDLE, WATCH_STREAM, free_port, start_dashboard
+
+    port = free_port()
+    server = start_dashboard(run.parent, port)
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            page = browser.new_page(viewport={"width": 1280, "height": 800})
+            page.goto(f"http://127.0.0.1:{port}/steer?run={run.name}")
+            expect(page.get_by_role("button", name="Generate")).to_be_visible(timeout=300_000)  # loads the model
+            for _ in range(repeats):
+                page.wait_for_function(IDLE, timeout=300_000)
+                page.evaluate(WATCH_STREAM)
+                page.evaluate("""() => { window.firstText = null; new MutationObserver(() => {
+                    if (window.streamedEarly && window.firstText === null) window.firstText = performance.now();
+                  }).observe(document.body, {subtree: true, childList: true, characterData: true}); }""")
+                clicked = page.evaluate("performance.now()")
+                page.get_by_role("button", name="Generate").click()
+                expect(page.get_by_role("heading", name=re.compile("^Steered"))).to_be_visible(timeout=600_000)
+                done = page.evaluate("performance.now()")
+                first = page.evaluate("window.firstText")
+                print(f"in Chromium: first streamed text {(first - clicked) / 1000:.1f} s after the click, "
+                      f"result shown after {(done - clicked) / 1000:.1f} s", flush=True)
+            browser.close()
+    finally:
+        server.terminate()
 
 
 if __name__ == "__main__":

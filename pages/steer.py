@@ -16,8 +16,8 @@ from steering.schema import EVAL_MEASURES, MEASURE_DEFINITIONS
 from steering.steer import SCHEDULES
 
 # This page's session state belongs to the open run: reset when another run is opened.
-own_run_state("steer_result", "task_set_result", "preset", "prompt_task", "prompt", "task", "method", "saved_alphas",
-              "schedule", "seed", "address_read", "layers_on", "ask_too", "max_tokens", "show_prefilled", prefixes=("alpha_",))
+own_run_state("steer_result", "task_set_result", "preset", "task", "method", "saved_alphas", "schedule", "seed",
+              "address_read", "layers_on", "ask_too", "max_tokens", "show_prefilled", prefixes=("alpha_", "prompt_"))
 
 st.title("Steer")
 model = require_model()
@@ -192,11 +192,10 @@ asked = steering.asked_prompt(task_id)
 ask_too = task_cols[1].checkbox(f"Asked explicitly, as a third column", key="ask_too", disabled=asked is None,
                                 help=f"Task {task_id}'s own {figures.language_name(results.target)} prompt, decoded with "
                                      "the two others: the ceiling a steering is judged against.")
-# Pre-fill the prompt box from the task set (also when a rerun interrupted before the box was drawn lost it).
-if st.session_state.get("prompt_task") != task_id or "prompt" not in st.session_state:
-    st.session_state.prompt_task = task_id
-    st.session_state.prompt = results.prompts.task(task_id).neutral
-prompt = st.text_area("Prompt (editable)", key="prompt", height=80)
+# One prompt box per task, pre-filled with its neutral prompt as the widget's default: the browser
+# then never shows it empty. (A box whose text was set through session state mounted empty for a
+# moment, and a click in that moment sent the empty text back as the prompt.)
+prompt = st.text_area("Prompt (editable)", value=results.prompts.task(task_id).neutral, key=f"prompt_{task_id}", height=80)
 config = GenerationConfig(max_new_tokens=int(max_tokens), temperature=0.0 if decoding == "greedy" else float(temperature),
                           seed=int(seed))
 keep_in_address()

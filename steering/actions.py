@@ -111,13 +111,11 @@ class RunSteering:
 
     def compiles(self, answer) -> bool | None:
         """Whether ``answer``'s fenced target code compiles (None: not fenced target code, or no
-        compiler here for the target)."""
-        from .toolchains import compile_all, toolchain
+        compiler here for the target), as the evaluation counts it."""
+        from .evaluation import answer_scores
 
-        d, target = answer.detection, self.settings.target
-        if not (d.fenced and d.clear and d.language == target) or toolchain(target) is None:
-            return None
-        return compile_all([d.code], target)[0]
+        compiled = answer_scores([answer], self.settings.target)["compiles"][0]
+        return None if compiled != compiled else bool(compiled)  # NaN: nothing that counts
 
     def side_by_side(self, prompt: str, steerer, config: GenerationConfig, on_text=None, asked: str | None = None):
         """``(baseline, steered)`` answers to one prompt, with the same seed, decoded together

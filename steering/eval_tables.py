@@ -133,23 +133,23 @@ class EvaluationTables:
                       measures=("fenced_target", "success", "compiling", "cut_off", "repeated_ngrams")) -> pd.DataFrame:
         """``method_table`` with intervals, as text ("45.7% (31.1–60.0%)"), rows and columns
         labelled as the pages name them."""
-        from .methods import METHODS  # on use: methods brings the steerers
+        from .methods import label  # on use: methods brings the steerers
 
         table = self.method_table(prompt_set, intervals=True)
-        index = [METHODS[m].label if m in METHODS else m for m in table.index]
-        return pd.DataFrame({EVAL_MEASURES[k]: table[k].map(format_interval).to_numpy() for k in measures}, index=index)
+        return pd.DataFrame({EVAL_MEASURES[k]: table[k].map(format_interval).to_numpy() for k in measures},
+                            index=[label(m) for m in table.index])
 
     def task_answers(self, task_id: str) -> pd.DataFrame:
         """Every evaluation answer to one task: which method and prompt set, the condition, and
         what it counts as (language, parses), the steered ones that missed the target first."""
+        from .methods import label
+
         answers = self.generations()
         if answers.empty:
             return answers
         answers = answers[(answers["task_id"] == task_id) & answers["stage"].map(is_evaluation)].copy()
         answers["prompt set"] = np.where(answers["stage"].str.startswith("heldout_"), "held-out", "neutral")
-        from .methods import METHODS
-
-        answers["method"] = [METHODS[m].label if m in METHODS else m for m in answers["stage"].str.split("_", n=1).str[1]]
+        answers["method"] = answers["stage"].str.split("_", n=1).str[1].map(label)
         answers["on target"] = (answers["language"] == self.target) & (answers["parses"] == 1)
         answers["_order"] = (answers["condition"] != "steered") * 2 + answers["on target"]
         answers = answers.sort_values("_order", kind="stable")

@@ -112,6 +112,12 @@ def method(name: str) -> Method:
     return METHODS[name]
 
 
+def label(name: str) -> str:
+    """How the pages name method ``name`` ("G-ACT", "mean difference"); other row names (the
+    baseline, the references) as they are."""
+    return METHODS[name].label if name in METHODS else name
+
+
 def steering_methods() -> list[str]:
     """The methods one can steer with (not evaluation variants)."""
     return [m.name for m in METHODS.values() if m.steers_as == m.name]

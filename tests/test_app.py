@@ -317,7 +317,7 @@ def _steer(prompt: str | None = None, preset: str | None = None):
     def steps(root):
         app = steer_page()
         if prompt is not None:
-            app.text_area(key="prompt").input(prompt).run()
+            app.text_area[0].input(prompt).run()
         if preset is not None:
             app.selectbox(key="preset").select(preset).run()
         app.button[0].click().run()

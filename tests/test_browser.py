@@ -55,13 +55,18 @@ def start_dashboard(runs_root: Path, port: int, script: Path = ROOT / "app.py") 
 
 
 @pytest.fixture(scope="module")
-def dashboard(request):
-    """The dashboard on the test run, or on the runs in ``$STEERSCOPE_BROWSER_RUNS`` (which must
-    hold a run named ``dashboard``: how the README's screenshots of a full run are taken)."""
+def browser_runs(request) -> Path:
+    """The test's runs folder, or ``$STEERSCOPE_BROWSER_RUNS`` (which must hold a run named
+    ``dashboard``: how the README's screenshots of a full run are taken)."""
     override = os.environ.get("STEERSCOPE_BROWSER_RUNS")
-    runs = Path(override) if override else request.getfixturevalue("dashboard_runs")
+    return Path(override) if override else request.getfixturevalue("dashboard_runs")
+
+
+@pytest.fixture(scope="module")
+def dashboard(browser_runs):
+    """The dashboard on ``browser_runs``."""
     port = free_port()
-    server = start_dashboard(runs, port)
+    server = start_dashboard(browser_runs, port)
     yield f"http://127.0.0.1:{port}"
     server.terminate()
     server.wait(timeout=20)
@@ -128,7 +133,7 @@ def pressed(page, n_layers: int) -> list[int]:
 
 
 @pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian's chromium is not installed (.ci/run installs it)")
-def test_every_page_in_chromium_and_steer_generates_side_by_side(dashboard, dashboard_runs):
+def test_every_page_in_chromium_and_steer_generates_side_by_side(dashboard, browser_runs):
     """At 1280x800, as a presenter's laptop shows it: every page without a clipped label or title
     (screenshots in test-artifacts/), answers that stream, and an address that keeps the view."""
     ARTIFACTS.mkdir(exist_ok=True)
@@ -222,7 +227,7 @@ def test_every_page_in_chromium_and_steer_generates_side_by_side(dashboard, dash
 
         # The report file itself: its code wraps (no page wider than the screen) and its charts fit their labels.
         report = ARTIFACTS / "report.html"
-        report.write_text(build_report(RunResults(dashboard_runs / DASHBOARD_RUN)))
+        report.write_text(build_report(RunResults(browser_runs / DASHBOARD_RUN)))
         page.goto(report.as_uri())
         expect(page.locator(".js-plotly-plot").first).to_be_visible(timeout=30_000)
         page.wait_for_timeout(1000)
