@@ -97,32 +97,37 @@ def main() -> None:
           f"steered neutral prompt compiles on {sum(where)}; steered compiles on {sum(compiled['steered'])} in all")
 
 
+STREAMED = """() => [...document.querySelectorAll('.st-key-answers [data-testid="stCode"]')]
+                  .some(c => c.textContent.trim().length > 0)"""
+
+
 def in_browser(run: Path, repeats: int = 2) -> None:
     sys.path.insert(0, str(ROOT / "tests"))
     from playwright.sync_api import expect, sync_playwright
-    from test_browser import CHROMIUM, CHROMIUM_ARGS, IDLE, WATCH_STREAM, free_port, start_dashboard
+    from test_browser import CHROMIUM, CHROMIUM_ARGS, IDLE, free_port, start_dashboard
 
     port = free_port()
     server = start_dashboard(run.parent, port)
     try:
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-            page = browser.new_page(viewport={"width": 1280, "height": 800})
-            page.goto(f"http://127.0.0.1:{port}/steer?run={run.name}")
-            expect(page.get_by_role("button", name="Generate")).to_be_visible(timeout=300_000)  # loads the model
-            for _ in range(repeats):
+            for _ in range(repeats):  # a new session each time (the model stays loaded in the server)
+                page = browser.new_page(viewport={"width": 1280, "height": 800})
+                page.goto(f"http://127.0.0.1:{port}/steer?run={run.name}")
+                expect(page.get_by_role("button", name="Generate")).to_be_visible(timeout=300_000)
                 page.wait_for_function(IDLE, timeout=300_000)
-                page.evaluate(WATCH_STREAM)
-                page.evaluate("""() => { window.firstText = null; new MutationObserver(() => {
-                    if (window.streamedEarly && window.firstText === null) window.firstText = performance.now();
-                  }).observe(document.body, {subtree: true, childList: true, characterData: true}); }""")
-                clicked = page.evaluate("performance.now()")
+                page.wait_for_timeout(2000)  # a click during the page's own rerun would be another measure
+                started = time.perf_counter()
                 page.get_by_role("button", name="Generate").click()
-                expect(page.get_by_role("heading", name=re.compile("^Steered"))).to_be_visible(timeout=600_000)
-                done = page.evaluate("performance.now()")
-                first = page.evaluate("window.firstText")
-                print(f"in Chromium: first streamed text {(first - clicked) / 1000:.1f} s after the click, "
-                      f"result shown after {(done - clicked) / 1000:.1f} s", flush=True)
+                first = None
+                while not page.get_by_role("heading", name=re.compile("^Steered")).count():
+                    if first is None and page.evaluate(STREAMED):
+                        first = time.perf_counter() - started
+                    page.wait_for_timeout(50)
+                done = time.perf_counter() - started
+                print(f"in Chromium: first streamed text {first:.1f} s after the click, result shown after {done:.1f} s",
+                      flush=True)
+                page.close()
             browser.close()
     finally:
         server.terminate()
