@@ -1,6 +1,8 @@
 """``python -m steering``: the engine from the command line.
 
-Every subcommand prints a clear ``error: ...`` line and exits with status 2 on bad input.
+One error boundary (``main``): every failure ends in one plain-text ``error: ...`` line, status 2
+for bad input and 1 for anything unexpected (its traceback only with ``--debug``); Ctrl-C says
+what is kept and how to resume.
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ import argparse
 from pathlib import Path
 
 from rich.table import Table
+from rich.text import Text
 
 from .languages import LANGUAGE_KEYS, LANGUAGES
 from .models import ModelLoadError
@@ -64,7 +67,7 @@ def cmd_generate(args) -> int:
     model = _load(args)
     config = GenerationConfig(max_new_tokens=args.max_new_tokens, temperature=args.temperature, seed=args.seed)
     answer = generate(model, args.prompt, config)[0]
-    console.print(answer.text, markup=False, highlight=False)
+    console.print(answer.text, highlight=False)
     d = answer.detection
     console.print(
         f"[dim]{answer.n_tokens} tokens · language {d.language or 'unknown'} "
@@ -197,7 +200,7 @@ def cmd_steer(args) -> int:
         d = answer.detection
         console.rule(f"{title}: {d.language or 'unknown'} ({d.confidence:.0%}), "
                      f"{'parses' if d.parses else 'does not parse'}, {answer.n_tokens} tokens")
-        console.print(answer.text, markup=False, highlight=False)
+        console.print(answer.text, highlight=False)
     return 0
 
 
@@ -249,6 +252,7 @@ def build_parser() -> argparse.ArgumentParser:
     from .methods import steering_methods
 
     parser = argparse.ArgumentParser(prog="python -m steering", description=__doc__)
+    parser.add_argument("--debug", action="store_true", help="on an error, raise it with its traceback")
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("model", help="load a model and print its facts")
@@ -294,11 +298,56 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# What a user can cause: refused with status 2. (RecursionError: a JSON file nested thousands deep.)
+BAD_INPUT = (ModelLoadError, PromptSetError, StorageError, ValueError, OSError, RecursionError)
+MAX_ERROR_CHARS = 400  # a 20 MB model name in a file is not echoed whole
+
+
+def error_line(err: BaseException) -> str:
+    """``err`` as one line of at most ``MAX_ERROR_CHARS`` characters."""
+    message = " ".join(str(err).split()) or type(err).__name__  # one line, however many-lined the cause
+    if isinstance(err, RecursionError):
+        message = "the input is nested too deeply to read"
+    if len(message) > MAX_ERROR_CHARS:
+        message = f"{message[:MAX_ERROR_CHARS]}… ({len(message) - MAX_ERROR_CHARS} more characters)"
+    return message
+
+
+def _say_error(message: str) -> None:
+    # Text, not markup: a path or a field holding "[/red]" is printed as it is.
+    console.print(Text("error: ", style="red") + Text(message), highlight=False, soft_wrap=True)
+
+
+def _interrupted(args) -> str:
+    """What Ctrl-C leaves: the stages a run records as done, and the command that resumes."""
+    from .storage import Run
+
+    run_dir = getattr(args, "out", None) or getattr(args, "run_dir", None)
+    try:
+        done = list(Run(run_dir).stage_records()) if run_dir else []
+    except (StorageError, OSError):
+        done = []
+    kept = f"stages done and kept: {', '.join(done)}" if done else "no stage finished"
+    return f"interrupted; {kept}. The same command resumes where it stopped."
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
     try:
         return args.func(args)
-    except (ModelLoadError, PromptSetError, StorageError, ValueError, OSError) as err:
-        message = " ".join(str(err).split())  # one line, however long or many-lined the cause
-        console.print(f"[red]error:[/red] {message}", highlight=False, soft_wrap=True, markup=True)
+    except KeyboardInterrupt:
+        if args.debug:
+            raise
+        _say_error(_interrupted(args))
+        return 130
+    except BAD_INPUT as err:
+        if args.debug:
+            raise
+        _say_error(error_line(err))
         return 2
+    except Exception as err:  # the boundary: a bug, said in one line
+        if args.debug:
+            raise
+        _say_error(f"unexpected {type(err).__name__}: {error_line(err)} (a bug: rerun with --debug for the traceback)")
+        return 1

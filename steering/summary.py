@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import numpy as np
 from rich.console import Console
+from rich.text import Text
 from rich.table import Table
 
 from .languages import LANGUAGES
 from .results import PROBES, REFERENCES, RunResults, format_interval
 from .schema import CONDITIONS, EVAL_MEASURES, MEASURE_DEFINITIONS, REFERENCES as REFERENCE_LABELS, accuracy_metric, MIN_VALIDATION_TASKS, PROMPT_SETS, validation_tasks
 
-console = Console()
+# Markup off: text from files and users (paths, model names, vector metadata) is printed as it is,
+# never read as "[red]" styling; styled words are rich Text.
+console = Console(markup=False)
 SET_WORDS = {"neutral": "neutral prompts", "heldout": "held-out phrasings"}
 
 
@@ -48,8 +51,8 @@ def _probes(results: RunResults) -> None:
           ["layer", shown[0], "95% CI", *shown[1:]], rows)
     n_val = validation_tasks(results.settings)
     if n_val is not None and n_val < MIN_VALIDATION_TASKS:
-        console.print(f"[yellow]warning:[/yellow] about {n_val} validation task(s): these accuracies are not "
-                      "meaningful; use at least 20 tasks", highlight=False)
+        console.print(Text("warning: ", style="yellow") + Text(f"about {n_val} validation task(s): these accuracies "
+                                                               "are not meaningful; use at least 20 tasks"), highlight=False)
     g = val[PROBES["gact"]].to_numpy(dtype=float)
     half = len(g) // 2 or 1
     if REFERENCES["act"] in val.columns:
@@ -79,7 +82,7 @@ def print_summary(results: RunResults) -> None:
         table("Gradient refinement (fenced tag, greedy)", ["split", "before", "after"],
               [[split, *refinement.loc[split]] for split in refinement.index])
     for method, choice in results.selection().items():
-        console.print(f"selection for {method}: {choice['why']}", markup=False, highlight=False)
+        console.print(f"selection for {method}: {choice['why']}", highlight=False)
     for prompt_set in PROMPT_SETS:
         _evaluation(results, prompt_set)
 

@@ -107,6 +107,16 @@ CLI_CASES = [
     ("model-remote-code", lambda ws: ["model", "--model", str(ws / "custom-code")], "never runs a model's code"),
     ("model-garbage-gguf", lambda ws: ["model", "--model", str(ws / "garbage.gguf")], "GGUF"),
     ("detect-missing-file", lambda ws: ["detect", str(ws / "nope.py")], "No such file"),
+    # Issue 18: error text is plain text, one line, capped; deep JSON is refused, not a RecursionError.
+    ("markup-in-a-path", lambda ws: ["detect", str(ws / "[/red]x.py")], "[/red]x.py"),
+    ("markup-in-a-prompt-file-name", lambda ws: ["run", "--prompts", str(ws / "[bold]x[/bold].jsonl"), "--out",
+                                                 str(ws / "new")], "[bold]x[/bold].jsonl"),
+    ("prompts-nested-thousands-deep", lambda ws: ["run", "--prompts", str(ws / "deep.jsonl"), "--out", str(ws / "new")],
+     "nested too deeply"),
+    ("settings-nested-thousands-deep", lambda ws: ["eval", _corrupt(ws, "deep-settings", lambda r: (r / "settings.json")
+                                                                   .write_text("[" * 100_000 + "]" * 100_000))],
+     "nested too deeply"),
+    ("huge-error-text-is-capped", lambda ws: ["detect", str(ws / ("n" * 3000))], "more characters"),
 ]
 
 
@@ -143,6 +153,7 @@ def workspace(dashboard_runs, tmp_path):
         {"model_type": "mystery", "auto_map": {"AutoConfig": "configuration_mystery.MysteryConfig"}}))
     (ws / "custom-code" / "configuration_mystery.py").write_text("raise SystemExit('custom code ran')\n")
     (ws / "garbage.gguf").write_bytes(b"GGUF" + b"\x00" * 60)
+    (ws / "deep.jsonl").write_text("[" * 100_000 + "]" * 100_000 + "\n")
     return ws
 
 
@@ -162,6 +173,25 @@ def test_the_command_line_refuses_bad_input_in_one_line(workspace, capsys, case,
     assert sum("error:" in line for line in lines) == 1, out
     assert "Traceback" not in out
     assert hashes(workspace) == before  # nothing written anywhere, the earlier run byte-identical
+
+
+@pytest.mark.parametrize("raised, code, words", [(TypeError("a bug"), 1, "unexpected TypeError: a bug"),
+                                                 (KeyboardInterrupt(), 130, "interrupted; no stage finished")])
+def test_the_command_line_ends_every_failure_in_one_line(monkeypatch, capsys, raised, code, words):
+    """Issue 18: the error boundary. A bug is one line with exit 1 (its traceback only with
+    --debug); Ctrl-C says what is kept and how to resume."""
+    import steering.cli as cli
+
+    def fail(args):
+        raise raised
+
+    monkeypatch.setattr(cli, "cmd_prompts", fail)
+    assert main(["prompts"]) == code
+    out = capsys.readouterr()
+    lines = [line for line in (out.out + out.err).splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: ") and words in lines[0] and "Traceback" not in lines[0]
+    with pytest.raises(type(raised)):
+        main(["--debug", "prompts"])
 
 
 def test_the_corpus_has_at_least_forty_cases():
