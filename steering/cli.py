@@ -18,7 +18,7 @@ from .models import ModelLoadError
 from .prompts import DEFAULT_PROMPT_SET, PromptSetError
 from .schema import STAGE_INFO, STAGES
 from .settings import cli_settings
-from .storage import SETTINGS_FILE, StorageError
+from .storage import StorageError, is_run
 from .summary import console, table
 
 
@@ -136,7 +136,7 @@ def _open_pipeline(args, new_run: bool):
     if new_run:
         if args.out.exists() and not args.out.is_dir():
             raise StorageError(f"{args.out} is a file, not a run folder: give a new or empty folder")
-        if args.out.is_dir() and any(args.out.iterdir()) and not (args.out / SETTINGS_FILE).is_file():
+        if args.out.is_dir() and any(args.out.iterdir()) and not is_run(args.out):
             raise StorageError(f"{args.out} holds files and is not a Steerscope run: give a new or empty folder")
         prompts = PromptSet.load(args.prompts)
         model = _load(args)

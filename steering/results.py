@@ -21,7 +21,7 @@ from .schema import (CHOSEN_ALPHA, CHOSEN_SCHEDULE, CLUSTERS, DELTAS, STAGES, ac
 from .languages import LANGUAGE_KEYS
 from .projection import run_projection
 from .prompts import PromptSet
-from .storage import DATABASE_FILE, SETTINGS_FILE, TENSOR_DIR, Run, record_inputs
+from .storage import DATABASE_FILE, SETTINGS_FILE, TENSOR_DIR, Run, is_run, record_inputs
 from .vectors_io import run_vectors, vectors_bytes
 
 PROBES = {"gact": "G-ACT", "sklearn": "G-ACT, sklearn fit (ablation)", "refined": "G-ACT refined"}
@@ -37,9 +37,10 @@ def run_stamp(run_dir: str | Path) -> tuple:
 
 
 def list_runs(root: str | Path) -> list[Path]:
-    """Run directories under ``root``, the most recently changed first."""
+    """Run directories under ``root`` (runs by their marker; no links), the most recently changed first."""
     root = Path(root)
-    runs = [p.parent for p in root.glob(f"*/{SETTINGS_FILE}")] if root.is_dir() else []
+    runs = [p.parent for p in root.glob(f"*/{SETTINGS_FILE}") if not p.parent.is_symlink() and is_run(p.parent)] \
+        if root.is_dir() else []
     return sorted(runs, key=lambda p: (p / SETTINGS_FILE).stat().st_mtime, reverse=True)
 
 

@@ -26,11 +26,11 @@ import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import save as safetensors_bytes
 
+from .files import (DATABASE_FILE, RUN_FORMAT, SETTINGS_FILE, WriteRefused, atomic_write_bytes, atomic_write_json,  # noqa: F401
+                    is_run)
 from .schema import Row
 
-SETTINGS_FILE = "settings.json"
 PROMPTS_FILE = "prompts.jsonl"
-DATABASE_FILE = "run.sqlite"
 TENSOR_DIR = "tensors"
 
 
@@ -59,38 +59,10 @@ def run_in(root: str | Path, name: str) -> Path:
         shown = repr(name[:40] + "…") if isinstance(name, str) and len(name) > 40 else repr(name)
         raise StorageError(f"{shown} is not a run name: use up to 100 letters, digits, '.', '_' and '-', "
                            "not starting with '.'")
-    return Path(root) / name
-
-
-def _read_umask() -> int:
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
-
-
-_UMASK = _read_umask()  # read once, at import: setting it later would race with other threads' files
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` through a temporary file in the same directory and a rename;
-    the file gets the mode a plain ``open`` would give it (the temporary file's is 600)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        os.fchmod(fd, 0o666 & ~_UMASK)
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def atomic_write_json(path: Path, value: Any) -> None:
-    atomic_write_bytes(path, (json.dumps(value, indent=2, sort_keys=True) + "\n").encode())
+    path = Path(root) / name
+    if path.is_symlink():  # a link in the runs folder would open (or write) a folder anywhere
+        raise StorageError(f"{name!r} is a link, not a run folder: the runs folder holds runs only")
+    return path
 
 
 def tensors_bytes(tensors: dict[str, torch.Tensor], metadata: dict[str, Any]) -> bytes:
@@ -100,8 +72,8 @@ def tensors_bytes(tensors: dict[str, torch.Tensor], metadata: dict[str, Any]) ->
     return safetensors_bytes(data, metadata=meta)
 
 
-def save_tensors(path: Path, tensors: dict[str, torch.Tensor], metadata: dict[str, Any]) -> None:
-    atomic_write_bytes(path, tensors_bytes(tensors, metadata))
+def save_tensors(path: Path, tensors: dict[str, torch.Tensor], metadata: dict[str, Any], run_dir: Path | None = None) -> None:
+    atomic_write_bytes(path, tensors_bytes(tensors, metadata), run_dir)
 
 
 def load_tensors(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
@@ -139,8 +111,9 @@ class Run:
         self.dir = Path(directory)
         self._lock_depth = 0
         self._forget_first: list[str] = []
-        if not create and not (self.dir / SETTINGS_FILE).is_file():
-            raise StorageError(f"{self.dir.name!r} is not a Steerscope run (no {SETTINGS_FILE})")
+        if not create and not is_run(self.dir):
+            raise StorageError(f"{self.dir.name!r} is not a Steerscope run (no run marker in its {SETTINGS_FILE}, "
+                               f"no {DATABASE_FILE} of Steerscope's)")
 
     # the writer's lock --------------------------------------------------------------------
     @contextmanager
@@ -222,14 +195,14 @@ class Run:
 
     def write_settings(self, values: dict) -> None:
         self._require_lock()
-        atomic_write_json(self.dir / SETTINGS_FILE, values)
+        atomic_write_json(self.dir / SETTINGS_FILE, {**values, "format": RUN_FORMAT}, self.dir)  # the run's marker
 
     def write_prompts(self, jsonl: str) -> None:
         """The prompt set the run is made from (rewritten only when it differs)."""
         self._require_lock()
         path = self.dir / PROMPTS_FILE
         if not path.is_file() or path.read_text(encoding="utf-8") != jsonl:
-            atomic_write_bytes(path, jsonl.encode())
+            atomic_write_bytes(path, jsonl.encode(), self.dir)
 
     def clear(self) -> None:
         """Remove everything the run stored (``--overwrite``), under the lock."""
@@ -294,7 +267,7 @@ class Run:
     def save(self, name: str, tensors: dict[str, torch.Tensor], **metadata: Any) -> Path:
         self._require_lock()
         path = self.tensor_path(name)
-        save_tensors(path, tensors, metadata)
+        save_tensors(path, tensors, metadata, self.dir)
         return path
 
     def load(self, name: str) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:

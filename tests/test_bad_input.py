@@ -5,6 +5,7 @@ run included: nothing is written outside a run, and nothing into one that is onl
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import struct
 from pathlib import Path
@@ -117,6 +118,19 @@ CLI_CASES = [
                                                                    .write_text("[" * 100_000 + "]" * 100_000))],
      "nested too deeply"),
     ("huge-error-text-is-capped", lambda ws: ["detect", str(ws / ("n" * 3000))], "more characters"),
+    # Issue 18: one write guard. Nothing replaces a run's own files, a device, a pipe, a folder or a link.
+    ("export-over-the-runs-settings", lambda ws: ["export-vectors", str(ws / WORK), str(ws / WORK / "settings.json")],
+     "inside run 'work'"),
+    ("export-into-another-run", lambda ws: ["export-vectors", str(ws / WORK), str(ws / GOOD / "tensors" / "v.safetensors")],
+     "inside run 'earlier'"),
+    ("export-onto-a-pipe", lambda ws: ["export-vectors", str(ws / WORK), str(ws / "pipe")], "not a regular file"),
+    ("export-onto-a-folder", lambda ws: ["export-vectors", str(ws / WORK), str(ws / "mine")], "is a folder"),
+    ("export-onto-a-link", lambda ws: ["export-vectors", str(ws / WORK), str(ws / "link.safetensors")], "is a link"),
+    ("out-folder-with-anothers-settings", lambda ws: ["run", "--prompts", str(ws / "four.jsonl"), "--out",
+                                                      str(ws / "theirs")], "is not a Steerscope run"),
+    ("overwrite-folder-with-anothers-settings", lambda ws: ["run", "--prompts", str(ws / "four.jsonl"), "--overwrite",
+                                                            "--out", str(ws / "theirs")], "is not a Steerscope run"),
+    ("eval-folder-with-anothers-settings", lambda ws: ["eval", str(ws / "theirs")], "is not a Steerscope run"),
 ]
 
 
@@ -154,6 +168,10 @@ def workspace(dashboard_runs, tmp_path):
     (ws / "custom-code" / "configuration_mystery.py").write_text("raise SystemExit('custom code ran')\n")
     (ws / "garbage.gguf").write_bytes(b"GGUF" + b"\x00" * 60)
     (ws / "deep.jsonl").write_text("[" * 100_000 + "]" * 100_000 + "\n")
+    os.mkfifo(ws / "pipe")
+    (ws / "link.safetensors").symlink_to(ws / "bare.safetensors")
+    (ws / "theirs").mkdir()  # another program's folder, with its own settings.json
+    (ws / "theirs" / "settings.json").write_text(json.dumps({"theme": "dark", "pipeline": {"k": 3}}))
     return ws
 
 

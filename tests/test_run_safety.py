@@ -197,3 +197,28 @@ def test_a_run_from_before_stage_records_keeps_its_stages_when_written_again(das
     now = RunResults(run_dir)
     assert now.has("cluster") and now.has("bias") and now.has("extract")  # adopted, not hidden
     assert not now.has("probe") and not now.has("eval")  # after the rewritten clusters: no longer done
+
+
+def test_runs_are_known_by_their_marker_and_links_in_the_runs_folder_are_refused(dashboard_runs, tmp_path):
+    """Issue 18: a folder with another program's settings.json is no run; a link in the runs
+    folder opens nothing outside it; a run's files are written only by its own writer."""
+    from steering.files import WriteRefused, atomic_write_bytes, is_run
+    from steering.results import list_runs
+
+    root = tmp_path / "runs"
+    shutil.copytree(dashboard_runs / DASHBOARD_RUN, root / "real")
+    (root / "theirs").mkdir()
+    (root / "theirs" / "settings.json").write_text('{"theme": "dark"}')
+    elsewhere = tmp_path / "elsewhere"
+    shutil.copytree(dashboard_runs / DASHBOARD_RUN, elsewhere)
+    (root / "escape").symlink_to(elsewhere)
+    assert is_run(root / "real") and is_run(elsewhere) and not is_run(root / "theirs")
+    assert list_runs(root) == [root / "real"]
+    with pytest.raises(StorageError, match="is a link"):
+        run_in(root, "escape")
+    with pytest.raises(StorageError, match="not a Steerscope run"):
+        Run(root / "theirs")
+    before = hashes(root / "real")
+    with pytest.raises(WriteRefused, match="inside run 'real'"):
+        atomic_write_bytes(root / "real" / "tensors" / "new.safetensors", b"x")
+    assert hashes(root / "real") == before
