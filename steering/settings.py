@@ -61,8 +61,39 @@ def _one_of(choices, what: str | None = None, optional: bool = False):
 
 
 def _k(name, value):
-    if not isinstance(value, int) or value < 1:
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
         raise ValueError(f"K must be a positive integer, got {value!r}")
+
+
+SEED_LIMIT = 2**32 - 1  # numpy's and torch's seeds: a seed above is refused before anything runs
+
+
+def _seed(name, value):
+    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= SEED_LIMIT:
+        raise ValueError(f"{name} must be an integer from 0 to {SEED_LIMIT}, got {value!r}")
+
+
+def _of_type(name: str, annotation: str, value) -> None:
+    """The check every setting gets from its type, before its own: bool is not an int, numbers
+    are finite, a grid (tuple) is not empty and holds finite numbers or strings."""
+    kinds = [k.strip() for k in annotation.split("|")]
+    if value is None and "None" in kinds:
+        return
+    kind = kinds[0]
+    number = isinstance(value, (int, float)) and not isinstance(value, bool)
+    ok = {"bool": isinstance(value, bool), "int": number and isinstance(value, int), "str": isinstance(value, str),
+          "float": number, "tuple": isinstance(value, (tuple, list))}.get(kind, True)
+    if not ok:
+        raise ValueError(f"{name} must be {'a' if kind != 'int' else 'an'} {kind}, got {value!r}")
+    if kind == "float" and not math.isfinite(value):
+        raise ValueError(f"{name} must be a finite number, got {value!r}")
+    if kind == "tuple":
+        if not value:
+            raise ValueError(f"{name} must not be empty")
+        for item in value:
+            if isinstance(item, bool) or not isinstance(item, (int, float, str)) or \
+                    (not isinstance(item, str) and not math.isfinite(item)):
+                raise ValueError(f"{name} must hold finite numbers or names, got {item!r}")
 
 
 def setting(default, help: str, check=None, cli: str | None = None, flag: str | None = None):
@@ -93,7 +124,7 @@ class PipelineSettings:
     cluster_mode: str = setting("concat", "one clustering for all layers (concat: labels compare across layers), or "
                                           "each layer alone (per_layer)", _one_of(MODES, "clustering mode"), cli="tune")
     val_fraction: float = setting(0.25, "share of tasks held out to validate the probes", _fraction)
-    seed: int = setting(0, "seed for splits, clustering and sampling", cli="tune")
+    seed: int = setting(0, "seed for splits, clustering and sampling", _seed, cli="tune")
     probe_paraphrases: int = setting(1, "per task, paraphrases used as probe samples; the rest are held out from every "
                                         "stage", _non_negative)
     probe_lr: float = setting(0.05, "G-ACT probe learning rate")
@@ -178,6 +209,7 @@ class PipelineSettings:
         """Each field's own check, then what depends on the model and the prompts: found now,
         before anything runs or is written."""
         for f in fields(self):
+            _of_type(f.name, str(f.type), getattr(self, f.name))
             if f.metadata.get("check"):
                 f.metadata["check"](f.name, getattr(self, f.name))
         self.target = check_language(self.target)

@@ -131,6 +131,11 @@ CLI_CASES = [
     ("overwrite-folder-with-anothers-settings", lambda ws: ["run", "--prompts", str(ws / "four.jsonl"), "--overwrite",
                                                             "--out", str(ws / "theirs")], "is not a Steerscope run"),
     ("eval-folder-with-anothers-settings", lambda ws: ["eval", str(ws / "theirs")], "is not a Steerscope run"),
+    # Issue 18: settings checked by type, range and finiteness before anything runs.
+    ("run-seed-negative", lambda ws: ["run", "--seed", "-1", "--out", str(ws / "new")], "seed must be an integer from 0"),
+    ("run-seed-beyond-numpy", lambda ws: ["run", "--seed", str(2**40), "--out", str(ws / "new")], "4294967295"),
+    ("eval-alpha-inf", lambda ws: ["eval", str(ws / WORK), "--layers", "1", "--alpha", "inf"], "finite"),
+    ("eval-seed-negative", lambda ws: ["eval", str(ws / WORK), "--seed", "-5"], "seed must be an integer from 0"),
 ]
 
 
@@ -193,6 +198,26 @@ def test_the_command_line_refuses_bad_input_in_one_line(workspace, capsys, case,
     assert hashes(workspace) == before  # nothing written anywhere, the earlier run byte-identical
 
 
+BAD_SETTINGS = [({"seed": -1}, "seed must be an integer from 0"), ({"k": True}, "k must be an int"),
+                ({"sweep_alphas": ()}, "sweep_alphas must not be empty"), ({"probe_lr": float("nan")}, "finite"),
+                ({"sweep_alphas": (0.5, float("inf"))}, "finite"), ({"adaptive": 1}, "adaptive must be a bool"),
+                ({"refine_steps": 2.5}, "refine_steps must be an int"), ({"target": 3}, "target must be a str"),
+                ({"n_best_layers": 0}, "n_best_layers must be a positive integer"),
+                ({"steer_alphas": (float("nan"),)}, "finite")]
+
+
+@pytest.mark.parametrize("bad, words", BAD_SETTINGS, ids=[next(iter(b)) + "=" + repr(next(iter(b.values()))) for b, _ in BAD_SETTINGS])
+def test_the_api_refuses_bad_settings_before_writing_anything(embedded, tmp_path, bad, words):
+    """Issue 18: each setting is checked by its type (bool is not an int), range and finiteness
+    when the pipeline is made, before the first stage, so no run is left half-made."""
+    from steering.pipeline import Pipeline, PipelineSettings
+    from steering.storage import Run
+
+    with pytest.raises(ValueError, match=words):
+        Pipeline(embedded, PromptSet.load().head(4), Run(tmp_path / "new", create=True), PipelineSettings(**bad))
+    assert not (tmp_path / "new").exists()
+
+
 @pytest.mark.parametrize("raised, code, words", [(TypeError("a bug"), 1, "unexpected TypeError: a bug"),
                                                  (KeyboardInterrupt(), 130, "interrupted; no stage finished")])
 def test_the_command_line_ends_every_failure_in_one_line(monkeypatch, capsys, raised, code, words):
@@ -212,7 +237,8 @@ def test_the_command_line_ends_every_failure_in_one_line(monkeypatch, capsys, ra
         main(["--debug", "prompts"])
 
 
-def test_the_corpus_has_at_least_forty_cases():
+def test_the_corpus_has_at_least_ninety_cases():
+    """Issue 11 asked for 40; issue 18 asks for 150 (on its way: 91 so far, with the two failure tests)."""
     from test_app import BAD_DASHBOARD_CASES
 
-    assert len(CLI_CASES) + len(BAD_DASHBOARD_CASES) >= 40
+    assert len(CLI_CASES) + len(BAD_SETTINGS) + len(BAD_DASHBOARD_CASES) >= 91
