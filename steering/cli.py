@@ -13,6 +13,7 @@ from pathlib import Path
 from rich.table import Table
 from rich.text import Text
 
+from .errors import one_line
 from .languages import LANGUAGE_KEYS, LANGUAGES
 from .models import ModelLoadError
 from .prompts import DEFAULT_PROMPT_SET, PromptSetError
@@ -300,19 +301,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 # What a user can cause: refused with status 2. (RecursionError: a JSON file nested thousands deep.)
 BAD_INPUT = (ModelLoadError, PromptSetError, StorageError, ValueError, OSError, RecursionError)
-MAX_ERROR_CHARS = 400  # a 20 MB model name in a file is not echoed whole
-
-
-def error_line(err: BaseException) -> str:
-    """``err`` as one line of at most ``MAX_ERROR_CHARS`` characters."""
-    message = " ".join(str(err).split()) or type(err).__name__  # one line, however many-lined the cause
-    if isinstance(err, RecursionError):
-        message = "the input is nested too deeply to read"
-    if len(message) > MAX_ERROR_CHARS:
-        message = f"{message[:MAX_ERROR_CHARS]}… ({len(message) - MAX_ERROR_CHARS} more characters)"
-    return message
-
-
 def _say_error(message: str) -> None:
     # Text, not markup: a path or a field holding "[/red]" is printed as it is.
     console.print(Text("error: ", style="red") + Text(message), highlight=False, soft_wrap=True)
@@ -344,10 +332,10 @@ def main(argv: list[str] | None = None) -> int:
     except BAD_INPUT as err:
         if args.debug:
             raise
-        _say_error(error_line(err))
+        _say_error(one_line(err))
         return 2
     except Exception as err:  # the boundary: a bug, said in one line
         if args.debug:
             raise
-        _say_error(f"unexpected {type(err).__name__}: {error_line(err)} (a bug: rerun with --debug for the traceback)")
+        _say_error(f"unexpected {type(err).__name__}: {one_line(err)} (a bug: rerun with --debug for the traceback)")
         return 1

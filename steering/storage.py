@@ -32,6 +32,10 @@ from .schema import Row
 
 PROMPTS_FILE = "prompts.jsonl"
 TENSOR_DIR = "tensors"
+# settings.json's top-level fields and the types they must have (a hand-edited file is refused whole).
+SETTINGS_SHAPE = {"pipeline": (dict,), "model": (dict,), "prompt_set": (dict,), "model_fingerprint": (str,),
+                  "model_ref": (str, type(None)), "format": (str,)}
+KIND_WORDS = {dict: "an object", str: "a string", type(None): "null"}
 
 
 def cache_home() -> Path:
@@ -191,6 +195,10 @@ class Run:
             raise StorageError(f"{SETTINGS_FILE} of run {self.dir.name!r} is not valid JSON ({err})") from None
         if not isinstance(value, dict):
             raise StorageError(f"{SETTINGS_FILE} of run {self.dir.name!r} is not a JSON object")
+        for key, kinds in SETTINGS_SHAPE.items():  # what every reader relies on, checked once here
+            if key in value and not isinstance(value[key], kinds):
+                raise StorageError(f"{SETTINGS_FILE} of run {self.dir.name!r}: {key!r} must be "
+                                   f"{' or '.join(KIND_WORDS[k] for k in kinds)}, not {type(value[key]).__name__}")
         return value
 
     def write_settings(self, values: dict) -> None:

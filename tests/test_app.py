@@ -14,12 +14,12 @@ from conftest import DASHBOARD_RUN, hashes
 from steering.results import RunResults
 
 APP = str(Path(__file__).resolve().parent.parent / "app.py")
-PAGES = ["pages/bias.py", "pages/probes.py", "pages/clusters.py", "pages/steer.py", "pages/report.py"]
+PAGES = ["views/bias.py", "views/probes.py", "views/clusters.py", "views/steer.py", "views/report.py"]
 
 
 @pytest.fixture
 def runs(dashboard_runs, monkeypatch):
-    monkeypatch.setattr("pages.common.RUNS_ROOT", dashboard_runs)
+    monkeypatch.setattr("views.common.RUNS_ROOT", dashboard_runs)
     return dashboard_runs
 
 
@@ -88,15 +88,15 @@ def test_every_page_draws_the_open_run(runs):
     app = opened()
     assert f"`{DASHBOARD_RUN}` · 8 tasks" in app.sidebar.caption[1].value
     expected = {
-        "pages/bias.py": ["Language of the answers to neutral prompts", "Per task: language of the sampled answers"],
-        "pages/probes.py": ["G-ACT probe: validation accuracy per layer", "ACT: best head's validation accuracy per layer",
+        "views/bias.py": ["Language of the answers to neutral prompts", "Per task: language of the sampled answers"],
+        "views/probes.py": ["G-ACT probe: validation accuracy per layer", "ACT: best head's validation accuracy per layer",
                             "G-ACT recall by layer and cluster (validation)",
                             "G-ACT confusion matrix at layer 4"],
-        "pages/clusters.py": ["Difference vectors at layer 4 (PCA), coloured by cluster",
+        "views/clusters.py": ["Difference vectors at layer 4 (PCA), coloured by cluster",
                               "Cluster separation by layer (silhouette)",
                               "Cosine similarity of the steering vectors, their layer's mean difference removed"],
-        "pages/steer.py": ["Steering success by layer and alpha (click a cell to steer with it)"],
-        "pages/report.py": [],
+        "views/steer.py": ["Steering success by layer and alpha (click a cell to steer with it)"],
+        "views/report.py": [],
     }
     for page in PAGES:
         app.switch_page(page).run()
@@ -111,7 +111,7 @@ def test_every_page_draws_the_open_run(runs):
 
 def test_clusters_page_switches_layers_methods_and_colours(runs):
     app = opened()
-    app.switch_page("pages/clusters.py").run()
+    app.switch_page("views/clusters.py").run()
     app.slider[0].set_value(2).run()
     app.radio[2].set_value("probe").run()
     app.radio[0].set_value("umap").run()
@@ -121,7 +121,7 @@ def test_clusters_page_switches_layers_methods_and_colours(runs):
 
 def steer_page(layers: list[int] | None = None) -> AppTest:
     app = opened()
-    app.switch_page("pages/steer.py").run()
+    app.switch_page("views/steer.py").run()
     if layers is not None:
         strip(app).set_value(layers)
     return app.run()
@@ -203,14 +203,14 @@ def test_a_report_and_answers_belong_to_their_run(runs, embedded):
         shutil.copytree(runs / DASHBOARD_RUN, runs / other)
     app = steer_page()
     app.button[0].click().run()
-    app.switch_page("pages/report.py").run()
+    app.switch_page("views/report.py").run()
     app.button[0].click().run()
     assert f"Report of run `{DASHBOARD_RUN}` ready" in app.success[0].value
-    app.switch_page("app.py").run()  # Home: open the other run from the list
+    app.switch_page("views/home.py").run()  # Home: open the other run from the list
     app.selectbox[0].select(str(runs / other)).run()
     app.button(key="open_run").click().run()
     assert f"`{other}`" in app.sidebar.caption[1].value
-    app.switch_page("pages/report.py").run()
+    app.switch_page("views/report.py").run()
     assert not app.success  # the first run's report is not offered under the second's name
     assert "steer_result" not in app.session_state  # nor its answers
 
@@ -225,7 +225,7 @@ def test_probes_page_warns_about_a_tiny_run(runs, embedded):
                  PipelineSettings(k=2, probe_epochs=50, max_new_tokens=16, adaptive=False)).run_all(
             stages=("extract", "cluster", "probe"))
     app = opened("tiny")
-    app.switch_page("pages/probes.py").run()
+    app.switch_page("views/probes.py").run()
     assert not app.exception
     assert "not meaningful" in app.warning[0].value and "4 tasks" in app.warning[0].value
 
@@ -256,9 +256,9 @@ def test_pages_say_what_to_do_before_a_run_or_its_vectors_exist(runs, embedded):
     Pipeline(embedded, PromptSet.load().head(3), Run(runs / "bias-only", create=True),
              PipelineSettings(bias_samples=1, max_new_tokens=16)).run_stage("bias")
     app = opened("bias-only")
-    app.switch_page("pages/steer.py").run()
+    app.switch_page("views/steer.py").run()
     assert "No steering vectors yet" in app.error[0].value
-    app.switch_page("pages/bias.py").run()
+    app.switch_page("views/bias.py").run()
     assert not app.exception and len(app.get("plotly_chart")) == 2
 
 
@@ -332,6 +332,14 @@ def _model(ref: str):
     return steps
 
 
+def _page(run: str, page: str):
+    def steps(root):
+        app = opened(run)
+        app.switch_page(f"views/{page}.py").run()
+        return app
+    return steps
+
+
 BAD_DASHBOARD_CASES = [
     ("link-parent", lambda root: opened("../outside"), "is not a run name"),
     ("link-absolute", lambda root: opened("/tmp"), "is not a run name"),
@@ -352,6 +360,10 @@ BAD_DASHBOARD_CASES = [
     ("steer-empty-prompt", _steer(prompt="   "), "The prompt is empty"),
     ("steer-all-layers-off", _steer(preset="all off"), "Every layer is off"),
     ("steer-prompt-too-long", _steer(prompt="Write a loop. " * 2000), "context"),
+    # Issue 18: damaged runs on every page, inside the one error boundary (fragments included).
+    ("link-null-pipeline", lambda root: opened("null-pipeline"), "'pipeline' must be an object, not NoneType"),
+    ("link-text-model", lambda root: opened("text-model"), "'model' must be an object, not str"),
+    *[(f"no-tensors-on-{page}", _page("no-tensors", page), "cannot be read") for page in ("clusters", "steer")],
 ]
 
 
@@ -369,8 +381,16 @@ def bad_runs(dashboard_runs, tmp_path, monkeypatch):
     (root / "bad-db" / "run.sqlite").write_bytes(b"garbage" * 100)
     clusters = root / "bad-clusters" / "tensors" / "clusters.safetensors"
     clusters.write_bytes(clusters.read_bytes()[:100])
+    import json
+
+    for name, change in (("null-pipeline", {"pipeline": None}), ("text-model", {"model": "text"})):
+        shutil.copytree(dashboard_runs / DASHBOARD_RUN, root / name)
+        settings = json.loads((root / name / "settings.json").read_text())
+        (root / name / "settings.json").write_text(json.dumps({**settings, **change}))
+    shutil.copytree(dashboard_runs / DASHBOARD_RUN, root / "no-tensors")
+    shutil.rmtree(root / "no-tensors" / "tensors")
     shutil.copytree(dashboard_runs / DASHBOARD_RUN, tmp_path / "outside")
-    monkeypatch.setattr("pages.common.RUNS_ROOT", root)
+    monkeypatch.setattr("views.common.RUNS_ROOT", root)
     return tmp_path
 
 
@@ -383,7 +403,7 @@ def test_the_dashboard_refuses_bad_input_inline(bad_runs, case, steps, message):
     assert errors and any(message in e for e in errors), (case, errors)
     assert all(str(bad_runs) not in e for e in errors)  # names, never server paths
     assert hashes(bad_runs) == before  # nothing written, the good run byte-identical
-    app.switch_page("pages/clusters.py").run()  # and the dashboard keeps working
+    app.switch_page("views/clusters.py").run()  # and the dashboard keeps working
     assert not app.exception
 
 
@@ -404,7 +424,7 @@ def test_steer_shows_the_references_beside_a_scheduled_answer(runs):
 
 def test_probes_page_leads_from_a_failure_to_the_answers(runs):
     app = opened()
-    app.switch_page("pages/probes.py").run()
+    app.switch_page("views/probes.py").run()
     app.radio[1].set_value("all").run()  # training tasks too: some prompt fails at some layer
     for layer in range(8):
         app.select_slider[0].set_value(layer).run()
@@ -419,7 +439,7 @@ def test_probes_page_leads_from_a_failure_to_the_answers(runs):
 def test_the_address_keeps_the_run_and_the_steer_view(runs):
     """A copied address reopens the same run and Steer view; page links no longer drop the run."""
     app = opened()
-    app.switch_page("pages/steer.py").run()
+    app.switch_page("views/steer.py").run()
     assert app.query_params["run"] == [DASHBOARD_RUN] or app.query_params["run"] == DASHBOARD_RUN
     strip(app).select(1).run()
     query = {k: (v[0] if isinstance(v, list) else v) for k, v in app.query_params.items()}
@@ -429,7 +449,7 @@ def test_the_address_keeps_the_run_and_the_steer_view(runs):
     for key, value in {**query, "seed": "5"}.items():
         copied.query_params[key] = value
     copied.run()
-    copied.switch_page("pages/steer.py").run()
+    copied.switch_page("views/steer.py").run()
     assert not copied.exception
     layers = [int(x) for x in query["layers"].split(",")]
     assert steered(copied) == sorted(layers)
@@ -439,7 +459,7 @@ def test_the_address_keeps_the_run_and_the_steer_view(runs):
     for key, value in {"run": DASHBOARD_RUN, "layers": "99", "alphas": "1"}.items():
         bad.query_params[key] = value
     bad.run()
-    bad.switch_page("pages/steer.py").run()
+    bad.switch_page("views/steer.py").run()
     assert any("not applied" in e.value for e in bad.error) and not bad.exception
 
 

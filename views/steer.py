@@ -5,7 +5,7 @@ import time
 import pandas as pd
 import streamlit as st
 
-from pages.common import (PLOT_CONFIG, measure_table, own_run_state, require_model, require_run, run_steering,
+from views.common import (PLOT_CONFIG, measure_table, own_run_state, require_model, require_run, run_steering,
                           scroll_into_view)
 from steering import figures
 from steering.generation import GenerationConfig

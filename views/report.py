@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from pages.common import own_run_state, require_run
+from views.common import own_run_state, require_run
 from steering.methods import METHODS
 from steering.report import build_report
 

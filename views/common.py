@@ -3,31 +3,21 @@ the sidebar that shows both, and the guards that stop a page with a clear messag
 
 from __future__ import annotations
 
+import functools
 import os
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 import streamlit as st
 
 from steering import figures
+from steering.errors import one_line
 from steering.models import EMBEDDED_MODEL_NAME, ModelLoadError, load_model
 from steering.results import RunResults, run_stamp
 from steering.schema import measure_help
 from steering.storage import StorageError
 
-def _route_through_app() -> None:
-    """On a fresh server, a first visit at a page's own address (``/steer?run=…``: a bookmark or
-    a copied link) finds ``pages/`` and runs that page alone, Streamlit's old multipage mode,
-    without the router in app.py. Leave that mode and rerun, so that app.py opens the run and
-    routes to the page."""
-    from streamlit.runtime.pages_manager import PagesManager
-
-    if PagesManager.uses_pages_directory:
-        PagesManager.uses_pages_directory = False
-        st.rerun()
-
-
-_route_through_app()
 RUNS_ROOT = Path(os.environ.get("STEERSCOPE_RUNS", "runs"))
 PLOT_CONFIG = {"displaylogo": False}
 
@@ -167,6 +157,28 @@ def measure_table(table, where=st) -> None:
 
 
 EMBEDDED_LABEL = f"the embedded {EMBEDDED_MODEL_NAME}"
+
+
+@contextmanager
+def error_boundary():
+    """The dashboard's one error boundary (the app's pages, and each fragment): an error becomes
+    one ``st.error`` line, a damaged run named as such, no traceback and no server path."""
+    try:
+        yield
+    except StorageError as err:  # a run damaged on disk (a truncated tensor file, a corrupt database)
+        st.error(f"This run cannot be read: {one_line(err, hide_paths=True)}")
+    except Exception as err:  # noqa: BLE001 (Streamlit's own stop and rerun are not Exceptions)
+        st.error(f"This page stopped: {one_line(err, hide_paths=True)} ({type(err).__name__})")
+
+
+def fragment(func):
+    """``st.fragment`` inside the error boundary: a fragment's rerun is not inside the page's."""
+    @st.fragment
+    @functools.wraps(func)
+    def guarded(*args, **kwargs):
+        with error_boundary():
+            return func(*args, **kwargs)
+    return guarded
 
 
 def scroll_into_view(key: str) -> None:

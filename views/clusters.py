@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from pages.common import PLOT_CONFIG, projection, require_run
+from views.common import PLOT_CONFIG, fragment, projection, require_run
 from steering import figures
 from steering.projection import PROJECTIONS
 
@@ -10,7 +10,7 @@ METHOD_LABELS = {"pca": "PCA", "umap": "UMAP", "tsne": "t-SNE"}
 COLOR_LABELS = {"cluster": "cluster", "category": "task category", "probe": "probe correctness"}
 
 
-@st.fragment
+@fragment
 def projection_view(results):
     """Its own fragment: moving the layer slider redraws this plot only, not the whole page."""
     c1, c2, c3, c4 = st.columns([2, 1, 2, 3])

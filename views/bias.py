@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from pages.common import PLOT_CONFIG, require_run
+from views.common import PLOT_CONFIG, require_run
 from steering import figures
 
 st.title("Bias")
