@@ -80,6 +80,8 @@ def cmd_generate(args) -> int:
 def cmd_detect(args) -> int:
     from .detect import detect_language
 
+    if args.file.exists() and not args.file.is_file():  # a pipe or a device would block the read forever
+        raise ValueError(f"{args.file.name} is not a regular file: give the path of a code file")
     d = detect_language(args.file.read_text(encoding="utf-8"))
     console.print(f"{d.language or 'unknown'}\tconfidence {d.confidence:.2f}\t"
                   f"{'parses' if d.parses else 'does not parse'}\t(from {d.source})")

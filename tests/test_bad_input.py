@@ -117,6 +117,8 @@ CLI_CASES = [
     ("settings-nested-thousands-deep", lambda ws: ["eval", _corrupt(ws, "deep-settings", lambda r: (r / "settings.json")
                                                                    .write_text("[" * 100_000 + "]" * 100_000))],
      "nested too deeply"),
+    ("detect-a-pipe", lambda ws: ["detect", str(ws / "pipe")], "not a regular file"),
+    ("detect-a-folder", lambda ws: ["detect", str(ws / "mine")], "not a regular file"),
     ("huge-error-text-is-capped", lambda ws: ["detect", str(ws / ("n" * 3000))], "more characters"),
     # Issue 18: one write guard. Nothing replaces a run's own files, a device, a pipe, a folder or a link.
     ("export-over-the-runs-settings", lambda ws: ["export-vectors", str(ws / WORK), str(ws / WORK / "settings.json")],
