@@ -75,7 +75,7 @@ def _seed(name, value):
 
 def _of_type(name: str, annotation: str, value) -> None:
     """The check every setting gets from its type, before its own: bool is not an int, numbers
-    are finite, a grid (tuple) is not empty and holds finite numbers or strings."""
+    are finite, a grid (tuple) is not empty and holds numbers or strings."""
     kinds = [k.strip() for k in annotation.split("|")]
     if value is None and "None" in kinds:
         return
@@ -90,10 +90,9 @@ def _of_type(name: str, annotation: str, value) -> None:
     if kind == "tuple":
         if not value:
             raise ValueError(f"{name} must not be empty")
-        for item in value:
-            if isinstance(item, bool) or not isinstance(item, (int, float, str)) or \
-                    (not isinstance(item, str) and not math.isfinite(item)):
-                raise ValueError(f"{name} must hold finite numbers or names, got {item!r}")
+        for item in value:  # finiteness is the field's own check (``_finite``), which names it
+            if isinstance(item, bool) or not isinstance(item, (int, float, str)):
+                raise ValueError(f"{name} must hold numbers or names, got {item!r}")
 
 
 def setting(default, help: str, check=None, cli: str | None = None, flag: str | None = None):
@@ -142,7 +141,8 @@ class PipelineSettings:
     act_heads: int = setting(24, "ACT: heads kept per cluster, by validation accuracy", _non_negative)
     act_alpha: float | None = setting(None, "ACT's strength in head-std units (default: the best of act_alphas by the "
                                             "fenced tag)", cli="tune")
-    act_alphas: tuple = setting((1.0, 2.0, 4.0, 8.0, 12.0, 15.0), "ACT's strengths tried (12-15 is the paper's range)")
+    act_alphas: tuple = setting((1.0, 2.0, 4.0, 8.0, 12.0, 15.0), "ACT's strengths tried (12-15 is the paper's range)",
+                                _finite)
     act_beta: float = setting(0.0, "ACT: floor of the adaptive factor (1 + beta - p)")
     act_C: float = setting(1.0, "ACT: inverse regularisation of its per-head logistic regressions")
     sweep_alphas: tuple = setting((0.25, 0.5, 0.75, 1.0), "alphas the sweep tries on every layer", _finite)
