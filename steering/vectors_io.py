@@ -55,10 +55,25 @@ def import_vectors(path: Path, model) -> tuple[dict[str, torch.Tensor], dict]:
     for key in ("d_model", "n_layers"):
         if not isinstance(metadata[key], int) or isinstance(metadata[key], bool):
             raise StorageError(f"{Path(path).name} has {key} {metadata[key]!r} in its header; expected an integer")
+    for key in ("model", "hook_point", "position", "weight_processing"):
+        if not isinstance(metadata[key], str):
+            raise StorageError(f"{Path(path).name} has {key} {str(metadata[key])[:80]!r} in its header; expected a name")
+    if not tensors:
+        raise StorageError(f"{Path(path).name} holds no tensors")
+    for key, t in tensors.items():  # what steering adds to the residual stream: real, finite numbers
+        if not t.dtype.is_floating_point or t.dtype == torch.float64:
+            raise StorageError(f"{Path(path).name} holds {key} as {str(t.dtype).removeprefix('torch.')}; steering "
+                               "vectors are float32, float16 or bfloat16")
+        if not torch.isfinite(t).all():
+            raise StorageError(f"{Path(path).name} holds {key} with NaN or infinite values")
     flat = [key for key, t in tensors.items() if t.dim() < 2]
     if flat:
         raise StorageError(f"{Path(path).name} holds {', '.join(flat)} with {tensors[flat[0]].dim()} dimension(s); "
                            "steering vectors are [layers, ..., d_model]")
+    short = [key for key, t in tensors.items() if t.shape[0] != metadata["n_layers"]]
+    if short:
+        raise StorageError(f"{Path(path).name} holds {short[0]} for {tensors[short[0]].shape[0]} layers, though its "
+                           f"header says {metadata['n_layers']}")
     if metadata["d_model"] != model.d_model or any(t.shape[-1] != model.d_model for t in tensors.values()):
         raise StorageError(
             f"{Path(path).name} holds vectors for d_model {metadata['d_model']} ({metadata['model']}), "
