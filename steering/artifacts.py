@@ -90,11 +90,12 @@ class SteeringArtifacts:
         tensors, meta = load_tensors(Path(path))
         if meta.get("kind") != KIND or "spec" not in meta:
             raise StorageError(f"{Path(path).name} is not a Steerscope artifacts file")
-        spec = SteeringSpec.from_json(meta["spec"])
-        try:
+        try:  # a tampered header or state is refused in one line, whatever it breaks
+            spec = SteeringSpec.from_json(meta["spec"])
             steerer = steerer_class(spec.method).from_state(spec, tensors, meta.get("params", {}))
-        except (KeyError, ValueError) as err:
-            raise StorageError(f"{Path(path).name} holds an incomplete {spec.method} state ({err})") from None
+        except (KeyError, ValueError, TypeError, AttributeError) as err:
+            raise StorageError(f"{Path(path).name} holds an incomplete or malformed steering state "
+                               f"({type(err).__name__}: {str(err)[:200]})") from None
         artifacts = cls(steerer, meta.get("method", spec.method), meta.get("provenance", {}))
         if model is not None:
             artifacts.check_model(model)

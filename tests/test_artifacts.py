@@ -122,3 +122,20 @@ def test_a_schedule_travels_with_the_artifacts(fitted, embedded, tmp_path):
     with pytest.raises(ValueError, match="counts generated tokens"):
         with loaded.apply(embedded):
             pass
+
+
+@pytest.mark.parametrize("spec", [{}, {"method": "gact"}, [1, 2], "text", {"layers": "x", "alphas": None, "method": "gact"}])
+def test_a_tampered_artifacts_file_is_refused_in_one_line(fitted, tmp_path, spec):
+    """Issue 18: a hand-edited header is a StorageError naming the file, never a bare KeyError or TypeError."""
+    import json
+
+    from safetensors.torch import load_file, save_file
+    from safetensors import safe_open
+
+    path = fitted.save(tmp_path / "cpp.safetensors")
+    with safe_open(str(path), "pt") as handle:
+        meta = handle.metadata()
+    meta["spec"] = json.dumps(spec)
+    save_file(load_file(str(path)), str(tmp_path / "tampered.safetensors"), metadata=meta)
+    with pytest.raises(StorageError, match="tampered.safetensors"):
+        SteeringArtifacts.load(tmp_path / "tampered.safetensors")
