@@ -322,22 +322,17 @@ def _interrupted(args) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, Exception) as err:  # the boundary: one line, the traceback only with --debug
         if args.debug:
             raise
-        _say_error(_interrupted(args))
-        return 130
-    except BAD_INPUT as err:
-        if args.debug:
-            raise
-        _say_error(one_line(err))
-        return 2
-    except Exception as err:  # the boundary: a bug, said in one line
-        if args.debug:
-            raise
+        if isinstance(err, KeyboardInterrupt):
+            _say_error(_interrupted(args))
+            return 130
+        if isinstance(err, BAD_INPUT):
+            _say_error(one_line(err))
+            return 2
         _say_error(f"unexpected {type(err).__name__}: {one_line(err)} (a bug: rerun with --debug for the traceback)")
         return 1

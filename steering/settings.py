@@ -61,7 +61,7 @@ def _one_of(choices, what: str | None = None, optional: bool = False):
 
 
 def _k(name, value):
-    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+    if not isinstance(value, int) or value < 1:
         raise ValueError(f"K must be a positive integer, got {value!r}")
 
 
