@@ -204,6 +204,8 @@ def cmd_steer(args) -> int:
         console.rule(f"{title}: {d.language or 'unknown'} ({d.confidence:.0%}), "
                      f"{'parses' if d.parses else 'does not parse'}, {answer.n_tokens} tokens")
         console.print(answer.text, highlight=False)
+        if answer.stop_reason:
+            console.print(f"note: this answer {answer.stop_reason}")
     return 0
 
 

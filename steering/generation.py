@@ -18,6 +18,7 @@ from typing import Callable, Iterable, Sequence
 
 import torch
 
+from .chat import render_prompt
 from .detect import Detection, detect_language
 from .hooks import HookFn, thread_hooks
 from .progress import beat
@@ -67,6 +68,7 @@ class Generation:
     n_tokens: int
     seed: int
     tokens: list[int] | None = field(default=None, repr=False, compare=False)  # the generated ids (not stored)
+    stop_reason: str | None = None  # why the answer ended before its stop rule or budget ended it
     detection: Detection = field(init=False)
 
     def __post_init__(self):
@@ -74,19 +76,12 @@ class Generation:
 
 
 def format_prompt(tokenizer, prompt: str, instruction: str | None = None) -> str:
-    """The prompt in the model's own format: its chat template when it has one, with
-    ``instruction`` as the system message (or, for a template without a system role, after the
-    prompt)."""
+    """The prompt in the model's own format: its chat template when it has one (under
+    ``chat.render_prompt``'s limits), else the prompt after the BOS token."""
     if not prompt or not prompt.strip():
         raise ValueError("the prompt is empty")
     if getattr(tokenizer, "chat_template", None):
-        render = lambda messages: tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
-        if not instruction:
-            return render([{"role": "user", "content": prompt}])
-        try:
-            return render([{"role": "system", "content": instruction}, {"role": "user", "content": prompt}])
-        except Exception:  # templates that refuse a system message
-            return render([{"role": "user", "content": f"{prompt}\n\n{instruction}"}])
+        return render_prompt(tokenizer, prompt, instruction)
     bos = tokenizer.bos_token or ""
     return f"{bos}{prompt}\n" + (f"{instruction}\n" if instruction else "")
 
@@ -177,7 +172,8 @@ def cut_after_block(text: str) -> str:
 def _sample(logits: torch.Tensor, config: GenerationConfig, generators: list[torch.Generator]) -> torch.Tensor:
     if config.greedy:
         return logits.argmax(-1)
-    logits = logits.float() / config.temperature
+    logits = logits.double()  # in float32 a temperature of 1e-300 is 0, and the scores inf: shift, then divide
+    logits = (logits - logits.amax(-1, keepdim=True)) / config.temperature
     if config.top_k:
         kth = torch.topk(logits, min(config.top_k, logits.shape[-1]), dim=-1).values[:, -1:]
         logits = logits.masked_fill(logits < kth, float("-inf"))
@@ -252,10 +248,17 @@ def _decode(model, prompts, seeds, config, on_token, on_answers, control, until_
     out: list[list[int]] = [[] for _ in prompts]
     alive = list(range(len(prompts)))  # the batch's rows, by their index in ``prompts``
     tagged: dict[int, int] = {}  # with ``after_tag``: row -> its length when its fence's tag line ended
+    stopped: dict[int, str] = {}  # row -> why it stopped early
     for _step in range(budget):
+        broken = (~torch.isfinite(logits).all(-1)).tolist()
+        logits = torch.where(torch.tensor(broken, device=logits.device)[:, None], 0.0, logits)  # sampled, then dropped
         next_ids = _sample(logits, config, [generators[i] for i in alive])
         keep = []
         for row, (i, token) in enumerate(zip(alive, next_ids.tolist())):
+            if broken[row]:
+                stopped[i] = (f"stopped after {len(out[i])} tokens: the model's next-token scores became NaN or infinite "
+                              "(steering too strong for this model, or broken weights or vectors)")
+                continue
             if token in stop_ids:
                 continue
             out[i].append(token)
@@ -286,8 +289,8 @@ def _decode(model, prompts, seeds, config, on_token, on_answers, control, until_
         on_answers(len(alive))
     return [
         Generation(prompt, cut_after_block(config.start + tok.decode(tokens, skip_special_tokens=True)), len(tokens), seed,
-                   tokens=tokens)
-        for prompt, tokens, seed in zip(prompts, out, seeds)
+                   tokens=tokens, stop_reason=stopped.get(i))
+        for i, (prompt, tokens, seed) in enumerate(zip(prompts, out, seeds))
     ]
 
 

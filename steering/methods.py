@@ -59,7 +59,7 @@ class Method:
 
     def base(self, learned, settings) -> tuple[list[int], tuple[float, ...]]:
         """Layers and alphas before the selection's margin: given, the method's own, or the grid's."""
-        layers, alphas = settings.steer_layers, settings.steer_alphas
+        layers, alphas = settings.steer_layers, settings.steer_alphas and tuple(map(self.check_alpha, settings.steer_alphas))
         if layers is None and self.own_choice is not None:
             layers, own = self.own_choice(learned, settings)
             alphas = alphas or own

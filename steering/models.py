@@ -27,6 +27,7 @@ from pathlib import Path
 import psutil
 import torch
 
+from .chat import ChatTemplateError, check_template
 from .gguf import GGUFError, converted_dir, find_gguf
 from .hooks import HOOK_POINTS, HookMap
 from .prompts import ASSETS
@@ -241,10 +242,15 @@ def load_model(
         raise ModelLoadError(f"cannot load the tokenizer of {display}: {err}") from None
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
-    hf_model, bridge = _load_weights(path, display, tokenizer, torch_device, torch_dtype)
+    has_template = bool(getattr(tokenizer, "chat_template", None))
     if instruction == "auto":
-        has_template = bool(getattr(tokenizer, "chat_template", None))
         instruction = CODE_BLOCK_INSTRUCTION if has_template and source != "embedded" else None
+    if has_template and source != "embedded":  # the embedded model's template is ours
+        try:
+            check_template(tokenizer, instruction)
+        except ChatTemplateError as err:
+            raise ModelLoadError(f"cannot use the chat template of {display}: {err}") from None
+    hf_model, bridge = _load_weights(path, display, tokenizer, torch_device, torch_dtype)
     cfg = bridge.cfg
     facts = ModelFacts(
         name=display,

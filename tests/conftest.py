@@ -157,6 +157,13 @@ def tiny_llama(tiny_llama_dir):
 
 
 @pytest.fixture(scope="session")
+def tiny_qwen2(tiny_qwen2_dir):
+    from steering.models import load_model
+
+    return load_model(tiny_qwen2_dir)
+
+
+@pytest.fixture(scope="session")
 def tiny_gpt2(tiny_gpt2_dir):
     from steering.models import load_model
 

@@ -48,6 +48,31 @@ def _truncate(path: Path) -> None:
     path.write_bytes(path.read_bytes()[: len(path.read_bytes()) // 2])
 
 
+# Chat templates that came with a model directory: (template, what the refusal says). Each is
+# refused when the model loads, in one line, within the time and memory limits of chat.py.
+HOSTILE_TEMPLATES = {
+    "nested-loops": ("{% for i in range(99999) %}{% for j in range(99999) %}{% for k in range(99999) %}"
+                     "{% endfor %}{% endfor %}{% endfor %}", "took more than 5 s"),
+    "thirty-megabytes": ("{{ 'x' * 30000000 }}{{ messages[0]['content'] }}", "wrote 30,000,0"),
+    "three-hundred-gigabytes": ("{{ 'x' * 300000000000 }}", "ran out of memory"),
+    "indent-a-billion": ("{{ messages | tojson(indent=10**9) }}", "ran out of memory"),
+    "growing-list": ("{% set x = namespace(a=[]) %}{% for i in range(99999) %}{% set x.a = x.a + [i] %}{% endfor %}",
+                     "took more than 5 s"),
+    "sandbox-escape": ("{{ ''.__class__.__mro__[1].__subclasses__() }}", "sandbox forbids"),
+    "not-jinja": ("{% for %}", "not valid Jinja"),
+    "raises": ("{{ raise_exception('this template serves no one') }}", "this template serves no one"),
+    "float-overflow": ("{{ 10.0 ** 400 }}", "a number too large"),
+    "huge-range": ("{{ range(10**9) | list }}", "MAX_RANGE"),
+    "recursion": ("{% macro f(n) %}{{ f(n + 1) }}{% endmacro %}{{ f(0) }}", "ran out of stack"),
+}
+
+
+def _template_model(ws: Path, model_dir: str, name: str, template: str) -> None:
+    """A copy of a tiny qwen2 model directory with its own chat template."""
+    shutil.copytree(model_dir, ws / "templates" / name)
+    (ws / "templates" / name / "chat_template.jinja").write_text(template)
+
+
 # Each case: (id, a function of the workspace giving the argv, what the error line says).
 CLI_CASES = [
     ("prompts-missing", lambda ws: ["run", "--prompts", str(ws / "nope.jsonl"), "--out", str(ws / "new")], "no prompt file"),
@@ -148,11 +173,17 @@ CLI_CASES = [
     ("run-seed-beyond-numpy", lambda ws: ["run", "--seed", str(2**40), "--out", str(ws / "new")], "4294967295"),
     ("eval-alpha-inf", lambda ws: ["eval", str(ws / WORK), "--layers", "1", "--alpha", "inf"], "finite"),
     ("eval-seed-negative", lambda ws: ["eval", str(ws / WORK), "--seed", "-5"], "seed must be an integer from 0"),
+    ("eval-alpha-beyond-the-methods-limit", lambda ws: ["eval", str(ws / WORK), "--layers", "1", "--alpha", "1e308"],
+     "use a value in [-8, 8]"),
+    ("eval-act-alpha-beyond-its-limit", lambda ws: ["eval", str(ws / WORK), "--method", "act", "--layers", "1", "--alpha",
+                                                    "-41"], "[-40, 40]"),
+    *[(f"template-{name}", lambda ws, name=name: ["model", "--model", str(ws / "templates" / name)], words)
+      for name, (_, words) in HOSTILE_TEMPLATES.items()],
 ]
 
 
 @pytest.fixture
-def workspace(dashboard_runs, tmp_path):
+def workspace(dashboard_runs, tiny_qwen2_dir, tmp_path):
     ws = tmp_path / "ws"
     ws.mkdir()
     shutil.copytree(dashboard_runs / DASHBOARD_RUN, ws / GOOD)
@@ -193,6 +224,8 @@ def workspace(dashboard_runs, tmp_path):
     _vectors(ws / "nullmeta.safetensors", {"v": torch.ones(8, 128)}, model=None)
     os.mkfifo(ws / "pipe")
     (ws / "link.safetensors").symlink_to(ws / "bare.safetensors")
+    for name, (template, _) in HOSTILE_TEMPLATES.items():
+        _template_model(ws, tiny_qwen2_dir, name, template)
     (ws / "theirs").mkdir()  # another program's folder, with its own settings.json
     (ws / "theirs" / "settings.json").write_text(json.dumps({"theme": "dark", "pipeline": {"k": 3}}))
     return ws

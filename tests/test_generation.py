@@ -180,3 +180,46 @@ def test_a_task_set_decodes_baseline_and_steered_in_one_batch_as_two_calls_would
         assert [a.text for a in result["answers"]["steered"]] == \
             [a.text for a in generate(embedded, prompts, config, steerer=steerer)]
     assert batches == [(0, 3, 3), (3, 1, 1)] * 2
+
+
+def test_non_finite_scores_stop_the_answer_with_a_reason(embedded):
+    """Issue 18: a residual stream that turns NaN (steering far too strong, broken vectors) ends
+    the answer with a reason, never an empty answer without a word or a sampling crash."""
+    config = GenerationConfig(max_new_tokens=8, temperature=1.0, seed=1)
+
+    def wreck(act, hook):
+        return act * float("nan")
+
+    for temperature in (0.0, 1.0):
+        answer = generate(embedded, ["Sort a list.", "Sum a list."], GenerationConfig(max_new_tokens=8, temperature=temperature),
+                          fwd_hooks=[("blocks.1.hook_resid_post", wreck)])[0]
+        assert answer.n_tokens == 0 and "NaN or infinite" in answer.stop_reason
+    assert generate(embedded, "Sort a list.", config)[0].stop_reason is None
+
+
+def test_a_temperature_near_zero_samples_the_greedy_answer(embedded):
+    """Issue 18: 1e-300 used to overflow to inf and then NaN probabilities; the scores are now
+    shifted by their maximum before they are divided, so a tiny temperature is greedy."""
+    greedy = generate(embedded, "Sort a list.", GenerationConfig(max_new_tokens=12))[0]
+    tiny = generate(embedded, "Sort a list.", GenerationConfig(max_new_tokens=12, temperature=1e-300, seed=3))[0]
+    assert tiny.text == greedy.text and tiny.stop_reason is None
+
+
+def test_a_chat_template_that_hangs_on_a_long_prompt_stops_in_seconds(tiny_qwen2, monkeypatch):
+    """Issue 18: the load check renders a one-line prompt; a template that loops only on longer
+    prompts is stopped at generation by the render's deadline, in one line."""
+    import time
+
+    from steering.chat import RENDER_SECONDS, ChatTemplateError
+
+    slow = ("{% if messages[-1]['content'] | length > 500 %}{% for i in range(99999) %}{% for j in range(99999) %}"
+            "{% endfor %}{% endfor %}{% endif %}{{ messages[-1]['content'] }}")
+    monkeypatch.setattr(tiny_qwen2.tokenizer, "chat_template", slow)
+    assert generate(tiny_qwen2, "short", GenerationConfig(max_new_tokens=2))
+    start = time.monotonic()
+    with pytest.raises(ChatTemplateError, match="took more than"):
+        generate(tiny_qwen2, "x" * 600, GenerationConfig(max_new_tokens=2))
+    assert time.monotonic() - start < RENDER_SECONDS + 2
+    monkeypatch.setattr(tiny_qwen2.tokenizer, "chat_template", "{{ messages[-1]['content'] * 1000 }}")
+    with pytest.raises(ChatTemplateError, match="may add at most"):
+        generate(tiny_qwen2, "y" * 600, GenerationConfig(max_new_tokens=2))

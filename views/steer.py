@@ -222,7 +222,7 @@ def verdict_badges(answer, compiled: bool | None, max_tokens: int) -> list[str]:
         out.append(":green-badge[compiles]" if compiled else ":red-badge[does not compile]")
     cut = answer.n_tokens >= max_tokens
     out.append(f":orange-badge[cut off at {max_tokens} tokens]" if cut else f":gray-badge[{answer.n_tokens} tokens]")
-    return out
+    return out + ([f":red-badge[{answer.stop_reason}]"] if answer.stop_reason else [])
 
 
 def make_steerer():
