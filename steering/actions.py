@@ -14,7 +14,6 @@ from .generation import GenerationConfig, generate
 from .methods import METHODS, method as get_method
 from .settings import PipelineSettings
 from .stages import Learned
-from .steer import SteeringSpec
 from .storage import Run
 
 

@@ -26,7 +26,6 @@ from .progress import beat
 from .storage import StorageError, cache_home, load_tensors, save_tensors
 
 POSITIONS = ("last", "mean", "answer")
-DEFAULT_CACHE_DIR = cache_home()
 
 
 def _check(position: str, hook_point: str) -> None:
@@ -111,7 +110,7 @@ def extract_activations(
     continuation: str | Sequence[str] = "",
     per_answer: int = 4,
     batch_size: int = 16,
-    cache_dir: str | Path | None = DEFAULT_CACHE_DIR,
+    cache_dir: str | Path | bool | None = True,
     progress: Callable[[int], None] | None = None,
 ) -> torch.Tensor:
     """Activations as a float32 CPU tensor of shape ``[rows, len(layers), width]`` (``d_model``
@@ -122,8 +121,9 @@ def extract_activations(
     its tokens (one row per prompt), or, with ``position="answer"``, at ``per_answer`` positions
     spread over the continuation after its first token (``per_answer`` rows per prompt, in
     order). ``layers`` defaults to every layer. ``progress`` is called with the number of
-    prompts done after each batch. With ``cache_dir`` set, a second call with the same
-    arguments and model reads the file instead of running the model.
+    prompts done after each batch. With ``cache_dir`` (True: ``storage.cache_home()``; None or
+    False: no cache), a second call with the same arguments and model reads the file instead of
+    running the model.
     """
     _check(position, hook_point)
     prompts = list(prompts)
@@ -137,7 +137,8 @@ def extract_activations(
     layers = check_layers(range(model.n_layers) if layers is None else layers, model.n_layers)
     per_answer = per_answer if position == "answer" else 0
     path = None
-    if cache_dir is not None:
+    if cache_dir:
+        cache_dir = cache_home() if cache_dir is True else cache_dir
         key = cache_key(model, prompts, layers, hook_point, position, continuations, per_answer)
         path = Path(cache_dir) / "activations" / f"{key}.safetensors"
         expected = {"key": key, "model": model.facts.name, "fingerprint": model.fingerprint, "hook_point": hook_point,

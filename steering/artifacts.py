@@ -58,7 +58,7 @@ class SteeringArtifacts:
             raise StorageError(f"these steering artifacts are for {p.get('model')} (d_model {p.get('d_model')}, "
                                f"{p.get('n_layers')} layers); {model.facts.name} has d_model {model.d_model}, "
                                f"{model.n_layers} layers")
-        if p.get("model_fingerprint") and p["model_fingerprint"] != model.fingerprint:
+        if p.get("model_fingerprint") and not model.made_from(p["model_fingerprint"]):
             raise StorageError(f"these steering artifacts were fitted on other weights of {p.get('model')} "
                                f"(fingerprint {p['model_fingerprint']}, this model's {model.fingerprint})")
 

@@ -10,14 +10,14 @@ enough for the free memory) before anything large is allocated.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 import shutil
 import tempfile
 import warnings
 from pathlib import Path
 
+from .files import atomic_write_json
+from .fingerprint import file_sha256
 from .storage import cache_home
 
 GGUF_SUFFIX = ".gguf"
@@ -40,14 +40,6 @@ def find_gguf(path: Path) -> Path | None:
             raise GGUFError(f"{path.name} holds {len(found)} GGUF files ({names}); give the path of one")
         return found[0] if found else None
     return None
-
-
-def file_sha256(path: Path, chunk: int = 1 << 22) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while block := handle.read(chunk):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def inspect_gguf(path: Path) -> dict:
@@ -110,7 +102,7 @@ def converted_dir(path: Path, available_bytes: int, cache: Path | None = None) -
     work = Path(tempfile.mkdtemp(prefix=".converting-", dir=cache))
     try:
         _convert(path, work)
-        (work / CONVERTED_MARK).write_text(json.dumps({"source": path.name, **info}, indent=1))
+        atomic_write_json(work / CONVERTED_MARK, {"source": path.name, **info})
         shutil.rmtree(target, ignore_errors=True)  # an incomplete earlier attempt
         os.replace(work, target)
     finally:

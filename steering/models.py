@@ -28,6 +28,7 @@ import psutil
 import torch
 
 from .chat import ChatTemplateError, check_template
+from .fingerprint import model_fingerprint
 from .gguf import GGUFError, converted_dir, find_gguf
 from .hooks import HOOK_POINTS, HookMap
 from .prompts import ASSETS
@@ -75,9 +76,14 @@ class LoadedModel:
     bridge: object  # transformer_lens.model_bridge.TransformerBridge, over a twin of hf_model
     tokenizer: object  # a transformers tokenizer
     facts: ModelFacts
-    fingerprint: str = ""  # changes when the weights on disk change; keys caches
+    fingerprint: str = ""  # the content of the model's files (fingerprint.model_fingerprint); keys caches
+    former_fingerprint: str = ""  # what runs made before content fingerprints stored for these files
     hf_model: object = None  # the transformers model the engine runs (weights shared with bridge)
     hook_map: HookMap | None = None  # TransformerLens hook names -> modules of hf_model
+
+    def made_from(self, fingerprint: str) -> bool:
+        """Whether a run or artifacts that stored ``fingerprint`` were made with this model."""
+        return fingerprint in (self.fingerprint, self.former_fingerprint)
 
     @property
     def instruction(self) -> str | None:
@@ -268,7 +274,9 @@ def load_model(
         n_hook_points=len(bridge.hook_dict),
         instruction=instruction,
     )
-    return LoadedModel(bridge=bridge, tokenizer=tokenizer, facts=facts, fingerprint=_fingerprint(path, facts),
+    return LoadedModel(bridge=bridge, tokenizer=tokenizer, facts=facts,
+                       fingerprint=model_fingerprint(path, dtype=facts.dtype, instruction=facts.instruction),
+                       former_fingerprint=_former_fingerprint(path, facts),
                        hf_model=hf_model, hook_map=HookMap(hf_model, bridge.adapter.component_mapping))
 
 
@@ -343,8 +351,9 @@ def _twin(hf_model):
     return copy.deepcopy(hf_model, shared)
 
 
-def _fingerprint(path: str, facts: ModelFacts) -> str:
-    """A cheap identity for the weights: facts plus the size and time of every weight file."""
+def _former_fingerprint(path: str, facts: ModelFacts) -> str:
+    """The identity runs stored before issue 18: facts plus the size and time of every weight
+    file (so a copy elsewhere was another model). Read only to open those runs."""
     files = sorted((f.name, f.stat().st_size, f.stat().st_mtime_ns) for f in Path(path).glob("*.safetensors"))
     blob = json.dumps([facts.as_dict(), files], sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]

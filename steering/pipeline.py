@@ -81,7 +81,7 @@ class Pipeline:
         was = {**PipelineSettings().to_json(), **stored.get("pipeline", {})}  # settings added since: defaults
         now = self.record["pipeline"]
         differences = [f"{k} {was.get(k)!r} -> {now.get(k)!r}" for k in sorted(set(was) | set(now)) if was.get(k) != now.get(k)]
-        if stored.get("model_fingerprint", self.model.fingerprint) != self.model.fingerprint:
+        if not self.model.made_from(stored.get("model_fingerprint", self.model.fingerprint)):
             differences.append(f"model {stored.get('model', {}).get('name')!r} -> {self.model.facts.name!r} (other weights)")
         if stored.get("prompt_set", {}).get("fingerprint") != self.record["prompt_set"]["fingerprint"]:
             differences.append("another prompt set")

@@ -16,7 +16,6 @@ import json
 import os
 import re
 import sqlite3
-import tempfile
 import time
 from contextlib import closing, contextmanager
 from pathlib import Path
@@ -40,8 +39,12 @@ KIND_WORDS = {dict: "an object", str: "a string", type(None): "null"}
 
 def cache_home() -> Path:
     """Where Steerscope keeps what it can recompute (activations, dequantized GGUF models):
-    ``$STEERSCOPE_CACHE``, default ``~/.cache/steerscope``."""
-    return Path(os.environ.get("STEERSCOPE_CACHE", Path.home() / ".cache" / "steerscope"))
+    ``$STEERSCOPE_CACHE``, default ``~/.cache/steerscope``; read at each use, so a setting made
+    after import counts, and a value that is not a folder is named in the error."""
+    value = os.environ.get("STEERSCOPE_CACHE") or str(Path.home() / ".cache" / "steerscope")
+    if os.path.exists(value) and not os.path.isdir(value):
+        raise StorageError(f"STEERSCOPE_CACHE is {value!r}, which is not a folder: point it at a folder, or unset it")
+    return Path(value)
 
 
 class StorageError(ValueError):

@@ -189,7 +189,7 @@ task_id = task_cols[0].selectbox("Task", task_ids, key="task", format_func=lambd
                                  help="The page opens on the first task whose answers in the run's evaluation, asked "
                                       "explicitly and steered, are target code that parses within the budget: a showcase.")
 asked = steering.asked_prompt(task_id)
-ask_too = task_cols[1].checkbox(f"Asked explicitly, as a third column", key="ask_too", disabled=asked is None,
+ask_too = task_cols[1].checkbox("Asked explicitly, as a third column", key="ask_too", disabled=asked is None,
                                 help=f"Task {task_id}'s own {figures.language_name(results.target)} prompt, decoded with "
                                      "the two others: the ceiling a steering is judged against.")
 # One prompt box per task, pre-filled with its neutral prompt as the widget's default: the browser

@@ -27,7 +27,6 @@ from dataclasses import replace
 
 import numpy as np
 
-from ..detect import detect_language
 from ..evaluation import assigned_cluster_success, best_layers, continuation_logprob, layer_alpha_sweep, scale_sweep
 from ..generation import GenerationConfig, from_fence, generate
 from ..languages import FENCE_ALIASES
