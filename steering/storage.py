@@ -15,7 +15,9 @@ import hashlib
 import json
 import os
 import re
+import shutil
 import sqlite3
+import tempfile
 import time
 from contextlib import closing, contextmanager
 from pathlib import Path
@@ -31,6 +33,7 @@ from .schema import Row
 
 PROMPTS_FILE = "prompts.jsonl"
 TENSOR_DIR = "tensors"
+MIN_FREE_BYTES = 64 * 2**20  # below this, a stage's tables and tensors may not fit: refused before it starts
 # settings.json's top-level fields and the types they must have (a hand-edited file is refused whole).
 SETTINGS_SHAPE = {"pipeline": (dict,), "model": (dict,), "prompt_set": (dict,), "model_fingerprint": (str,),
                   "model_ref": (str, type(None)), "format": (str,)}
@@ -146,11 +149,30 @@ class Run:
                                  "for it to finish, or start a new run") from None
         self._lock_depth = 1
         try:
+            self._check_writable()
             self._remove_stale_temporaries()
             yield self
         finally:
             self._lock_depth, self._forget_first = 0, []
             os.close(fd)  # closing releases the lock
+
+    def _check_writable(self) -> None:
+        """Refuse, before any stage spends minutes generating, a run whose files cannot be written
+        (a read-only disk or files) or whose disk is nearly full."""
+        try:
+            fd, probe = tempfile.mkstemp(dir=self.dir, prefix=".probe.", suffix=".tmp")
+            os.close(fd)
+            os.unlink(probe)
+            for path in (self.dir / DATABASE_FILE, self.dir / TENSOR_DIR, self.dir / SETTINGS_FILE):
+                if path.exists() and not os.access(path, os.W_OK):
+                    raise PermissionError(f"{path.name} is read-only")
+            free = shutil.disk_usage(self.dir).free
+        except OSError as err:
+            raise StorageError(f"run {self.dir.name!r} cannot be written ({err.strerror or err}): "
+                               "make it writable, or start a new run elsewhere") from None
+        if free < MIN_FREE_BYTES:
+            raise StorageError(f"run {self.dir.name!r} is on a disk with {free / 2**20:.1f} MiB free; a stage needs "
+                               f"at least {MIN_FREE_BYTES / 2**20:.0f} MiB: free some space, or start the run elsewhere")
 
     def _remove_stale_temporaries(self) -> None:
         for folder in (self.dir, self.dir / TENSOR_DIR):
@@ -182,9 +204,21 @@ class Run:
                        "parses INTEGER, n_tokens INTEGER, created REAL)")
             db.execute("CREATE TABLE IF NOT EXISTS stages (stage TEXT PRIMARY KEY, inputs TEXT, seconds REAL, "
                        "threads INTEGER, finished REAL)")
+        except sqlite3.OperationalError as err:  # a read-only file, a full disk, a lock held too long
+            raise StorageError(f"cannot use {DATABASE_FILE} of run {self.dir.name!r}: {err}") from None
         except sqlite3.DatabaseError as err:
             raise StorageError(f"{DATABASE_FILE} of run {self.dir.name!r} is not a readable database: {err}") from None
         return db
+
+    @contextmanager
+    def _transaction(self):
+        """One write transaction on ``run.sqlite``, whose SQLite errors (a read-only file, a full
+        disk) end in one StorageError naming the run."""
+        try:
+            with closing(self._connect()) as db, db:
+                yield db
+        except sqlite3.OperationalError as err:
+            raise StorageError(f"cannot write {DATABASE_FILE} of run {self.dir.name!r}: {err}") from None
 
     # settings -----------------------------------------------------------------------------
     @property
@@ -240,12 +274,12 @@ class Run:
         """Mark ``stages`` not done, before their files are rewritten (so a kill in between
         never leaves a stage reported done over mixed files)."""
         self._require_lock()
-        with closing(self._connect()) as db, db:
+        with self._transaction() as db:
             db.executemany("DELETE FROM stages WHERE stage = ?", [(s,) for s in stages])
 
     def record_stage(self, stage: str, inputs: str, seconds: float, threads: int) -> None:
         self._require_lock()
-        with closing(self._connect()) as db, db:
+        with self._transaction() as db:
             db.execute("INSERT OR REPLACE INTO stages VALUES (?, ?, ?, ?, ?)",
                        (stage, inputs, float(seconds), int(threads), time.time()))
 
@@ -292,7 +326,7 @@ class Run:
         """Replace the metrics of ``stage`` with ``rows`` of (name, layer, value, extra) in one transaction."""
         self._require_lock()
         now = time.time()
-        with closing(self._connect()) as db, db:
+        with self._transaction() as db:
             db.execute("DELETE FROM metrics WHERE stage = ?", (stage,))
             db.executemany(
                 "INSERT INTO metrics VALUES (?, ?, ?, ?, ?, ?)",
@@ -324,7 +358,7 @@ class Run:
         self._require_lock()
         now = time.time()
         keys = ("task_id", "condition", "seed", "prompt", "text", "language", "confidence", "parses", "n_tokens")
-        with closing(self._connect()) as db, db:
+        with self._transaction() as db:
             db.execute("DELETE FROM generations WHERE stage = ?", (stage,))
             db.executemany(
                 "INSERT INTO generations VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",

@@ -222,3 +222,46 @@ def test_runs_are_known_by_their_marker_and_links_in_the_runs_folder_are_refused
     with pytest.raises(WriteRefused, match="inside run 'real'"):
         atomic_write_bytes(root / "real" / "tensors" / "new.safetensors", b"x")
     assert hashes(root / "real") == before
+
+
+def _confined(script: str) -> subprocess.CompletedProcess:
+    """``script`` (sh) in a mount namespace of its own, where it may mount a read-only or a small
+    disk that nothing outside sees; skipped where the machine does not allow it."""
+    allowed = subprocess.run(["unshare", "-m", "sh", "-c", "mount -t tmpfs -o size=1m tmpfs /mnt"], capture_output=True)
+    if allowed.returncode != 0:
+        pytest.skip("this machine does not let a test mount a disk of its own (unshare -m)")
+    env = {**os.environ, "STEERSCOPE_THREADS": "1", "PY": sys.executable}
+    return subprocess.run(["unshare", "-m", "sh", "-c", script], cwd=ROOT, env=env, text=True, capture_output=True,
+                          timeout=300)
+
+
+@pytest.mark.parametrize("disk, words", [("read-only", "cannot be written (Read-only file system)"),
+                                         ("nearly-full", "MiB free; a stage needs at least 64 MiB")])
+def test_a_run_that_cannot_be_written_is_refused_before_any_stage(dashboard_runs, tmp_path, disk, words):
+    """Issue 18: a read-only run or a full disk ended in SQLite's traceback after minutes of
+    generation. The run's lock now checks that its files can be written, and that the disk has
+    room, before any stage starts: one line, exit 2, nothing changed."""
+    run = tmp_path / "disk" / "run"
+    mount = {"read-only": f"cp -r {dashboard_runs / DASHBOARD_RUN} {run} && mount --bind {run} {run} && "
+                          f"mount -o remount,ro,bind {run} {run}",
+             "nearly-full": f"mount -t tmpfs -o size=48m tmpfs {run.parent} && cp -r {dashboard_runs / DASHBOARD_RUN} {run}"}
+    run.parent.mkdir()
+    snapshot = "find {0} -type f | sort | xargs sha256sum".format(run)
+    done = _confined(f"{mount[disk]} && {snapshot} > {tmp_path}/before && $PY -m steering cluster {run}; "
+                     f"code=$?; {snapshot} > {tmp_path}/after; exit $code")
+    lines = [line for line in (done.stdout + done.stderr).splitlines() if line.strip()]
+    assert done.returncode == 2 and words in lines[-1] and lines[-1].startswith("error:"), done.stdout + done.stderr
+    assert "Traceback" not in done.stdout + done.stderr
+    assert (tmp_path / "before").read_text() == (tmp_path / "after").read_text() != ""
+
+
+def test_an_sqlite_error_while_a_stage_writes_is_one_storage_error(tmp_path, monkeypatch):
+    """Issue 18: a write SQLite refuses (here through a read-only connection, as a read-only file
+    gives one) is a StorageError naming the run, not sqlite3's OperationalError."""
+    run = Run(tmp_path / "r", create=True)
+    with run.writing():
+        run.replace_metrics("bias", [("share", None, 0.5, None)])
+        monkeypatch.setattr(run, "_connect", lambda write=True, real=run._connect: real(write=False))
+        with pytest.raises(StorageError, match="cannot write run.sqlite of run 'r': attempt to write a readonly database"):
+            run.replace_metrics("bias", [("share", None, 0.7, None)])
+    assert [m["value"] for m in run.metrics("bias")] == [0.5]
