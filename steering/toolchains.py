@@ -14,6 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Sequence
 
+from .files import atomic_write_bytes
 from .languages import check_language
 
 TIMEOUT_S = 60  # per answer; a compiler that takes longer counts as a failure
@@ -38,7 +39,7 @@ def _compile_java(code: str) -> bool:
     match = _JAVA_PUBLIC.search(code)
     with tempfile.TemporaryDirectory(prefix="steerscope-javac-") as tmp:
         source = Path(tmp) / f"{match.group(1) if match else 'Main'}.java"
-        source.write_text(code, encoding="utf-8")
+        atomic_write_bytes(source, code.encode("utf-8"))
         done = subprocess.run(["javac", "-proc:none", "-nowarn", "-d", tmp, str(source)], capture_output=True,
                               timeout=TIMEOUT_S)
     return done.returncode == 0

@@ -7,6 +7,7 @@ import json
 import sys
 from pathlib import Path
 
+from ..files import atomic_write_bytes
 from ..models import EMBEDDED_MODEL_DIR
 
 
@@ -42,7 +43,7 @@ def main(argv: list[str] | None = None) -> int:
     report = evaluate(args.model, samples=args.samples, temperature=args.temperature, n_tasks=args.tasks)
     print_report(report)
     if args.json:
-        args.json.write_text(json.dumps(report, indent=2) + "\n")
+        atomic_write_bytes(args.json, (json.dumps(report, indent=2) + "\n").encode())
     return 0
 
 

@@ -14,6 +14,7 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 
+from ..files import atomic_write_bytes
 from ..languages import LANGUAGE_KEYS, LANGUAGES
 from ..prompts import ASSETS, DEFAULT_PROMPT_SET, PromptSet, Task
 
@@ -195,5 +196,4 @@ def build_prompt_set() -> PromptSet:
 
 
 def write_prompt_set() -> None:
-    DEFAULT_PROMPT_SET.parent.mkdir(parents=True, exist_ok=True)
-    DEFAULT_PROMPT_SET.write_text(build_prompt_set().to_jsonl())
+    atomic_write_bytes(DEFAULT_PROMPT_SET, build_prompt_set().to_jsonl().encode())

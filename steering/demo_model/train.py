@@ -19,6 +19,7 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
+from ..files import atomic_write_bytes
 from ..models import EMBEDDED_MODEL_DIR
 from .corpus import Example, build_examples, design_shares, write_prompt_set
 
@@ -197,7 +198,7 @@ def train(out_dir: Path = EMBEDDED_MODEL_DIR, settings: TrainSettings = TrainSet
         "threads": settings.threads,
         "cpu_count": os.cpu_count(),
     }
-    (out_dir / "training.json").write_text(json.dumps(record, indent=2) + "\n")
+    atomic_write_bytes(out_dir / "training.json", (json.dumps(record, indent=2) + "\n").encode())
     return record
 
 
