@@ -19,6 +19,7 @@ from .hooks import thread_hooks
 from .methods import method as get_method
 from .steer import Steerer, SteeringSpec, steerer_class
 from .storage import StorageError, load_tensors, record_inputs, save_tensors
+from .vectors_io import max_state_bytes
 
 KIND = "steerscope_artifacts"
 
@@ -87,7 +88,7 @@ class SteeringArtifacts:
     @classmethod
     def load(cls, path: str | Path, model=None) -> "SteeringArtifacts":
         """Artifacts saved by ``save``; with ``model``, checked against it."""
-        tensors, meta = load_tensors(Path(path))
+        tensors, meta = load_tensors(Path(path), max_bytes=None if model is None else 4 * max_state_bytes(model))
         if meta.get("kind") != KIND or "spec" not in meta:
             raise StorageError(f"{Path(path).name} is not a Steerscope artifacts file")
         try:  # a tampered header or state is refused in one line, whatever it breaks

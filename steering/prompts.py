@@ -90,6 +90,8 @@ class PromptSet:
                 row = json.loads(line)
             except json.JSONDecodeError as err:
                 raise PromptSetError(f"{where}: not valid JSON ({err.msg} at column {err.colno})") from None
+            except RecursionError:
+                raise PromptSetError(f"{where}: nested too deeply to read") from None
             task = _parse_task(row, where)
             if task.id in seen:
                 raise PromptSetError(f"{where}: duplicate id {task.id!r} (first on line {seen[task.id]})")

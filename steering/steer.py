@@ -57,22 +57,19 @@ class SteeringSpec:
         object.__setattr__(self, "alphas", tuple(float(a) for a in self.alphas))
         from .methods import steering_methods  # the registry imports the steerers below
 
-        if self.method not in steering_methods():
-            raise ValueError(f"unknown steering method {self.method!r}; expected one of {', '.join(steering_methods())}")
-        if self.positions not in POSITIONS:
-            raise ValueError(f"unknown positions {self.positions!r}; expected one of {', '.join(POSITIONS)}")
-        if self.hook_point not in HOOK_POINTS:
-            raise ValueError(f"unknown hook point {self.hook_point!r}; expected one of {', '.join(HOOK_POINTS)}")
-        if self.schedule not in SCHEDULES:
-            raise ValueError(f"unknown schedule {self.schedule!r}; expected one of {', '.join(SCHEDULES)}")
+        for what, value, choices in (("steering method", self.method, steering_methods()), ("positions", self.positions, POSITIONS),
+                                     ("hook point", self.hook_point, HOOK_POINTS), ("schedule", self.schedule, SCHEDULES),
+                                     ("alpha unit", self.alpha_unit, ALPHA_UNITS)):
+            if value not in choices:
+                raise ValueError(f"unknown {what} {value!r}; expected one of {', '.join(choices)}")
         if not (isinstance(self.window, int) and not isinstance(self.window, bool) and self.window >= 1):
             raise ValueError(f"window must be a positive number of tokens, got {self.window!r}")
         if not (isinstance(self.gate, (int, float)) and 0 < self.gate < 1):
             raise ValueError(f"gate must be a probability between 0 and 1, got {self.gate!r}")
-        if self.alpha_unit not in ALPHA_UNITS:
-            raise ValueError(f"unknown alpha unit {self.alpha_unit!r}; expected one of {', '.join(ALPHA_UNITS)}")
         if len(self.alphas) != len(self.layers):
             raise ValueError(f"{len(self.layers)} layers but {len(self.alphas)} alphas: give one alpha per layer")
+        if any(layer < 0 for layer in self.layers):
+            raise ValueError(f"layers are numbered from 0; got {list(self.layers)}")
         if len(set(self.layers)) != len(self.layers):
             raise ValueError(f"a layer is listed twice in {list(self.layers)}")
         for alpha in self.alphas:

@@ -33,6 +33,7 @@ from .schema import Row
 
 PROMPTS_FILE = "prompts.jsonl"
 TENSOR_DIR = "tensors"
+MAX_HEADER_BYTES = 2**20  # names, shapes and metadata: a 20 MB model name is not read, let alone echoed
 MIN_FREE_BYTES = 64 * 2**20  # below this, a stage's tables and tensors may not fit: refused before it starts
 # settings.json's top-level fields and the types they must have (a hand-edited file is refused whole).
 SETTINGS_SHAPE = {"pipeline": (dict,), "model": (dict,), "prompt_set": (dict,), "model_fingerprint": (str,),
@@ -86,11 +87,20 @@ def save_tensors(path: Path, tensors: dict[str, torch.Tensor], metadata: dict[st
     atomic_write_bytes(path, tensors_bytes(tensors, metadata), run_dir)
 
 
-def load_tensors(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
-    """Load a safetensors file and its metadata, or raise a StorageError saying what is wrong."""
+def load_tensors(path: Path, max_bytes: int | None = None) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    """Load a safetensors file and its metadata, or raise a StorageError saying what is wrong:
+    a file over ``max_bytes`` and a header over ``MAX_HEADER_BYTES`` are refused unread."""
     path = Path(path)
     if not path.is_file():
         raise StorageError(f"no tensor file at {path}")
+    size = path.stat().st_size
+    if max_bytes is not None and size > max_bytes:
+        raise StorageError(f"{path.name} is {size / 2**20:,.1f} MiB; what it should hold for this model takes at most "
+                           f"{max_bytes / 2**20:,.1f} MiB")
+    with open(path, "rb") as handle:
+        header = int.from_bytes(handle.read(8).ljust(8, b"\0"), "little")
+    if MAX_HEADER_BYTES < header <= size - 8:  # a longer claim than the file is safetensors' own error
+        raise StorageError(f"{path.name} has a header of {header:,} bytes; Steerscope reads at most {MAX_HEADER_BYTES:,}")
     try:
         with safe_open(str(path), framework="pt") as handle:
             raw = handle.metadata() or {}

@@ -28,6 +28,12 @@ def run_vectors(run) -> tuple[dict[str, torch.Tensor], dict]:
              "choices": {key: settings[key] for key in CHOICES if key in settings}})
 
 
+def max_state_bytes(model) -> int:
+    """The largest steering file read for ``model``: 256 float32 vectors of its width per layer
+    (a run's vectors take a few), and a header."""
+    return model.n_layers * model.d_model * 4 * 256 + 2**20
+
+
 def _check_metadata(metadata: dict) -> None:
     missing = [key for key in REQUIRED_METADATA if key not in metadata]
     if missing:
@@ -48,7 +54,7 @@ def vectors_bytes(vectors: dict[str, torch.Tensor], metadata: dict) -> bytes:
 
 def import_vectors(path: Path, model) -> tuple[dict[str, torch.Tensor], dict]:
     """Load vectors for ``model``; refuse files for another width or depth, or not ours."""
-    tensors, metadata = load_tensors(Path(path))
+    tensors, metadata = load_tensors(Path(path), max_bytes=max_state_bytes(model))
     missing = [key for key in REQUIRED_METADATA if key not in metadata]
     if missing:
         raise StorageError(f"{Path(path).name} is not a Steerscope vector file (no {', '.join(missing)} in its header)")
