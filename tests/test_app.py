@@ -10,6 +10,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from conftest import DASHBOARD_RUN, hashes
+from test_bad_input import HOSTILE_TEMPLATES
 
 from steering.results import RunResults
 
@@ -332,6 +333,17 @@ def _model(ref: str):
     return steps
 
 
+def _address(**query):
+    """The Steer page opened from a copied address with ``query``'s steering."""
+    def steps(root):
+        app = AppTest.from_file(APP, default_timeout=180)
+        app.query_params.update(run=DASHBOARD_RUN, **query)
+        app.run()
+        app.switch_page("views/steer.py").run()
+        return app
+    return steps
+
+
 def _page(run: str, page: str):
     def steps(root):
         app = opened(run)
@@ -364,11 +376,22 @@ BAD_DASHBOARD_CASES = [
     ("link-null-pipeline", lambda root: opened("null-pipeline"), "'pipeline' must be an object, not NoneType"),
     ("link-text-model", lambda root: opened("text-model"), "'model' must be an object, not str"),
     *[(f"no-tensors-on-{page}", _page("no-tensors", page), "cannot be read") for page in ("clusters", "steer")],
+    ("model-template-sandbox-escape", lambda root: _model(str(root / "templates" / "sandbox-escape"))(root), "sandbox forbids"),
+    ("model-template-not-jinja", lambda root: _model(str(root / "templates" / "not-jinja"))(root), "not valid Jinja"),
+    ("model-template-thirty-megabytes", lambda root: _model(str(root / "templates" / "thirty-megabytes"))(root),
+     "may add at most"),
+    ("upload-nested-thousands-deep", _upload(b"[" * 100_000 + b"]" * 100_000 + b"\n"), "nested too deeply"),
+    ("upload-duplicate-id", _upload(b'{"id": "a"}\n{"id": "a"}\n'), "a"),
+    ("link-alpha-beyond-the-limit", _address(method="gact", layers="1", alphas="1e308"), "out of range"),
+    ("link-alpha-nan", _address(method="gact", layers="1", alphas="nan"), "out of range"),
+    ("link-layer-beyond-the-model", _address(layers="99", alphas="0.5"), "do not fit"),
+    ("link-to-a-linked-run", lambda root: opened("linked"), "is a link"),
+    ("new-run-named-after-a-dangling-link", _new_run("dangling"), "is a link"),
 ]
 
 
 @pytest.fixture
-def bad_runs(dashboard_runs, tmp_path, monkeypatch):
+def bad_runs(dashboard_runs, tiny_qwen2_dir, tmp_path, monkeypatch):
     """A runs folder with a good run and damaged copies of it, beside a folder that looks like a run."""
     import shutil
 
@@ -390,6 +413,11 @@ def bad_runs(dashboard_runs, tmp_path, monkeypatch):
     shutil.copytree(dashboard_runs / DASHBOARD_RUN, root / "no-tensors")
     shutil.rmtree(root / "no-tensors" / "tensors")
     shutil.copytree(dashboard_runs / DASHBOARD_RUN, tmp_path / "outside")
+    (root / "linked").symlink_to(tmp_path / "outside")
+    (root / "dangling").symlink_to(tmp_path / "nowhere")
+    for name in ("sandbox-escape", "not-jinja", "thirty-megabytes"):
+        shutil.copytree(tiny_qwen2_dir, tmp_path / "templates" / name)
+        (tmp_path / "templates" / name / "chat_template.jinja").write_text(HOSTILE_TEMPLATES[name][0])
     monkeypatch.setattr("views.common.RUNS_ROOT", root)
     return tmp_path
 
