@@ -29,6 +29,10 @@ class ChatTemplateError(ValueError):
     """The model's chat template cannot format a prompt; the message says why."""
 
 
+class TemplateLimitError(ChatTemplateError):
+    """The template ran past a limit (time, length, memory, stack): never retried another way."""
+
+
 def prompt_messages(render: Callable[[list[dict]], str], prompt: str, instruction: str | None) -> str:
     """``prompt`` rendered by ``render`` with ``instruction`` as the system message, or, for a
     template that refuses a system message, after the prompt."""
@@ -36,7 +40,7 @@ def prompt_messages(render: Callable[[list[dict]], str], prompt: str, instructio
         return render([{"role": "user", "content": prompt}])
     try:
         return render([{"role": "system", "content": instruction}, {"role": "user", "content": prompt}])
-    except ChatTemplateError:
+    except TemplateLimitError:
         raise
     except Exception:  # templates without a system role raise; the instruction then follows the prompt
         return render([{"role": "user", "content": f"{prompt}\n\n{instruction}"}])
@@ -49,22 +53,21 @@ def render_prompt(tokenizer, prompt: str, instruction: str | None) -> str:
     limit = len(prompt) + len(instruction or "") + MAX_TEMPLATE_CHARS
 
     def render(messages):
-        with _deadline(RENDER_SECONDS):
-            try:
+        try:
+            with _deadline(RENDER_SECONDS):
                 text = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
-            except (ChatTemplateError, RecursionError, MemoryError):
-                raise
-            except Exception as err:
-                raise _refusal(err) from None
+        except ChatTemplateError:
+            raise
+        except (RecursionError, MemoryError) as err:
+            raise TemplateLimitError(f"the chat template ran out of {'stack' if isinstance(err, RecursionError) else 'memory'}") from None
+        except Exception as err:
+            raise _refusal(err) from None
         if len(text) > limit:
-            raise ChatTemplateError(f"the chat template wrote {len(text):,} characters for a prompt of {len(prompt):,}; "
-                                    f"it may add at most {MAX_TEMPLATE_CHARS:,}")
+            raise TemplateLimitError(f"the chat template wrote {len(text):,} characters for a prompt of {len(prompt):,}; "
+                                     f"it may add at most {MAX_TEMPLATE_CHARS:,}")
         return text
 
-    try:
-        return prompt_messages(render, prompt, instruction)
-    except (RecursionError, MemoryError) as err:
-        raise ChatTemplateError(f"the chat template ran out of {'stack' if isinstance(err, RecursionError) else 'memory'}") from None
+    return prompt_messages(render, prompt, instruction)
 
 
 def check_template(tokenizer, instruction: str | None) -> None:
@@ -133,7 +136,7 @@ def _deadline(seconds: float):
 
     def trace(frame, event, arg):
         if time.monotonic() > end:
-            raise ChatTemplateError(f"the chat template took more than {seconds:.0f} s to format one prompt")
+            raise TemplateLimitError(f"the chat template took more than {seconds:.0f} s to format one prompt")
         return trace
 
     previous = sys.gettrace()

@@ -252,8 +252,8 @@ def _decode(model, prompts, seeds, config, on_token, on_answers, control, until_
     tagged: dict[int, int] = {}  # with ``after_tag``: row -> its length when its fence's tag line ended
     stopped: dict[int, str] = {}  # row -> why it stopped early
     for _step in range(budget):
-        broken = (~torch.isfinite(logits).all(-1)).tolist()
-        logits = torch.where(torch.tensor(broken, device=logits.device)[:, None], 0.0, logits)  # sampled, then dropped
+        bad = ~torch.isfinite(logits).all(-1)
+        logits, broken = logits.masked_fill(bad[:, None], 0.0), bad.tolist()  # broken rows are sampled, then dropped
         next_ids = _sample(logits, config, [generators[i] for i in alive])
         keep = []
         for row, (i, token) in enumerate(zip(alive, next_ids.tolist())):

@@ -223,3 +223,12 @@ def test_a_chat_template_that_hangs_on_a_long_prompt_stops_in_seconds(tiny_qwen2
     monkeypatch.setattr(tiny_qwen2.tokenizer, "chat_template", "{{ messages[-1]['content'] * 1000 }}")
     with pytest.raises(ChatTemplateError, match="may add at most"):
         generate(tiny_qwen2, "y" * 600, GenerationConfig(max_new_tokens=2))
+
+
+def test_a_template_without_a_system_role_gets_the_instruction_after_the_prompt(tiny_qwen2, monkeypatch):
+    """Templates such as Gemma 2's raise on a system message; the instruction then follows the
+    prompt (the limits of chat.py are never retried that way)."""
+    refuses = ("{% if messages[0]['role'] == 'system' %}{{ raise_exception('System role not supported') }}{% endif %}"
+               "{% for m in messages %}<{{ m['role'] }}>{{ m['content'] }}{% endfor %}")
+    monkeypatch.setattr(tiny_qwen2.tokenizer, "chat_template", refuses)
+    assert format_prompt(tiny_qwen2.tokenizer, "Sort a list.", "Use a code block.") == "<user>Sort a list.\n\nUse a code block."
