@@ -205,7 +205,7 @@ def cmd_steer(args) -> int:
                      f"{'parses' if d.parses else 'does not parse'}, {answer.n_tokens} tokens")
         console.print(answer.text, highlight=False)
         if answer.stop_reason:
-            console.print(f"note: this answer {answer.stop_reason}")
+            console.print(f"note: this answer {answer.stop_reason}", soft_wrap=True)
     return 0
 
 

@@ -508,3 +508,17 @@ def test_steer_opens_on_the_steering_the_run_was_judged_with(runs, embedded):
     assert app.selectbox(key="task").value == (results.showcase_task("gact") or results.prompts.ids[0])
     scale = next(c.value for c in app.caption if c.value.startswith("Scale:"))
     assert "cluster vectors" in scale and all(f"of layer {layer}'s mean residual norm" in scale for layer in evaluated)
+
+
+def test_steer_says_why_an_answer_stopped_when_the_scores_turn_nan(runs, monkeypatch):
+    """Issue 18: non-finite scores stop the answers, and the page says why (the command line
+    prints the same reason: tests/test_generation.py)."""
+    import steering.generation as generation
+
+    real = generation.forward
+    monkeypatch.setattr(generation, "forward", lambda *a, **k: (lambda out: (out[0] * float("nan"), out[1]))(real(*a, **k)))
+    app = steer_page()
+    app.button[0].click().run()
+    assert not app.exception and not app.error
+    badges = [m.value for m in app.markdown if "NaN or infinite" in m.value]
+    assert len(badges) == 2 and all("stopped after 0 tokens" in b for b in badges)

@@ -232,3 +232,17 @@ def test_a_template_without_a_system_role_gets_the_instruction_after_the_prompt(
                "{% for m in messages %}<{{ m['role'] }}>{{ m['content'] }}{% endfor %}")
     monkeypatch.setattr(tiny_qwen2.tokenizer, "chat_template", refuses)
     assert format_prompt(tiny_qwen2.tokenizer, "Sort a list.", "Use a code block.") == "<user>Sort a list.\n\nUse a code block."
+
+
+def test_the_command_line_prints_why_an_answer_stopped(dashboard_runs, monkeypatch, capsys):
+    """Issue 18: `steer` prints the reason an answer stopped early, under that answer."""
+    from conftest import DASHBOARD_RUN
+
+    import steering.generation as generation
+    from steering.cli import main
+
+    real = generation.forward
+    monkeypatch.setattr(generation, "forward", lambda *a, **k: (lambda out: (out[0] * float("nan"), out[1]))(real(*a, **k)))
+    assert main(["steer", str(dashboard_runs / DASHBOARD_RUN), "--prompt", "Sort a list."]) == 0
+    notes = [line for line in capsys.readouterr().out.splitlines() if line.startswith("note:")]
+    assert len(notes) == 2 and all("stopped after 0 tokens" in n and "NaN or infinite" in n for n in notes)
