@@ -15,6 +15,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import torch
+
 from .hooks import thread_hooks
 from .methods import method as get_method
 from .steer import Steerer, SteeringSpec, steerer_class
@@ -91,6 +93,11 @@ class SteeringArtifacts:
         tensors, meta = load_tensors(Path(path), max_bytes=None if model is None else 4 * max_state_bytes(model))
         if meta.get("kind") != KIND or "spec" not in meta:
             raise StorageError(f"{Path(path).name} is not a Steerscope artifacts file")
+        # what steers must be finite; accuracies are NaN where nothing was measured (act.py, probes.py)
+        broken = [key for key, t in tensors.items()
+                  if t.dtype.is_floating_point and not key.endswith("accuracy_") and not torch.isfinite(t).all()]
+        if broken:
+            raise StorageError(f"{Path(path).name} holds {broken[0]} with NaN or infinite values")
         try:  # a tampered header or state is refused in one line, whatever it breaks
             spec = SteeringSpec.from_json(meta["spec"])
             steerer = steerer_class(spec.method).from_state(spec, tensors, meta.get("params", {}))

@@ -139,3 +139,19 @@ def test_a_tampered_artifacts_file_is_refused_in_one_line(fitted, tmp_path, spec
     save_file(load_file(str(path)), str(tmp_path / "tampered.safetensors"), metadata=meta)
     with pytest.raises(StorageError, match="tampered.safetensors"):
         SteeringArtifacts.load(tmp_path / "tampered.safetensors")
+
+
+def test_artifacts_with_nan_values_are_refused_in_one_line(fitted, tmp_path):
+    """Issue 18: a learned state with NaN or infinite values is refused at load, not steered with."""
+    from safetensors import safe_open
+    from safetensors.torch import load_file, save_file
+
+    path = fitted.save(tmp_path / "cpp.safetensors")
+    with safe_open(str(path), "pt") as handle:
+        meta = handle.metadata()
+    tensors = load_file(str(path))
+    key = next(k for k, t in tensors.items() if t.dtype.is_floating_point and not k.endswith("accuracy_"))
+    tensors[key] = tensors[key].clone().fill_(float("inf"))
+    save_file(tensors, str(tmp_path / "inf.safetensors"), metadata=meta)
+    with pytest.raises(StorageError, match=f"inf.safetensors holds {key} with NaN or infinite values"):
+        SteeringArtifacts.load(tmp_path / "inf.safetensors")
