@@ -8,6 +8,7 @@ what is kept and how to resume.
 from __future__ import annotations
 
 import argparse
+import time
 from pathlib import Path
 
 from rich.table import Table
@@ -91,8 +92,40 @@ def cmd_detect(args) -> int:
 # --- the G-ACT pipeline -----------------------------------------------------------------------
 
 
+LOG_EVERY = 30.0  # seconds between progress lines in a log
+
+
+def _log_progress():
+    """Progress outside a terminal, where bars print nothing until the end: one line when each
+    stage starts and ends, with times, and one at least every ``LOG_EVERY`` seconds between."""
+    from .progress import duration, progress_text
+
+    began = time.monotonic()
+    last: dict[str, list[float]] = {}  # the reporting stage -> [its start, its last line]
+
+    def line(text: str) -> None:
+        console.print(f"[{duration(time.monotonic() - began)}] {text}", soft_wrap=True)
+
+    def report(stage: str, done: int, total: int) -> None:
+        now = time.monotonic()
+        start, shown = last.setdefault(stage, [now, now])
+        if now - shown >= LOG_EVERY:
+            last[stage][1] = now
+            line(f"{stage}: {progress_text(done, total, now - start)}")
+
+    def stage(label: str, seconds: float | None = None) -> None:
+        line(f"{label}: started" if seconds is None else f"{label}: done in {duration(seconds)}")
+
+    report.stage = stage  # type: ignore[attr-defined]
+    report.stop = lambda: None  # type: ignore[attr-defined]
+    return report
+
+
 def _progress():
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+    if not console.is_terminal:
+        return _log_progress()
 
     bars = Progress(TextColumn("{task.description:>8}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                     TextColumn("left"), TimeRemainingColumn(), console=console, transient=False)

@@ -165,11 +165,15 @@ class Pipeline:
             self._start_writing()
             self.run.forget_before_writing([label, *later_stages(label, self.run.stage_records())])
             started = time.perf_counter()
-            show = self.context
+            show, announce = self.context, getattr(self.progress, "stage", None)  # a log's start and end lines
+            if announce:
+                announce(label)
             with heartbeat(lambda: self.progress(*show.shown) if self.progress and show.shown else None):
                 result = self.learned.add(work())
             self._persist(label, result)
             self.run.record_stage(label, self.inputs, time.perf_counter() - started, threads)
+            if announce:
+                announce(label, time.perf_counter() - started)
         return result.value
 
     def _persist(self, label: str, result: StageResult) -> None:

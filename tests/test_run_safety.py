@@ -265,3 +265,21 @@ def test_an_sqlite_error_while_a_stage_writes_is_one_storage_error(tmp_path, mon
         with pytest.raises(StorageError, match="cannot write run.sqlite of run 'r': attempt to write a readonly database"):
             run.replace_metrics("bias", [("share", None, 0.7, None)])
     assert [m["value"] for m in run.metrics("bias")] == [0.5]
+
+
+def test_a_run_written_to_a_log_says_when_each_stage_starts_and_ends(small_prompts, tmp_path, monkeypatch, capsys):
+    """Issue 19: outside a terminal, bars print nothing until the end; the CLI prints a line when
+    each stage starts and ends, with times, and progress lines between (every 30 s; here every
+    report, so that a short run shows them)."""
+    import re
+
+    import steering.cli as cli
+
+    monkeypatch.setattr(cli, "LOG_EVERY", 0.0)
+    assert main(["run", "--prompts", str(small_prompts), "--out", str(tmp_path / "r")]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    stamp = r"^\[\d+ (s|min \d\d s)\] "
+    for stage in ("bias", "extract", "sweep"):
+        assert any(re.match(stamp + stage + r": started$", line) for line in lines), lines
+        assert any(re.match(stamp + stage + r": done in \d+", line) for line in lines), lines
+    assert any(re.match(stamp + r"\S+: \d+/\d+ · \d+ s elapsed", line) for line in lines), lines

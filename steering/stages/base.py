@@ -22,6 +22,8 @@ from ..schema import ACT, BASE_ALPHA, CHOSEN_ALPHA, CHOSEN_SCHEDULE, CLUSTERS, D
 from ..settings import PipelineSettings
 from ..storage import StorageError
 
+# (stage, done, total); a progress with a ``stage(label, seconds=None)`` attribute is also told
+# when each stage starts and ends (the CLI's log lines).
 Progress = Callable[[str, int, int], None]
 
 
