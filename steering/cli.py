@@ -17,6 +17,7 @@ from rich.text import Text
 from .errors import one_line
 from .languages import LANGUAGE_KEYS, LANGUAGES
 from .models import ModelLoadError
+from .placement import DEVICE_MAPS, parse_max_memory
 from .prompts import DEFAULT_PROMPT_SET, PromptSetError
 from .schema import STAGE_INFO, STAGES
 from .settings import cli_settings
@@ -28,20 +29,28 @@ def _model_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", default=None, help="Hugging Face id or local directory (default: the embedded model)")
     parser.add_argument("--device", default=None, help="cpu, cuda, cuda:N (default: CUDA when present)")
     parser.add_argument("--dtype", default=None, help="float32, float16, bfloat16 (default: bfloat16 on CUDA, else float32)")
+    parser.add_argument("--device-map", default=None, choices=DEVICE_MAPS,
+                        help="spread a model too large for one device over the GPUs, CPU memory and disk (accelerate)")
+    parser.add_argument("--max-memory", nargs="+", default=None, metavar="DEVICE=SIZE",
+                        help="with --device-map, the most each device may hold: cuda:0=20GiB cpu=64GiB")
 
 
 def _load(args):
     from .models import load_model
 
     with console.status("loading the model…"):
-        return load_model(args.model, device=args.device, dtype=args.dtype)
+        return load_model(args.model, device=args.device, dtype=args.dtype, device_map=args.device_map,
+                          max_memory=parse_max_memory(args.max_memory))
 
 
 def cmd_model(args) -> int:
-    facts = _load(args).facts
+    model = _load(args)
+    facts = model.facts
     table = Table(title=f"Model {facts.name}", show_header=False)
     for key, value in facts.as_dict().items():
         table.add_row(key, f"{value:,}" if isinstance(value, int) else str(value))
+    if model.placement:
+        table.add_row("placement", model.placement)
     console.print(table)
     return 0
 

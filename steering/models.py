@@ -31,6 +31,7 @@ from .chat import ChatTemplateError, check_template
 from .fingerprint import model_fingerprint
 from .gguf import GGUFError, converted_dir, find_gguf
 from .hooks import HOOK_POINTS, HookMap
+from .placement import describe, input_device, placement
 from .prompts import ASSETS
 from .threads import configure_threads
 
@@ -80,6 +81,11 @@ class LoadedModel:
     former_fingerprint: str = ""  # what runs made before content fingerprints stored for these files
     hf_model: object = None  # the transformers model the engine runs (weights shared with bridge)
     hook_map: HookMap | None = None  # TransformerLens hook names -> modules of hf_model
+
+    @property
+    def placement(self) -> str | None:
+        """Where a device-mapped model's modules are ("6 modules on disk, 2 on cpu"); None on one device."""
+        return describe(self.hf_model)
 
     def made_from(self, fingerprint: str) -> bool:
         """Whether a run or artifacts that stored ``fingerprint`` were made with this model."""
@@ -220,6 +226,8 @@ def load_model(
     dtype: str | torch.dtype | None = None,
     max_memory_bytes: int | None = None,
     instruction: str | None = "auto",
+    device_map: str | None = None,
+    max_memory: dict | None = None,
 ) -> LoadedModel:
     """Load ``name`` (None: the embedded model; a Hugging Face id; a local directory; or a GGUF
     file, or a directory holding one).
@@ -228,7 +236,9 @@ def load_model(
     ``instruction`` is added to every prompt: ``"auto"`` gives chat models other than the
     embedded one ``generation.CODE_BLOCK_INSTRUCTION`` (instruct models otherwise explain before
     they code), None gives none, and any text is used as is. Torch's thread count is set from the
-    free cores (``threads.configure_threads``).
+    free cores (``threads.configure_threads``). ``device_map="auto"`` spreads a model too large
+    for one device over the GPUs, CPU memory and disk (accelerate), within ``max_memory`` per
+    device (``{0: "20GiB", "cpu": "64GiB"}``; see ``placement``).
     """
     from transformers import AutoTokenizer
     from transformers.utils import logging as hf_logging
@@ -239,9 +249,10 @@ def load_model(
     configure_threads()
     torch_device = pick_device(device)
     torch_dtype = pick_dtype(dtype, torch_device)
+    spread = placement(device_map, max_memory)
     cpu_budget = max_memory_bytes if max_memory_bytes is not None else available_memory(torch.device("cpu"))
     path, display, source = _resolve(name, cpu_budget)
-    config = _checked_config(path, display, torch_device, torch_dtype, max_memory_bytes)
+    config = _checked_config(path, display, torch_device, torch_dtype, max_memory_bytes, check_fit=not spread)
     try:
         tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=False)
     except Exception as err:
@@ -256,7 +267,8 @@ def load_model(
             check_template(tokenizer, instruction)
         except ChatTemplateError as err:
             raise ModelLoadError(f"cannot use the chat template of {display}: {err}") from None
-    hf_model, bridge = _load_weights(path, display, tokenizer, torch_device, torch_dtype)
+    hf_model, bridge = _load_weights(path, display, tokenizer, torch_device, torch_dtype, spread)
+    torch_device = input_device(hf_model) if spread else torch_device
     cfg = bridge.cfg
     facts = ModelFacts(
         name=display,
@@ -280,9 +292,9 @@ def load_model(
                        hf_model=hf_model, hook_map=HookMap(hf_model, bridge.adapter.component_mapping))
 
 
-def _checked_config(path: str, display: str, torch_device, torch_dtype, max_memory_bytes: int | None):
+def _checked_config(path: str, display: str, torch_device, torch_dtype, max_memory_bytes: int | None, check_fit: bool):
     """The model's config, once it is known to need no code of its own, to have safetensors
-    weights, and to fit in the memory there is."""
+    weights, and (``check_fit``: on one device) to fit in the memory there is."""
     from transformers import AutoConfig
 
     try:
@@ -297,6 +309,8 @@ def _checked_config(path: str, display: str, torch_device, torch_dtype, max_memo
             f"{path} has no .safetensors weights; Steerscope does not unpickle .bin checkpoints. "
             "Convert it with transformers' save_pretrained(safe_serialization=True)"
         )
+    if not check_fit:  # a device map places what fits and offloads the rest
+        return config
     n_params = _count_params(path, config)
     needed = int(n_params * torch.tensor([], dtype=torch_dtype).element_size() * _MEMORY_HEADROOM)
     budget = max_memory_bytes if max_memory_bytes is not None else available_memory(torch_device)
@@ -309,7 +323,7 @@ def _checked_config(path: str, display: str, torch_device, torch_dtype, max_memo
     return config
 
 
-def _load_weights(path: str, display: str, tokenizer, torch_device, torch_dtype):
+def _load_weights(path: str, display: str, tokenizer, torch_device, torch_dtype, spread: dict):
     """``(hf_model, bridge)``: the frozen Hugging Face model and the TransformerLens bridge on
     its twin, or a ModelLoadError for a checkpoint that is incomplete, corrupt or incompatible."""
     from transformers import AutoModelForCausalLM
@@ -319,7 +333,7 @@ def _load_weights(path: str, display: str, tokenizer, torch_device, torch_dtype)
             warnings.simplefilter("ignore")
             hf_model, info = AutoModelForCausalLM.from_pretrained(
                 path, dtype=torch_dtype, use_safetensors=True, attn_implementation="eager",
-                output_loading_info=True, trust_remote_code=False,
+                output_loading_info=True, trust_remote_code=False, **spread,
             )
             # transformers fills missing weights with random ones and only warns: refuse that.
             if info.get("missing_keys"):
@@ -328,7 +342,7 @@ def _load_weights(path: str, display: str, tokenizer, torch_device, torch_dtype)
                     f"the checkpoint in {path} lacks {len(missing)} weight(s) (e.g. {missing[0]}): "
                     "incomplete or corrupt"
                 )
-            hf_model.to(torch_device).eval()
+            (hf_model if spread else hf_model.to(torch_device)).eval()
             for param in hf_model.parameters():
                 param.requires_grad_(False)
             bridge = _boot(path, _twin(hf_model), tokenizer, torch_device, torch_dtype)
