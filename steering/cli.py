@@ -17,6 +17,7 @@ from rich.text import Text
 from .errors import one_line
 from .languages import LANGUAGE_KEYS, LANGUAGES
 from .models import ModelLoadError
+from .parallel import ADDRESS_VAR, WorkerError, workers
 from .placement import DEVICE_MAPS, parse_max_memory
 from .prompts import DEFAULT_PROMPT_SET, PromptSetError
 from .schema import STAGE_INFO, STAGES
@@ -205,7 +206,7 @@ def cmd_stage(args) -> int:
         getattr(args, "prompt_set", None), [getattr(args, "prompt_set", None)])
     one_off = []
     try:
-        with pipeline.writing():  # one lock for every stage this command runs
+        with pipeline.writing(), workers(pipeline.model, pipeline.model_ref, args.workers):  # one lock for every stage
             if args.command == "run":
                 done = pipeline.done_stages()
                 if done:
@@ -285,6 +286,8 @@ def _stage_parsers(sub) -> None:
         else:
             p.add_argument("run_dir", type=Path, help="an existing run directory")
         _model_args(p)
+        p.add_argument("--workers", type=int, default=None, metavar="N",
+                       help=f"decode on N Ray replicas of the model (a local cluster, or ${ADDRESS_VAR}'s); default: here")
         _setting_args(p, "tune")
         if name == "eval":
             p.add_argument("--method", default=["gact"], nargs="+", choices=[*METHODS, "all"],
@@ -378,5 +381,8 @@ def main(argv: list[str] | None = None) -> int:
         if isinstance(err, BAD_INPUT):
             _say_error(one_line(err))
             return 2
+        if isinstance(err, WorkerError):
+            _say_error(one_line(err))
+            return 1
         _say_error(f"unexpected {type(err).__name__}: {one_line(err)} (a bug: rerun with --debug for the traceback)")
         return 1

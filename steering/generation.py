@@ -21,6 +21,7 @@ import torch
 from .chat import render_prompt
 from .detect import Detection, detect_language
 from .hooks import HookFn, thread_hooks
+from .parallel import current_pool
 from .progress import beat
 from .steer import StepControl
 
@@ -325,6 +326,11 @@ def generate(
     for name, given in (("steered_rows", steered_rows), ("seeds", seeds)):
         if given is not None and len(given) != len(prompts):
             raise ValueError(f"{name} has {len(given)} entries for {len(prompts)} prompts")
+    pool = current_pool()
+    if pool is not None and not fwd_hooks and on_token is None:  # whole batches to the Ray replicas
+        batches = [(prompts[a:b], seeds[a:b], None if steered_rows is None else steered_rows[a:b])
+                   for a, b in _batches(prompts, config.batch_size)]
+        return [g for batch in pool.generate(batches, config, steerer, on_answers or (lambda n: None)) for g in batch]
     results: list[Generation] = []
     with thread_hooks(model, list(fwd_hooks)):
         for start, stop in _batches(prompts, config.batch_size):
