@@ -100,7 +100,7 @@ def main() -> None:
     print(f"model: embedded, {model.n_layers} layers, d_model {model.d_model}; {len(neutral)} neutral prompts; "
           f"{args.repeats} repeats, medians")
     print(f"1. generation, ms per decoding step (batch 16, 64 steps): unsteered {1e3 * plain_step:.1f}, "
-          f"steered G-ACT on layers {list(spec.layers)} {1e3 * steered_step:.1f}  -> ratio {steered_step / plain_step:.3f}")
+          f"steered G-ACT on layers {list(steerer.spec.layers)} {1e3 * steered_step:.1f}  -> ratio {steered_step / plain_step:.3f}")
     print(f"2. extraction over {len(batches)} batches: plain forward {1e3 * plain_fwd:.0f} ms, "
           f"with hooks (all {model.n_layers} layers kept) {1e3 * hooked:.0f} ms  -> ratio {hooked / plain_fwd:.3f}")
     print(f"3. probe training, {X.shape[0]} samples x {X.shape[1]} layers: G-ACT batched {1e3 * gact_fit:.0f} ms, "

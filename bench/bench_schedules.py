@@ -26,7 +26,7 @@ from bench_engine import alternate  # noqa: E402
 from steering.generation import GenerationConfig, generate  # noqa: E402
 from steering.methods import METHODS  # noqa: E402
 from steering.models import load_model  # noqa: E402
-from steering.pipeline import Pipeline, PipelineSettings  # noqa: E402
+from steering.pipeline import Pipeline  # noqa: E402
 from steering.prompts import PromptSet  # noqa: E402
 from steering.storage import Run  # noqa: E402
 
