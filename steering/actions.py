@@ -27,13 +27,16 @@ class RunOutcome:
 
 
 def start_run(model, prompts, run_dir, settings: PipelineSettings, model_ref: str | None = None,
-              progress=None) -> RunOutcome:
-    """Every stage of a new run in ``run_dir`` (``progress(stage, done, total)`` reports)."""
+              progress=None, replicas: int | None = None) -> RunOutcome:
+    """Every stage of a new run in ``run_dir`` (``progress(stage, done, total)`` reports), its
+    answers decoded on ``replicas`` Ray replicas of the model (None: here)."""
+    from .parallel import workers
     from .pipeline import Pipeline
 
     started = time.perf_counter()
     pipeline = Pipeline(model, prompts, Run(run_dir, create=True), settings, progress=progress, model_ref=model_ref)
-    pipeline.run_all()
+    with workers(model, model_ref, replicas):
+        pipeline.run_all()
     return RunOutcome(Path(run_dir), time.perf_counter() - started, pipeline.stage_seconds())
 
 

@@ -11,6 +11,7 @@ import streamlit as st
 from views.common import EMBEDDED_LABEL, RUNS_ROOT, current_model, current_results, open_run
 from steering.languages import LANGUAGE_KEYS, LANGUAGES
 from steering.models import model_card
+from steering.parallel import WorkerError
 from steering.progress import duration, progress_text
 from steering.prompts import MAX_PROMPT_FILE_BYTES, PromptSet, PromptSetError
 from steering.results import list_runs
@@ -110,7 +111,7 @@ def new_run_section(model, prompts: PromptSet | None):
         st.caption("Load a model and pick a valid prompt set first.")
         return
     with st.form("new_run"):
-        c1, c2, c3, c4 = st.columns(4)
+        c1, c2, c3, c4, c5 = st.columns(5)
         target = c1.selectbox("Target language", LANGUAGE_KEYS, index=LANGUAGE_KEYS.index("cpp"),
                               format_func=lambda k: LANGUAGES[k].display)
         k = c2.number_input("K (steering vectors per layer)", min_value=1, max_value=16, value=3)
@@ -120,6 +121,9 @@ def new_run_section(model, prompts: PromptSet | None):
         # so the typed name was dropped at submit.
         name = c4.text_input("Run name", key="new_run_name", placeholder="blank: date-time-target",
                              help="Letters, digits, '.', '_' and '-'; it becomes a folder in the runs folder.")
+        replicas = c5.number_input("Ray workers", min_value=0, max_value=256, value=0,
+                                   help="0: decode here. N: on N Ray replicas of the model, in a local cluster or "
+                                        "the one STEERSCOPE_RAY_ADDRESS names; the results are the same.")
         submitted = st.form_submit_button("Run the pipeline", type="primary")
     if not submitted:
         return
@@ -133,10 +137,10 @@ def new_run_section(model, prompts: PromptSet | None):
     if run_dir.exists():
         st.error(f"A run named {run_dir.name!r} already exists: choose another name, or open it above.")
         return
-    run_pipeline(model, prompts.head(int(n_tasks)), run_dir, PipelineSettings(target=target, k=int(k)))
+    run_pipeline(model, prompts.head(int(n_tasks)), run_dir, PipelineSettings(target=target, k=int(k)), int(replicas))
 
 
-def run_pipeline(model, prompts: PromptSet, run_dir, settings):
+def run_pipeline(model, prompts: PromptSet, run_dir, settings, replicas: int = 0):
     """Every stage with a progress bar of its own, inside one status box."""
     from steering.actions import start_run
 
@@ -153,8 +157,8 @@ def run_pipeline(model, prompts: PromptSet, run_dir, settings):
     with st.status(f"Running the pipeline on {len(prompts)} tasks…", expanded=True) as status:
         try:
             outcome = start_run(model, prompts, run_dir, settings, model_ref=st.session_state.get("model_ref"),
-                                progress=progress)
-        except (ValueError, StorageError, PromptSetError) as err:
+                                progress=progress, replicas=replicas)
+        except (ValueError, StorageError, PromptSetError, WorkerError) as err:
             status.update(label="The pipeline stopped", state="error")
             st.error(f"The pipeline stopped: {err}")
             return
