@@ -215,7 +215,7 @@ def fence_written(text: str) -> bool:
 
 
 @torch.no_grad()
-def _generate_batch(model, prompts, seeds, config, on_token, on_answers, steerer=None, steered_rows=None) -> list[Generation]:
+def decode_batch(model, prompts, seeds, config, on_token=None, on_answers=None, steerer=None, steered_rows=None) -> list[Generation]:
     """Greedy or sampled answers to one batch. Identical prompts are run once and their cache is
     shared out (the bias stage samples each prompt several times); rows that finish leave the
     batch, so the last long answer does not pay for the finished ones. ``steerer`` steers on its
@@ -318,24 +318,54 @@ def generate(
     whenever answers finish, with how many did (so a long batch still shows progress).
     """
     config = config or GenerationConfig()
-    prompts = [prompts] if isinstance(prompts, str) else list(prompts)
-    for prompt in prompts:
-        if not isinstance(prompt, str) or not prompt.strip():
-            raise ValueError("every prompt must be a non-empty string")
+    prompts = _checked(prompts)
     seeds = [config.seed + i for i in range(len(prompts))] if seeds is None else list(seeds)
     for name, given in (("steered_rows", steered_rows), ("seeds", seeds)):
         if given is not None and len(given) != len(prompts):
             raise ValueError(f"{name} has {len(given)} entries for {len(prompts)} prompts")
+    return _run(model, prompts, seeds, _batches(prompts, config.batch_size), config, fwd_hooks, on_token, on_answers,
+                steerer, steered_rows)
+
+
+def generate_pairs(model, prompts: Sequence[str], config: GenerationConfig, steerer,
+                   on_answers: Callable[[int], None] | None = None) -> tuple[list[Generation], list[Generation]]:
+    """Each prompt answered unsteered and steered: ``(plain, steered)``, the answers of a plain
+    and a steered ``generate`` call (same seeds, same batches), decoded together: each batch the
+    plain call would form runs with its steered twins (the per-row mask), so the pair takes about
+    the time of the longer call instead of both."""
+    prompts = _checked(prompts)
+    seeds = [config.seed + i for i in range(len(prompts))]
+    rows, row_seeds, flags, bounds = [], [], [], []
+    for a, b in _batches(prompts, config.batch_size):
+        bounds.append((len(rows), len(rows) + 2 * (b - a)))
+        rows, row_seeds, flags = rows + prompts[a:b] * 2, row_seeds + seeds[a:b] * 2, flags + [False] * (b - a) + [True] * (b - a)
+    answers = _run(model, rows, row_seeds, bounds, config, (), None, on_answers, steerer, flags)
+    halves = [(a, a + (b - a) // 2, b) for a, b in bounds]
+    return ([g for a, m, _ in halves for g in answers[a:m]], [g for _, m, b in halves for g in answers[m:b]])
+
+
+def _checked(prompts) -> list[str]:
+    prompts = [prompts] if isinstance(prompts, str) else list(prompts)
+    for prompt in prompts:
+        if not isinstance(prompt, str) or not prompt.strip():
+            raise ValueError("every prompt must be a non-empty string")
+    return prompts
+
+
+def _run(model, prompts, seeds, bounds, config, fwd_hooks, on_token, on_answers, steerer, steered_rows) -> list[Generation]:
+    """The batches ``bounds`` of ``prompts`` decoded here, or, inside ``parallel.workers``, by
+    the Ray replicas (each batch whole, as it would be here)."""
+    def rows(a, b):
+        return None if steered_rows is None else steered_rows[a:b]
+
     pool = current_pool()
-    if pool is not None and not fwd_hooks and on_token is None:  # whole batches to the Ray replicas
-        batches = [(prompts[a:b], seeds[a:b], None if steered_rows is None else steered_rows[a:b])
-                   for a, b in _batches(prompts, config.batch_size)]
+    if pool is not None and not fwd_hooks and on_token is None:
+        batches = [(prompts[a:b], seeds[a:b], rows(a, b)) for a, b in bounds]
         return [g for batch in pool.generate(batches, config, steerer, on_answers or (lambda n: None)) for g in batch]
     results: list[Generation] = []
     with thread_hooks(model, list(fwd_hooks)):
-        for start, stop in _batches(prompts, config.batch_size):
-            results.extend(_generate_batch(model, prompts[start:stop], seeds[start:stop], config, on_token, on_answers,
-                                           steerer, None if steered_rows is None else steered_rows[start:stop]))
+        for a, b in bounds:
+            results.extend(decode_batch(model, prompts[a:b], seeds[a:b], config, on_token, on_answers, steerer, rows(a, b)))
     return results
 
 

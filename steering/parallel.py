@@ -43,9 +43,10 @@ class Replica:
         return os.getpid()
 
     def generate(self, prompts, config, seeds, steerer, steered_rows):
-        from .generation import generate
+        """One batch, decoded whole (never re-split), as the driver would decode it."""
+        from .generation import decode_batch
 
-        return generate(self.model, prompts, config, steerer=steerer, steered_rows=steered_rows, seeds=seeds)
+        return decode_batch(self.model, prompts, seeds, config, steerer=steerer, steered_rows=steered_rows)
 
 
 class Pool:

@@ -246,3 +246,23 @@ def test_the_command_line_prints_why_an_answer_stopped(dashboard_runs, monkeypat
     assert main(["steer", str(dashboard_runs / DASHBOARD_RUN), "--prompt", "Sort a list."]) == 0
     notes = [line for line in capsys.readouterr().out.splitlines() if line.startswith("note:")]
     assert len(notes) == 2 and all("stopped after 0 tokens" in n and "NaN or infinite" in n for n in notes)
+
+
+def test_pairs_decode_each_batch_with_its_steered_twins_as_two_calls_would(embedded):
+    """Issue 19: the evaluation's baseline and steered answers decode together, each batch of the
+    plain call with its steered twins (the per-row mask), copies of a prompt included, and give
+    the answers of two separate calls, greedy and sampled."""
+    from steering.generation import generate_pairs
+    from steering.steer import MeanDiffSteerer, SteeringSpec
+
+    vectors = torch.zeros(embedded.n_layers, embedded.d_model)
+    vectors[4] = torch.randn(embedded.d_model, generator=torch.Generator().manual_seed(1))
+    steerer = MeanDiffSteerer(SteeringSpec((4,), (6.0,), "mean_diff"), vectors)
+    prompts = [p for p in ("Sort a list.", "Sum numbers.", "Compute a mean.", "Reverse a string.", "Parse a date.")
+               for _ in range(2)]
+    for temperature in (0.0, 1.0):
+        config = GenerationConfig(max_new_tokens=20, temperature=temperature, seed=9, batch_size=2)
+        plain, steered = generate_pairs(embedded, prompts, config, steerer)
+        assert [a.tokens for a in plain] == [a.tokens for a in generate(embedded, prompts, config)]
+        assert [a.tokens for a in steered] == [a.tokens for a in generate(embedded, prompts, config, steerer=steerer)]
+        assert [a.tokens for a in plain] != [a.tokens for a in steered]

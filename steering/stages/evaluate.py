@@ -19,7 +19,7 @@ from dataclasses import asdict, replace
 import numpy as np
 
 from ..evaluation import compare_answers
-from ..generation import Generation, GenerationConfig, cut_after_block, generate
+from ..generation import Generation, GenerationConfig, cut_after_block, generate, generate_pairs
 from ..methods import method as get_method
 from ..schema import BUDGET, CONDITIONS, EVAL_MEASURES, SPEC, baseline_stage, eval_metric, eval_share_metric, eval_stage
 from .base import Context, Learned, StageResult, generation_rows
@@ -66,17 +66,22 @@ def _stored(learned: Learned, stage: str, key: str, n: int, advance) -> tuple[li
 
 
 def _unsteered(ctx: Context, learned: Learned, stage: str, ids, prompts, config: GenerationConfig, inputs: str,
-               result: StageResult, advance, condition: str) -> list[Generation]:
+               result: StageResult, advance, condition: str, steerer=None) -> tuple[list[Generation], list | None]:
     """Unsteered answers generated once per run and decoding settings (stored as ``stage``,
     keyed by what they came from), since every method compares against the same ones; new
-    ones go into ``result``."""
+    ones go into ``result``. With ``steerer``, answers that must be made decode with their
+    steered twins (``generate_pairs``), which come back second (else None)."""
     key = _key(prompts, config, inputs)
     answers, _ = _stored(learned, stage, key, len(prompts), advance)
-    if answers is None:
-        answers = generate(ctx.model, prompts, config, on_answers=advance)
-        result.generations[stage] = generation_rows(ids, condition, answers)
-        result.metrics[stage] = [("answers", None, len(answers), {"key": key})]
-    return answers
+    if answers is not None:
+        return answers, None
+    if steerer is None:
+        answers, steered = generate(ctx.model, prompts, config, on_answers=advance), None
+    else:
+        answers, steered = generate_pairs(ctx.model, prompts, config, steerer, on_answers=advance)
+    result.generations[stage] = generation_rows(ids, condition, answers)
+    result.metrics[stage] = [("answers", None, len(answers), {"key": key})]
+    return answers, steered
 
 
 def _asked(ctx: Context, learned: Learned, prompt_set: str, ids, config: GenerationConfig, inputs: str,
@@ -114,13 +119,16 @@ def evaluate(ctx: Context, learned: Learned, method: str = "gact", prompt_set: s
     asked, budget = _asked(ctx, learned, prompt_set, ids, config, inputs, result, advance)
     config = replace(config, max_new_tokens=budget)
     prefilled_config = replace(config, start=fence_opening(s.target))
-    unsteered = {"baseline": (prompts, config), "prefilled": (prompts, prefilled_config)}
-    answers = {c: _unsteered(ctx, learned, baseline_stage(prompt_set, c), ids, p, cfg, inputs, result, advance, c)
-               for c, (p, cfg) in unsteered.items()}
     steerer = entry.steerer(learned, s, ctx.model)
+    answers, steered = {}, None
+    for c, cfg in (("baseline", config), ("prefilled", prefilled_config)):  # plain steering decodes with the baseline
+        twins = steerer if c == "baseline" and entry.answers is None else None
+        answers[c], paired = _unsteered(ctx, learned, baseline_stage(prompt_set, c), ids, prompts, cfg, inputs, result,
+                                        advance, c, twins)
+        steered = steered or paired
     if entry.answers is not None:
         steered = entry.answers(steerer, ctx.model, prompts, s, config, advance)
-    else:
+    elif steered is None:  # the baseline was stored by an earlier method: the steered answers alone
         steered = generate(ctx.model, prompts, config, steerer=steerer, on_answers=advance)
     scored = compare_answers(answers["baseline"], steered, s.target, ctx.model.tokenizer, budget, tasks=ids,
                              asked=asked, prefilled=answers["prefilled"])
