@@ -120,12 +120,12 @@ def evaluate(ctx: Context, learned: Learned, method: str = "gact", prompt_set: s
     config = replace(config, max_new_tokens=budget)
     prefilled_config = replace(config, start=fence_opening(s.target))
     steerer = entry.steerer(learned, s, ctx.model)
-    answers, steered = {}, None
-    for c, cfg in (("baseline", config), ("prefilled", prefilled_config)):  # plain steering decodes with the baseline
-        twins = steerer if c == "baseline" and entry.answers is None else None
-        answers[c], paired = _unsteered(ctx, learned, baseline_stage(prompt_set, c), ids, prompts, cfg, inputs, result,
-                                        advance, c, twins)
-        steered = steered or paired
+    twins = steerer if entry.answers is None else None  # plain steering decodes with the baseline it is compared to
+    answers = {}
+    answers["baseline"], steered = _unsteered(ctx, learned, baseline_stage(prompt_set, "baseline"), ids, prompts, config,
+                                              inputs, result, advance, "baseline", twins)
+    answers["prefilled"], _ = _unsteered(ctx, learned, baseline_stage(prompt_set, "prefilled"), ids, prompts,
+                                         prefilled_config, inputs, result, advance, "prefilled")
     if entry.answers is not None:
         steered = entry.answers(steerer, ctx.model, prompts, s, config, advance)
     elif steered is None:  # the baseline was stored by an earlier method: the steered answers alone
