@@ -21,14 +21,22 @@ _CHUNK = 1 << 22
 
 def file_sha256(path: str | Path) -> str:
     """The SHA-256 of ``path``'s bytes, from the cache when the file has not changed since."""
-    path = Path(path).resolve()
-    info = path.stat()
-    key = f"{path}|{info.st_size}|{info.st_ino}|{info.st_mtime_ns}"
+    return _digests([Path(path)])[0]
+
+
+def _digests(paths: list[Path]) -> list[str]:
+    """Each file's SHA-256, the cache read once and written once (only if a file was hashed)."""
+    keys = []
+    for path in paths:
+        path, info = path.resolve(), path.stat()
+        keys.append((path, f"{path}|{info.st_size}|{info.st_ino}|{info.st_mtime_ns}"))
     cache = _read_cache()
-    if key not in cache:
+    missing = [(path, key) for path, key in keys if key not in cache]
+    for path, key in missing:
         cache[key] = _hash_file(path)
+    if missing:
         _write_cache(cache)
-    return cache[key]
+    return [cache[key] for _, key in keys]
 
 
 def _hash_file(path: Path) -> str:
@@ -43,7 +51,7 @@ def model_fingerprint(path: str | Path, **facts) -> str:
     """16 hex characters naming the model in folder ``path`` by the content of its files, with
     ``facts`` that change its behaviour without changing its files (dtype, instruction)."""
     files = sorted({f for pattern in MODEL_FILES for f in Path(path).glob(pattern) if f.is_file()})
-    blob = json.dumps([[f.name, file_sha256(f)] for f in files] + [facts], sort_keys=True, default=str)
+    blob = json.dumps([[f.name, d] for f, d in zip(files, _digests(files))] + [facts], sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
