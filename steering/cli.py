@@ -29,7 +29,7 @@ from .summary import console, table
 def _model_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", default=None, help="Hugging Face id or local directory (default: the embedded model)")
     parser.add_argument("--device", default=None, help="cpu, cuda, cuda:N (default: CUDA when present)")
-    parser.add_argument("--dtype", default=None, help="float32, float16, bfloat16 (default: bfloat16 on CUDA, else float32)")
+    parser.add_argument("--dtype", default=None, help="float32, float16, bfloat16 (default: bfloat16 on CUDA and, for models from 100M parameters, on CPUs with AMX; else float32; a run's own when it is reopened)")
     parser.add_argument("--device-map", default=None, choices=DEVICE_MAPS,
                         help="spread a model too large for one device over the GPUs, CPU memory and disk (accelerate)")
     parser.add_argument("--max-memory", nargs="+", default=None, metavar="DEVICE=SIZE",
@@ -188,8 +188,9 @@ def _open_pipeline(args, new_run: bool):
         model = _load(args)
         return Pipeline(model, prompts, Run(args.out, create=True), PipelineSettings.from_json(overrides),
                         progress=_progress(), model_ref=args.model, overwrite=args.overwrite)
-    if args.model is None:
-        args.model = Run(args.run_dir).settings.get("model_ref")
+    stored = Run(args.run_dir).settings
+    args.model = stored.get("model_ref") if args.model is None else args.model
+    args.dtype = args.dtype or stored.get("model", {}).get("dtype")  # a run resumes in the precision it was made in
     return Pipeline.reopen(args.run_dir, _load(args), one_off=overrides, progress=_progress())
 
 

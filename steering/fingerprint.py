@@ -55,6 +55,13 @@ def model_fingerprint(path: str | Path, **facts) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
+def former_fingerprint(path: str | Path, facts: dict) -> str:
+    """The identity runs stored before issue 18: the model's facts plus the size and time of
+    every weight file (so a copy elsewhere was another model). Read only to open those runs."""
+    files = sorted((f.name, f.stat().st_size, f.stat().st_mtime_ns) for f in Path(path).glob("*.safetensors"))
+    return hashlib.sha256(json.dumps([facts, files], sort_keys=True).encode()).hexdigest()[:16]
+
+
 def _read_cache() -> dict[str, str]:
     """The digests cached so far; an unreadable or foreign cache file counts as empty."""
     path = cache_home() / _CACHE_NAME

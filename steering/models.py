@@ -15,7 +15,6 @@ unpickling a file runs its code). A model directory's own code never runs
 from __future__ import annotations
 
 import copy
-import hashlib
 import json
 import logging
 import os
@@ -28,7 +27,7 @@ import psutil
 import torch
 
 from .chat import ChatTemplateError, check_template
-from .fingerprint import model_fingerprint
+from .fingerprint import former_fingerprint, model_fingerprint
 from .gguf import GGUFError, converted_dir, find_gguf
 from .hooks import HOOK_POINTS, HookMap
 from .placement import describe, input_device, placement
@@ -41,6 +40,7 @@ EMBEDDED_MODEL_NAME = "steerscope-demo"
 DEFAULT_HOOK_POINT = "resid_post"
 
 _DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
+CPU_BF16_MIN_PARAMS = 100_000_000  # models from which ``auto`` runs bfloat16 on a CPU with AMX
 _MEMORY_HEADROOM = 1.3  # activations, KV cache and the bridge's wrappers on top of the weights
 
 
@@ -133,12 +133,18 @@ def pick_device(device: str | None = None) -> torch.device:
     return torch.device(device)
 
 
-def pick_dtype(dtype: str | torch.dtype | None, device: torch.device) -> torch.dtype:
+def pick_dtype(dtype: str | torch.dtype | None, device: torch.device, n_params: int = 0) -> torch.dtype:
+    """``auto`` (or None): bfloat16 where the hardware multiplies it natively, else float32.
+    That is a CUDA card that supports it, or a CPU with AMX units for a model of at least
+    ``CPU_BF16_MIN_PARAMS`` (Qwen2.5-Coder-0.5B's products run 2.5-5x faster there; a smaller
+    model's pace is Python's, and float32 costs it nothing)."""
     if isinstance(dtype, torch.dtype):
         return dtype
     if dtype in (None, "auto"):
-        bf16 = device.type == "cuda" and torch.cuda.is_bf16_supported()
-        return torch.bfloat16 if bf16 else torch.float32
+        if device.type == "cuda":
+            return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float32
+        amx = getattr(torch.cpu, "_is_amx_tile_supported", lambda: False)()
+        return torch.bfloat16 if device.type == "cpu" and amx and n_params >= CPU_BF16_MIN_PARAMS else torch.float32
     if dtype not in _DTYPES:
         raise ModelLoadError(f"unknown dtype {dtype!r}; expected auto or one of {', '.join(_DTYPES)}")
     return _DTYPES[dtype]
@@ -248,11 +254,11 @@ def load_model(
     hf_logging.disable_progress_bar()  # per-tensor bars; the CLI and the dashboard show their own
     configure_threads()
     torch_device = pick_device(device)
-    torch_dtype = pick_dtype(dtype, torch_device)
+    pick_dtype(dtype, torch_device)  # an unknown dtype fails before a GGUF is converted
     spread = placement(device_map, max_memory)
     cpu_budget = max_memory_bytes if max_memory_bytes is not None else available_memory(torch.device("cpu"))
     path, display, source = _resolve(name, cpu_budget)
-    config = _checked_config(path, display, torch_device, torch_dtype, max_memory_bytes, check_fit=not spread)
+    config, torch_dtype = _checked_config(path, display, torch_device, dtype, max_memory_bytes, check_fit=not spread)
     try:
         tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=False)
     except Exception as err:
@@ -288,13 +294,14 @@ def load_model(
     )
     return LoadedModel(bridge=bridge, tokenizer=tokenizer, facts=facts,
                        fingerprint=model_fingerprint(path, dtype=facts.dtype, instruction=facts.instruction),
-                       former_fingerprint=_former_fingerprint(path, facts),
+                       former_fingerprint=former_fingerprint(path, facts.as_dict()),
                        hf_model=hf_model, hook_map=HookMap(hf_model, bridge.adapter.component_mapping))
 
 
-def _checked_config(path: str, display: str, torch_device, torch_dtype, max_memory_bytes: int | None, check_fit: bool):
-    """The model's config, once it is known to need no code of its own, to have safetensors
-    weights, and (``check_fit``: on one device) to fit in the memory there is."""
+def _checked_config(path: str, display: str, torch_device, dtype, max_memory_bytes: int | None, check_fit: bool):
+    """The model's config and dtype (``pick_dtype``), once it is known to need no code of its
+    own, to have safetensors weights, and (``check_fit``: on one device) to fit in the memory
+    there is."""
     from transformers import AutoConfig
 
     try:
@@ -309,9 +316,10 @@ def _checked_config(path: str, display: str, torch_device, torch_dtype, max_memo
             f"{path} has no .safetensors weights; Steerscope does not unpickle .bin checkpoints. "
             "Convert it with transformers' save_pretrained(safe_serialization=True)"
         )
-    if not check_fit:  # a device map places what fits and offloads the rest
-        return config
     n_params = _count_params(path, config)
+    torch_dtype = pick_dtype(dtype, torch_device, n_params)
+    if not check_fit:  # a device map places what fits and offloads the rest
+        return config, torch_dtype
     needed = int(n_params * torch.tensor([], dtype=torch_dtype).element_size() * _MEMORY_HEADROOM)
     budget = max_memory_bytes if max_memory_bytes is not None else available_memory(torch_device)
     if needed > budget:
@@ -320,7 +328,7 @@ def _checked_config(path: str, display: str, torch_device, torch_dtype, max_memo
             f"({n_params / 1e6:.0f}M parameters in {str(torch_dtype).removeprefix('torch.')}), "
             f"but only {budget / 2**30:.1f} GiB is available"
         )
-    return config
+    return config, torch_dtype
 
 
 def _load_weights(path: str, display: str, tokenizer, torch_device, torch_dtype, spread: dict):
@@ -343,6 +351,8 @@ def _load_weights(path: str, display: str, tokenizer, torch_device, torch_dtype,
                     "incomplete or corrupt"
                 )
             (hf_model if spread else hf_model.to(torch_device)).eval()
+            if hf_model.get_output_embeddings() is not None:
+                hf_model.get_output_embeddings().register_forward_pre_hook(_contiguous)
             for param in hf_model.parameters():
                 param.requires_grad_(False)
             bridge = _boot(path, _twin(hf_model), tokenizer, torch_device, torch_dtype)
@@ -358,19 +368,17 @@ def _load_weights(path: str, display: str, tokenizer, torch_device, torch_dtype,
     return hf_model, bridge
 
 
+def _contiguous(module, args):
+    """The unembedding's input made contiguous: the last position's hidden states arrive as a
+    strided view, which torch multiplies in bfloat16 on a CPU by copying the weight per row."""
+    return (args[0].contiguous(), *args[1:])
+
+
 def _twin(hf_model):
     """A structural copy of ``hf_model`` that shares every parameter and buffer: the bridge
     replaces its modules with its own wrappers in place, and the engine keeps the original."""
     shared = {id(t): t for t in (*hf_model.parameters(), *hf_model.buffers())}
     return copy.deepcopy(hf_model, shared)
-
-
-def _former_fingerprint(path: str, facts: ModelFacts) -> str:
-    """The identity runs stored before issue 18: facts plus the size and time of every weight
-    file (so a copy elsewhere was another model). Read only to open those runs."""
-    files = sorted((f.name, f.stat().st_size, f.stat().st_mtime_ns) for f in Path(path).glob("*.safetensors"))
-    blob = json.dumps([facts.as_dict(), files], sort_keys=True)
-    return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
 def _boot(path: str, hf_model, tokenizer, device: torch.device, dtype: torch.dtype):

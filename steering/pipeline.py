@@ -82,7 +82,10 @@ class Pipeline:
         now = self.record["pipeline"]
         differences = [f"{k} {was.get(k)!r} -> {now.get(k)!r}" for k in sorted(set(was) | set(now)) if was.get(k) != now.get(k)]
         if not self.model.made_from(stored.get("model_fingerprint", self.model.fingerprint)):
-            differences.append(f"model {stored.get('model', {}).get('name')!r} -> {self.model.facts.name!r} (other weights)")
+            was_dtype = stored.get("model", {}).get("dtype", self.model.facts.dtype)
+            differences.append(f"model {stored.get('model', {}).get('name')!r} -> {self.model.facts.name!r} " + (
+                "(other weights)" if was_dtype == self.model.facts.dtype else
+                f"(made in {was_dtype}, loaded in {self.model.facts.dtype}: load it with dtype {was_dtype})"))
         if stored.get("prompt_set", {}).get("fingerprint") != self.record["prompt_set"]["fingerprint"]:
             differences.append("another prompt set")
         if differences:

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from steering.cli import main
-from steering.models import HOOK_POINTS, ModelLoadError, check_layers, load_model, pick_dtype
+from steering.models import CPU_BF16_MIN_PARAMS, HOOK_POINTS, ModelLoadError, check_layers, load_model, pick_dtype
 
 
 def test_embedded_model_loads_with_no_argument(embedded):
@@ -108,6 +108,28 @@ def test_dtype_and_device_choices():
     assert pick_dtype("bfloat16", torch.device("cpu")) == torch.bfloat16
     with pytest.raises(ModelLoadError, match="unknown dtype"):
         pick_dtype("float8", torch.device("cpu"))
+
+
+@pytest.mark.parametrize("amx", [True, False])
+def test_auto_runs_bfloat16_on_a_cpu_with_amx_for_models_of_100m_parameters(monkeypatch, amx):
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: amx)
+    cpu = torch.device("cpu")
+    assert pick_dtype("auto", cpu, n_params=CPU_BF16_MIN_PARAMS) == (torch.bfloat16 if amx else torch.float32)
+    assert pick_dtype(None, cpu, n_params=CPU_BF16_MIN_PARAMS - 1) == torch.float32  # the embedded model's pace is Python's
+    assert pick_dtype("float32", cpu, n_params=CPU_BF16_MIN_PARAMS) == torch.float32
+
+
+def test_a_run_reopens_in_the_dtype_it_was_made_in(tiny_llama_dir, tmp_path, capsys):
+    from steering.prompts import PromptSet
+
+    prompts = tmp_path / "two.jsonl"
+    prompts.write_text(PromptSet.load().head(2).to_jsonl())
+    run = str(tmp_path / "run")
+    assert main(["extract", "--out", run, "--model", tiny_llama_dir, "--dtype", "float32", "--prompts", str(prompts)]) == 0
+    capsys.readouterr()
+    assert main(["cluster", run, "--dtype", "bfloat16"]) == 2
+    assert "made in float32, loaded in bfloat16: load it with dtype float32" in capsys.readouterr().err
+    assert main(["cluster", run]) == 0  # without --dtype: the run's own
 
 
 def test_command_line_prints_facts_or_a_clear_error(tiny_llama_dir, capsys):

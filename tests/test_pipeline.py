@@ -12,6 +12,7 @@ import torch
 from steering.cli import main
 from steering.pipeline import Pipeline, PipelineSettings
 from steering.results import RunResults
+from steering.schema import baseline_stage
 from steering.prompts import PromptSet, PromptSetError
 from steering.storage import Run, StorageError
 from steering.vectors_io import export_vectors, import_vectors
@@ -208,3 +209,18 @@ def test_summary_survives_a_validation_split_without_off_samples(tmp_path, capsy
     print_summary(RunResults(run.dir))
     out = capsys.readouterr().out
     assert "Probe validation accuracy per layer" in out and "'off' class" not in out
+
+
+def test_the_tasks_asked_explicitly_are_answered_once_for_both_prompt_sets(embedded, tmp_path, monkeypatch):
+    from steering.stages import evaluate
+
+    pipeline = Pipeline(embedded, PromptSet.load().head(4), Run(tmp_path / "run", create=True), quick())
+    pipeline.run_all(("extract", "cluster", "probe", "sweep"))
+    asked = [t.prompts[pipeline.settings.target] for t in pipeline.prompts]
+    calls, generate = [], evaluate.generate
+    monkeypatch.setattr(evaluate, "generate", lambda model, prompts, *a, **k: calls.append(list(prompts)) or generate(model, prompts, *a, **k))
+    for prompt_set in ("neutral", "heldout"):
+        pipeline.run_stage("eval", "mean_diff", prompt_set)
+    assert calls.count(asked) == 1
+    texts = {s: [(g["task_id"], g["text"]) for g in pipeline.run.generations(baseline_stage(s, "asked"))] for s in ("neutral", "heldout")}
+    assert texts["neutral"] == texts["heldout"] and len(texts["neutral"]) == 4

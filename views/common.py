@@ -23,10 +23,10 @@ PLOT_CONFIG = {"displaylogo": False}
 
 
 @st.cache_resource(show_spinner="Loading the model…", max_entries=2)
-def shared_model(ref: str | None):
+def shared_model(ref: str | None, dtype: str | None = None):
     """One loaded model per process, read-only and shared by every browser session: steering
     hooks are owned by the thread that runs one session's script, so sessions never mix."""
-    return load_model(ref)
+    return load_model(ref, dtype=dtype)
 
 
 @st.cache_resource(max_entries=16, show_spinner=False)
@@ -46,7 +46,7 @@ def model_ref() -> str | None:
 def current_model():
     """The session's model, or None (with the load error in ``st.session_state.model_error``)."""
     try:
-        model = shared_model(model_ref())
+        model = shared_model(model_ref(), st.session_state.get("model_dtype"))
     except ModelLoadError as err:
         st.session_state.model_error = str(err)
         return None
@@ -89,6 +89,7 @@ def open_run(run_dir: str | Path) -> None:
                 del st.session_state[key]
     st.session_state.run_dir = str(results.run.dir)
     st.session_state.model_ref = results.settings.get("model_ref")
+    st.session_state.model_dtype = results.settings.get("model", {}).get("dtype")  # the precision it was made in
     st.session_state.pop("model_input", None)  # the Home page's model box shows the run's model
 
 

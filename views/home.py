@@ -23,6 +23,7 @@ STAGE_NAMES = {stage: label for stage, (label, _) in STAGE_INFO.items()}
 
 def choose_model():
     st.session_state.model_ref = st.session_state.model_input.strip() or None
+    st.session_state.model_dtype = None  # a model chosen here loads in its default precision
 
 
 def model_section():

@@ -21,7 +21,7 @@ import numpy as np
 from ..evaluation import compare_answers
 from ..generation import Generation, GenerationConfig, cut_after_block, generate, generate_pairs
 from ..methods import method as get_method
-from ..schema import BUDGET, CONDITIONS, EVAL_MEASURES, SPEC, baseline_stage, eval_metric, eval_share_metric, eval_stage
+from ..schema import BUDGET, CONDITIONS, EVAL_MEASURES, PROMPT_SETS, SPEC, baseline_stage, eval_metric, eval_share_metric, eval_stage
 from .base import Context, Learned, StageResult, generation_rows
 
 BUDGET_QUANTILE = 95
@@ -86,7 +86,8 @@ def _unsteered(ctx: Context, learned: Learned, stage: str, ids, prompts, config:
 
 def _asked(ctx: Context, learned: Learned, prompt_set: str, ids, config: GenerationConfig, inputs: str,
            result: StageResult, advance) -> tuple[list[Generation], int]:
-    """The answers asked explicitly, and the budget they set (``eval_budget``), cut to it."""
+    """The answers asked explicitly, and the budget they set (``eval_budget``), cut to it: made
+    once per run, since every prompt set asks the same tasks (stored under each set's stage)."""
     s, tok = ctx.settings, ctx.model.tokenizer
     by_id = {t.id: t.prompts[s.target] for t in ctx.prompts}
     prompts = [by_id[i] for i in ids]
@@ -95,9 +96,15 @@ def _asked(ctx: Context, learned: Learned, prompt_set: str, ids, config: Generat
     answers, metrics = _stored(learned, stage, key, len(prompts), advance)
     if answers is not None:
         return answers, int(metrics[BUDGET]["value"])
-    answers = generate(ctx.model, prompts, config, on_answers=advance)
-    budget = asked_budget(answers, config.max_new_tokens) if s.eval_budget == "asked" else config.max_new_tokens
-    answers = [_cut(a, budget, tok, config.start) for a in answers]
+    for other in PROMPT_SETS:  # the other prompt set asks the same tasks: its answers are these
+        answers, metrics = _stored(learned, baseline_stage(other, "asked"), key, len(prompts), advance)
+        if answers is not None:
+            budget = int(metrics[BUDGET]["value"])
+            break
+    else:
+        answers = generate(ctx.model, prompts, config, on_answers=advance)
+        budget = asked_budget(answers, config.max_new_tokens) if s.eval_budget == "asked" else config.max_new_tokens
+        answers = [_cut(a, budget, tok, config.start) for a in answers]
     result.generations[stage] = generation_rows(ids, "asked", answers)
     result.metrics[stage] = [("answers", None, len(answers), {"key": key}),
                              (BUDGET, None, budget, {"rule": s.eval_budget, "cap": config.max_new_tokens})]
