@@ -187,9 +187,13 @@ def continuation_logprob(model, prompts: Sequence[str], continuations: Sequence[
     tok = model.tokenizer
     lengths = [len(tok(c, add_special_tokens=False)["input_ids"]) for c in continuations]
     ids, mask = encode_prompts(model, list(prompts), list(continuations))
+    if not any(lengths):
+        return np.full(len(lengths), np.nan)
+    keep = max(lengths) + 1  # the continuations end every row: only their positions are scored
     with torch.no_grad():
-        logits, _ = forward(model, ids, mask, positions_of(mask), last_only=False)
-    logprobs = torch.log_softmax(logits[:, :-1].float(), -1).gather(-1, ids[:, 1:, None])[..., 0]
+        logits, _ = forward(model, ids, mask, positions_of(mask), keep=keep)
+    logits, targets = logits[:, -keep:-1], ids[:, ids.shape[1] - keep + 1:]
+    logprobs = torch.log_softmax(logits.float(), -1).gather(-1, targets[..., None])[..., 0]
     return np.array([float(logprobs[i, -n:].mean()) if n else np.nan for i, n in enumerate(lengths)])
 
 

@@ -20,15 +20,16 @@ import torch
 
 from .chat import render_prompt
 from .detect import Detection, detect_language
+from .fences import closes_code_block, cut_after_block, fence_written, opens_tagged_block
 from .hooks import HookFn, thread_hooks
 from .parallel import current_pool
 from .progress import beat
 from .steer import StepControl
 
-# Added to every prompt of a chat model other than the embedded one (``LoadedModel.instruction``):
-# instruct models otherwise open with prose ("Certainly! Gauss-Seidel is...") before any code.
 STOP_RULES = ("block", "tag", "none")
 REPEAT_ROWS = 4  # a batch holds at most this many times batch_size rows (copies of its prompts)
+# Added to every prompt of a chat model other than the embedded one (``LoadedModel.instruction``):
+# instruct models otherwise open with prose ("Certainly! Gauss-Seidel is...") before any code.
 CODE_BLOCK_INSTRUCTION = "Answer with one fenced code block that holds the complete code, and nothing else."
 
 
@@ -126,50 +127,15 @@ def _keeps_logits(model_type: type) -> bool:
     return "logits_to_keep" in inspect.signature(model_type.forward).parameters
 
 
-def forward(model, ids: torch.Tensor, mask: torch.Tensor, positions: torch.Tensor, cache=None,
-            last_only: bool = True):
-    """One pass of the Hugging Face model: ``(logits, cache)``, the logits of the last position
-    only (``[batch, vocab]``, not computing the others) unless ``last_only`` is False. ``cache``
-    is a KV cache from an earlier call (``ids`` then continue it) or None."""
+def forward(model, ids: torch.Tensor, mask: torch.Tensor, positions: torch.Tensor, cache=None, keep: int | None = 1):
+    """One pass of the Hugging Face model: ``(logits, cache)``. ``keep``: 1 gives the last
+    position's logits (``[batch, vocab]``, not computing the others); None every position's; N
+    at least the last N positions' (all where the model cannot skip them). ``cache`` is a KV
+    cache from an earlier call (``ids`` then continue it) or None."""
     hf = model.hf_model
-    kwargs = {"logits_to_keep": 1} if last_only and _keeps_logits(type(hf)) else {}
-    out = hf(input_ids=ids, attention_mask=mask, position_ids=positions, past_key_values=cache,
-             use_cache=True, **kwargs)
-    return (out.logits[:, -1] if last_only else out.logits), out.past_key_values
-
-
-def _fence_line(text: str) -> tuple[int, int]:
-    """Where the first fence starts and where its line ends (-1 for what is not there yet)."""
-    start = text.find("```")
-    return start, (text.find("\n", start) if start >= 0 else -1)
-
-
-def from_fence(text: str) -> str:
-    """``text`` from its first fence on (empty without one): the code block, without prose before it."""
-    start = _fence_line(text)[0]
-    return text[start:] if start >= 0 else ""
-
-
-def _closing_fence(text: str) -> int:
-    """Index of the fence that closes the first code block, or -1."""
-    _, line_end = _fence_line(text)
-    return text.find("```", line_end + 1) if line_end >= 0 else -1
-
-
-def opens_tagged_block(text: str) -> bool:
-    """True once ``text`` holds an opening fence whose line names a language (and has ended)."""
-    start, line_end = _fence_line(text)
-    return line_end >= 0 and bool(text[start + 3 : line_end].strip())
-
-
-def closes_code_block(text: str) -> bool:
-    """True once ``text`` holds an opening fence and a later closing one."""
-    return _closing_fence(text) >= 0
-
-
-def cut_after_block(text: str) -> str:
-    close = _closing_fence(text)
-    return (text[: close + 3] if close >= 0 else text).strip()
+    kwargs = {"logits_to_keep": keep} if keep and _keeps_logits(type(hf)) else {}
+    out = hf(input_ids=ids, attention_mask=mask, position_ids=positions, past_key_values=cache, use_cache=True, **kwargs)
+    return (out.logits[:, -1] if keep == 1 else out.logits), out.past_key_values
 
 
 def _sample(logits: torch.Tensor, config: GenerationConfig, generators: list[torch.Generator]) -> torch.Tensor:
@@ -209,37 +175,37 @@ def _row_done(tok, config: GenerationConfig, tokens: list[int], tagged: dict[int
     return True
 
 
-def fence_written(text: str) -> bool:
-    """True once ``text`` holds an opening fence whose line has ended (tagged or not)."""
-    return _fence_line(text)[1] >= 0
-
-
 @torch.no_grad()
 def decode_batch(model, prompts, seeds, config, on_token=None, on_answers=None, steerer=None, steered_rows=None) -> list[Generation]:
     """Greedy or sampled answers to one batch. Identical prompts are run once and their cache is
     shared out (the bias stage samples each prompt several times); rows that finish leave the
     batch, so the last long answer does not pay for the finished ones. ``steerer`` steers on its
     schedule, which this loop drives (``steer.StepControl``), the rows ``steered_rows`` marks
-    (default: all), so that steered and unsteered answers can share a batch."""
+    (default: all), so that steered and unsteered answers can share a batch. A tuple of steerers
+    steers row i by ``steerer[steered_rows[i]]`` (None: not at all; ``generate_each``)."""
     if steerer is None:
-        return _decode(model, prompts, seeds, config, on_token, on_answers, None)
-    control = StepControl(len(prompts), None if steered_rows is None else torch.tensor(steered_rows, dtype=torch.bool))
-    with thread_hooks(model, steerer.hooks(model, control=control)):
-        return _decode(model, prompts, seeds, config, on_token, on_answers, control,
-                       steerer.spec.schedule == "fence")
+        return _decode(model, prompts, seeds, config, on_token, on_answers, [])
+    parts = ([(one, [g == k for g in steered_rows]) for k, one in enumerate(steerer) if one is not None]
+             if isinstance(steerer, tuple) else [(steerer, steered_rows)])
+    controls = [(StepControl(len(prompts), None if rows is None else torch.tensor(rows, dtype=torch.bool)),
+                 one.spec.schedule == "fence") for one, rows in parts]
+    hooks = [h for (one, _), (control, _) in zip(parts, controls) for h in one.hooks(model, control=control)]
+    with thread_hooks(model, hooks):
+        return _decode(model, prompts, seeds, config, on_token, on_answers, controls)
 
 
-def _decode(model, prompts, seeds, config, on_token, on_answers, control, until_fence=False) -> list[Generation]:
+def _decode(model, prompts, seeds, config, on_token, on_answers, controls) -> list[Generation]:
     tok = model.tokenizer
-    # Rows are shared when their prompt and whether they are steered are the same.
-    keys = [(p, control is None or bool(control.steered[i])) for i, p in enumerate(prompts)]
+    # Rows are shared when their prompt and how they are steered are the same.
+    keys = [(p, *(bool(c.steered[i]) for c, _ in controls)) for i, p in enumerate(prompts)]
     unique = {key: i for i, key in enumerate(dict.fromkeys(keys))}
-    ids, mask = encode_prompts(model, [p for p, _ in unique], config.start)
+    ids, mask = encode_prompts(model, [key[0] for key in unique], config.start)
     budget = min(config.max_new_tokens, model.facts.n_ctx - ids.shape[1])
-    if control is not None and until_fence and fence_written(config.start):
-        control.steered[:] = False  # the forced opening already wrote the fence line
-    if control is not None:  # the prompt pass runs each different prompt once
-        control.alive = torch.tensor([keys.index(k) for k in unique])
+    first_rows = torch.tensor([keys.index(k) for k in unique])  # the prompt pass runs each different row once
+    for control, until_fence in controls:
+        if until_fence and fence_written(config.start):
+            control.steered[:] = False  # the forced opening already wrote the fence line
+        control.alive = first_rows
     logits, cache = forward(model, ids, mask, positions_of(mask))
     rows = torch.tensor([unique[k] for k in keys], device=ids.device)
     if len(unique) < len(prompts):
@@ -252,6 +218,7 @@ def _decode(model, prompts, seeds, config, on_token, on_answers, control, until_
     alive = list(range(len(prompts)))  # the batch's rows, by their index in ``prompts``
     tagged: dict[int, int] = {}  # with ``after_tag``: row -> its length when its fence's tag line ended
     stopped: dict[int, str] = {}  # row -> why it stopped early
+    fenced = [control for control, until_fence in controls if until_fence]
     for _step in range(budget):
         bad = ~torch.isfinite(logits).all(-1)
         logits, broken = logits.masked_fill(bad[:, None], 0.0), bad.tolist()  # broken rows are sampled, then dropped
@@ -265,9 +232,10 @@ def _decode(model, prompts, seeds, config, on_token, on_answers, control, until_
             if token in stop_ids:
                 continue
             out[i].append(token)
-            if until_fence and control.steered[i] and "\n" in tok.decode(out[i][-1:]) and \
+            if any(c.steered[i] for c in fenced) and "\n" in tok.decode(out[i][-1:]) and \
                     fence_written(config.start + tok.decode(out[i], skip_special_tokens=True)):
-                control.steered[i] = False
+                for control in fenced:
+                    control.steered[i] = False
             if not _row_done(tok, config, out[i], tagged, i):
                 keep.append(row)
         if on_token is not None:
@@ -285,7 +253,7 @@ def _decode(model, prompts, seeds, config, on_token, on_answers, control, until_
             alive = [alive[row] for row in keep]
         mask = torch.cat([mask, torch.ones_like(mask[:, :1])], dim=1)
         positions = positions + 1
-        if control is not None:
+        for control, _ in controls:
             control.step, control.alive = _step + 1, torch.tensor(alive)
         logits, cache = forward(model, next_ids[:, None], mask, positions, cache)
     if on_answers is not None and alive:  # the ones the token budget ended
@@ -329,19 +297,27 @@ def generate(
 
 def generate_pairs(model, prompts: Sequence[str], config: GenerationConfig, steerer,
                    on_answers: Callable[[int], None] | None = None) -> tuple[list[Generation], list[Generation]]:
-    """Each prompt answered unsteered and steered: ``(plain, steered)``, the answers of a plain
-    and a steered ``generate`` call (same seeds, same batches), decoded together: each batch the
-    plain call would form runs with its steered twins (the per-row mask), so the pair takes about
-    the time of the longer call instead of both."""
-    prompts = _checked(prompts)
+    """``(plain, steered)``: each prompt answered unsteered and steered, decoded together
+    (``generate_each``), so the pair takes about the time of the longer call instead of both."""
+    return tuple(generate_each(model, prompts, config, (None, steerer), on_answers))
+
+
+def generate_each(model, prompts: Sequence[str], config: GenerationConfig, steerers: Sequence,
+                  on_answers: Callable[[int], None] | None = None) -> list[list[Generation]]:
+    """The answers of ``generate(model, prompts, config, steerer=s)`` for each of ``steerers``
+    (None: unsteered), decoded together: each batch the call would form runs once per steerer,
+    side by side in one batch, each copy steered by its own (same seeds). A sweep's candidates
+    then cost about the longest of them instead of their sum."""
+    prompts, steerers = _checked(prompts), tuple(steerers)
     seeds = [config.seed + i for i in range(len(prompts))]
-    rows, row_seeds, flags, bounds = [], [], [], []
+    rows, row_seeds, groups, bounds = [], [], [], []
     for a, b in _batches(prompts, config.batch_size):
-        bounds.append((len(rows), len(rows) + 2 * (b - a)))
-        rows, row_seeds, flags = rows + prompts[a:b] * 2, row_seeds + seeds[a:b] * 2, flags + [False] * (b - a) + [True] * (b - a)
-    answers = _run(model, rows, row_seeds, bounds, config, (), None, on_answers, steerer, flags)
-    halves = [(a, a + (b - a) // 2, b) for a, b in bounds]
-    return ([g for a, m, _ in halves for g in answers[a:m]], [g for _, m, b in halves for g in answers[m:b]])
+        bounds.append((len(rows), len(rows) + len(steerers) * (b - a)))
+        for k in range(len(steerers)):
+            rows, row_seeds, groups = rows + prompts[a:b], row_seeds + seeds[a:b], groups + [k] * (b - a)
+    answers = _run(model, rows, row_seeds, bounds, config, (), None, on_answers, steerers, groups)
+    per = [(a, (b - a) // len(steerers)) for a, b in bounds]
+    return [[g for a, n in per for g in answers[a + k * n : a + (k + 1) * n]] for k in range(len(steerers))]
 
 
 def _checked(prompts) -> list[str]:

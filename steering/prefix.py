@@ -52,7 +52,7 @@ class PromptPrefix:
                               device=last.device)
         tail = torch.cat([last, forced.expand(len(last), -1)], 1)
         full_mask = torch.cat([mask, torch.ones_like(tail[:, 1:])], 1)
-        logits, _ = forward(self.model, tail, full_mask, positions_of(full_mask)[:, -tail.shape[1]:], cache, last_only=False)
+        logits, _ = forward(self.model, tail, full_mask, positions_of(full_mask)[:, -tail.shape[1]:], cache, keep=None)
         return logits
 
 

@@ -1,10 +1,11 @@
 import threading
 
+import numpy as np
 import pytest
 import torch
 
-from steering.generation import (GenerationConfig, closes_code_block, cut_after_block, encode_prompts,
-                                 format_prompt, generate)
+from steering.fences import closes_code_block, cut_after_block
+from steering.generation import GenerationConfig, encode_prompts, format_prompt, generate
 
 
 def test_prompt_format_uses_the_chat_template(embedded, tiny_llama):
@@ -266,3 +267,38 @@ def test_pairs_decode_each_batch_with_its_steered_twins_as_two_calls_would(embed
         assert [a.tokens for a in plain] == [a.tokens for a in generate(embedded, prompts, config)]
         assert [a.tokens for a in steered] == [a.tokens for a in generate(embedded, prompts, config, steerer=steerer)]
         assert [a.tokens for a in plain] != [a.tokens for a in steered]
+
+
+def test_candidates_decode_side_by_side_as_separate_calls_would(embedded):
+    """Issue 19: the sweep's candidates (several steerings, other schedules and strengths, G-ACT
+    and mean difference on the same layer) decode in one batch, each copy of the prompts steered
+    by its own, and give each separate call's answers, greedy and sampled."""
+    from steering.generation import generate_each
+    from steering.steer import MeanDiffSteerer, SteeringSpec
+
+    vectors = torch.zeros(embedded.n_layers, embedded.d_model)
+    vectors[4] = torch.randn(embedded.d_model, generator=torch.Generator().manual_seed(1))
+    steerers = [None] + [MeanDiffSteerer(SteeringSpec((4,), (alpha,), "mean_diff", schedule=schedule, window=3), vectors)
+                         for alpha, schedule in ((6.0, "all"), (6.0, "window"), (6.0, "fence"), (3.0, "all"))]
+    prompts = ["Sort a list.", "Sum numbers.", "Compute a mean.", "Sort a list.", "Parse a date."]
+    for temperature in (0.0, 1.0):
+        config = GenerationConfig(max_new_tokens=24, temperature=temperature, seed=9, batch_size=2)
+        together = generate_each(embedded, prompts, config, steerers)
+        apart = [generate(embedded, prompts, config, steerer=s) for s in steerers]
+        assert [[a.tokens for a in answers] for answers in together] == [[a.tokens for a in answers] for answers in apart]
+        assert len({tuple(map(tuple, (a.tokens for a in answers))) for answers in apart}) == len(steerers)  # all differ
+
+
+def test_continuation_logprob_scores_only_the_continuations_as_a_full_pass_would(embedded):
+    from steering.evaluation import continuation_logprob
+    from steering.generation import encode_prompts, forward, positions_of
+
+    prompts, continuations = ["Sort a list.", "Sum numbers.", "Parse a date."], ["```cpp\nint x;", "", "```py\nx = 1\n"]
+    ids, mask = encode_prompts(embedded, prompts, continuations)
+    with torch.no_grad():
+        logits, _ = forward(embedded, ids, mask, positions_of(mask), keep=None)
+    full = torch.log_softmax(logits[:, :-1].float(), -1).gather(-1, ids[:, 1:, None])[..., 0]
+    lengths = [len(embedded.tokenizer(c, add_special_tokens=False)["input_ids"]) for c in continuations]
+    expected = [float(full[i, -n:].mean()) if n else float("nan") for i, n in enumerate(lengths)]
+    assert np.allclose(continuation_logprob(embedded, prompts, continuations), expected, atol=1e-5, equal_nan=True)
+    assert np.isnan(continuation_logprob(embedded, prompts[:1], [""])).all()

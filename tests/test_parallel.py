@@ -5,6 +5,7 @@ is then not recorded."""
 from __future__ import annotations
 
 import json
+import threading
 
 import pytest
 
@@ -45,6 +46,22 @@ def test_a_replica_that_dies_is_restarted_and_its_batches_retried(embedded):
         before = ray.get(pool.actors[0].pid.remote())
         ray.kill(pool.actors[0], no_restart=False)  # its process dies; Ray starts another
         assert [a.tokens for a in generate(embedded, PROMPTS, CONFIG)] == alone
+        assert ray.get(pool.actors[0].pid.remote()) != before
+
+
+def test_a_replica_killed_mid_batch_is_restarted_and_its_batch_decoded_again(embedded):
+    """Each replica's batch runs for seconds (160 tokens, no stop); the first is killed 2 s in,
+    while it decodes. Its batch is retried on the restarted replica, with the same tokens."""
+    config = GenerationConfig(max_new_tokens=160, temperature=1.0, seed=3, batch_size=3, stop="none")
+    alone = [a.tokens for a in generate(embedded, PROMPTS[:6], config)]
+    with workers(embedded, None, 2) as pool:
+        before = ray.get(pool.actors[0].pid.remote())
+        killer = threading.Timer(2.0, ray.kill, (pool.actors[0],), {"no_restart": False})
+        killer.start()
+        try:
+            assert [a.tokens for a in generate(embedded, PROMPTS[:6], config)] == alone
+        finally:
+            killer.join()
         assert ray.get(pool.actors[0].pid.remote()) != before
 
 

@@ -10,7 +10,8 @@ import pytest
 import torch
 
 import steering.steer as steer_module
-from steering.generation import GenerationConfig, fence_written, generate
+from steering.fences import fence_written
+from steering.generation import GenerationConfig, generate
 from steering.pipeline import Pipeline, PipelineSettings
 from steering.prompts import PromptSet
 from steering.results import RunResults

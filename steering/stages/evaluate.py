@@ -19,7 +19,8 @@ from dataclasses import asdict, replace
 import numpy as np
 
 from ..evaluation import compare_answers
-from ..generation import Generation, GenerationConfig, cut_after_block, generate, generate_pairs
+from ..fences import cut_after_block
+from ..generation import Generation, GenerationConfig, generate, generate_pairs
 from ..methods import method as get_method
 from ..schema import BUDGET, CONDITIONS, EVAL_MEASURES, PROMPT_SETS, SPEC, baseline_stage, eval_metric, eval_share_metric, eval_stage
 from .base import Context, Learned, StageResult, generation_rows

@@ -28,7 +28,8 @@ from dataclasses import replace
 import numpy as np
 
 from ..evaluation import assigned_cluster_success, best_layers, continuation_logprob, layer_alpha_sweep, scale_sweep
-from ..generation import GenerationConfig, from_fence, generate
+from ..fences import from_fence
+from ..generation import REPEAT_ROWS, GenerationConfig, generate, generate_each
 from ..languages import FENCE_ALIASES
 from ..methods import METHODS
 from ..schema import ACT, ACTIVATIONS, BASE_ALPHA, CHOSEN_ALPHA, CHOSEN_SCHEDULE, CLUSTERS, causal_metric
@@ -115,29 +116,38 @@ def _reading(ctx: Context, advance) -> dict:
 
 def _select(ctx: Context, reading: dict, make, advance) -> list[dict]:
     """The candidates tried (see the module): every schedule at the largest margin, then, for
-    the schedules among the finalists, smaller margins until the share drops."""
-    margins = sorted(ctx.settings.sweep_margins, reverse=True)
-    out = [_candidate(ctx, reading, make, margins[0], schedule) for schedule in _schedules(ctx.settings)]
+    the schedules among the finalists, smaller margins, level by level, each schedule until its
+    share falls below the best so far."""
+    margins, schedules = sorted(ctx.settings.sweep_margins, reverse=True), _schedules(ctx.settings)
+    out = _candidates(ctx, reading, make, [(margins[0], schedule) for schedule in schedules])
     advance(len(out))
-    for schedule in dict.fromkeys(c["schedule"] for c in _finalists(out)[1]):
-        for margin in margins[1:]:
-            out.append(_candidate(ctx, reading, make, margin, schedule))
-            advance()
-            if out[-1]["success"] < max(c["success"] for c in out) - TOLERANCE:
-                break
-    advance(len(margins) * len(_schedules(ctx.settings)) - len(out))  # those not tried
+    going = list(dict.fromkeys(c["schedule"] for c in _finalists(out)[1]))
+    for margin in margins[1:]:
+        tried = _candidates(ctx, reading, make, [(margin, schedule) for schedule in going])
+        out += tried
+        advance(len(tried))
+        going = [c["schedule"] for c in tried if c["success"] >= max(c["success"] for c in out) - TOLERANCE]
+    advance(len(margins) * len(schedules) - len(out))  # those not tried
     return out
 
 
-def _candidate(ctx: Context, reading: dict, make, margin: float, schedule: str) -> dict:
-    """One candidate's share of continuations that open the target's fence, and the quality of
-    their code as the answer to the task asked explicitly (NaN when none opens it)."""
-    answers = generate(ctx.model, reading["prompts"], reading["config"], steerer=make(margin, schedule))
-    opened = [FENCE_ALIASES.get(a.detection.tag) == ctx.settings.target and a.detection.fenced for a in answers]
-    code = [from_fence(a.text) for a, ok in zip(answers, opened) if ok]
-    logprob = continuation_logprob(ctx.model, [p for p, ok in zip(reading["asked_prompts"], opened) if ok], code) if code else []
-    return {"margin": float(margin), "schedule": schedule, "success": float(np.mean(opened)),
-            "quality": _quality(logprob), "asked_quality": reading["reference"]}
+def _candidates(ctx: Context, reading: dict, make, tried: list[tuple[float, str]]) -> list[dict]:
+    """Each candidate ``(margin, schedule)``'s share of continuations that open the target's
+    fence, and the quality of their code as the answer to the task asked explicitly (NaN when
+    none opens it). They decode side by side (``generate_each``), at most ``REPEAT_ROWS`` times
+    a batch's rows at once."""
+    prompts, config, out = reading["prompts"], reading["config"], []
+    group = max(1, REPEAT_ROWS * config.batch_size // len(prompts))
+    for i in range(0, len(tried), group):
+        chunk = tried[i : i + group]
+        for (margin, schedule), answers in zip(chunk, generate_each(ctx.model, prompts, config, [make(*c) for c in chunk])):
+            opened = [FENCE_ALIASES.get(a.detection.tag) == ctx.settings.target and a.detection.fenced for a in answers]
+            code = [from_fence(a.text) for a, ok in zip(answers, opened) if ok]
+            asked = [p for p, ok in zip(reading["asked_prompts"], opened) if ok]
+            out.append({"margin": float(margin), "schedule": schedule, "success": float(np.mean(opened)),
+                        "quality": _quality(continuation_logprob(ctx.model, asked, code) if code else []),
+                        "asked_quality": reading["reference"]})
+    return out
 
 
 def _quality(logprobs) -> float:
