@@ -133,7 +133,11 @@ def forward(model, ids: torch.Tensor, mask: torch.Tensor, positions: torch.Tenso
     at least the last N positions' (all where the model cannot skip them). ``cache`` is a KV
     cache from an earlier call (``ids`` then continue it) or None."""
     hf = model.hf_model
-    kwargs = {"logits_to_keep": keep} if keep and _keeps_logits(type(hf)) else {}
+    # Positions as indices, not a count: the kept hidden states are then a copy that torch
+    # multiplies as one product (a strided slice, in bfloat16 on a CPU, copies the unembedding per row).
+    width, kwargs = ids.shape[1], {}
+    if keep and _keeps_logits(type(hf)):
+        kwargs["logits_to_keep"] = torch.arange(max(width - keep, 0), width, device=ids.device)
     out = hf(input_ids=ids, attention_mask=mask, position_ids=positions, past_key_values=cache, use_cache=True, **kwargs)
     return (out.logits[:, -1] if keep == 1 else out.logits), out.past_key_values
 

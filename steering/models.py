@@ -351,8 +351,6 @@ def _load_weights(path: str, display: str, tokenizer, torch_device, torch_dtype,
                     "incomplete or corrupt"
                 )
             (hf_model if spread else hf_model.to(torch_device)).eval()
-            if hf_model.get_output_embeddings() is not None:
-                hf_model.get_output_embeddings().register_forward_pre_hook(_contiguous)
             for param in hf_model.parameters():
                 param.requires_grad_(False)
             bridge = _boot(path, _twin(hf_model), tokenizer, torch_device, torch_dtype)
@@ -366,12 +364,6 @@ def _load_weights(path: str, display: str, tokenizer, torch_device, torch_dtype,
     for param in bridge.parameters():  # shared with hf_model, plus any the bridge made itself
         param.requires_grad_(False)
     return hf_model, bridge
-
-
-def _contiguous(module, args):
-    """The unembedding's input made contiguous: the last position's hidden states arrive as a
-    strided view, which torch multiplies in bfloat16 on a CPU by copying the weight per row."""
-    return (args[0].contiguous(), *args[1:])
 
 
 def _twin(hf_model):

@@ -119,16 +119,16 @@ def test_auto_runs_bfloat16_on_a_cpu_with_amx_for_models_of_100m_parameters(monk
     assert pick_dtype("float32", cpu, n_params=CPU_BF16_MIN_PARAMS) == torch.float32
 
 
-def test_a_run_reopens_in_the_dtype_it_was_made_in(tiny_llama_dir, tmp_path, capsys):
+def test_a_run_reopens_in_the_dtype_it_was_made_in(tmp_path, capsys):
     from steering.prompts import PromptSet
 
-    prompts = tmp_path / "two.jsonl"
-    prompts.write_text(PromptSet.load().head(2).to_jsonl())
+    prompts = tmp_path / "four.jsonl"
+    prompts.write_text(PromptSet.load().head(4).to_jsonl())
     run = str(tmp_path / "run")
-    assert main(["extract", "--out", run, "--model", tiny_llama_dir, "--dtype", "float32", "--prompts", str(prompts)]) == 0
+    assert main(["extract", "--out", run, "--dtype", "float32", "--prompts", str(prompts)]) == 0  # the embedded model
     capsys.readouterr()
     assert main(["cluster", run, "--dtype", "bfloat16"]) == 2
-    assert "made in float32, loaded in bfloat16: load it with dtype float32" in capsys.readouterr().err
+    assert "made in float32, loaded in bfloat16: load it with dtype float32" in capsys.readouterr().out
     assert main(["cluster", run]) == 0  # without --dtype: the run's own
 
 

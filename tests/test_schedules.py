@@ -93,9 +93,10 @@ def test_after_tag_decodes_that_many_tokens_of_code_past_the_fence_line(embedded
         GenerationConfig(stop="block", after_tag=5)
 
 
-def test_selection_tries_every_schedule_at_the_largest_margin_then_smaller_margins_of_the_finalists(monkeypatch):
+def test_selection_tries_every_schedule_at_the_largest_margin_then_smaller_margins_of_the_finalists_level_by_level(monkeypatch):
     """Share by (margin, schedule); quality by schedule. 'window' never comes near the best share,
-    so its smaller margins are not tried; 'all' keeps its share down to 1x and wins there."""
+    so its smaller margins are not tried; 'all' keeps its share down to 1x and wins there. Each
+    level's candidates are decoded together."""
     from types import SimpleNamespace
 
     import importlib
@@ -105,18 +106,18 @@ def test_selection_tries_every_schedule_at_the_largest_margin_then_smaller_margi
     share = {(2.0, "all"): 0.9, (1.5, "all"): 0.9, (1.0, "all"): 0.9, (2.0, "fence"): 0.9, (1.5, "fence"): 0.6,
              (2.0, "window"): 0.3}
     quality = {"all": -1.0, "fence": -1.01, "window": -0.5}
-    tried = []
+    levels = []
 
-    def fake(ctx, reading, make, margin, schedule):
-        tried.append((margin, schedule))
-        return {"margin": margin, "schedule": schedule, "success": share[margin, schedule], "quality": quality[schedule],
-                "asked_quality": -0.9}
+    def fake(ctx, reading, make, tried):
+        levels.append(list(tried))
+        return [{"margin": m, "schedule": k, "success": share[m, k], "quality": quality[k], "asked_quality": -0.9}
+                for m, k in tried]
 
-    monkeypatch.setattr(sweep, "_candidate", fake)
+    monkeypatch.setattr(sweep, "_candidates", fake)
     steps = []
     ctx = SimpleNamespace(settings=PipelineSettings(sweep_margins=(1.0, 1.5, 2.0), sweep_schedules=("all", "window", "fence")))
     candidates = sweep._select(ctx, {}, None, lambda n=1: steps.append(n))
-    assert tried == [(2.0, "all"), (2.0, "window"), (2.0, "fence"), (1.5, "all"), (1.0, "all"), (1.5, "fence")]
+    assert levels == [[(2.0, "all"), (2.0, "window"), (2.0, "fence")], [(1.5, "all"), (1.5, "fence")], [(1.0, "all")]]
     assert sum(steps) == 9  # progress counts the untried candidates as done
     assert (sweep._choice(candidates)["margin"], sweep._choice(candidates)["schedule"]) == (1.0, "all")
 

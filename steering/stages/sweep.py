@@ -123,10 +123,13 @@ def _select(ctx: Context, reading: dict, make, advance) -> list[dict]:
     advance(len(out))
     going = list(dict.fromkeys(c["schedule"] for c in _finalists(out)[1]))
     for margin in margins[1:]:
+        if not going:
+            break
         tried = _candidates(ctx, reading, make, [(margin, schedule) for schedule in going])
         out += tried
         advance(len(tried))
-        going = [c["schedule"] for c in tried if c["success"] >= max(c["success"] for c in out) - TOLERANCE]
+        best = max(c["success"] for c in out)
+        going = [c["schedule"] for c in tried if c["success"] >= best - TOLERANCE]
     advance(len(margins) * len(schedules) - len(out))  # those not tried
     return out
 
