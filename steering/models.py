@@ -340,7 +340,7 @@ def _load_weights(path: str, display: str, tokenizer, torch_device, torch_dtype,
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             hf_model, info = AutoModelForCausalLM.from_pretrained(
-                path, dtype=torch_dtype, use_safetensors=True, attn_implementation="eager",
+                path, dtype=torch_dtype, use_safetensors=True,
                 output_loading_info=True, trust_remote_code=False, **spread,
             )
             # transformers fills missing weights with random ones and only warns: refuse that.
