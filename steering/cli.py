@@ -124,6 +124,8 @@ def _log_progress():
             line(f"{stage}: {progress_text(done, total, now - start)}")
 
     def stage(label: str, seconds: float | None = None) -> None:
+        if seconds is None:
+            last.clear()  # stages report under shared labels ("eval"): each times from its own start
         line(f"{label}: started" if seconds is None else f"{label}: done in {duration(seconds)}")
 
     report.stage = stage  # type: ignore[attr-defined]

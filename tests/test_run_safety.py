@@ -283,3 +283,23 @@ def test_a_run_written_to_a_log_says_when_each_stage_starts_and_ends(small_promp
         assert any(re.match(stamp + stage + r": started$", line) for line in lines), lines
         assert any(re.match(stamp + stage + r": done in \d+", line) for line in lines), lines
     assert any(re.match(stamp + r"\S+: \d+/\d+ · \d+ s elapsed", line) for line in lines), lines
+
+
+def test_a_log_times_each_stage_from_its_own_start_under_a_shared_label(monkeypatch, capsys):
+    """Both evaluations report as "eval": the second's elapsed time starts at its own start."""
+    from types import SimpleNamespace
+
+    import steering.cli as cli
+
+    now = [0.0]
+    monkeypatch.setattr(cli, "time", SimpleNamespace(monotonic=lambda: now[0]))
+    report = cli._log_progress()
+    for start, stage in ((0.0, "eval_gact"), (100.0, "heldout_gact")):
+        now[0] = start
+        report.stage(stage)
+        report("eval", 0, 10)
+        now[0] = start + 40
+        report("eval", 5, 10)
+        report.stage(stage, 50.0)
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split("] ")[1] for line in lines if "5/10" in line] == ["eval: 5/10 · 40 s elapsed · about 40 s left"] * 2, lines
