@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 
 import pytest
+import torch
 
 from steering.cli import main
 from steering.generation import GenerationConfig, generate
@@ -50,18 +52,30 @@ def test_a_replica_that_dies_is_restarted_and_its_batches_retried(embedded):
 
 
 def test_a_replica_killed_mid_batch_is_restarted_and_its_batch_decoded_again(embedded):
-    """Each replica's batch runs for seconds (160 tokens, no stop); the first is killed 2 s in,
-    while it decodes. Its batch is retried on the restarted replica, with the same tokens."""
+    """Each replica decodes one batch of long answers (a strong steering keeps the model off its
+    end token for 160 tokens); the first replica is killed a quarter of the way into the time
+    one process takes, while the call is decoding. Its batch is retried on the restarted
+    replica, with the same tokens."""
+    from steering.steer import MeanDiffSteerer, SteeringSpec
+
+    vectors = torch.zeros(embedded.n_layers, embedded.d_model)
+    vectors[4] = torch.randn(embedded.d_model, generator=torch.Generator().manual_seed(1))
+    steerer = MeanDiffSteerer(SteeringSpec((4,), (6.0,), "mean_diff"), vectors)
     config = GenerationConfig(max_new_tokens=160, temperature=1.0, seed=3, batch_size=3, stop="none")
-    alone = [a.tokens for a in generate(embedded, PROMPTS[:6], config)]
+    start = time.perf_counter()
+    alone = [a.tokens for a in generate(embedded, PROMPTS[:6], config, steerer=steerer)]
+    took = time.perf_counter() - start
+    assert min(map(len, alone)) > 100  # long answers: the batches decode for a while
     with workers(embedded, None, 2) as pool:
-        before = ray.get(pool.actors[0].pid.remote())
-        killer = threading.Timer(2.0, ray.kill, (pool.actors[0],), {"no_restart": False})
+        before, killed = ray.get(pool.actors[0].pid.remote()), []
+        killer = threading.Timer(took / 4, lambda: killed.append(time.perf_counter()) or ray.kill(pool.actors[0], no_restart=False))
+        start = time.perf_counter()
         killer.start()
-        try:
-            assert [a.tokens for a in generate(embedded, PROMPTS[:6], config)] == alone
-        finally:
-            killer.join()
+        tokens = [a.tokens for a in generate(embedded, PROMPTS[:6], config, steerer=steerer)]
+        end = time.perf_counter()
+        killer.join()
+        assert tokens == alone
+        assert start < killed[0] < end  # the kill landed while the call was decoding
         assert ray.get(pool.actors[0].pid.remote()) != before
 
 
@@ -75,3 +89,30 @@ def test_a_replica_that_stays_dead_fails_the_stage_and_nothing_is_recorded(embed
         with pytest.raises(WorkerError, match="a worker failed twice while generating .*nothing of this stage is recorded"):
             pipeline.run_stage("bias")
     assert "bias" not in pipeline.done_stages() and not Run(tmp_path / "r").metrics("bias")
+
+
+def test_sweep_cells_are_read_by_the_replicas_as_here(embedded):
+    """Each replica reads a consecutive run of the layer-by-alpha cells on its own prompt
+    prefixes; the grid equals the one read here, and progress counts every cell."""
+    from steering.activations import extract_activations
+    from steering.evaluation import layer_alpha_sweep
+    from steering.steer import MeanDiffSteerer, SteeringSpec
+
+    tasks = PromptSet.load().head(6)
+    cpp, neutral = (extract_activations(embedded, prompts, continuation="```", cache_dir=None)
+                    for prompts in ([t.prompts["cpp"] for t in tasks], [t.neutral for t in tasks]))
+    vectors = (cpp - neutral).mean(0)  # [layers, d_model]: towards C++
+
+    def make(layer, alpha):
+        return MeanDiffSteerer(SteeringSpec((layer,), (alpha,), "mean_diff"), vectors)
+
+    prompts, layers, alphas = [t.neutral for t in tasks], [0, 3, 5, 7], [0.25, 1.0, 4.0]
+    here, _ = layer_alpha_sweep(embedded, prompts, make, layers, alphas, "cpp")
+    counted = []
+    with workers(embedded, None, 2) as pool:
+        shipped = []
+        read = pool.tag_success
+        pool.tag_success = lambda *args: shipped.append(len(args[2])) or read(*args)
+        there, _ = layer_alpha_sweep(embedded, prompts, make, layers, alphas, "cpp", counted.append)
+    assert shipped == [12] and sum(counted) == 12
+    assert there.tolist() == here.tolist() and len({*here.ravel().tolist()}) > 1  # the cells differ
