@@ -12,7 +12,6 @@ import numpy as np
 
 from .generation import GenerationConfig, generate
 from .languages import LANGUAGE_KEYS, check_language
-from .parallel import current_pool
 from .prefix import prefixes, tag_success
 from .steer import MeanDiffSteerer
 from .stats import rate_interval
@@ -150,21 +149,17 @@ def layer_alpha_sweep(model, prompts: Sequence[str], make_steerer: Callable[[int
     len(alphas)]``, and the prompt prefixes it was read from (for more readings).
 
     Success is the target's tag after a forced fence (``prefix.tag_success``); the prompts run
-    once, and each cell costs two forward tokens per prompt. Inside ``parallel.workers`` the Ray
-    replicas read the cells, each on its own prefixes.
+    once, and each cell costs two forward tokens per prompt.
     """
     target = check_language(target)
     batches = prefixes(model, prompts)
-    cells = [make_steerer(layer, alpha) for layer in layers for alpha in alphas]
-    pool, progress = current_pool(), progress or (lambda n: None)
-    if pool is not None:  # inside parallel.workers: the Ray replicas read the cells
-        values = pool.tag_success(list(prompts), target, cells, progress)
-    else:
-        values = []
-        for cell in cells:
-            values.append(tag_success(batches, target, cell))
-            progress(1)
-    return np.array(values, dtype=float).reshape(len(layers), len(alphas)), batches
+    grid = np.zeros((len(layers), len(alphas)))
+    for i, layer in enumerate(layers):
+        for j, alpha in enumerate(alphas):
+            grid[i, j] = tag_success(batches, target, make_steerer(layer, alpha))
+            if progress is not None:
+                progress(1)
+    return grid, batches
 
 
 def assigned_cluster_success(batches, target: str, vectors, spec, assignment) -> float:

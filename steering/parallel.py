@@ -5,8 +5,7 @@ The batches are formed as one process forms them (``generation._batches``) and e
 whole by one replica, with the seeds each prompt has anyway, so padding, batched arithmetic and
 sampling are those of one process: the answers are the same. Inside ``with workers(...)``, every
 ``generate`` call of this thread without streaming or extra hooks goes to the replicas (the bias
-answers, the answers extraction and ACT read, the evaluation and the sweep's selection), and so
-do the sweep's layer-by-alpha cells, a consecutive run of them per replica.
+answers, the answers extraction and ACT read, the evaluation and the sweep's selection).
 
 A replica that dies is restarted once and its batch retried; a second death fails the call
 with one line, so the stage that asked is not recorded as done.
@@ -49,13 +48,6 @@ class Replica:
 
         return decode_batch(self.model, prompts, seeds, config, steerer=steerer, steered_rows=steered_rows)
 
-    def tag_success(self, prompts, target, steerers) -> list[float]:
-        """Sweep cells: ``prefix.tag_success`` of each steerer, on this replica's own prompt prefixes."""
-        from .prefix import prefixes, tag_success
-
-        batches = prefixes(self.model, prompts)
-        return [tag_success(batches, target, steerer) for steerer in steerers]
-
 
 class Pool:
     """``workers`` replicas of ``model`` (loaded from ``model_ref``, as the pipeline records it)."""
@@ -86,13 +78,6 @@ class Pool:
         futures = [self.actors[i % len(self.actors)].generate.remote(p, config, s, shared, rows)
                    for i, (p, s, rows) in enumerate(batches)]
         return self._gather(futures, on_answers, "generating")
-
-    def tag_success(self, prompts, target, steerers, on_cells) -> list[float]:
-        """Sweep cells shared out in consecutive runs, one per replica, in order."""
-        share = -(-len(steerers) // len(self.actors))
-        runs = [steerers[i : i + share] for i in range(0, len(steerers), share)]
-        futures = [actor.tag_success.remote(prompts, target, run) for actor, run in zip(self.actors, runs)]
-        return [v for values in self._gather(futures, on_cells, "reading sweep cells") for v in values]
 
     def _gather(self, futures, on_answers, doing: str) -> list:
         """Results in order; ``on_answers`` as each lands, and a heartbeat every second meanwhile."""

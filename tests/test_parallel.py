@@ -90,29 +90,3 @@ def test_a_replica_that_stays_dead_fails_the_stage_and_nothing_is_recorded(embed
             pipeline.run_stage("bias")
     assert "bias" not in pipeline.done_stages() and not Run(tmp_path / "r").metrics("bias")
 
-
-def test_sweep_cells_are_read_by_the_replicas_as_here(embedded):
-    """Each replica reads a consecutive run of the layer-by-alpha cells on its own prompt
-    prefixes; the grid equals the one read here, and progress counts every cell."""
-    from steering.activations import extract_activations
-    from steering.evaluation import layer_alpha_sweep
-    from steering.steer import MeanDiffSteerer, SteeringSpec
-
-    tasks = PromptSet.load().head(6)
-    cpp, neutral = (extract_activations(embedded, prompts, continuation="```", cache_dir=None)
-                    for prompts in ([t.prompts["cpp"] for t in tasks], [t.neutral for t in tasks]))
-    vectors = (cpp - neutral).mean(0)  # [layers, d_model]: towards C++
-
-    def make(layer, alpha):
-        return MeanDiffSteerer(SteeringSpec((layer,), (alpha,), "mean_diff"), vectors)
-
-    prompts, layers, alphas = [t.neutral for t in tasks], [0, 3, 5, 7], [0.25, 1.0, 4.0]
-    here, _ = layer_alpha_sweep(embedded, prompts, make, layers, alphas, "cpp")
-    counted = []
-    with workers(embedded, None, 2) as pool:
-        shipped = []
-        read = pool.tag_success
-        pool.tag_success = lambda *args: shipped.append(len(args[2])) or read(*args)
-        there, _ = layer_alpha_sweep(embedded, prompts, make, layers, alphas, "cpp", counted.append)
-    assert shipped == [12] and sum(counted) == 12
-    assert there.tolist() == here.tolist() and len({*here.ravel().tolist()}) > 1  # the cells differ
