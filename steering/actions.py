@@ -66,6 +66,15 @@ class RunSteering:
         spec = entry.make_spec(layers, [entry.check_alpha(a) for a in alphas], settings, self.learned)
         return entry.steerer(self.learned, settings, self.model, spec)
 
+    def control_vector(self, steerer, accept_inexact: bool = False):
+        """``steerer`` as a llama.cpp control vector, measured on the run's neutral prompts
+        (``control_vectors.control_vector``); a ValueError says what llama.cpp cannot express."""
+        from .control_vectors import control_vector
+
+        provenance = {"method": steerer.spec.method, "target": self.settings.target, "model": self.model.facts.name,
+                      "model_fingerprint": self.model.fingerprint}
+        return control_vector(steerer, self.model, [t.neutral for t in self.prompts], provenance, accept_inexact)
+
     def evaluated(self, method: str) -> dict[int, float]:
         """Layer -> alpha of ``method`` as the run's evaluation steered it (the sweep's layers
         times the selection's margin, or the method's own): the demo's starting point, so that

@@ -78,7 +78,12 @@ def cmd_generate(args) -> int:
 
     model = _load(args)
     config = GenerationConfig(max_new_tokens=args.max_new_tokens, temperature=args.temperature, seed=args.seed)
-    answer = generate(model, args.prompt, config)[0]
+    steerer = None
+    if args.control_vector is not None:
+        from .control_vectors import import_control_vector
+
+        steerer = import_control_vector(args.control_vector, model, args.control_vector_scale).steerer
+    answer = generate(model, args.prompt, config, steerer=steerer)[0]
     console.print(answer.text, highlight=False)
     d = answer.detection
     console.print(
@@ -255,24 +260,6 @@ def cmd_steer(args) -> int:
     return 0
 
 
-def cmd_export(args) -> int:
-    from .storage import Run
-    from .vectors_io import export_vectors, run_vectors
-
-    export_vectors(args.file, *run_vectors(Run(args.run_dir)))
-    console.print(f"wrote {args.file}")
-    return 0
-
-
-def cmd_import(args) -> int:
-    from .vectors_io import import_vectors
-
-    tensors, meta = import_vectors(args.file, _load(args))
-    shapes = ", ".join(f"{k} {tuple(v.shape)}" for k, v in tensors.items())
-    console.print(f"{args.file}: {shapes}; from {meta['model']} at {meta['hook_point']} ({meta['position']} token) — fits")
-    return 0
-
-
 def _stage_parsers(sub) -> None:
     """One subcommand per stage, and ``run`` for them all."""
     from .methods import METHODS
@@ -322,6 +309,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--temperature", type=float, default=0.0, help="0 for greedy (default: %(default)s)")
     p.add_argument("--seed", type=int, default=0, help="sampling seed (default: %(default)s)")
     p.add_argument("--max-new-tokens", type=int, default=320, help="(default: %(default)s)")
+    p.add_argument("--control-vector", type=Path, default=None, metavar="FILE.gguf",
+                   help="steer with a llama.cpp or repeng control vector, as llama.cpp does (every position)")
+    p.add_argument("--control-vector-scale", type=float, default=1.0, metavar="S", help="its strength (default: 1)")
     p.set_defaults(func=cmd_generate)
 
     p = sub.add_parser("detect", help="detect the language of a code file and check its syntax")
@@ -339,15 +329,9 @@ def build_parser() -> argparse.ArgumentParser:
     _setting_args(p, "tune")
     p.set_defaults(func=cmd_steer)
 
-    p = sub.add_parser("export-vectors", help="write a run's steering vectors to a safetensors file")
-    p.add_argument("run_dir", type=Path, help="an existing run directory (after clustering)")
-    p.add_argument("file", type=Path, help="the .safetensors file to write")
-    p.set_defaults(func=cmd_export)
+    from .cli_vectors import add_vector_parsers
 
-    p = sub.add_parser("import-vectors", help="check that a steering-vector file fits a model")
-    p.add_argument("file", type=Path, help="a .safetensors file written by export-vectors")
-    _model_args(p)
-    p.set_defaults(func=cmd_import)
+    add_vector_parsers(sub)
     return parser
 
 

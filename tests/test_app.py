@@ -7,6 +7,7 @@ import threading
 from pathlib import Path
 
 import pytest
+import torch
 from streamlit.testing.v1 import AppTest
 
 from conftest import DASHBOARD_RUN, hashes
@@ -522,3 +523,31 @@ def test_steer_says_why_an_answer_stopped_when_the_scores_turn_nan(runs, monkeyp
     assert not app.exception and not app.error
     badges = [m.value for m in app.markdown if "NaN or infinite" in m.value]
     assert len(badges) == 2 and all("stopped after 0 tokens" in b for b in badges)
+
+
+def test_steer_exports_the_steering_as_a_llama_cpp_control_vector(runs, embedded, tmp_path):
+    """Issue 20: the Steer page's steering as a GGUF control vector, refused until the user
+    accepts what llama.cpp cannot follow, then the file the library writes for the same steering."""
+    from steering.actions import RunSteering
+    from steering.control_vectors import ControlVector
+
+    app = steer_page()
+    prepare = next(b for b in app.button if b.label == "Prepare the control vector")
+    prepare.click().run()
+    assert len(app.error) == 1 and not app.get("download_button")
+    assert app.error[0].value.startswith("Cannot export: llama.cpp cannot express this steering: Steerscope steers "
+                                         "from the last prompt token on")
+    app.checkbox(key="gguf_accept").check().run()
+    next(b for b in app.button if b.label == "Prepare the control vector").click().run()
+    assert not app.exception and not app.error
+    assert [b.label for b in app.get("download_button")] == ["Download control vector (GGUF)"]
+    assert any("llama.cpp steers every prompt token too" in w.value for w in app.warning)
+    path = tmp_path / "page.gguf"
+    path.write_bytes(app.session_state["gguf"]["data"])
+    shown = ControlVector.read(path)
+    steering = RunSteering(runs / DASHBOARD_RUN, embedded)
+    evaluated = steering.evaluated("gact")
+    steerer = steering.steerer("gact", list(evaluated), list(evaluated.values()), schedule=steering.chosen_schedule("gact"))
+    expected = steering.control_vector(steerer, accept_inexact=True)
+    assert sorted(shown.directions) == sorted(expected.directions) == sorted(evaluated)
+    assert all(torch.allclose(shown.directions[b], expected.directions[b], atol=1e-6) for b in evaluated)

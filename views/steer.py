@@ -16,7 +16,7 @@ from steering.schema import EVAL_MEASURES, MEASURE_DEFINITIONS
 from steering.steer import SCHEDULES
 
 # This page's session state belongs to the open run: reset when another run is opened.
-own_run_state("steer_result", "task_set_result", "preset", "task", "method", "saved_alphas", "schedule", "seed",
+own_run_state("steer_result", "task_set_result", "gguf", "gguf_accept", "preset", "task", "method", "saved_alphas", "schedule", "seed",
               "address_read", "layers_on", "ask_too", "max_tokens", "show_prefilled", prefixes=("alpha_", "prompt_"))
 
 st.title("Steer")
@@ -353,6 +353,30 @@ if outcome:
                                     for k in ("fenced_target", "success", "compiling", "no_code_block", "repeated_ngrams")}
                                 for c in ("baseline", "steered")}).T, right)
     right.caption("95% bootstrap intervals over tasks.")
+
+with st.expander("Use this steering in llama.cpp: a GGUF control vector", expanded=False):
+    st.caption("llama.cpp adds one constant vector to chosen blocks' outputs at every position, the prompt included "
+               "(`--control-vector-scaled FILE 1`; alpha is in the file). Steerscope writes each layer's nearest "
+               "constant vector, measured on the run's neutral prompts; the file says what is approximate.")
+    accept = st.checkbox("Export even where llama.cpp cannot follow the schedule (it steers every token, the prompt "
+                         "included)", key="gguf_accept")
+    if st.button("Prepare the control vector"):
+        steerer = make_steerer()
+        if steerer is not None:
+            try:
+                with st.spinner("Measuring the steering on the run's neutral prompts…"):
+                    vector = steering.control_vector(steerer, accept_inexact=accept)
+                st.session_state.gguf = {"spec": steerer.spec, "data": vector.to_bytes(), "notes": [
+                    vector.metadata[k] for k in ("steerscope.schedule", "steerscope.approximation") if k in vector.metadata]}
+            except ValueError as err:
+                st.error(f"Cannot export: {err}")
+    gguf = st.session_state.get("gguf")
+    if gguf:
+        for note in gguf["notes"]:
+            st.warning(note)
+        st.caption(f"Prepared for {spec_words(gguf['spec'])}: prepare it again after changing the steering.")
+        st.download_button("Download control vector (GGUF)", gguf["data"], mime="application/octet-stream",
+                           file_name=f"{results.run.dir.name}-{gguf['spec'].method}.gguf")
 
 for prompt_set, words in (("heldout", "held-out phrasings"), ("neutral", "neutral prompts")):
     table = results.display_table(prompt_set)

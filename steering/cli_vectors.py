@@ -1,0 +1,98 @@
+"""The CLI's steering-vector files: Steerscope's safetensors (``export-vectors``,
+``import-vectors``) and llama.cpp's GGUF control vectors (``export-gguf``, ``import-gguf``).
+Errors go through ``cli.main``'s boundary like every command's."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .summary import console, table
+
+
+def cmd_export(args) -> int:
+    from .storage import Run
+    from .vectors_io import export_vectors, run_vectors
+
+    export_vectors(args.file, *run_vectors(Run(args.run_dir)))
+    console.print(f"wrote {args.file}")
+    return 0
+
+
+def cmd_import(args) -> int:
+    from .cli import _load
+    from .vectors_io import import_vectors
+
+    tensors, meta = import_vectors(args.file, _load(args))
+    shapes = ", ".join(f"{k} {tuple(v.shape)}" for k, v in tensors.items())
+    console.print(f"{args.file}: {shapes}; from {meta['model']} at {meta['hook_point']} ({meta['position']} token) — fits")
+    return 0
+
+
+def _directions(vector, title: str) -> None:
+    table(title, ["llama.cpp block", "norm"], [[str(b), f"{float(v.norm()):.3f}"] for b, v in sorted(vector.directions.items())])
+
+
+def cmd_export_gguf(args) -> int:
+    from .cli import _open_pipeline
+    from .control_vectors import run_control_vector
+
+    if args.file.suffix.lower() != ".gguf":
+        raise ValueError(f"{args.file.name}: a control vector file ends in .gguf")
+    pipeline = _open_pipeline(args, new_run=False)
+    pipeline.progress.stop()
+    vector = run_control_vector(pipeline, args.method, accept_inexact=args.accept_inexact)
+    vector.save(args.file)
+    _directions(vector, f"{args.method} as a llama.cpp control vector (alpha included: scale 1)")
+    for key, label in (("steerscope.schedule", "not expressed"), ("steerscope.approximation", "approximated")):
+        if key in vector.metadata:
+            console.print(f"warning: {label}: {vector.metadata[key]}", style="yellow", highlight=False, soft_wrap=True)
+    console.print(f"wrote {args.file}; in llama.cpp: --control-vector-scaled {args.file} 1", highlight=False)
+    return 0
+
+
+def cmd_import_gguf(args) -> int:
+    from .cli import _load
+    from .control_vectors import import_control_vector
+
+    artifacts = import_control_vector(args.file, _load(args), args.scale)
+    spec = artifacts.spec
+    table(f"{args.file.name}: mean difference at every position, scale {args.scale:g}", ["layer", "norm"],
+          [[str(layer), f"{float(artifacts.steerer.mean_vectors[layer].norm()):.3f}"] for layer in spec.layers])
+    if args.save:
+        artifacts.save(args.save)
+        console.print(f"wrote {args.save} (SteeringArtifacts.load reads it)")
+    console.print(f"fits {artifacts.provenance['model']}", highlight=False)
+    return 0
+
+
+def add_vector_parsers(sub) -> None:
+    from .cli import _model_args
+    from .methods import steering_methods
+
+    p = sub.add_parser("export-vectors", help="write a run's steering vectors to a safetensors file")
+    p.add_argument("run_dir", type=Path, help="an existing run directory (after clustering)")
+    p.add_argument("file", type=Path, help="the .safetensors file to write")
+    p.set_defaults(func=cmd_export)
+
+    p = sub.add_parser("import-vectors", help="check that a steering-vector file fits a model")
+    p.add_argument("file", type=Path, help="a .safetensors file written by export-vectors")
+    _model_args(p)
+    p.set_defaults(func=cmd_import)
+
+    p = sub.add_parser("export-gguf", help="write a run's steering as a llama.cpp control vector (GGUF)")
+    p.add_argument("run_dir", type=Path, help="an existing run directory, fitted for the method")
+    p.add_argument("file", type=Path, help="the .gguf file to write")
+    p.add_argument("--method", default="gact", choices=steering_methods(), help="steering method (default: %(default)s)")
+    p.add_argument("--accept-inexact", action="store_true",
+                   help="export a schedule llama.cpp cannot express (it steers every token, the prompt included); "
+                        "the file records the difference")
+    _model_args(p)
+    p.set_defaults(func=cmd_export_gguf)
+
+    p = sub.add_parser("import-gguf", help="check a llama.cpp or repeng control vector against a model")
+    p.add_argument("file", type=Path, help="a control vector .gguf file")
+    p.add_argument("--scale", type=float, default=1.0, help="its strength, as llama.cpp's --control-vector-scaled (default: 1)")
+    p.add_argument("--save", type=Path, default=None, help="also write it as Steerscope steering artifacts (.safetensors)")
+    _model_args(p)
+    p.set_defaults(func=cmd_import_gguf)
+
