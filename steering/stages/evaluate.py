@@ -97,7 +97,7 @@ def _asked(ctx: Context, learned: Learned, prompt_set: str, ids, config: Generat
     answers, metrics = _stored(learned, stage, key, len(prompts), advance)
     if answers is not None:
         return answers, int(metrics[BUDGET]["value"])
-    for other in PROMPT_SETS:  # the other prompt set asks the same tasks: its answers are these
+    for other in (p for p in PROMPT_SETS if p != prompt_set):  # the other set asks the same tasks: its answers are these
         answers, metrics = _stored(learned, baseline_stage(other, "asked"), key, len(prompts), advance)
         if answers is not None:
             budget = int(metrics[BUDGET]["value"])
