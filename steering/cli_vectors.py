@@ -46,7 +46,8 @@ def cmd_export_gguf(args) -> int:
     for key, label in (("steerscope.schedule", "not expressed"), ("steerscope.approximation", "approximated")):
         if key in vector.metadata:
             console.print(f"warning: {label}: {vector.metadata[key]}", style="yellow", highlight=False, soft_wrap=True)
-    console.print(f"wrote {args.file}; in llama.cpp: --control-vector-scaled {args.file} 1", highlight=False)
+    console.print(f"wrote {args.file}; in llama.cpp: --control-vector {args.file} (scale 1: alpha is in the file)",
+                  highlight=False)
     return 0
 
 

@@ -1,10 +1,11 @@
 """llama.cpp control vectors: a steering as the GGUF file that llama.cpp, and the tools built on
-it, load with ``--control-vector-scaled FILE S``; and such files read back as a steering.
+it, load with ``--control-vector FILE`` (``--control-vector-scaled FILE:S`` to scale it); and such
+files read back as a steering.
 
 The format, from llama.cpp's loader (``common_control_vector_load``): architecture
 ``controlvector``, a 1-D float32 tensor ``direction.N`` per steered block, which llama.cpp adds,
 times ``S``, to block N's output at every position, the prompt included. It refuses a file that
-names ``direction.0``, so the input of block 0 cannot be steered. ``controlvector.model_hint``
+names ``direction.0``, so neither block 0's output nor its input can be steered. ``controlvector.model_hint``
 (the model's type) and ``controlvector.layer_count`` (the number of directions, as llama.cpp's
 and repeng's writers count it) are read by no engine, only by people and other tools.
 
@@ -15,7 +16,8 @@ answer token is chosen), with the steering on every layer at once. For mean diff
 its vector times alpha, exactly; for G-ACT's probe-weighted mixture, ACT's gated heads and the
 neuron's scaled activation it is an approximation, and the file's ``steerscope.approximation``
 says so. A schedule llama.cpp cannot express (generated tokens only, a window, until the fence,
-gated) is refused unless the caller accepts it (``accept_inexact``); the file records it.
+gated), or a steering of block 0 (left out), is refused unless the caller accepts it
+(``accept_inexact``); the file records it.
 """
 
 from __future__ import annotations
@@ -75,6 +77,7 @@ class ControlVector:
     directions: dict[int, torch.Tensor]
     model_hint: str
     metadata: dict = field(default_factory=dict)
+    layer_count: int | None = None  # as a file declared it (writers count directions, or the model's layers)
 
     def __post_init__(self):
         if not self.directions:
@@ -97,7 +100,7 @@ class ControlVector:
             path = Path(folder) / "vector.gguf"
             writer = gguf.GGUFWriter(str(path), ARCH)
             writer.add_string(HINT_KEY, self.model_hint)
-            writer.add_int32(COUNT_KEY, len(self.directions))
+            writer.add_int32(COUNT_KEY, len(self.directions))  # as llama.cpp's and repeng's writers count
             for key, value in self.metadata.items():
                 add = {bool: writer.add_bool, int: writer.add_int64, float: writer.add_float64}.get(type(value), writer.add_string)
                 add(key, value if type(value) in (bool, int, float) else str(value))
@@ -133,6 +136,8 @@ class ControlVector:
 
         path = Path(path)
         name = path.name
+        if not path.is_file():  # a pipe or a device would block the read
+            raise StorageError(f"{name} is not a file: give the path of a control vector (.gguf)")
         if path.stat().st_size > MAX_FILE_BYTES:
             raise StorageError(f"{name} is {path.stat().st_size / 2**30:.1f} GiB; a control vector is at most "
                                f"{MAX_FILE_BYTES / 2**30:.0f} GiB")
@@ -160,9 +165,11 @@ class ControlVector:
             raise StorageError(f"{name} holds no direction tensors")
         if 0 in directions:
             raise StorageError(f"{name} holds direction.0, which llama.cpp refuses (block 0's output cannot be steered)")
+        count = fields.get(COUNT_KEY)
         try:
             return cls(directions, str(fields.get(HINT_KEY, "")),
-                       {k: v for k, v in fields.items() if k.startswith("steerscope.")})
+                       {k: v for k, v in fields.items() if k.startswith("steerscope.")},
+                       int(count) if isinstance(count, int) else None)
         except ValueError as err:
             raise StorageError(f"{name}: {err}") from None
 
@@ -175,11 +182,14 @@ class ControlVector:
         if max(self.directions) >= model.n_layers:
             raise StorageError(f"{name} steers block {max(self.directions)}; {model.facts.name} has blocks "
                                f"0..{model.n_layers - 1}")
+        if self.layer_count is not None and self.layer_count > model.n_layers:
+            raise StorageError(f"{name} declares {self.layer_count} layers ({COUNT_KEY}); {model.facts.name} has "
+                               f"{model.n_layers}")
         if self.model_hint and model_type and not model_type.startswith(self.model_hint):
             raise StorageError(f"{name} was made for a {self.model_hint!r} model; {model.facts.name} is {model_type!r}")
 
     def steerer(self, model, scale: float = 1.0):
-        """The steering llama.cpp applies with ``--control-vector-scaled FILE scale``: mean
+        """The steering llama.cpp applies with ``--control-vector-scaled FILE:scale``: mean
         difference at every position, prompt included, of each block's output."""
         from .steer import MeanDiffSteerer, SteeringSpec
 

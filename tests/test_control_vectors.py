@@ -4,6 +4,8 @@ ACT and the neuron), TransformerLens names mapped to llama.cpp blocks, schedules
 follow refused unless accepted, the GGUF round trip read with the ``gguf`` package, and files in
 other tools' layouts imported as mean difference, or refused when made for another model."""
 
+import re
+
 import gguf
 import numpy as np
 import pytest
@@ -72,7 +74,7 @@ def test_mean_difference_exports_its_vectors_times_alpha_and_reads_back_the_same
         assert tensor.tensor_type == gguf.GGMLQuantizationType.F32 and list(tensor.shape) == [embedded.d_model]
         np.testing.assert_array_equal(tensor.data, vector.directions[layer].numpy())
     back = ControlVector.read(path)
-    assert back.model_hint == "llama" and sorted(back.directions) == sorted(expected)
+    assert back.model_hint == "llama" and back.layer_count == len(expected) and sorted(back.directions) == sorted(expected)
     assert all(torch.equal(back.directions[b], vector.directions[b]) for b in expected)
     assert back.metadata == {k: v for k, v in vector.metadata.items() if k.startswith("steerscope.")}
 
@@ -126,7 +128,7 @@ def test_a_schedule_llama_cpp_cannot_follow_is_refused_unless_accepted(dashboard
     assert not out.exists()
     assert main(["export-gguf", str(run), str(out), "--method", "mean_diff", "--accept-inexact"]) == 0
     said = " ".join(capsys.readouterr().out.split())
-    assert "warning: not expressed" in said and f"--control-vector-scaled {out} 1" in said
+    assert "warning: not expressed" in said and f"--control-vector {out} (scale 1" in said
     assert ControlVector.read(out).metadata["steerscope.method"] == "mean_diff"
 
     steering = RunSteering(run, embedded)
@@ -186,6 +188,8 @@ def test_control_vectors_of_other_tools_import_as_mean_difference_of_every_posit
 BAD_VECTORS = {
     "another width": (lambda w, d: {3: np.ones(w + 8, np.float32)}, {}, "has directions of width 136"),
     "a deeper model": (lambda w, d: {d: np.ones(w, np.float32)}, {}, "steers block 8; steerscope-demo has blocks 0..7"),
+    "a deeper model's count": (lambda w, d: {3: np.ones(w, np.float32)}, {"count": 36},
+                               "declares 36 layers (controlvector.layer_count); steerscope-demo has 8"),
     "another model type": (lambda w, d: {3: np.ones(w, np.float32)}, {"hint": "qwen2"}, "made for a 'qwen2' model"),
     "direction.0": (lambda w, d: {0: np.ones(w, np.float32), 1: np.ones(w, np.float32)}, {}, "holds direction.0"),
     "float16": (lambda w, d: {3: np.ones(w, np.float16)}, {}, "as F16"),
@@ -200,7 +204,7 @@ BAD_VECTORS = {
 def test_a_control_vector_for_another_model_or_malformed_is_refused_in_one_line(case, embedded, tmp_path, capsys):
     directions, options, message = BAD_VECTORS[case]
     path = write_vector(tmp_path / "bad.gguf", directions(embedded.d_model, embedded.n_layers), **options)
-    with pytest.raises(StorageError, match=message.replace("(", r"\(").replace(".", r"\.")):
+    with pytest.raises(StorageError, match=re.escape(message)):
         import_control_vector(path, embedded)
     assert main(["import-gguf", str(path)]) == 2
     lines = [line for line in capsys.readouterr().out.splitlines() if line.strip()]
@@ -213,6 +217,10 @@ def test_a_truncated_control_vector_is_refused(embedded, tmp_path):
     cut.write_bytes(path.read_bytes()[:-100])
     with pytest.raises(StorageError, match="cut.gguf is not a readable GGUF file"):
         ControlVector.read(cut)
+    with pytest.raises(StorageError, match="is not a file"):
+        ControlVector.read(tmp_path)
+    with pytest.raises(StorageError, match="is not a file"):
+        ControlVector.read(tmp_path / "absent.gguf")
 
 
 def test_the_command_line_imports_and_steers_with_a_control_vector(embedded, tmp_path, capsys):

@@ -356,7 +356,7 @@ if outcome:
 
 with st.expander("Use this steering in llama.cpp: a GGUF control vector", expanded=False):
     st.caption("llama.cpp adds one constant vector to chosen blocks' outputs at every position, the prompt included "
-               "(`--control-vector-scaled FILE 1`; alpha is in the file). Steerscope writes each layer's nearest "
+               "(`--control-vector FILE`; alpha is in the file). Steerscope writes each layer's nearest "
                "constant vector, measured on the run's neutral prompts; the file says what is approximate.")
     accept = st.checkbox("Export even where llama.cpp cannot follow the schedule (it steers every token, the prompt "
                          "included)", key="gguf_accept")
