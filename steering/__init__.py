@@ -30,6 +30,8 @@ _WHERE = {
     "detect_language": "detect",
     "Run": "storage", "StorageError": "storage", "RunLockedError": "storage",
     "RunResults": "results",
+    "ControlVector": "control_vectors", "control_vector": "control_vectors",
+    "run_control_vector": "control_vectors", "import_control_vector": "control_vectors",
 }
 __all__ = sorted(_WHERE)
 

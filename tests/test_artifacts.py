@@ -34,7 +34,9 @@ def fitted(embedded, tmp_path_factory):
 
 
 def test_the_library_says_what_it_is():
-    assert {"load_model", "PromptSet", "PipelineSettings", "fit_gact", "SteeringArtifacts", "generate"} <= set(steering.__all__)
+    assert {"load_model", "PromptSet", "PipelineSettings", "fit_gact", "SteeringArtifacts", "generate",
+            "ControlVector", "import_control_vector"} <= set(steering.__all__)
+    assert all(getattr(steering, name) is not None for name in steering.__all__)  # each name resolves
     with pytest.raises(AttributeError, match="no attribute 'nope'"):
         steering.nope
 

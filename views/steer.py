@@ -266,6 +266,29 @@ if running:
 else:
     buttons[1].button("Run the task set", on_click=lambda: st.session_state.update(task_set_start=True),
                       help="Baseline and steered answers to every task's neutral prompt, scored.")
+with st.expander("Use this steering in llama.cpp: a GGUF control vector", expanded=False):
+    st.caption("llama.cpp adds one constant vector to chosen blocks' outputs at every position, the prompt included "
+               "(`--control-vector FILE`; alpha is in the file). Steerscope writes each layer's nearest "
+               "constant vector, measured on the run's neutral prompts; the file says what is approximate.")
+    accept = st.checkbox("Export even where llama.cpp cannot follow the schedule (it steers every token, the prompt "
+                         "included)", key="gguf_accept")
+    if st.button("Prepare the control vector"):
+        steerer = make_steerer()
+        if steerer is not None:
+            try:
+                with st.spinner("Measuring the steering on the run's neutral prompts…"):
+                    vector = steering.control_vector(steerer, accept_inexact=accept)
+                st.session_state.gguf = {"spec": steerer.spec, "data": vector.to_bytes(), "notes": [
+                    vector.metadata[k] for k in ("steerscope.schedule", "steerscope.approximation") if k in vector.metadata]}
+            except ValueError as err:
+                st.error(f"Cannot export: {err}")
+    gguf = st.session_state.get("gguf")
+    if gguf:
+        for note in gguf["notes"]:
+            st.warning(note)
+        st.caption(f"Prepared for {spec_words(gguf['spec'])}: prepare it again after changing the steering.")
+        st.download_button("Download control vector (GGUF)", gguf["data"], mime="application/octet-stream",
+                           file_name=f"{results.run.dir.name}-{gguf['spec'].method}.gguf")
 answers_area = st.container(key="answers")  # the streamed answers, then the result, in the same place
 if generate_clicked:
     steerer = make_steerer()
@@ -353,30 +376,6 @@ if outcome:
                                     for k in ("fenced_target", "success", "compiling", "no_code_block", "repeated_ngrams")}
                                 for c in ("baseline", "steered")}).T, right)
     right.caption("95% bootstrap intervals over tasks.")
-
-with st.expander("Use this steering in llama.cpp: a GGUF control vector", expanded=False):
-    st.caption("llama.cpp adds one constant vector to chosen blocks' outputs at every position, the prompt included "
-               "(`--control-vector FILE`; alpha is in the file). Steerscope writes each layer's nearest "
-               "constant vector, measured on the run's neutral prompts; the file says what is approximate.")
-    accept = st.checkbox("Export even where llama.cpp cannot follow the schedule (it steers every token, the prompt "
-                         "included)", key="gguf_accept")
-    if st.button("Prepare the control vector"):
-        steerer = make_steerer()
-        if steerer is not None:
-            try:
-                with st.spinner("Measuring the steering on the run's neutral prompts…"):
-                    vector = steering.control_vector(steerer, accept_inexact=accept)
-                st.session_state.gguf = {"spec": steerer.spec, "data": vector.to_bytes(), "notes": [
-                    vector.metadata[k] for k in ("steerscope.schedule", "steerscope.approximation") if k in vector.metadata]}
-            except ValueError as err:
-                st.error(f"Cannot export: {err}")
-    gguf = st.session_state.get("gguf")
-    if gguf:
-        for note in gguf["notes"]:
-            st.warning(note)
-        st.caption(f"Prepared for {spec_words(gguf['spec'])}: prepare it again after changing the steering.")
-        st.download_button("Download control vector (GGUF)", gguf["data"], mime="application/octet-stream",
-                           file_name=f"{results.run.dir.name}-{gguf['spec'].method}.gguf")
 
 for prompt_set, words in (("heldout", "held-out phrasings"), ("neutral", "neutral prompts")):
     table = results.display_table(prompt_set)
