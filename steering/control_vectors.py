@@ -264,6 +264,8 @@ def control_vector(steerer, model, prompts: list[str], provenance: dict | None =
     left_out = [name for name, (block, _) in places.items() if block < 1]
     if left_out:
         inexact.append(f"llama.cpp cannot steer block 0's output (it refuses direction.0): {', '.join(left_out)} left out")
+    if not places:
+        raise ValueError("nothing to export: every steered layer's alpha is 0")
     if len(left_out) == len(places):
         raise ValueError(f"nothing to export: llama.cpp cannot steer block 0's output or earlier ({', '.join(left_out)})")
     if inexact and not accept_inexact:

@@ -142,6 +142,8 @@ def test_a_schedule_llama_cpp_cannot_follow_is_refused_unless_accepted(dashboard
     with pytest.raises(ValueError, match="refuses direction.0.: blocks.0.hook_out left out"):
         steering.control_vector(with_first)
     assert sorted(steering.control_vector(with_first, accept_inexact=True).directions) == [3]
+    with pytest.raises(ValueError, match="every steered layer's alpha is 0"):
+        steering.control_vector(steering.steerer("mean_diff", [3], [0.0], schedule="all"), accept_inexact=True)
 
 
 def write_vector(path, directions: dict, hint="llama", count=None, arch="controlvector", count_type="uint32"):
