@@ -107,9 +107,8 @@ def main() -> None:
     vector = run_control_vector(pipeline, args.method, accept_inexact=True)
     path = vector.save(args.out / f"{args.method}.gguf")
     say(f"exported {path} (blocks {sorted(vector.directions)}); {len(prompts)} held-out phrasings, budget {budget} tokens")
-    for key in ("steerscope.schedule", "steerscope.approximation"):
-        if key in vector.metadata:
-            say(f"  {key}: {vector.metadata[key]}")
+    for kind, words in vector.differences.items():
+        say(f"  {kind}: {words}")
 
     config = GenerationConfig(max_new_tokens=budget, temperature=0.0, seed=settings.seed, batch_size=settings.batch_size)
     steerer = import_control_vector(path, model).steerer

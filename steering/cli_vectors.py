@@ -43,9 +43,8 @@ def cmd_export_gguf(args) -> int:
     vector = run_control_vector(pipeline, args.method, accept_inexact=args.accept_inexact)
     vector.save(args.file)
     _directions(vector, f"{args.method} as a llama.cpp control vector (alpha included: scale 1)")
-    for key, label in (("steerscope.schedule", "not expressed"), ("steerscope.approximation", "approximated")):
-        if key in vector.metadata:
-            console.print(f"warning: {label}: {vector.metadata[key]}", style="yellow", highlight=False, soft_wrap=True)
+    for kind, words in vector.differences.items():
+        console.print(f"warning: {kind}: {words}", style="yellow", highlight=False, soft_wrap=True)
     console.print(f"wrote {args.file}; in llama.cpp: --control-vector {args.file} (scale 1: alpha is in the file)",
                   highlight=False)
     return 0

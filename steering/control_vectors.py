@@ -89,6 +89,13 @@ class ControlVector:
             raise ValueError("llama.cpp refuses direction.0: block 0's output cannot be steered")
 
     @property
+    def differences(self) -> dict[str, str]:
+        """What the file does not do as Steerscope did, by kind: "not expressed" (the schedule,
+        ``steerscope.schedule``) and "approximated" (``steerscope.approximation``); empty when exact."""
+        kinds = {"not expressed": "steerscope.schedule", "approximated": "steerscope.approximation"}
+        return {kind: self.metadata[key] for kind, key in kinds.items() if key in self.metadata}
+
+    @property
     def width(self) -> int:
         return int(next(iter(self.directions.values())).shape[-1])
 
@@ -216,12 +223,12 @@ def _model_type(model) -> str:
 
 
 def constant_additions(model, steerer, prompts: list[str], batch_size: int = 16) -> dict[str, torch.Tensor]:
-    """Per hook of ``steerer``: the mean of what it adds to the residual stream at the last
-    position of each formatted prompt, in float32, all hooks steering at once. A hook inside a
-    block (ACT's heads, a neuron) is carried through the projection that writes its output."""
+    """Per hook of ``steerer`` (on schedule "all": ``control_vector`` gives it so): the mean of
+    what it adds to the residual stream at the last position of each formatted prompt, in
+    float32, all hooks steering at once. A hook inside a block (ACT's heads, a neuron) is
+    carried through the projection that writes its output."""
     from .generation import encode_prompts, forward, positions_of
 
-    steady = replace(steerer, spec=replace(steerer.spec, schedule="all"))  # a steered step; the schedule is the caller's
     sums: dict[str, torch.Tensor] = {}
 
     def measured(name, fn):
@@ -231,7 +238,7 @@ def constant_additions(model, steerer, prompts: list[str], batch_size: int = 16)
             return steered.to(activation.dtype)
         return hook
 
-    hooks = steady.hooks(model)
+    hooks = steerer.hooks(model)
     with torch.no_grad(), thread_hooks(model, [(name, measured(name, fn)) for name, fn in hooks]):
         for start in range(0, len(prompts), batch_size):
             ids, mask = encode_prompts(model, prompts[start:start + batch_size])

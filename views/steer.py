@@ -278,8 +278,8 @@ with st.expander("Use this steering in llama.cpp: a GGUF control vector", expand
             try:
                 with st.spinner("Measuring the steering on the run's neutral prompts…"):
                     vector = steering.control_vector(steerer, accept_inexact=accept)
-                st.session_state.gguf = {"spec": steerer.spec, "data": vector.to_bytes(), "notes": [
-                    vector.metadata[k] for k in ("steerscope.schedule", "steerscope.approximation") if k in vector.metadata]}
+                st.session_state.gguf = {"spec": steerer.spec, "data": vector.to_bytes(),
+                                         "notes": list(vector.differences.values())}
             except ValueError as err:
                 st.error(f"Cannot export: {err}")
     gguf = st.session_state.get("gguf")
