@@ -29,7 +29,7 @@ from .summary import console, table
 def _model_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", default=None, help="Hugging Face id or local directory (default: the embedded model)")
     parser.add_argument("--device", default=None, help="cpu, cuda, cuda:N (default: CUDA when present)")
-    parser.add_argument("--dtype", default=None, help="float32, float16, bfloat16 (default: bfloat16 on CUDA and, for models from 100M parameters, on CPUs with AMX; else float32; a run's own when it is reopened)")
+    parser.add_argument("--dtype", default=None, help="float32, float16, bfloat16 (default: bfloat16 on CUDA and, for models from 100M parameters, on CPUs with AMX or AVX-512 BF16; else float32; a run's own when it is reopened). `model` says which and why")
     parser.add_argument("--device-map", default=None, choices=DEVICE_MAPS,
                         help="spread a model too large for one device over the GPUs, CPU memory and disk (accelerate)")
     parser.add_argument("--max-memory", nargs="+", default=None, metavar="DEVICE=SIZE",

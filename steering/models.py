@@ -40,7 +40,7 @@ EMBEDDED_MODEL_NAME = "steerscope-demo"
 DEFAULT_HOOK_POINT = "resid_post"
 
 _DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
-CPU_BF16_MIN_PARAMS = 100_000_000  # models from which ``auto`` runs bfloat16 on a CPU with AMX
+CPU_BF16_MIN_PARAMS = 100_000_000  # models from which ``auto`` runs bfloat16 on a CPU that computes it natively
 _MEMORY_HEADROOM = 1.3  # activations, KV cache and the bridge's wrappers on top of the weights
 
 
@@ -64,6 +64,7 @@ class ModelFacts:
     dtype: str
     n_hook_points: int
     instruction: str | None = None  # added to every prompt (see generation.CODE_BLOCK_INSTRUCTION)
+    dtype_reason: str = ""  # why this dtype (``choose_dtype``)
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -133,21 +134,44 @@ def pick_device(device: str | None = None) -> torch.device:
     return torch.device(device)
 
 
-def pick_dtype(dtype: str | torch.dtype | None, device: torch.device, n_params: int = 0) -> torch.dtype:
-    """``auto`` (or None): bfloat16 where the hardware multiplies it natively, else float32.
-    That is a CUDA card that supports it, or a CPU with AMX units for a model of at least
-    ``CPU_BF16_MIN_PARAMS`` (Qwen2.5-Coder-0.5B's products run 2.5-5x faster there; a smaller
-    model's pace is Python's, and float32 costs it nothing)."""
+def cpu_bf16_units() -> str | None:
+    """The CPU's native bfloat16 arithmetic, as torch's own kernels detect it: AMX tiles, or
+    AVX-512 BF16 dot products (AMD EPYC's, Qwen's MLP product 2-4x faster than float32); None
+    where bfloat16 would be emulated, and slower than float32."""
+    for name, supported in (("AMX", "_is_amx_tile_supported"), ("AVX-512 BF16", "_is_avx512_bf16_supported")):
+        if getattr(torch.cpu, supported, lambda: False)():
+            return name
+    return None
+
+
+def choose_dtype(dtype: str | torch.dtype | None, device: torch.device, n_params: int = 0) -> tuple[torch.dtype, str]:
+    """``(dtype, why)``. ``auto`` (or None): bfloat16 where the hardware multiplies it natively,
+    else float32. That is a CUDA card that supports it, or a CPU with AMX or AVX-512 BF16
+    (``cpu_bf16_units``) for a model of at least ``CPU_BF16_MIN_PARAMS`` (a smaller model's
+    pace is Python's, and float32 costs it nothing)."""
     if isinstance(dtype, torch.dtype):
-        return dtype
-    if dtype in (None, "auto"):
-        if device.type == "cuda":
-            return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float32
-        amx = getattr(torch.cpu, "_is_amx_tile_supported", lambda: False)()
-        return torch.bfloat16 if device.type == "cpu" and amx and n_params >= CPU_BF16_MIN_PARAMS else torch.float32
-    if dtype not in _DTYPES:
-        raise ModelLoadError(f"unknown dtype {dtype!r}; expected auto or one of {', '.join(_DTYPES)}")
-    return _DTYPES[dtype]
+        return dtype, "given"
+    if dtype not in (None, "auto"):
+        if dtype not in _DTYPES:
+            raise ModelLoadError(f"unknown dtype {dtype!r}; expected auto or one of {', '.join(_DTYPES)}")
+        return _DTYPES[dtype], "given (--dtype)"
+    if device.type == "cuda":
+        native = torch.cuda.is_bf16_supported()
+        return (torch.bfloat16, "this GPU computes bfloat16") if native else (torch.float32, "this GPU has no bfloat16")
+    if device.type != "cpu":
+        return torch.float32, f"float32 on {device.type}"
+    units = cpu_bf16_units()
+    if units is None:
+        return torch.float32, "this CPU has no native bfloat16 arithmetic (neither AMX nor AVX-512 BF16)"
+    if n_params < CPU_BF16_MIN_PARAMS:
+        return torch.float32, (f"{n_params / 1e6:.1f}M parameters, under the {CPU_BF16_MIN_PARAMS / 1e6:.0f}M from which "
+                               f"bfloat16 pays on a CPU (this one has {units})")
+    return torch.bfloat16, f"this CPU multiplies bfloat16 natively ({units}), and the model has {n_params / 1e6:.0f}M parameters"
+
+
+def pick_dtype(dtype: str | torch.dtype | None, device: torch.device, n_params: int = 0) -> torch.dtype:
+    """The dtype of ``choose_dtype``, without its reason."""
+    return choose_dtype(dtype, device, n_params)[0]
 
 
 def available_memory(device: torch.device) -> int:
@@ -258,7 +282,7 @@ def load_model(
     spread = placement(device_map, max_memory)
     cpu_budget = max_memory_bytes if max_memory_bytes is not None else available_memory(torch.device("cpu"))
     path, display, source = _resolve(name, cpu_budget)
-    config, torch_dtype = _checked_config(path, display, torch_device, dtype, max_memory_bytes, check_fit=not spread)
+    config, torch_dtype, dtype_reason = _checked_config(path, display, torch_device, dtype, max_memory_bytes, check_fit=not spread)
     try:
         tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=False)
     except Exception as err:
@@ -291,15 +315,16 @@ def load_model(
         dtype=str(torch_dtype).removeprefix("torch."),
         n_hook_points=len(bridge.hook_dict),
         instruction=instruction,
+        dtype_reason=dtype_reason,
     )
     return LoadedModel(bridge=bridge, tokenizer=tokenizer, facts=facts,
                        fingerprint=model_fingerprint(path, dtype=facts.dtype, instruction=facts.instruction),
-                       former_fingerprint=former_fingerprint(path, facts.as_dict()),
+                       former_fingerprint=former_fingerprint(path, {k: v for k, v in facts.as_dict().items() if k != "dtype_reason"}),
                        hf_model=hf_model, hook_map=HookMap(hf_model, bridge.adapter.component_mapping))
 
 
 def _checked_config(path: str, display: str, torch_device, dtype, max_memory_bytes: int | None, check_fit: bool):
-    """The model's config and dtype (``pick_dtype``), once it is known to need no code of its
+    """The model's config, dtype and why (``choose_dtype``), once it is known to need no code of its
     own, to have safetensors weights, and (``check_fit``: on one device) to fit in the memory
     there is."""
     from transformers import AutoConfig
@@ -317,9 +342,9 @@ def _checked_config(path: str, display: str, torch_device, dtype, max_memory_byt
             "Convert it with transformers' save_pretrained(safe_serialization=True)"
         )
     n_params = _count_params(path, config)
-    torch_dtype = pick_dtype(dtype, torch_device, n_params)
+    torch_dtype, why = choose_dtype(dtype, torch_device, n_params)
     if not check_fit:  # a device map places what fits and offloads the rest
-        return config, torch_dtype
+        return config, torch_dtype, why
     needed = int(n_params * torch.tensor([], dtype=torch_dtype).element_size() * _MEMORY_HEADROOM)
     budget = max_memory_bytes if max_memory_bytes is not None else available_memory(torch_device)
     if needed > budget:
@@ -328,7 +353,7 @@ def _checked_config(path: str, display: str, torch_device, dtype, max_memory_byt
             f"({n_params / 1e6:.0f}M parameters in {str(torch_dtype).removeprefix('torch.')}), "
             f"but only {budget / 2**30:.1f} GiB is available"
         )
-    return config, torch_dtype
+    return config, torch_dtype, why
 
 
 def _load_weights(path: str, display: str, tokenizer, torch_device, torch_dtype, spread: dict):

@@ -5,7 +5,8 @@ import pytest
 import torch
 
 from steering.cli import main
-from steering.models import CPU_BF16_MIN_PARAMS, HOOK_POINTS, ModelLoadError, check_layers, load_model, pick_dtype
+from steering.models import (CPU_BF16_MIN_PARAMS, HOOK_POINTS, ModelLoadError, check_layers, choose_dtype, cpu_bf16_units,
+                             load_model, pick_dtype)
 
 
 def test_embedded_model_loads_with_no_argument(embedded):
@@ -110,13 +111,26 @@ def test_dtype_and_device_choices():
         pick_dtype("float8", torch.device("cpu"))
 
 
-@pytest.mark.parametrize("amx", [True, False])
-def test_auto_runs_bfloat16_on_a_cpu_with_amx_for_models_of_100m_parameters(monkeypatch, amx):
+@pytest.mark.parametrize("amx, avx512_bf16, units", [(True, True, "AMX"), (False, True, "AVX-512 BF16"), (False, False, None)])
+def test_auto_runs_bfloat16_on_a_cpu_that_computes_it_natively_for_models_of_100m_parameters(monkeypatch, amx, avx512_bf16, units):
     monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: amx)
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: avx512_bf16)
     cpu = torch.device("cpu")
-    assert pick_dtype("auto", cpu, n_params=CPU_BF16_MIN_PARAMS) == (torch.bfloat16 if amx else torch.float32)
-    assert pick_dtype(None, cpu, n_params=CPU_BF16_MIN_PARAMS - 1) == torch.float32  # the embedded model's pace is Python's
-    assert pick_dtype("float32", cpu, n_params=CPU_BF16_MIN_PARAMS) == torch.float32
+    assert cpu_bf16_units() == units
+    dtype, why = choose_dtype("auto", cpu, n_params=CPU_BF16_MIN_PARAMS)
+    assert dtype == (torch.bfloat16 if units else torch.float32)
+    assert (units in why) if units else ("no native bfloat16" in why)
+    dtype, why = choose_dtype(None, cpu, n_params=CPU_BF16_MIN_PARAMS - 1)  # the embedded model's pace is Python's
+    assert dtype == torch.float32 and ("under the 100M" in why if units else "no native bfloat16" in why)
+    assert choose_dtype("float32", cpu, n_params=CPU_BF16_MIN_PARAMS) == (torch.float32, "given (--dtype)")
+
+
+def test_the_model_command_shows_the_dtype_and_why(capsys):
+    from steering.cli import main
+
+    assert main(["model"]) == 0
+    out = capsys.readouterr().out
+    assert "dtype_reason" in out and "float32" in out
 
 
 def test_a_run_reopens_in_the_dtype_it_was_made_in(tmp_path, capsys):

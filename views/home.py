@@ -45,6 +45,8 @@ def model_section():
                                           ("Parameters", f"{facts.n_params / 1e6:.1f}M"),
                                           ("Hook points", facts.n_hook_points), ("dtype", facts.dtype)]):
         col.metric(label, value)
+    if facts.dtype_reason:
+        st.caption(f"{facts.dtype}: {facts.dtype_reason}")
     with st.expander("All model facts"):
         st.json(facts.as_dict())
     if facts.source == "embedded":
