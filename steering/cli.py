@@ -111,41 +111,29 @@ LOG_EVERY = 30.0  # seconds between progress lines in a log
 
 
 def _log_progress():
-    """Progress outside a terminal, where bars print nothing until the end: one line when each
-    stage starts and ends, with times, and one at least every ``LOG_EVERY`` seconds between."""
-    from .progress import duration, progress_text
+    """Progress outside a terminal, where bars print nothing until the end (``LogProgress``)."""
+    from .progress import LogProgress
 
-    began = time.monotonic()
-    last: dict[str, list[float]] = {}  # the reporting stage -> [its start, its last line]
-
-    def line(text: str) -> None:
-        console.print(f"[{duration(time.monotonic() - began)}] {text}", soft_wrap=True)
-
-    def report(stage: str, done: int, total: int) -> None:
-        now = time.monotonic()
-        start, shown = last.setdefault(stage, [now, now])
-        if now - shown >= LOG_EVERY:
-            last[stage][1] = now
-            line(f"{stage}: {progress_text(done, total, now - start)}")
-
-    def stage(label: str, seconds: float | None = None) -> None:
-        if seconds is None:
-            last.clear()  # stages report under shared labels ("eval"): each times from its own start
-        line(f"{label}: started" if seconds is None else f"{label}: done in {duration(seconds)}")
-
-    report.stage = stage  # type: ignore[attr-defined]
-    report.stop = lambda: None  # type: ignore[attr-defined]
-    return report
+    return LogProgress(lambda text: console.print(text, soft_wrap=True), LOG_EVERY, lambda: time.monotonic())
 
 
 def _progress():
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+    from rich.progress import BarColumn, Progress, ProgressColumn, TextColumn, TimeElapsedColumn
 
     if not console.is_terminal:
         return _log_progress()
 
-    bars = Progress(TextColumn("{task.description:>8}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                    TextColumn("left"), TimeRemainingColumn(), console=console, transient=False)
+    from .progress import duration, estimate_left
+
+    class Left(ProgressColumn):
+        """Time left as ``progress.estimate_left`` says it (rich's own carries the first units' pace)."""
+
+        def render(self, task):
+            left = estimate_left(task.completed, task.total or 0, task.elapsed or 0.0)
+            return Text("" if task.finished else "estimating…" if left is None else f"about {duration(left)} left")
+
+    bars = Progress(TextColumn("{task.description:>8}"), BarColumn(), TextColumn("{task.completed:.0f}/{task.total:.0f}"),
+                    TimeElapsedColumn(), Left(), console=console, transient=False)
     tasks: dict[str, int] = {}
 
     def report(stage: str, done: int, total: int) -> None:

@@ -26,6 +26,12 @@ def opens_tagged_block(text: str) -> bool:
     return line_end >= 0 and bool(text[start + 3 : line_end].strip())
 
 
+def fence_tag(text: str) -> str:
+    """The first fence's tag as written, in lower case ("" until its line has ended, or untagged)."""
+    start, line_end = _fence_line(text)
+    return text[start + 3 : line_end].strip().lower() if line_end >= 0 else ""
+
+
 def closes_code_block(text: str) -> bool:
     """True once ``text`` holds an opening fence and a later closing one."""
     return _closing_fence(text) >= 0

@@ -20,8 +20,9 @@ import torch
 
 from .chat import render_prompt
 from .detect import Detection, detect_language
-from .fences import closes_code_block, cut_after_block, fence_written, opens_tagged_block
+from .fences import closes_code_block, cut_after_block, fence_tag, fence_written, opens_tagged_block
 from .hooks import HookFn, thread_hooks
+from .languages import FENCE_ALIASES, LANGUAGE_KEYS
 from .parallel import current_pool
 from .progress import beat
 from .steer import StepControl
@@ -43,6 +44,7 @@ class GenerationConfig:
     stop: str = "block"  # "block": once the first code block closes; "tag": once a fence names its language; "none"
     start: str = ""  # text every answer is forced to begin with (e.g. "```": the answer opens a code block)
     after_tag: int = 0  # with stop "tag": tokens of code decoded after the fence's line (or until the block closes)
+    after_tag_only: str | None = None  # with after_tag: only a fence naming this language goes on; others end at their tag
 
     def __post_init__(self):
         if not (isinstance(self.max_new_tokens, int) and self.max_new_tokens > 0):
@@ -59,6 +61,8 @@ class GenerationConfig:
             raise ValueError(f"after_tag must be an integer >= 0, got {self.after_tag!r}")
         if self.after_tag and self.stop != "tag":
             raise ValueError(f"after_tag counts tokens after the fence's tag, which only stop 'tag' waits for; got stop {self.stop!r}")
+        if self.after_tag_only is not None and self.after_tag_only not in LANGUAGE_KEYS:
+            raise ValueError(f"after_tag_only must be one of {', '.join(LANGUAGE_KEYS)}, got {self.after_tag_only!r}")
 
     @property
     def greedy(self) -> bool:
@@ -168,12 +172,14 @@ def _finished(tok, start: str, tokens: list[int], stop: str) -> bool:
 
 def _row_done(tok, config: GenerationConfig, tokens: list[int], tagged: dict[int, int], row: int) -> bool:
     """``_finished`` under ``config.stop``; with ``after_tag``, a row whose fence named its
-    language goes on for that many tokens of code (or until its block closes)."""
+    language (``after_tag_only``, if given) goes on for that many tokens of code (or until its
+    block closes)."""
     if row in tagged:
         return len(tokens) - tagged[row] >= config.after_tag or _finished(tok, config.start, tokens, "block")
     if not _finished(tok, config.start, tokens, config.stop):
         return False
-    if config.after_tag:
+    if config.after_tag and (config.after_tag_only is None or FENCE_ALIASES.get(
+            fence_tag(config.start + tok.decode(tokens, skip_special_tokens=True))) == config.after_tag_only):
         tagged[row] = len(tokens)
         return False
     return True
@@ -223,6 +229,7 @@ def _decode(model, prompts, seeds, config, on_token, on_answers, controls) -> li
     tagged: dict[int, int] = {}  # with ``after_tag``: row -> its length when its fence's tag line ended
     stopped: dict[int, str] = {}  # row -> why it stopped early
     fenced = [control for control, until_fence in controls if until_fence]
+    credited = dict.fromkeys(alive, 0.0)  # row -> the share of an answer reported to ``on_answers`` so far
     for _step in range(budget):
         bad = ~torch.isfinite(logits).all(-1)
         logits, broken = logits.masked_fill(bad[:, None], 0.0), bad.tolist()  # broken rows are sampled, then dropped
@@ -245,8 +252,8 @@ def _decode(model, prompts, seeds, config, on_token, on_answers, controls) -> li
         if on_token is not None:
             on_token(out)
         beat()
-        if on_answers is not None and len(keep) < len(alive):
-            on_answers(len(alive) - len(keep))
+        if on_answers is not None:
+            on_answers(_credit(credited, alive, {alive[row] for row in keep}, budget))
         if not keep:
             alive = []
             break
@@ -261,12 +268,23 @@ def _decode(model, prompts, seeds, config, on_token, on_answers, controls) -> li
             control.step, control.alive = _step + 1, torch.tensor(alive)
         logits, cache = forward(model, next_ids[:, None], mask, positions, cache)
     if on_answers is not None and alive:  # the ones the token budget ended
-        on_answers(len(alive))
+        on_answers(_credit(credited, alive, set(), budget))
     return [
         Generation(prompt, cut_after_block(config.start + tok.decode(tokens, skip_special_tokens=True)), len(tokens), seed,
                    tokens=tokens, stop_reason=stopped.get(i))
         for i, (prompt, tokens, seed) in enumerate(zip(prompts, out, seeds))
     ]
+
+
+def _credit(credited: dict[int, float], alive: list[int], going: set[int], budget: int) -> float:
+    """What a decoding step adds to the answers done: a row still going, one token of its budget;
+    a row that ended, the rest of its answer. A row's shares add up to 1 whenever it ends, and the
+    count moves at every step, not only when a batch's first answer ends (minutes into it)."""
+    added = 0.0
+    for row in alive:
+        share = min(1.0, credited[row] + 1 / budget) if row in going else 1.0
+        added, credited[row] = added + share - credited[row], share
+    return added
 
 
 def generate(
@@ -275,7 +293,7 @@ def generate(
     config: GenerationConfig | None = None,
     fwd_hooks: Iterable[tuple[str, HookFn]] = (),
     on_token: Callable[[int], None] | None = None,
-    on_answers: Callable[[int], None] | None = None,
+    on_answers: Callable[[float], None] | None = None,
     steerer=None,
     steered_rows: Sequence[bool] | None = None,
     seeds: Sequence[int] | None = None,
@@ -287,7 +305,8 @@ def generate(
 
     For streaming and progress displays, ``on_token`` is called after every decoding step with
     the tokens of each answer of the current batch so far (a list per row), and ``on_answers``
-    whenever answers finish, with how many did (so a long batch still shows progress).
+    after every step with the answers it completed, in fractions (``_credit``: a row still
+    decoding counts a share of its budget per token, so a long batch still shows progress).
     """
     config = config or GenerationConfig()
     prompts = _checked(prompts)
@@ -300,14 +319,14 @@ def generate(
 
 
 def generate_pairs(model, prompts: Sequence[str], config: GenerationConfig, steerer,
-                   on_answers: Callable[[int], None] | None = None) -> tuple[list[Generation], list[Generation]]:
+                   on_answers: Callable[[float], None] | None = None) -> tuple[list[Generation], list[Generation]]:
     """``(plain, steered)``: each prompt answered unsteered and steered, decoded together
     (``generate_each``), so the pair takes about the time of the longer call instead of both."""
     return tuple(generate_each(model, prompts, config, (None, steerer), on_answers))
 
 
 def generate_each(model, prompts: Sequence[str], config: GenerationConfig, steerers: Sequence,
-                  on_answers: Callable[[int], None] | None = None) -> list[list[Generation]]:
+                  on_answers: Callable[[float], None] | None = None) -> list[list[Generation]]:
     """The answers of ``generate(model, prompts, config, steerer=s)`` for each of ``steerers``
     (None: unsteered), decoded together: each batch the call would form runs once per steerer,
     side by side in one batch, each copy steered by its own (same seeds). A sweep's candidates

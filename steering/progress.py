@@ -1,8 +1,10 @@
 """Progress of long work in words: done out of total, time elapsed, and an estimate of what is
-left (the pace so far, carried forward), for the dashboard's stage bars."""
+left (the pace so far, carried forward once it is credible), for the dashboard's stage bars, the
+terminal's and a log's lines."""
 
 from __future__ import annotations
 
+import threading
 import time
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -46,9 +48,75 @@ def duration(seconds: float) -> str:
     return f"{minutes} min {seconds:02d} s" if minutes < 60 else f"{minutes // 60} h {minutes % 60:02d} min"
 
 
-def progress_text(done: int, total: int, elapsed: float) -> str:
-    """``"12/46 · 35 s elapsed · about 1 min 39 s left"``; no estimate before the first unit is done."""
-    text = f"{done}/{total} · {duration(elapsed)} elapsed"
-    if 0 < done < total:
-        text += f" · about {duration(elapsed / done * (total - done))} left"
+CREDIBLE = 0.1  # the share of a stage's work done before its pace is carried forward as an estimate
+
+
+def estimate_left(done: float, total: float, elapsed: float) -> float | None:
+    """Seconds left at the pace so far, or None until ``CREDIBLE`` of the work is done: the
+    first units of a stage carry its start-up (a model's first pass, a cache to fill), and one
+    of them carried forward gave "16 h left" for a 25-minute stage. Stages count work in units
+    of comparable cost (answers as fractions decoded, the sweep's cheap cells weighted by their
+    tokens: ``Context.tick``), so the pace carries."""
+    if total <= 0 or done < CREDIBLE * total or done >= total or elapsed <= 0:
+        return None
+    return elapsed / done * (total - done)
+
+
+def progress_text(done: float, total: int, elapsed: float) -> str:
+    """``"12/46 · 35 s elapsed · about 1 min 39 s left"``, or ``"· estimating…"`` until the
+    estimate is credible (``estimate_left``). ``done`` may be fractional (answers part-decoded)."""
+    text = f"{int(done)}/{total} · {duration(elapsed)} elapsed"
+    if done < total:
+        left = estimate_left(done, total, elapsed)
+        text += " · estimating…" if left is None else f" · about {duration(left)} left"
     return text
+
+
+class LogProgress:
+    """Progress where no bar can draw (a log file): a line when each stage starts and ends, and
+    between them the latest count at least every ``every`` seconds, written by a timer thread of
+    its own, so that no long step (a batch's prompt pass, a probe's fit) can hold a line back.
+    Called as ``report(stage, done, total)``; ``stage(label, seconds=None)`` at a stage's start
+    and end; ``stop()`` ends the timer."""
+
+    def __init__(self, write: Callable[[str], None], every: float = 30.0, clock: Callable[[], float] = time.monotonic):
+        self.write, self.every, self.clock = write, every, clock
+        self.began = clock()
+        self.latest: tuple | None = None  # (stage, done, total)
+        self.started: dict[str, float] = {}  # a reporting stage -> its start
+        self.last_line = self.began
+        self.lock = threading.Lock()
+        self.done = threading.Event()
+        threading.Thread(target=self._tick, name="steerscope-log-progress", daemon=True).start()
+
+    def line(self, text: str) -> None:
+        with self.lock:
+            now = self.clock()
+            self.last_line = now
+            self.write(f"[{duration(now - self.began)}] {text}")
+
+    def __call__(self, stage: str, done: float, total: int) -> None:
+        now = self.clock()
+        self.started.setdefault(stage, now)
+        self.latest = (stage, done, total)
+        if now - self.last_line >= self.every:
+            self._count()
+
+    def _count(self) -> None:
+        if self.latest is not None:
+            stage, done, total = self.latest
+            self.line(f"{stage}: {progress_text(done, total, self.clock() - self.started[stage])}")
+
+    def stage(self, label: str, seconds: float | None = None) -> None:
+        if seconds is None:
+            self.started.clear()  # stages report under shared labels ("eval"): each times from its own start
+            self.latest = None
+        self.line(f"{label}: started" if seconds is None else f"{label}: done in {duration(seconds)}")
+
+    def _tick(self) -> None:
+        while not self.done.wait(min(self.every, 1.0) / 4):
+            if self.latest is not None and self.clock() - self.last_line >= self.every:
+                self._count()
+
+    def stop(self) -> None:
+        self.done.set()

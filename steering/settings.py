@@ -36,6 +36,11 @@ def _fraction(name, value):
         raise ValueError(f"{name} must be between 0 and 1, got {value}")
 
 
+def _share(name, value):
+    if not 0 < value <= 1:
+        raise ValueError(f"{name} must be above 0 and at most 1, got {value}")
+
+
 def _finite(name, values):
     for value in (values if isinstance(values, (tuple, list)) else () if values is None else (values,)):
         if not math.isfinite(float(value)):
@@ -169,6 +174,11 @@ class PipelineSettings:
                                  _positive)
     select_prose: int = setting(128, "tokens the selection lets a held-in continuation write before its fence "
                                      "(instruct models may open with prose, and choose the language there)", _positive)
+    select_screen: float = setting(1 / 3, "share of the held-in paraphrases every selection candidate is read on first; "
+                                          "only those within select_screen_tolerance of their method's best share there "
+                                          "are read on the rest (1: every candidate on every paraphrase)", _share)
+    select_screen_tolerance: float = setting(0.15, "how far below its method's best screened share a candidate may be "
+                                                   "and still be read on the rest of the paraphrases", _share)
     neuron_factor: float = setting(10.0, "the neuron method scales the attributed neuron by this, not by alpha", _finite)
     neuron_scoring: str = setting("paper", "neuron baseline: the paper's W_up*sigmoid(W_gate) via the LM head (paper), "
                                            "W_out rows (output), or activation on target answers (activation)",

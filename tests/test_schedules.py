@@ -93,33 +93,74 @@ def test_after_tag_decodes_that_many_tokens_of_code_past_the_fence_line(embedded
         GenerationConfig(stop="block", after_tag=5)
 
 
-def test_selection_tries_every_schedule_at_the_largest_margin_then_smaller_margins_of_the_finalists_level_by_level(monkeypatch):
-    """Share by (margin, schedule); quality by schedule. 'window' never comes near the best share,
-    so its smaller margins are not tried; 'all' keeps its share down to 1x and wins there. Each
-    level's candidates are decoded together."""
+def _fake_reading(monkeypatch, share, quality, n=30):
+    """The sweep module with ``_candidates`` replaced: candidate ``(method, margin, schedule)``
+    opens the fence on the first ``share`` of each part of the paraphrases it is read on (``share``
+    a number, or ``(screened share, share on the rest)``); the levels read and their rows are kept."""
     from types import SimpleNamespace
 
     import importlib
 
     sweep = importlib.import_module("steering.stages.sweep")  # the package exports the stage function under this name
+    reads = []
 
-    share = {(2.0, "all"): 0.9, (1.5, "all"): 0.9, (1.0, "all"): 0.9, (2.0, "fence"): 0.9, (1.5, "fence"): 0.6,
-             (2.0, "window"): 0.3}
-    quality = {"all": -1.0, "fence": -1.01, "window": -0.5}
-    levels = []
-
-    def fake(ctx, reading, make, tried):
-        levels.append(list(tried))
-        return [{"margin": m, "schedule": k, "success": share[m, k], "quality": quality[k], "asked_quality": -0.9}
-                for m, k in tried]
+    def fake(ctx, reading, makers, tried, rows, advance):
+        reads.append((list(tried), list(rows)))
+        out = []
+        for method, margin, schedule in tried:
+            value = share[method, margin, schedule]
+            value = value if isinstance(value, float) else value[0] if rows[0] == 0 else value[1]
+            opened = [i < round(value * len(rows)) for i in range(len(rows))]
+            out.append({"tried": (method, margin, schedule), "method": method, "opened": opened,
+                        "logprobs": [quality[schedule]] * sum(opened)})
+            advance(len(rows))
+        return out
 
     monkeypatch.setattr(sweep, "_candidates", fake)
+    reading = {"prompts": [f"p{i}" for i in range(n)], "reference": -0.9}
+    return sweep, reads, reading, SimpleNamespace
+
+
+def test_selection_tries_every_schedule_at_the_largest_margin_then_smaller_margins_of_the_finalists_level_by_level(monkeypatch):
+    """Share by (margin, schedule); quality by schedule. 'window' never comes near the best share,
+    so its smaller margins are not tried; 'all' keeps its share down to 1x and wins there. Each
+    level's candidates, of every method, are decoded together (on the screened third, then the rest)."""
+    share = {("m", 2.0, "all"): 0.9, ("m", 1.5, "all"): 0.9, ("m", 1.0, "all"): 0.9, ("m", 2.0, "fence"): 0.9,
+             ("m", 1.5, "fence"): 0.6, ("m", 2.0, "window"): 0.3}
+    share.update({("o", *key[1:]): value for key, value in share.items()})  # a second method, as the first
+    quality = {"all": -1.0, "fence": -1.01, "window": -0.5}
+    sweep, reads, reading, ns = _fake_reading(monkeypatch, share, quality)
     steps = []
-    ctx = SimpleNamespace(settings=PipelineSettings(sweep_margins=(1.0, 1.5, 2.0), sweep_schedules=("all", "window", "fence")))
-    candidates = sweep._select(ctx, {}, None, lambda n=1: steps.append(n))
+    ctx = ns(settings=PipelineSettings(sweep_margins=(1.0, 1.5, 2.0), sweep_schedules=("all", "window", "fence"),
+                                       select_screen_tolerance=1.0))  # none left out: the levels alone
+    tried = sweep._select(ctx, reading, {"m": None, "o": None}, lambda n=1: steps.append(n))
+    levels = [[(margin, schedule) for method, margin, schedule in t if method == "m"] for t, rows in reads[::2]]
     assert levels == [[(2.0, "all"), (2.0, "window"), (2.0, "fence")], [(1.5, "all"), (1.5, "fence")], [(1.0, "all")]]
-    assert sum(steps) == 9  # progress counts the untried candidates as done
-    assert (sweep._choice(candidates)["margin"], sweep._choice(candidates)["schedule"]) == (1.0, "all")
+    assert all({m for m, *_ in t} == {"m", "o"} for t, _ in reads)  # both methods' candidates in one call
+    assert [rows for _, rows in reads[:2]] == [list(range(0, 30, 3)), [i for i in range(30) if i % 3]]
+    assert sum(steps) == 2 * 9 * 30  # every candidate counts its 30 continuations, the untried ones too
+    for candidates in tried.values():
+        assert (sweep._choice(candidates)["margin"], sweep._choice(candidates)["schedule"]) == (1.0, "all")
+
+
+def test_selection_reads_the_rest_of_the_paraphrases_only_for_candidates_near_the_best_screened_share(monkeypatch):
+    """Successive halving: 'window' is 0.3 below the best on the screened third and is left out
+    there, with its screened share; 'fence', 0.1 below on the third, is read on the rest, where it
+    ties 'all' and wins on quality. What is left out can never be chosen."""
+    share = {("m", 2.0, "all"): 0.9, ("m", 2.0, "fence"): (0.8, 0.95), ("m", 2.0, "window"): (0.6, 1.0)}
+    quality = {"all": -1.0, "fence": -0.5, "window": -0.1}
+    sweep, reads, reading, ns = _fake_reading(monkeypatch, share, quality)
+    ctx = ns(settings=PipelineSettings(sweep_margins=(2.0,), sweep_schedules=("all", "window", "fence")))
+    steps = []
+    candidates = sweep._select(ctx, reading, {"m": None}, lambda n=1: steps.append(n))["m"]
+    assert [t for t, _ in reads] == [[("m", 2.0, "all"), ("m", 2.0, "window"), ("m", 2.0, "fence")],
+                                     [("m", 2.0, "all"), ("m", 2.0, "fence")]]
+    by = {c["schedule"]: c for c in candidates}
+    assert by["window"]["screened"] == 10 and by["window"]["success"] == 0.6
+    assert by["fence"]["screened"] == 0 and by["fence"]["success"] == (8 + 19) / 30
+    assert sweep._choice(candidates)["schedule"] == "fence"
+    assert sum(steps) == 3 * 30
+    assert "1 left out after a first share" in sweep._why(sweep._choice(candidates), candidates)
 
 
 class _ConstantProbe:

@@ -23,6 +23,7 @@ drops. Share usually rises with the margin, so what is skipped could win only wh
 
 from __future__ import annotations
 
+import math
 from dataclasses import replace
 
 import numpy as np
@@ -36,7 +37,10 @@ from ..schema import ACT, ACTIVATIONS, BASE_ALPHA, CHOSEN_ALPHA, CHOSEN_SCHEDULE
 from ..steer import GactSteerer, SteeringSpec
 from .base import Context, Learned, StageResult
 
-COMBINE_SCALES = (0.5, 0.75, 1.0)  # common scales tried for the chosen layers' alphas together
+COMBINE_SCALES = (0.5, 0.75, 1.0)
+# A grid cell's cost in the selection's continuations (the sweep's unit of progress): it decodes
+# two tokens per neutral prompt on a cached prefix, a continuation about 100 prompt tokens and 60 more.
+CELL_COST = 0.5  # common scales tried for the chosen layers' alphas together
 TOLERANCE = 0.02  # fenced share, and log-probability per token, within which candidates count as equal
 CANDIDATE = "candidate"  # a selection candidate's fenced share (``extra``: margin, schedule, quality)
 
@@ -46,7 +50,13 @@ def sweep(ctx: Context, learned: Learned) -> StageResult:
     layers = list(range(model.n_layers))
     selecting = _selecting(learned)
     n_candidates = len(s.sweep_margins) * len(_schedules(s)) * len(selecting)
-    advance = ctx.tick("sweep", len(layers) * (len(s.sweep_alphas) + 1) + len(COMBINE_SCALES) + n_candidates + 1)
+    n_read = len(ctx.heldin_prompts(neutral=False)[1]) if selecting else 0
+    cells = len(layers) * (len(s.sweep_alphas) + 1) + len(COMBINE_SCALES)  # the grid, the causal test, the scales
+    # Progress in continuations of the selection (its cost), a cell weighted by what it decodes.
+    advance = ctx.tick("sweep", math.ceil(CELL_COST * cells) + n_read * (1 + n_candidates))
+
+    def cell(n: int = 1) -> None:
+        advance(n * CELL_COST)
 
     # The learned state (vectors, probe), read once; each cell only changes the spec.
     base = METHODS["gact_unrefined"].steerer(learned, s, model, SteeringSpec((0,), (1.0,), "gact", hook_point=s.hook_point))
@@ -55,7 +65,7 @@ def sweep(ctx: Context, learned: Learned) -> StageResult:
         return replace(base, spec=METHODS["gact_unrefined"].make_spec(chosen, alphas, replace(s, schedule="all")))
 
     grid, batches = layer_alpha_sweep(model, ctx.neutral_prompts, lambda layer, alpha: make([layer], [alpha]),
-                                      layers, s.sweep_alphas, s.target, advance)
+                                      layers, s.sweep_alphas, s.target, cell)
     chosen_layers, chosen_alphas = best_layers(grid, layers, s.sweep_alphas, n=s.n_best_layers)
     combined = {}
     if len(chosen_layers) > 1:
@@ -65,15 +75,15 @@ def sweep(ctx: Context, learned: Learned) -> StageResult:
             chosen_alphas = [a * scale for a in chosen_alphas]
         else:
             chosen_layers, chosen_alphas = best_layers(grid, layers, s.sweep_alphas, n=1)
-    advance(len(COMBINE_SCALES))
+    cell(len(COMBINE_SCALES))
     rows = [("success", layer, grid[i, j], {"alpha": float(a)}) for i, layer in enumerate(layers)
             for j, a in enumerate(s.sweep_alphas)]
     rows += [("combined_success", None, v, {"scale": c}) for c, v in combined.items()]
     rows += [(BASE_ALPHA, int(layer), float(alpha), None) for layer, alpha in zip(chosen_layers, chosen_alphas)]
-    rows += _causal_rows(ctx, learned, base, grid, batches, advance)
+    rows += _causal_rows(ctx, learned, base, grid, batches, cell)
     # Each selecting method's candidates read the base choice as the run will have stored it.
     with_choice = learned.with_result(StageResult(metrics={"sweep": [r for r in rows if r[0] == BASE_ALPHA]}))
-    choices, reading = {}, _reading(ctx, advance) if selecting else None
+    makers = {}
     for name in selecting:
         entry = METHODS[name]
         layers_, alphas_ = entry.base(with_choice, s)
@@ -82,7 +92,10 @@ def sweep(ctx: Context, learned: Learned) -> StageResult:
             spec = entry.make_spec(layers_, [a * margin for a in alphas_], replace(s, schedule=schedule))
             return entry.steerer(with_choice, replace(s, schedule=schedule), model, spec)
 
-        candidates = _select(ctx, reading, make_candidate, advance)
+        makers[name] = make_candidate
+    tried = _select(ctx, _reading(ctx, advance), makers, advance) if makers else {}
+    choices = {}
+    for name, candidates in tried.items():
         rows += [(CANDIDATE, None, c["success"], {"method": name, **{k: v for k, v in c.items() if k != "success"}})
                  for c in candidates]
         choices[name] = best = _choice(candidates)
@@ -108,48 +121,85 @@ def _reading(ctx: Context, advance) -> dict:
                               after_tag=s.select_tokens, batch_size=max(s.batch_size, len(prompts)))
     explicit = {t.id: t.prompts[s.target] for t in ctx.prompts}
     asked_prompts = [explicit[i] for i in ids]
-    asked = generate(model, asked_prompts, config)
+    asked = generate(model, asked_prompts, config, on_answers=advance)
     reference = _quality(continuation_logprob(model, asked_prompts, [from_fence(a.text) for a in asked]))
-    advance()
-    return {"prompts": prompts, "asked_prompts": asked_prompts, "config": config, "reference": reference}
+    # A candidate's continuation that opens another language's fence ends there: its code is not read.
+    return {"prompts": prompts, "asked_prompts": asked_prompts, "reference": reference,
+            "config": replace(config, after_tag_only=s.target)}
 
 
-def _select(ctx: Context, reading: dict, make, advance) -> list[dict]:
-    """The candidates tried (see the module): every schedule at the largest margin, then, for
-    the schedules among the finalists, smaller margins, level by level, each schedule until its
-    share falls below the best so far."""
+def _select(ctx: Context, reading: dict, makers: dict, advance) -> dict[str, list[dict]]:
+    """Each method's candidates tried (see the module), all methods' decoded together: every
+    schedule at the largest margin, then, for the schedules among a method's finalists, smaller
+    margins, level by level, each schedule until its share falls below its method's best so far."""
     margins, schedules = sorted(ctx.settings.sweep_margins, reverse=True), _schedules(ctx.settings)
-    out = _candidates(ctx, reading, make, [(margins[0], schedule) for schedule in schedules])
-    advance(len(out))
-    going = list(dict.fromkeys(c["schedule"] for c in _finalists(out)[1]))
-    for margin in margins[1:]:
-        if not going:
+    out = {name: [] for name in makers}
+    going = {name: list(schedules) for name in makers}
+    for level, margin in enumerate(margins):
+        level_tried = [(name, margin, schedule) for name in makers for schedule in going[name]]
+        if not level_tried:
             break
-        tried = _candidates(ctx, reading, make, [(margin, schedule) for schedule in going])
-        out += tried
-        advance(len(tried))
-        best = max(c["success"] for c in out)
-        going = [c["schedule"] for c in tried if c["success"] >= best - TOLERANCE]
-    advance(len(margins) * len(schedules) - len(out))  # those not tried
+        measured = _screened(ctx, reading, makers, level_tried, advance)
+        for name in makers:
+            mine = [c for c in measured if c["method"] == name]
+            out[name] += mine
+            read = [c for c in out[name] if not c["screened"]]
+            if level == 0:
+                going[name] = list(dict.fromkeys(c["schedule"] for c in _finalists(read)[1]))
+            else:
+                best = max(c["success"] for c in read)
+                going[name] = [c["schedule"] for c in mine if not c["screened"] and c["success"] >= best - TOLERANCE]
+    untried = len(margins) * len(schedules) * len(makers) - sum(len(c) for c in out.values())
+    advance(untried * len(reading["prompts"]))
+    return {name: [{k: v for k, v in c.items() if k != "method"} for c in candidates] for name, candidates in out.items()}
+
+
+def _screened(ctx: Context, reading: dict, makers: dict, tried: list[tuple], advance) -> list[dict]:
+    """``tried`` read by successive halving: every candidate on ``select_screen`` of the
+    paraphrases (every third, across the tasks, by default), and only those within
+    ``select_screen_tolerance`` of their method's best share there on the rest; a candidate
+    left out keeps its screened share, marked ``screened`` with the number of paraphrases read."""
+    s, n = ctx.settings, len(reading["prompts"])
+    step = round(1 / s.select_screen)
+    first = list(range(0, n, step)) if step > 1 and n >= 2 * step else list(range(n))
+    rest = [i for i in range(n) if i not in set(first)]
+    part = _candidates(ctx, reading, makers, tried, first, advance)
+    best = {}
+    for c in part:
+        best[c["method"]] = max(best.get(c["method"], 0.0), float(np.mean(c["opened"])))
+    going = [c for c in part if np.mean(c["opened"]) >= best[c["method"]] - s.select_screen_tolerance] if rest else part
+    advance((len(part) - len(going)) * len(rest))
+    more = dict(zip(map(id, going), _candidates(ctx, reading, makers, [c["tried"] for c in going], rest, advance))) if rest else {}
+    out = []
+    for c in part:
+        extra = more.get(id(c))
+        opened = c["opened"] + (extra["opened"] if extra else [])
+        logprobs = c["logprobs"] + (extra["logprobs"] if extra else [])
+        method, margin, schedule = c["tried"]
+        out.append({"method": method, "margin": float(margin), "schedule": schedule, "success": float(np.mean(opened)),
+                    "quality": _quality(logprobs), "asked_quality": reading["reference"],
+                    "screened": 0 if extra or not rest else len(first)})
     return out
 
 
-def _candidates(ctx: Context, reading: dict, make, tried: list[tuple[float, str]]) -> list[dict]:
-    """Each candidate ``(margin, schedule)``'s share of continuations that open the target's
-    fence, and the quality of their code as the answer to the task asked explicitly (NaN when
-    none opens it). They decode side by side (``generate_each``), at most ``REPEAT_ROWS`` times
-    a batch's rows at once."""
-    prompts, config, out = reading["prompts"], reading["config"], []
-    group = max(1, REPEAT_ROWS * config.batch_size // len(prompts))
+def _candidates(ctx: Context, reading: dict, makers: dict, tried: list[tuple], rows: list[int], advance) -> list[dict]:
+    """Each candidate ``(method, margin, schedule)`` read on the paraphrases ``rows``: which
+    continuations open the target's fence, and the log-probability of their code as the answer
+    to the task asked explicitly. They decode side by side (``generate_each``), at most
+    ``REPEAT_ROWS`` times a batch's rows at once."""
+    prompts = [reading["prompts"][i] for i in rows]
+    asked_prompts = [reading["asked_prompts"][i] for i in rows]
+    config, out = reading["config"], []
+    group = max(1, REPEAT_ROWS * config.batch_size // max(len(prompts), 1))
     for i in range(0, len(tried), group):
         chunk = tried[i : i + group]
-        for (margin, schedule), answers in zip(chunk, generate_each(ctx.model, prompts, config, [make(*c) for c in chunk])):
+        steerers = [makers[name](margin, schedule) for name, margin, schedule in chunk]
+        for candidate, answers in zip(chunk, generate_each(ctx.model, prompts, config, steerers, on_answers=advance)):
             opened = [FENCE_ALIASES.get(a.detection.tag) == ctx.settings.target and a.detection.fenced for a in answers]
             code = [from_fence(a.text) for a, ok in zip(answers, opened) if ok]
-            asked = [p for p, ok in zip(reading["asked_prompts"], opened) if ok]
-            out.append({"margin": float(margin), "schedule": schedule, "success": float(np.mean(opened)),
-                        "quality": _quality(continuation_logprob(ctx.model, asked, code) if code else []),
-                        "asked_quality": reading["reference"]})
+            asked = [p for p, ok in zip(asked_prompts, opened) if ok]
+            out.append({"tried": candidate, "method": candidate[0], "opened": opened,
+                        "logprobs": list(continuation_logprob(ctx.model, asked, code)) if code else []})
     return out
 
 
@@ -159,7 +209,8 @@ def _quality(logprobs) -> float:
 
 def _finalists(candidates: list[dict]) -> tuple[list[dict], list[dict]]:
     """Those near the best fenced share, and of them those near the best quality (a candidate
-    whose code could not be scored counts as the worst)."""
+    whose code could not be scored counts as the worst); screened-out candidates never are."""
+    candidates = [c for c in candidates if not c.get("screened")]
     top = max(c["success"] for c in candidates)
     near = [c for c in candidates if c["success"] >= top - TOLERANCE]
     best = max(_score(c) for c in near)
@@ -184,7 +235,8 @@ def _why(best: dict, candidates: list[dict]) -> str:
     near, good = _finalists(candidates)
     return (f"{best['schedule']} at {best['margin']:g}x its base alphas (the grid's smallest that steer the neutral prompts; ACT: its own): "
             f"{best['success']:.0%} of the held-in continuations open the target's fence; {len(near)} of the "
-            f"{len(candidates)} candidates tried came within {TOLERANCE:.0%} of the best share, {len(good)} of those within "
+            f"{len(candidates)} candidates tried ({sum(bool(c.get('screened')) for c in candidates)} left out after a "
+            f"first share of the paraphrases) came within {TOLERANCE:.0%} of the best share, {len(good)} of those within "
             f"{TOLERANCE} nats/token of the best quality, and this is the smallest margin among them (its code's mean "
             f"log-probability as the asked answer {best['quality']:.3f} per token; the asked answers' own "
             f"{best['asked_quality']:.3f})")
