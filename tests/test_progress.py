@@ -56,8 +56,9 @@ def test_the_estimate_never_exceeds_twice_the_true_time_left_after_a_tenth_of_th
             assert left is None  # no estimate until a tenth of the work is done
             assert "estimating…" in progress_text(done, total, clock) or done >= total
         elif clock >= 0.1 * end and left is not None:
-            # within 2x; in the last second, within the second that the display rounds to
-            assert left <= max(2 * true_left, true_left + 1.0), (clock, done, left, true_left)
+            # within 2x; in the last 2 seconds (the last rows of a batch end early, and their
+            # budget's rest is counted as work), within 2 seconds
+            assert left <= max(2 * true_left, true_left + 2.0), (clock, done, left, true_left)
             shown += 1
     assert shown > 100
 
