@@ -5,14 +5,19 @@ them, and whether the two runs' tables are equal.
 
     python bench/bench_default_run.py --before REV [--model MODEL.gguf] [--tasks N] [--keep DIR [--reuse-before]]
 
-On Qwen2.5-Coder-0.5B-Instruct each run takes about 40 minutes on 2 cores: leave the machine
-alone meanwhile, or the ratios measure the neighbours.
+It prints the CPU (figures hold for one CPU model), each run's dtype and why, every stage's
+seconds, each selecting method's choice, and the evaluations' fenced, compiling and cut-off
+shares with their bootstrap intervals, and whether before's and after's intervals overlap (runs
+in different dtypes need not be equal token for token). Leave the machine alone meanwhile, or
+the ratios measure the neighbours.
 """
 
 from __future__ import annotations
 
 import argparse
 import io
+import os
+import platform
 import subprocess
 import sys
 import tarfile
@@ -20,12 +25,16 @@ import tempfile
 import time
 from pathlib import Path
 
+import torch
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 
+from steering.eval_tables import format_interval  # noqa: E402
 from steering.prompts import PromptSet  # noqa: E402
-from steering.schema import CHOSEN_ALPHA, CONDITIONS, eval_metric  # noqa: E402
+from steering.results import RunResults  # noqa: E402
+from steering.schema import CHOSEN_ALPHA  # noqa: E402
 from steering.storage import Run  # noqa: E402
 from test_parallel import _tables  # noqa: E402
 
@@ -47,22 +56,44 @@ def run(tree: Path, model: str | None, prompts: Path, out: Path, log: Path) -> f
     return time.perf_counter() - start
 
 
-def _outcomes(run_dir: Path) -> dict[str, str]:
-    """What a run found, for runs whose tables differ (another dtype, say): the model's dtype,
-    the chosen layers and alphas, and each evaluation's shares per condition."""
-    run = Run(run_dir)
-    out = {"dtype": run.settings.get("model", {}).get("dtype", "?")}
-    chosen = [(m["layer"], m["value"]) for m in run.metrics("sweep") if m["name"] == CHOSEN_ALPHA]
-    out["chosen layers"] = ",".join(str(layer) for layer, _ in chosen)
-    out["chosen alphas"] = ",".join(f"{value:g}" for _, value in chosen)
-    for stage in [s for s in run.stage_records() if s.startswith(("eval_", "heldout_"))]:
-        values = {m["name"]: m["value"] for m in run.metrics(stage)}
-        for condition in CONDITIONS:
-            for measure in ("fenced_target", "success", "compiles"):
-                value = values.get(eval_metric(condition, measure))
-                if value is not None:
-                    out[f"{stage} {condition} {measure}"] = f"{value:.0%}"
+def cpu_model() -> str:
+    """The CPU's model name as ``lscpu`` gives it (figures hold for one CPU), and its bfloat16 units."""
+    from steering.models import cpu_bf16_units
+
+    name = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                 if line.startswith("model name")), platform.processor() or "unknown CPU")
+    return f"{name}, {os.cpu_count()} cores, bfloat16 units: {cpu_bf16_units() or 'none'}"
+
+
+MEASURES = ("fenced_target", "compiles", "cut_off")
+
+
+def _outcomes(run_dir: Path) -> dict[str, tuple]:
+    """What a run found, for runs whose tables differ (another dtype, say): the model's dtype
+    and why, the chosen layers and alphas, each selecting method's choice, and each evaluation's
+    fenced, compiling and cut-off shares with their bootstrap 95% intervals over tasks, as
+    ``(text, low, high)`` (the bounds None where there are none)."""
+    results = RunResults(run_dir)
+    model = results.settings.get("model", {})
+    out = {"dtype": (model.get("dtype", "?"), None, None), "dtype because": (model.get("dtype_reason", "-"), None, None)}
+    chosen = [(m["layer"], m["value"]) for m in Run(run_dir).metrics("sweep") if m["name"] == CHOSEN_ALPHA]
+    out["chosen layers"] = (",".join(str(layer) for layer, _ in chosen), None, None)
+    out["chosen alphas"] = (",".join(f"{value:g}" for _, value in chosen), None, None)
+    for method, choice in results.selection().items():
+        out[f"selection {method}"] = (f"{choice['schedule']} {choice['margin']:g}x", None, None)
+    for prompt_set in ("neutral", "heldout"):
+        for row, values in results.method_table(prompt_set, intervals=True).iterrows():
+            for measure in MEASURES:
+                value, low, high = values[measure]
+                out[f"{prompt_set} {row} {measure}"] = (format_interval((value, low, high)), low, high)
     return out
+
+
+def _overlap(before: tuple, after: tuple) -> str:
+    """Whether two intervals overlap ("yes"/"NO"), "" where either has none."""
+    if None in (before[1], before[2], after[1], after[2]):
+        return ""
+    return "yes" if before[1] <= after[2] and after[1] <= before[2] else "NO"
 
 
 def main() -> None:
@@ -92,6 +123,7 @@ def main() -> None:
             stages[label] = {s: r["seconds"] for s, r in Run(work / f"{label}-run").stage_records().items()}
         equal = _tables(work / "before-run") == _tables(work / "after-run")
         outcomes = {label: _outcomes(work / f"{label}-run") for label in trees}
+    print(f"CPU: {cpu_model()}; torch {torch.__version__}, {torch.get_num_threads()} threads")
     print(f"{'stage':<22}{'before':>10}{'after':>10}{'after/before':>14}")
     for stage in dict.fromkeys([*stages["before"], *stages["after"]]):
         b, a = stages["before"].get(stage, float("nan")), stages["after"].get(stage, float("nan"))
@@ -100,9 +132,11 @@ def main() -> None:
     print(f"{'all stages':<22}{b:>9.1f}s{a:>9.1f}s{a / b:>13.2f}x")
     print(f"{'whole command':<22}{walls['before']:>9.1f}s{walls['after']:>9.1f}s{walls['after'] / walls['before']:>13.2f}x")
     print(f"tables equal: {equal}")
-    print(f"\n{'what the run found':<40}{'before':>16}{'after':>16}")
+    print(f"\n{'what the run found':<48}{'before':>26}{'after':>26}  intervals overlap")
+    none = ("-", None, None)
     for key in dict.fromkeys([*outcomes["before"], *outcomes["after"]]):
-        print(f"{key:<40}{outcomes['before'].get(key, '-'):>16}{outcomes['after'].get(key, '-'):>16}")
+        b, a = outcomes["before"].get(key, none), outcomes["after"].get(key, none)
+        print(f"{key:<48}{b[0]:>26}{a[0]:>26}  {_overlap(b, a)}")
 
 
 if __name__ == "__main__":

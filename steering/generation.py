@@ -21,7 +21,7 @@ import torch
 from .chat import render_prompt
 from .detect import Detection, detect_language
 from .fences import closes_code_block, cut_after_block, fence_tag, fence_written, opens_tagged_block
-from .hooks import HookFn, thread_hooks
+from .hooks import HookFn, hooks_attached, thread_hooks
 from .languages import FENCE_ALIASES, LANGUAGE_KEYS
 from .parallel import current_pool
 from .progress import beat
@@ -187,36 +187,52 @@ def _row_done(tok, config: GenerationConfig, tokens: list[int], tagged: dict[int
 
 @torch.no_grad()
 def decode_batch(model, prompts, seeds, config, on_token=None, on_answers=None, steerer=None, steered_rows=None) -> list[Generation]:
-    """Greedy or sampled answers to one batch. Identical prompts are run once and their cache is
-    shared out (the bias stage samples each prompt several times); rows that finish leave the
-    batch, so the last long answer does not pay for the finished ones. ``steerer`` steers on its
-    schedule, which this loop drives (``steer.StepControl``), the rows ``steered_rows`` marks
-    (default: all), so that steered and unsteered answers can share a batch. A tuple of steerers
-    steers row i by ``steerer[steered_rows[i]]`` (None: not at all; ``generate_each``)."""
-    if steerer is None:
-        return _decode(model, prompts, seeds, config, on_token, on_answers, [])
-    parts = ([(one, [g == k for g in steered_rows]) for k, one in enumerate(steerer) if one is not None]
-             if isinstance(steerer, tuple) else [(steerer, steered_rows)])
+    """Greedy or sampled answers to one batch. Each different prompt runs its prompt pass once,
+    up to its last token, whatever its copies (the bias stage samples each prompt several times)
+    and however they are steered (steering acts from the last prompt token on): only the last
+    token runs once per different row, with the steering attached (with hooks attached by the
+    caller, or a steering of the prompt itself, the whole prompt runs per row). Rows that finish leave the batch, so
+    the last long answer does not pay for the finished ones. ``steerer`` steers on its schedule,
+    which this loop drives (``steer.StepControl``), the rows ``steered_rows`` marks (default:
+    all), so that steered and unsteered answers can share a batch. A tuple of steerers steers row
+    i by ``steerer[steered_rows[i]]`` (None: not at all; ``generate_each``)."""
+    parts = [] if steerer is None else (
+        [(one, [g == k for g in steered_rows]) for k, one in enumerate(steerer) if one is not None]
+        if isinstance(steerer, tuple) else [(steerer, steered_rows)])
+    texts = list(dict.fromkeys(prompts))
+    ids, mask = encode_prompts(model, texts, config.start)
+    prefix = None
+    if not hooks_attached() and all(one.spec.positions == "generated" for one, _ in parts) and bool((mask[:, :-1].sum(-1) > 0).all()):
+        _, prefix = forward(model, ids[:, :-1], mask[:, :-1], positions_of(mask)[:, :-1])  # unsteered, before any hook
+    prompt_pass = (texts, ids, mask, prefix)
+    if not parts:
+        return _decode(model, prompts, seeds, config, on_token, on_answers, [], prompt_pass)
     controls = [(StepControl(len(prompts), None if rows is None else torch.tensor(rows, dtype=torch.bool)),
                  one.spec.schedule == "fence") for one, rows in parts]
     hooks = [h for (one, _), (control, _) in zip(parts, controls) for h in one.hooks(model, control=control)]
     with thread_hooks(model, hooks):
-        return _decode(model, prompts, seeds, config, on_token, on_answers, controls)
+        return _decode(model, prompts, seeds, config, on_token, on_answers, controls, prompt_pass)
 
 
-def _decode(model, prompts, seeds, config, on_token, on_answers, controls) -> list[Generation]:
+def _decode(model, prompts, seeds, config, on_token, on_answers, controls, prompt_pass) -> list[Generation]:
     tok = model.tokenizer
     # Rows are shared when their prompt and how they are steered are the same.
     keys = [(p, *(bool(c.steered[i]) for c, _ in controls)) for i, p in enumerate(prompts)]
     unique = {key: i for i, key in enumerate(dict.fromkeys(keys))}
-    ids, mask = encode_prompts(model, [key[0] for key in unique], config.start)
+    texts, ids, mask, prefix = prompt_pass
+    of_text = torch.tensor([texts.index(key[0]) for key in unique], device=ids.device)
+    ids, mask = ids[of_text], mask[of_text]
     budget = min(config.max_new_tokens, model.facts.n_ctx - ids.shape[1])
     first_rows = torch.tensor([keys.index(k) for k in unique])  # the prompt pass runs each different row once
     for control, until_fence in controls:
         if until_fence and fence_written(config.start):
             control.steered[:] = False  # the forced opening already wrote the fence line
         control.alive = first_rows
-    logits, cache = forward(model, ids, mask, positions_of(mask))
+    if prefix is None:
+        logits, cache = forward(model, ids, mask, positions_of(mask))
+    else:  # each different row: its prompt's shared prefix, then its last token, steered as that row is
+        prefix.batch_select_indices(of_text)
+        logits, cache = forward(model, ids[:, -1:], mask, positions_of(mask)[:, -1:], prefix)
     rows = torch.tensor([unique[k] for k in keys], device=ids.device)
     if len(unique) < len(prompts):
         cache.batch_select_indices(rows)

@@ -94,6 +94,15 @@ def _gated(fn: HookFn, where: str, point: HookPoint):
     return hook
 
 
+_ATTACHED = threading.local()  # how many hooks this thread has attached (``thread_hooks``)
+
+
+def hooks_attached() -> int:
+    """How many hooks this thread's forward passes run now: 0 means a pass computes what the
+    model alone computes (``generation`` then shares prompt passes between rows)."""
+    return getattr(_ATTACHED, "count", 0)
+
+
 @contextmanager
 def thread_hooks(model, fwd_hooks: Iterable[tuple[str, HookFn]]) -> Iterator[None]:
     """Attach ``fwd_hooks`` (TransformerLens name, function) to ``model`` for this thread's
@@ -105,9 +114,11 @@ def thread_hooks(model, fwd_hooks: Iterable[tuple[str, HookFn]]) -> Iterator[Non
             gated = _gated(fn, where, point)
             register = module.register_forward_hook if where == "output" else module.register_forward_pre_hook
             handles.append(register(gated))
+    _ATTACHED.count = hooks_attached() + len(handles)
     try:
         yield
     finally:
+        _ATTACHED.count = hooks_attached() - len(handles)
         with _REGISTRY_LOCK:
             for handle in handles:
                 handle.remove()

@@ -302,3 +302,31 @@ def test_continuation_logprob_scores_only_the_continuations_as_a_full_pass_would
     expected = [float(full[i, -n:].mean()) if n else float("nan") for i, n in enumerate(lengths)]
     assert np.allclose(continuation_logprob(embedded, prompts, continuations), expected, atol=1e-5, equal_nan=True)
     assert np.isnan(continuation_logprob(embedded, prompts[:1], [""])).all()
+
+
+def test_each_prompt_runs_its_prompt_pass_once_whatever_its_copies_and_their_steerings(embedded, monkeypatch):
+    """Issue 29: steering acts from the last prompt token on, so the prompt up to it runs once per
+    different prompt, unsteered; only the last token runs per (prompt, steering) row. The answers
+    are those of whole prompt passes (hooks attached by the caller, as ``artifacts.apply`` does,
+    keep whole passes: such a hook may steer the whole prompt)."""
+    import steering.generation as generation
+    from steering.generation import generate_each
+    from steering.hooks import thread_hooks
+    from steering.steer import MeanDiffSteerer, SteeringSpec
+
+    vectors = torch.zeros(embedded.n_layers, embedded.d_model)
+    vectors[4] = torch.randn(embedded.d_model, generator=torch.Generator().manual_seed(1))
+    steerers = [None] + [MeanDiffSteerer(SteeringSpec((4,), (alpha,), "mean_diff", schedule=schedule), vectors)
+                         for alpha, schedule in ((6.0, "all"), (6.0, "fence"), (3.0, "all"))]
+    prompts = ["Sort a list.", "Sum numbers.", "Compute a mean."]
+    config = GenerationConfig(max_new_tokens=16, batch_size=3)
+    passes, forward = [], generation.forward
+    monkeypatch.setattr(generation, "forward", lambda model, ids, *a, **k: passes.append(tuple(ids.shape)) or forward(model, ids, *a, **k))
+    shared = generate_each(embedded, prompts, config, steerers)
+    width = encode_prompts(embedded, prompts)[0].shape[1]
+    assert passes[:2] == [(3, width - 1), (12, 1)]  # 3 prompts' prefixes once, then 12 rows' last token
+    passes.clear()
+    with thread_hooks(embedded, [("blocks.0.hook_resid_post", lambda act, hook: None)]):  # a caller's hook
+        whole = generate_each(embedded, prompts, config, steerers)
+    assert passes[0] == (12, width)
+    assert [[a.tokens for a in answers] for answers in shared] == [[a.tokens for a in answers] for answers in whole]

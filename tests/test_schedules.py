@@ -93,6 +93,21 @@ def test_after_tag_decodes_that_many_tokens_of_code_past_the_fence_line(embedded
         GenerationConfig(stop="block", after_tag=5)
 
 
+def test_after_tag_only_lets_the_named_language_go_on_and_ends_the_others_at_their_tag(embedded):
+    """The selection reads code only where the target's fence opened: another fence ends there."""
+    prompts = PROMPTS + ["Write a Python function that adds two numbers.", "Write a Java method that adds two numbers."]
+    at_tag = generate(embedded, prompts, GenerationConfig(max_new_tokens=40, stop="tag"))
+    config = GenerationConfig(max_new_tokens=40, stop="tag", after_tag=5, after_tag_only="python")
+    for short, only in zip(at_tag, generate(embedded, prompts, config)):
+        if short.detection.tag == "python":
+            assert only.n_tokens - short.n_tokens == 5 or only.text.rstrip().endswith("```")
+        else:
+            assert only.tokens == short.tokens
+    assert {a.detection.tag for a in at_tag} >= {"python", "java"}
+    with pytest.raises(ValueError, match="after_tag_only must be one of"):
+        GenerationConfig(stop="tag", after_tag=5, after_tag_only="c#")
+
+
 def _fake_reading(monkeypatch, share, quality, n=30):
     """The sweep module with ``_candidates`` replaced: candidate ``(method, margin, schedule)``
     opens the fence on the first ``share`` of each part of the paraphrases it is read on (``share``
