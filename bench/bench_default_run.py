@@ -47,8 +47,8 @@ def unpack(rev: str, where: Path) -> Path:
     return where
 
 
-def run(tree: Path, model: str | None, prompts: Path, out: Path, log: Path) -> float:
-    command = [sys.executable, "-m", "steering", "run", "--prompts", str(prompts), "--out", str(out)]
+def run(tree: Path, model: str | None, prompts: Path, out: Path, log: Path, extra: tuple = ()) -> float:
+    command = [sys.executable, "-m", "steering", "run", "--prompts", str(prompts), "--out", str(out), *extra]
     start = time.perf_counter()
     with open(log, "w") as handle:
         subprocess.run(command + (["--model", model] if model else []), cwd=tree, check=True, stdout=handle,

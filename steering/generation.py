@@ -269,7 +269,7 @@ def _decode(model, prompts, seeds, config, on_token, on_answers, controls, promp
             on_token(out)
         beat()
         if on_answers is not None:
-            on_answers(_credit(credited, alive, {alive[row] for row in keep}, budget))
+            _report(on_answers, _credit(credited, alive, {alive[row] for row in keep}, budget))
         if not keep:
             alive = []
             break
@@ -284,7 +284,7 @@ def _decode(model, prompts, seeds, config, on_token, on_answers, controls, promp
             control.step, control.alive = _step + 1, torch.tensor(alive)
         logits, cache = forward(model, next_ids[:, None], mask, positions, cache)
     if on_answers is not None and alive:  # the ones the token budget ended
-        on_answers(_credit(credited, alive, set(), budget))
+        _report(on_answers, _credit(credited, alive, set(), budget))
     return [
         Generation(prompt, cut_after_block(config.start + tok.decode(tokens, skip_special_tokens=True)), len(tokens), seed,
                    tokens=tokens, stop_reason=stopped.get(i))
@@ -301,6 +301,11 @@ def _credit(credited: dict[int, float], alive: list[int], going: set[int], budge
         share = min(1.0, credited[row] + 1 / budget) if row in going else 1.0
         added, credited[row] = added + share - credited[row], share
     return added
+
+
+def _report(on_answers: Callable[[float], None], added: float) -> None:
+    if added > 0:
+        on_answers(added)
 
 
 def generate(

@@ -87,7 +87,9 @@ class LogProgress:
         self.last_line = self.began
         self.lock = threading.Lock()
         self.done = threading.Event()
-        threading.Thread(target=self._tick, name="steerscope-log-progress", daemon=True).start()
+        self.timer = threading.Thread(target=self._tick, name="steerscope-log-progress", daemon=True)
+        if every > 0:  # 0: a line at every report, and no timer
+            self.timer.start()
 
     def line(self, text: str) -> None:
         with self.lock:
@@ -114,7 +116,7 @@ class LogProgress:
         self.line(f"{label}: started" if seconds is None else f"{label}: done in {duration(seconds)}")
 
     def _tick(self) -> None:
-        while not self.done.wait(min(self.every, 1.0) / 4):
+        while not self.done.wait(min(self.every / 4, 1.0)):
             if self.latest is not None and self.clock() - self.last_line >= self.every:
                 self._count()
 

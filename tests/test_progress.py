@@ -3,7 +3,6 @@ it is shown, "estimating…" before, and log lines that a blocked step cannot ho
 
 from __future__ import annotations
 
-import threading
 import time
 
 import numpy as np
@@ -93,4 +92,4 @@ def test_a_log_writes_a_line_at_least_every_period_while_the_work_is_blocked():
     stopped = len(lines)
     time.sleep(3 * every)
     assert len(lines) == stopped  # stop() ends the timer
-    assert not any(t.name == "steerscope-log-progress" and t.is_alive() for t in threading.enumerate())
+    assert not log.timer.is_alive()

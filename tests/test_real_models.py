@@ -229,15 +229,6 @@ def test_tag_success_reads_the_language_after_a_forced_fence(embedded):
     assert tag_tokens(embedded.tokenizer, "cpp") and tag_tokens(embedded.tokenizer, "cpp") != tag_tokens(embedded.tokenizer, "java")
 
 
-def test_progress_in_words():
-    from steering.progress import duration, progress_text
-
-    assert progress_text(0, 46, 3.2) == "0/46 · 3 s elapsed"
-    assert progress_text(12, 46, 35) == "12/46 · 35 s elapsed · about 1 min 39 s left"
-    assert progress_text(46, 46, 130) == "46/46 · 2 min 10 s elapsed"
-    assert duration(7300) == "2 h 01 min"
-
-
 def test_free_cores_count_other_processes_not_this_one(monkeypatch):
     from steering import threads
 
