@@ -136,6 +136,19 @@ def _fake_reading(monkeypatch, share, quality, n=30):
     return sweep, reads, reading, SimpleNamespace
 
 
+class _Advance:
+    """A stage's progress as ``Context.tick`` gives it: units done, and the plan's total."""
+
+    def __init__(self, total):
+        self.done, self.total = 0.0, total
+
+    def __call__(self, n=1):
+        self.done += n
+
+    def replan(self, delta):
+        self.total += delta
+
+
 def test_selection_tries_every_schedule_at_the_largest_margin_then_smaller_margins_of_the_finalists_level_by_level(monkeypatch):
     """Share by (margin, schedule); quality by schedule. 'window' never comes near the best share,
     so its smaller margins are not tried; 'all' keeps its share down to 1x and wins there. Each
@@ -145,15 +158,16 @@ def test_selection_tries_every_schedule_at_the_largest_margin_then_smaller_margi
     share.update({("o", *key[1:]): value for key, value in share.items()})  # a second method, as the first
     quality = {"all": -1.0, "fence": -1.01, "window": -0.5}
     sweep, reads, reading, ns = _fake_reading(monkeypatch, share, quality)
-    steps = []
     ctx = ns(settings=PipelineSettings(sweep_margins=(1.0, 1.5, 2.0), sweep_schedules=("all", "window", "fence"),
                                        select_screen_tolerance=1.0))  # none left out: the levels alone
-    tried = sweep._select(ctx, reading, {"m": None, "o": None}, lambda n=1: steps.append(n))
+    steps = _Advance(30 * sweep._planned(ctx.settings, 2, 0))
+    assert steps.total == 30 * (2 * 3 + 2 * 2)  # planned: every schedule, then one per method and smaller margin
+    tried = sweep._select(ctx, reading, {"m": None, "o": None}, steps)
     levels = [[(margin, schedule) for method, margin, schedule in t if method == "m"] for t, rows in reads[::2]]
     assert levels == [[(2.0, "all"), (2.0, "window"), (2.0, "fence")], [(1.5, "all"), (1.5, "fence")], [(1.0, "all")]]
     assert all({m for m, *_ in t} == {"m", "o"} for t, _ in reads)  # both methods' candidates in one call
     assert [rows for _, rows in reads[:2]] == [list(range(0, 30, 3)), [i for i in range(30) if i % 3]]
-    assert sum(steps) == 2 * 9 * 30  # every candidate counts its 30 continuations, the untried ones too
+    assert steps.done == steps.total == 2 * 6 * 30  # the plan corrected to the 6 candidates each method tried
     for candidates in tried.values():
         assert (sweep._choice(candidates)["margin"], sweep._choice(candidates)["schedule"]) == (1.0, "all")
 
@@ -166,15 +180,15 @@ def test_selection_reads_the_rest_of_the_paraphrases_only_for_candidates_near_th
     quality = {"all": -1.0, "fence": -0.5, "window": -0.1}
     sweep, reads, reading, ns = _fake_reading(monkeypatch, share, quality)
     ctx = ns(settings=PipelineSettings(sweep_margins=(2.0,), sweep_schedules=("all", "window", "fence")))
-    steps = []
-    candidates = sweep._select(ctx, reading, {"m": None}, lambda n=1: steps.append(n))["m"]
+    steps = _Advance(30 * sweep._planned(ctx.settings, 1, 0))
+    candidates = sweep._select(ctx, reading, {"m": None}, steps)["m"]
     assert [t for t, _ in reads] == [[("m", 2.0, "all"), ("m", 2.0, "window"), ("m", 2.0, "fence")],
                                      [("m", 2.0, "all"), ("m", 2.0, "fence")]]
     by = {c["schedule"]: c for c in candidates}
     assert by["window"]["screened"] == 10 and by["window"]["success"] == 0.6
     assert by["fence"]["screened"] == 0 and by["fence"]["success"] == (8 + 19) / 30
     assert sweep._choice(candidates)["schedule"] == "fence"
-    assert sum(steps) == 3 * 30
+    assert steps.done == steps.total == 3 * 30  # the one left out counts the paraphrases it was not read on
     assert "1 left out after a first share" in sweep._why(sweep._choice(candidates), candidates)
 
 

@@ -37,18 +37,27 @@ class Context:
     progress: Progress | None = None
     shown: tuple | None = None  # the last progress report, which the runner's heartbeat repeats
 
-    def tick(self, stage: str, total: int):
-        done = [0]
-        self.shown = (stage, 0, total)
-        if self.progress is not None:
-            self.progress(stage, 0, total)
+    def tick(self, stage: str, total: float):
+        """``advance(n=1)``: ``n`` more units of ``stage``'s ``total`` are done (fractions too);
+        ``advance.replan(delta)`` changes the total by ``delta`` once the work is known better
+        (the sweep's later levels), so that the estimate carries the work planned, not a bound."""
+        done, planned = [0.0], [float(total)]
 
-        def advance(n: int = 1):
-            done[0] += n
-            self.shown = (stage, min(done[0], total), total)
+        def show():
+            self.shown = (stage, min(done[0], planned[0]), math.ceil(planned[0]))
             if self.progress is not None:
                 self.progress(*self.shown)
 
+        def advance(n: float = 1):
+            done[0] += n
+            show()
+
+        def replan(delta: float):
+            planned[0] = max(done[0], planned[0] + delta)
+            show()
+
+        advance.replan = replan  # type: ignore[attr-defined]
+        show()
         return advance
 
     def meta(self, **extra) -> dict:

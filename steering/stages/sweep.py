@@ -49,11 +49,11 @@ def sweep(ctx: Context, learned: Learned) -> StageResult:
     s, model = ctx.settings, ctx.model
     layers = list(range(model.n_layers))
     selecting = _selecting(learned)
-    n_candidates = len(s.sweep_margins) * len(_schedules(s)) * len(selecting)
     n_read = len(ctx.heldin_prompts(neutral=False)[1]) if selecting else 0
     cells = len(layers) * (len(s.sweep_alphas) + 1) + len(COMBINE_SCALES)  # the grid, the causal test, the scales
-    # Progress in continuations of the selection (its cost), a cell weighted by what it decodes.
-    advance = ctx.tick("sweep", math.ceil(CELL_COST * cells) + n_read * (1 + n_candidates))
+    # Progress in continuations of the selection (its cost), a cell weighted by what it decodes;
+    # the candidates as planned (``_planned``), the plan corrected level by level.
+    advance = ctx.tick("sweep", CELL_COST * cells + n_read * (1 + _planned(s, len(selecting), 0)))
 
     def cell(n: int = 1) -> None:
         advance(n * CELL_COST)
@@ -135,9 +135,13 @@ def _select(ctx: Context, reading: dict, makers: dict, advance) -> dict[str, lis
     margins, schedules = sorted(ctx.settings.sweep_margins, reverse=True), _schedules(ctx.settings)
     out = {name: [] for name in makers}
     going = {name: list(schedules) for name in makers}
+    n = len(reading["prompts"])
     for level, margin in enumerate(margins):
         level_tried = [(name, margin, schedule) for name in makers for schedule in going[name]]
+        if level:  # the plan counted this level's candidates before they were known
+            advance.replan(n * (len(level_tried) - (_planned(ctx.settings, len(makers), level) - _planned(ctx.settings, len(makers), level + 1))))
         if not level_tried:
+            advance.replan(-n * _planned(ctx.settings, len(makers), level + 1))
             break
         measured = _screened(ctx, reading, makers, level_tried, advance)
         for name in makers:
@@ -149,9 +153,16 @@ def _select(ctx: Context, reading: dict, makers: dict, advance) -> dict[str, lis
             else:
                 best = max(c["success"] for c in read)
                 going[name] = [c["schedule"] for c in mine if not c["screened"] and c["success"] >= best - TOLERANCE]
-    untried = len(margins) * len(schedules) * len(makers) - sum(len(c) for c in out.values())
-    advance(untried * len(reading["prompts"]))
     return {name: [{k: v for k, v in c.items() if k != "method"} for c in candidates] for name, candidates in out.items()}
+
+
+def _planned(settings, n_methods: int, level: int) -> int:
+    """The candidates planned from ``level`` on: every schedule at the first level, then one per
+    method at each smaller margin (each level keeps the schedules near its method's best: most
+    often one; the plan is corrected as each level is formed)."""
+    levels = len(settings.sweep_margins)
+    first = len(_schedules(settings)) * n_methods if level == 0 else 0
+    return first + n_methods * max(0, levels - max(level, 1))
 
 
 def _screened(ctx: Context, reading: dict, makers: dict, tried: list[tuple], advance) -> list[dict]:
