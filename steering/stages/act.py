@@ -27,7 +27,7 @@ def _answers(ctx: Context, learned: Learned, languages, advance) -> list[tuple[i
         # The target's answers were generated the same way for the "off" samples: read them back.
         answers = learned.answers(TARGET_ANSWERS) if lang == s.target and s.adaptive else []
         if len(answers) == len(tasks):
-            advance(len(tasks))
+            advance.replan(-len(tasks))  # read back, not decoded: not work of this stage
         else:
             answers = generate(ctx.model, [t.prompts[lang] for t in tasks], config, on_answers=advance)
         for i, a in enumerate(answers):

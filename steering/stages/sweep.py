@@ -179,7 +179,7 @@ def _screened(ctx: Context, reading: dict, makers: dict, tried: list[tuple], adv
     for c in part:
         best[c["method"]] = max(best.get(c["method"], 0.0), float(np.mean(c["opened"])))
     going = [c for c in part if np.mean(c["opened"]) >= best[c["method"]] - s.select_screen_tolerance] if rest else part
-    advance((len(part) - len(going)) * len(rest))
+    advance.replan(-(len(part) - len(going)) * len(rest))  # the rest those left out are not read on
     more = dict(zip(map(id, going), _candidates(ctx, reading, makers, [c["tried"] for c in going], rest, advance))) if rest else {}
     out = []
     for c in part:
