@@ -96,21 +96,31 @@ def _overlap(before: tuple, after: tuple) -> str:
     return "yes" if before[1] <= after[2] and after[1] <= before[2] else "NO"
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--before", required=True, help="the git revision to compare with")
+def run_arguments(doc: str) -> argparse.ArgumentParser:
+    """The arguments every default-run bench takes: the model, how many tasks, where to keep runs."""
+    parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", default=None, help="default: the embedded model")
     parser.add_argument("--tasks", type=int, default=None, help="the first N tasks (default: all)")
     parser.add_argument("--keep", type=Path, default=None, help="keep the runs and logs here")
+    return parser
+
+
+def workspace(work: Path, n_tasks: int | None) -> tuple[Path, Path]:
+    """``work``, made, and the shipped tasks (the first ``n_tasks``) written there as JSONL."""
+    work.mkdir(parents=True, exist_ok=True)
+    tasks = PromptSet.load()
+    (work / "tasks.jsonl").write_text((tasks.head(n_tasks) if n_tasks else tasks).to_jsonl())
+    return work, work / "tasks.jsonl"
+
+
+def main() -> None:
+    parser = run_arguments(__doc__)
+    parser.add_argument("--before", required=True, help="the git revision to compare with")
     parser.add_argument("--reuse-before", action="store_true",
                         help="with --keep: use the before run kept there by an earlier call (its wall time included)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        work = args.keep or Path(tmp)
-        work.mkdir(parents=True, exist_ok=True)
-        prompts = work / "tasks.jsonl"
-        tasks = PromptSet.load()
-        prompts.write_text((tasks.head(args.tasks) if args.tasks else tasks).to_jsonl())
+        work, prompts = workspace(args.keep or Path(tmp), args.tasks)
         trees = {"before": unpack(args.before, Path(tmp) / "before-code"), "after": ROOT}
         walls, stages = {}, {}
         for label, tree in trees.items():
@@ -123,21 +133,27 @@ def main() -> None:
             stages[label] = {s: r["seconds"] for s, r in Run(work / f"{label}-run").stage_records().items()}
         equal = _tables(work / "before-run") == _tables(work / "after-run")
         outcomes = {label: _outcomes(work / f"{label}-run") for label in trees}
-    print(f"CPU: {cpu_model()}; torch {torch.__version__}, {torch.get_num_threads()} threads")
-    print(f"{'stage':<22}{'before':>10}{'after':>10}{'after/before':>14}")
-    for stage in dict.fromkeys([*stages["before"], *stages["after"]]):
-        b, a = stages["before"].get(stage, float("nan")), stages["after"].get(stage, float("nan"))
-        print(f"{stage:<22}{b:>9.1f}s{a:>9.1f}s{a / b:>13.2f}x")
-    b, a = sum(stages["before"].values()), sum(stages["after"].values())
-    print(f"{'all stages':<22}{b:>9.1f}s{a:>9.1f}s{a / b:>13.2f}x")
-    print(f"{'whole command':<22}{walls['before']:>9.1f}s{walls['after']:>9.1f}s{walls['after'] / walls['before']:>13.2f}x")
+    print_comparison(("before", "after"), stages, walls, outcomes)
     print(f"tables equal: {equal}")
-    print(f"\n{'what the run found':<48}{'before':>26}{'after':>26}  intervals overlap")
-    none = ("-", None, None)
-    for key in dict.fromkeys([*outcomes["before"], *outcomes["after"]]):
-        b, a = outcomes["before"].get(key, none), outcomes["after"].get(key, none)
-        print(f"{key:<48}{b[0]:>26}{a[0]:>26}  {_overlap(b, a)}")
 
+
+def print_comparison(labels: tuple[str, str], stages: dict, walls: dict, outcomes: dict) -> None:
+    """The CPU, two runs' seconds per stage and whole command side by side, and what each found
+    (``_outcomes``) with whether the intervals overlap."""
+    first, second = labels
+    print(f"CPU: {cpu_model()}; torch {torch.__version__}")
+    print(f"{'stage':<22}{first:>10}{second:>10}{'ratio':>8}")
+    for stage in dict.fromkeys([*stages[first], *stages[second]]):
+        a, b = stages[first].get(stage, float("nan")), stages[second].get(stage, float("nan"))
+        print(f"{stage:<22}{a:>9.1f}s{b:>9.1f}s{b / a:>7.2f}x")
+    a, b = sum(stages[first].values()), sum(stages[second].values())
+    print(f"{'all stages':<22}{a:>9.1f}s{b:>9.1f}s{b / a:>7.2f}x")
+    print(f"{'whole command':<22}{walls[first]:>9.1f}s{walls[second]:>9.1f}s{walls[second] / walls[first]:>7.2f}x")
+    print(f"\n{'what the run found':<48}{first:>26}{second:>26}  intervals overlap")
+    none = ("-", None, None)
+    for key in dict.fromkeys([*outcomes[first], *outcomes[second]]):
+        a, b = outcomes[first].get(key, none), outcomes[second].get(key, none)
+        print(f"{key:<48}{a[0]:>26}{b[0]:>26}  {_overlap(a, b)}")
 
 if __name__ == "__main__":
     main()
