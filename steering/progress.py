@@ -85,7 +85,7 @@ class LogProgress:
         self.latest: tuple | None = None  # (stage, done, total)
         self.started: dict[str, float] = {}  # a reporting stage -> its start
         self.last_line = self.began
-        self.lock = threading.Lock()
+        self.lock = threading.RLock()  # the timer and the caller both read and write what is shown
         self.done = threading.Event()
         self.timer = threading.Thread(target=self._tick, name="steerscope-log-progress", daemon=True)
         if every > 0:  # 0: a line at every report, and no timer
@@ -98,27 +98,31 @@ class LogProgress:
             self.write(f"[{duration(now - self.began)}] {text}")
 
     def __call__(self, stage: str, done: float, total: int) -> None:
-        now = self.clock()
-        self.started.setdefault(stage, now)
-        self.latest = (stage, done, total)
-        if now - self.last_line >= self.every:
-            self._count()
+        with self.lock:
+            now = self.clock()
+            self.started.setdefault(stage, now)
+            self.latest = (stage, done, total)
+            if now - self.last_line >= self.every:
+                self._count()
 
     def _count(self) -> None:
-        if self.latest is not None:
-            stage, done, total = self.latest
-            self.line(f"{stage}: {progress_text(done, total, self.clock() - self.started[stage])}")
+        with self.lock:
+            if self.latest is not None:
+                stage, done, total = self.latest
+                self.line(f"{stage}: {progress_text(done, total, self.clock() - self.started[stage])}")
 
     def stage(self, label: str, seconds: float | None = None) -> None:
-        if seconds is None:
-            self.started.clear()  # stages report under shared labels ("eval"): each times from its own start
-            self.latest = None
-        self.line(f"{label}: started" if seconds is None else f"{label}: done in {duration(seconds)}")
+        with self.lock:
+            if seconds is None:
+                self.started.clear()  # stages report under shared labels ("eval"): each times from its own start
+                self.latest = None
+            self.line(f"{label}: started" if seconds is None else f"{label}: done in {duration(seconds)}")
 
     def _tick(self) -> None:
         while not self.done.wait(min(self.every / 4, 1.0)):
-            if self.latest is not None and self.clock() - self.last_line >= self.every:
-                self._count()
+            with self.lock:
+                if self.latest is not None and self.clock() - self.last_line >= self.every:
+                    self._count()
 
     def stop(self) -> None:
         self.done.set()

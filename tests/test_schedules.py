@@ -160,7 +160,7 @@ def test_selection_tries_every_schedule_at_the_largest_margin_then_smaller_margi
     sweep, reads, reading, ns = _fake_reading(monkeypatch, share, quality)
     ctx = ns(settings=PipelineSettings(sweep_margins=(1.0, 1.5, 2.0), sweep_schedules=("all", "window", "fence"),
                                        select_screen_tolerance=1.0))  # none left out: the levels alone
-    steps = _Advance(30 * sweep._planned(ctx.settings, 2, 0))
+    steps = _Advance(30 * sweep._planned_from(ctx.settings, 2, 0))
     assert steps.total == 30 * (2 * 3 + 2 * 2)  # planned: every schedule, then one per method and smaller margin
     tried = sweep._select(ctx, reading, {"m": None, "o": None}, steps)
     levels = [[(margin, schedule) for method, margin, schedule in t if method == "m"] for t, rows in reads[::2]]
@@ -180,7 +180,7 @@ def test_selection_reads_the_rest_of_the_paraphrases_only_for_candidates_near_th
     quality = {"all": -1.0, "fence": -0.5, "window": -0.1}
     sweep, reads, reading, ns = _fake_reading(monkeypatch, share, quality)
     ctx = ns(settings=PipelineSettings(sweep_margins=(2.0,), sweep_schedules=("all", "window", "fence")))
-    steps = _Advance(30 * sweep._planned(ctx.settings, 1, 0))
+    steps = _Advance(30 * sweep._planned_from(ctx.settings, 1, 0))
     candidates = sweep._select(ctx, reading, {"m": None}, steps)["m"]
     assert [t for t, _ in reads] == [[("m", 2.0, "all"), ("m", 2.0, "window"), ("m", 2.0, "fence")],
                                      [("m", 2.0, "all"), ("m", 2.0, "fence")]]

@@ -37,11 +37,11 @@ from ..schema import ACT, ACTIVATIONS, BASE_ALPHA, CHOSEN_ALPHA, CHOSEN_SCHEDULE
 from ..steer import GactSteerer, SteeringSpec
 from .base import Context, Learned, StageResult
 
-COMBINE_SCALES = (0.5, 0.75, 1.0)
+COMBINE_SCALES = (0.5, 0.75, 1.0)  # common scales tried for the chosen layers' alphas together
 # A grid cell's cost in the selection's continuations (the sweep's unit of progress), as measured
 # on Qwen2.5-Coder-0.5B in bfloat16 (2 CPU cores): the 123 cells of the grid, the causal test and the
 # scales took about 2 minutes, a continuation about 0.6 s. At 0.5 the first estimate was 2.4x the truth.
-CELL_COST = 1.5  # common scales tried for the chosen layers' alphas together
+CELL_COST = 1.5
 TOLERANCE = 0.02  # fenced share, and log-probability per token, within which candidates count as equal
 CANDIDATE = "candidate"  # a selection candidate's fenced share (``extra``: margin, schedule, quality)
 
@@ -54,7 +54,7 @@ def sweep(ctx: Context, learned: Learned) -> StageResult:
     cells = len(layers) * (len(s.sweep_alphas) + 1) + len(COMBINE_SCALES)  # the grid, the causal test, the scales
     # Progress in continuations of the selection (its cost), a cell weighted by what it decodes;
     # the candidates as planned (``_planned``), the plan corrected level by level.
-    advance = ctx.tick("sweep", CELL_COST * cells + n_read * (1 + _planned(s, len(selecting), 0)))
+    advance = ctx.tick("sweep", CELL_COST * cells + n_read * (1 + _planned_from(s, len(selecting), 0)))
 
     def cell(n: int = 1) -> None:
         advance(n * CELL_COST)
@@ -139,10 +139,9 @@ def _select(ctx: Context, reading: dict, makers: dict, advance) -> dict[str, lis
     n = len(reading["prompts"])
     for level, margin in enumerate(margins):
         level_tried = [(name, margin, schedule) for name in makers for schedule in going[name]]
-        if level:  # the plan counted this level's candidates before they were known
-            advance.replan(n * (len(level_tried) - (_planned(ctx.settings, len(makers), level) - _planned(ctx.settings, len(makers), level + 1))))
+        advance.replan(n * (len(level_tried) - _planned(ctx.settings, len(makers), level)))  # the plan, now known
         if not level_tried:
-            advance.replan(-n * _planned(ctx.settings, len(makers), level + 1))
+            advance.replan(-n * _planned_from(ctx.settings, len(makers), level + 1))
             break
         measured = _screened(ctx, reading, makers, level_tried, advance)
         for name in makers:
@@ -158,12 +157,15 @@ def _select(ctx: Context, reading: dict, makers: dict, advance) -> dict[str, lis
 
 
 def _planned(settings, n_methods: int, level: int) -> int:
-    """The candidates planned from ``level`` on: every schedule at the first level, then one per
-    method at each smaller margin (each level keeps the schedules near its method's best: most
-    often one; the plan is corrected as each level is formed)."""
-    levels = len(settings.sweep_margins)
-    first = len(_schedules(settings)) * n_methods if level == 0 else 0
-    return first + n_methods * max(0, levels - max(level, 1))
+    """The candidates planned at ``level``: every schedule at the first, then one per method at
+    each smaller margin (each level keeps the schedules near its method's best: most often one;
+    the plan is corrected as each level is formed)."""
+    return len(_schedules(settings)) * n_methods if level == 0 else n_methods
+
+
+def _planned_from(settings, n_methods: int, level: int) -> int:
+    """The candidates planned at ``level`` and every later one."""
+    return sum(_planned(settings, n_methods, later) for later in range(level, len(settings.sweep_margins)))
 
 
 def _screened(ctx: Context, reading: dict, makers: dict, tried: list[tuple], advance) -> list[dict]:
@@ -174,7 +176,8 @@ def _screened(ctx: Context, reading: dict, makers: dict, tried: list[tuple], adv
     s, n = ctx.settings, len(reading["prompts"])
     step = round(1 / s.select_screen)
     first = list(range(0, n, step)) if step > 1 and n >= 2 * step else list(range(n))
-    rest = [i for i in range(n) if i not in set(first)]
+    screened = set(first)
+    rest = [i for i in range(n) if i not in screened]
     part = _candidates(ctx, reading, makers, tried, first, advance)
     best = {}
     for c in part:
