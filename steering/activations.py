@@ -19,7 +19,7 @@ from typing import Callable, Sequence
 
 import torch
 
-from .generation import encode_prompts, positions_of
+from .generation import encode_prompts, positions_of, shared_start_cache
 from .hooks import thread_hooks
 from .models import HOOK_POINTS, check_layers
 from .progress import beat
@@ -44,8 +44,8 @@ def cache_key(model, prompts: Sequence[str], layers: Sequence[int], hook_point: 
 def _read_weights(mask: torch.Tensor, answer_lengths: list[int], position: str, per_answer: int) -> torch.Tensor:
     """``[batch, rows per prompt, width]`` weights over token columns: which positions are read.
 
-    Rows are left-padded, so the last column is every row's last token and an answer of ``n``
-    tokens fills the last ``n`` columns.
+    Rows are padded before their own tokens (``encode_prompts``), so the last column is every
+    row's last token and an answer of ``n`` tokens fills the last ``n`` columns.
     """
     batch, width = mask.shape
     if position == "mean":
@@ -89,10 +89,13 @@ def _extract(model, prompts, continuations, layers, hook_point, position, per_an
             if hook.name == deepest:
                 raise _Captured
 
+        # The start every row shares runs once, before the hooks, up to the first column read.
+        cache, shared = shared_start_cache(model, ids, mask, limit=int(weights.sum((0, 1)).nonzero()[0]))
+        weights = weights[..., shared:]
         with thread_hooks(model, [(name, capture) for name in names]):
             try:
-                model.hf_model.base_model(input_ids=ids, attention_mask=mask, position_ids=positions_of(mask),
-                                          use_cache=False)
+                model.hf_model.base_model(input_ids=ids[:, shared:], attention_mask=mask, position_ids=positions_of(mask)[:, shared:],
+                                          past_key_values=cache, use_cache=cache is not None)
             except _Captured:
                 pass
         if progress is not None:

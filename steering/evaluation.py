@@ -12,7 +12,7 @@ import numpy as np
 
 from .generation import GenerationConfig, generate
 from .languages import LANGUAGE_KEYS, check_language
-from .prefix import prefixes, tag_success
+from .prefix import PromptPrefix, prefixes, tag_success
 from .steer import MeanDiffSteerer
 from .stats import rate_interval
 from .toolchains import compile_all, toolchain
@@ -179,23 +179,9 @@ def assigned_cluster_success(batches, target: str, vectors, spec, assignment) ->
 def continuation_logprob(model, prompts: Sequence[str], continuations: Sequence[str]) -> np.ndarray:
     """Per row, the mean log-probability per token of ``continuations[i]`` as the unsteered
     model's answer to ``prompts[i]``: how much a steered answer reads like what the model writes
-    when asked for it."""
-    import torch
-
-    from .generation import encode_prompts, forward, positions_of
-
-    tok = model.tokenizer
-    lengths = [len(tok(c, add_special_tokens=False)["input_ids"]) for c in continuations]
-    ids, mask = encode_prompts(model, list(prompts), list(continuations))
-    if not any(lengths):
-        return np.full(len(lengths), np.nan)
-    keep = max(lengths) + 1  # the continuations end every row: only their positions are scored
-    with torch.no_grad():
-        logits, _ = forward(model, ids, mask, positions_of(mask), keep=keep)
-    logits, targets = logits[:, -keep:-1], ids[:, ids.shape[1] - keep + 1:]
-    logprobs = torch.log_softmax(logits.float(), -1).gather(-1, targets[..., None])[..., 0]
-    return np.array([float(logprobs[i, -n:].mean()) if n else np.nan for i, n in enumerate(lengths)])
-
+    when asked for it. To score many sets of continuations against the same prompts, keep the
+    ``PromptPrefix`` and call its ``logprob``."""
+    return PromptPrefix(model, prompts).logprob(continuations)
 
 def best_layers(grid: np.ndarray, layers: Sequence[int], alphas: Sequence[float], n: int = 2) -> tuple[list[int], list[float]]:
     """The ``n`` layers with the highest success (ties: the higher mean success over alphas, i.e.

@@ -95,7 +95,9 @@ def format_prompt(tokenizer, prompt: str, instruction: str | None = None) -> str
 
 
 def encode_prompts(model, prompts: Sequence[str], continuations: str | Sequence[str] = "") -> tuple[torch.Tensor, torch.Tensor]:
-    """Left-padded token ids and attention mask for the formatted prompts.
+    """Token ids and attention mask for the formatted prompts: the start every row shares (a chat
+    template's system turn) in the first columns, then each row's rest, padded on its left, so
+    that the last column is every row's last token (``prompt_cache`` runs the shared start once).
 
     ``continuations`` (one text for all prompts, or one per prompt) is tokenised on its own and
     appended after each prompt's generation prompt: the start of an answer, teacher-forced.
@@ -113,16 +115,53 @@ def encode_prompts(model, prompts: Sequence[str], continuations: str | Sequence[
     width = max(len(r) for r in rows)
     if width >= model.facts.n_ctx:
         raise ValueError(f"a prompt is {width} tokens long; this model's context is {model.facts.n_ctx}")
+    shared = _shared_start(rows)
     ids = torch.full((len(rows), width), tok.pad_token_id, dtype=torch.long)
     mask = torch.zeros((len(rows), width), dtype=torch.long)
+    ids[:, :shared], mask[:, :shared] = torch.tensor(rows[0][:shared]), 1
     for i, row in enumerate(rows):
-        ids[i, width - len(row):] = torch.tensor(row)
-        mask[i, width - len(row):] = 1
+        ids[i, width - len(row) + shared:] = torch.tensor(row[shared:])
+        mask[i, width - len(row) + shared:] = 1
     return ids.to(model.device), mask.to(model.device)
 
 
+def _shared_start(rows: list[list[int]]) -> int:
+    """How many first tokens every row has in common, leaving each row at least its last two
+    (the prompt pass stops before the last token, and a shared start of one row is no start)."""
+    limit = min(len(r) for r in rows) - 2 if len(rows) > 1 else 0
+    n = 0
+    while n < limit and all(r[n] == rows[0][n] for r in rows):
+        n += 1
+    return n
+
+
+def shared_columns(ids: torch.Tensor, mask: torch.Tensor) -> int:
+    """The first columns that are real and the same in every row (``encode_prompts``' shared start)."""
+    same = (mask == 1).all(0) & (ids == ids[:1]).all(0)
+    return int(same.long().cumprod(0).sum()) if len(ids) > 1 else 0
+
+
+def shared_start_cache(model, ids: torch.Tensor, mask: torch.Tensor, limit: int | None = None):
+    """``(cache, n)``: the KV cache of the first ``n`` columns of ``ids`` (as ``encode_prompts``
+    lays them out; at most ``limit``), the start every row shares, run once and copied to every
+    row; ``(None, 0)`` where there is none, or while hooks are attached (a hook may steer or read
+    every row)."""
+    shared = min(shared_columns(ids, mask), ids.shape[1] if limit is None else limit)
+    if shared < 2 or shared == ids.shape[1] or hooks_attached():
+        return None, 0
+    _, cache = forward(model, ids[:1, :shared], mask[:1, :shared], positions_of(mask)[:1, :shared])
+    cache.batch_select_indices(torch.zeros(len(ids), dtype=torch.long, device=ids.device))
+    return cache, shared
+
+
+def prompt_cache(model, ids: torch.Tensor, mask: torch.Tensor):
+    """The KV cache of the rows ``ids``, their shared start run once (``shared_start_cache``)."""
+    cache, shared = shared_start_cache(model, ids, mask)
+    return forward(model, ids[:, shared:], mask, positions_of(mask)[:, shared:], cache)[1]
+
+
 def positions_of(mask: torch.Tensor) -> torch.Tensor:
-    """Position ids of left-padded rows: 0 at each row's first real token."""
+    """Position ids of padded rows: 0 at each row's first real token, padding skipped."""
     return (mask.cumsum(-1) - 1).clamp(min=0)
 
 
@@ -186,7 +225,8 @@ def _row_done(tok, config: GenerationConfig, tokens: list[int], tagged: dict[int
 
 
 @torch.no_grad()
-def decode_batch(model, prompts, seeds, config, on_token=None, on_answers=None, steerer=None, steered_rows=None) -> list[Generation]:
+def decode_batch(model, prompts, seeds, config, on_token=None, on_answers=None, steerer=None, steered_rows=None,
+                 forks=None) -> list[Generation]:
     """Greedy or sampled answers to one batch. Each different prompt runs its prompt pass once,
     up to its last token, whatever its copies (the bias stage samples each prompt several times)
     and however they are steered (steering acts from the last prompt token on): only the last
@@ -195,7 +235,9 @@ def decode_batch(model, prompts, seeds, config, on_token=None, on_answers=None, 
     the last long answer does not pay for the finished ones. ``steerer`` steers on its schedule,
     which this loop drives (``steer.StepControl``), the rows ``steered_rows`` marks (default:
     all), so that steered and unsteered answers can share a batch. A tuple of steerers steers row
-    i by ``steerer[steered_rows[i]]`` (None: not at all; ``generate_each``)."""
+    i by ``steerer[steered_rows[i]]`` (None: not at all; ``generate_each``). ``forks`` maps a row
+    to the row it is the same as until that row's fence line (``generate_each``): it joins the
+    batch only there."""
     parts = [] if steerer is None else (
         [(one, [g == k for g in steered_rows]) for k, one in enumerate(steerer) if one is not None]
         if isinstance(steerer, tuple) else [(steerer, steered_rows)])
@@ -203,22 +245,24 @@ def decode_batch(model, prompts, seeds, config, on_token=None, on_answers=None, 
     ids, mask = encode_prompts(model, texts, config.start)
     prefix = None
     if not hooks_attached() and all(one.spec.positions == "generated" for one, _ in parts) and bool((mask[:, :-1].sum(-1) > 0).all()):
-        _, prefix = forward(model, ids[:, :-1], mask[:, :-1], positions_of(mask)[:, :-1])  # unsteered, before any hook
+        prefix = prompt_cache(model, ids[:, :-1], mask[:, :-1])  # unsteered, before any hook
     prompt_pass = (texts, ids, mask, prefix)
+    forks = {} if not forks or fence_written(config.start) else dict(forks)
     if not parts:
-        return _decode(model, prompts, seeds, config, on_token, on_answers, [], prompt_pass)
+        return _decode(model, prompts, seeds, config, on_token, on_answers, [], prompt_pass, forks)
     controls = [(StepControl(len(prompts), None if rows is None else torch.tensor(rows, dtype=torch.bool)),
                  one.spec.schedule == "fence") for one, rows in parts]
     hooks = [h for (one, _), (control, _) in zip(parts, controls) for h in one.hooks(model, control=control)]
     with thread_hooks(model, hooks):
-        return _decode(model, prompts, seeds, config, on_token, on_answers, controls, prompt_pass)
+        return _decode(model, prompts, seeds, config, on_token, on_answers, controls, prompt_pass, forks)
 
 
-def _decode(model, prompts, seeds, config, on_token, on_answers, controls, prompt_pass) -> list[Generation]:
+def _decode(model, prompts, seeds, config, on_token, on_answers, controls, prompt_pass, forks) -> list[Generation]:
     tok = model.tokenizer
-    # Rows are shared when their prompt and how they are steered are the same.
+    # Rows are shared when their prompt and how they are steered are the same; a fork waits for its lead's fence.
     keys = [(p, *(bool(c.steered[i]) for c, _ in controls)) for i, p in enumerate(prompts)]
-    unique = {key: i for i, key in enumerate(dict.fromkeys(keys))}
+    alive = [i for i in range(len(prompts)) if i not in forks]  # the batch's rows, by their index in ``prompts``
+    unique = {key: i for i, key in enumerate(dict.fromkeys(keys[i] for i in alive))}
     texts, ids, mask, prefix = prompt_pass
     of_text = torch.tensor([texts.index(key[0]) for key in unique], device=ids.device)
     ids, mask = ids[of_text], mask[of_text]
@@ -233,19 +277,32 @@ def _decode(model, prompts, seeds, config, on_token, on_answers, controls, promp
     else:  # each different row: its prompt's shared prefix, then its last token, steered as that row is
         prefix.batch_select_indices(of_text)
         logits, cache = forward(model, ids[:, -1:], mask, positions_of(mask)[:, -1:], prefix)
-    rows = torch.tensor([unique[k] for k in keys], device=ids.device)
-    if len(unique) < len(prompts):
+    rows = torch.tensor([unique[keys[i]] for i in alive], device=ids.device)
+    if len(unique) < len(alive):
         cache.batch_select_indices(rows)
     logits, mask = logits[rows], mask[rows]
     positions = positions_of(mask)[:, -1:]
     generators = [torch.Generator().manual_seed(s) for s in seeds]
     stop_ids = {t for t in (tok.eos_token_id, getattr(tok, "pad_token_id", None)) if t is not None}
     out: list[list[int]] = [[] for _ in prompts]
-    alive = list(range(len(prompts)))  # the batch's rows, by their index in ``prompts``
     tagged: dict[int, int] = {}  # with ``after_tag``: row -> its length when its fence's tag line ended
     stopped: dict[int, str] = {}  # row -> why it stopped early
     fenced = [control for control, until_fence in controls if until_fence]
-    credited = dict.fromkeys(alive, 0.0)  # row -> the share of an answer reported to ``on_answers`` so far
+    credited = dict.fromkeys(range(len(prompts)), 0.0)  # row -> the share of an answer reported to ``on_answers`` so far
+    waiting: dict[int, list[int]] = {}  # lead row -> the rows forking from it at its fence line
+    for fork, lead in forks.items():
+        waiting.setdefault(lead, []).append(fork)
+
+    def join(lead: int) -> list[int]:
+        """The rows waiting on ``lead``, now the same answer so far (tokens, state, generator)."""
+        for fork in waiting.get(lead, []):
+            out[fork] = list(out[lead])
+            for state in (tagged, stopped):
+                if lead in state:
+                    state[fork] = state[lead]
+            generators[fork].set_state(generators[lead].get_state())
+        return waiting.pop(lead, [])
+
     for _step in range(budget):
         bad = ~torch.isfinite(logits).all(-1)
         logits, broken = logits.masked_fill(bad[:, None], 0.0), bad.tolist()  # broken rows are sampled, then dropped
@@ -265,26 +322,40 @@ def _decode(model, prompts, seeds, config, on_token, on_answers, controls, promp
                     control.steered[i] = False
             if not _row_done(tok, config, out[i], tagged, i):
                 keep.append(row)
+        added = _credit(credited, alive, {alive[row] for row in keep}, budget)
+        forked, kept = [], set(keep)  # (fork row, the pass row it copies)
+        for row, i in enumerate(alive):
+            if i in waiting and (row not in kept or "\n" in tok.decode(out[i][-1:]) and
+                                 fence_written(config.start + tok.decode(out[i], skip_special_tokens=True))):
+                for fork in join(i):  # the lead ended (so do they) or wrote its fence line (they go on, unsteered)
+                    credited[fork] = credited[i] if row in kept else 1.0
+                    added += credited[fork]
+                    if row in kept:
+                        forked.append((fork, row))
+                        for control in fenced:
+                            control.steered[fork] = False
         if on_token is not None:
             on_token(out)
         beat()
         if on_answers is not None:
-            _report(on_answers, _credit(credited, alive, {alive[row] for row in keep}, budget))
+            _report(on_answers, added)
         if not keep:
             alive = []
             break
-        if len(keep) < len(alive):
-            index = torch.tensor(keep, device=mask.device)
-            cache.batch_select_indices(index)
-            mask, positions, next_ids = mask[index], positions[index], next_ids[index]
-            alive = [alive[row] for row in keep]
+        index = keep + [row for _, row in forked]
+        if index != list(range(len(alive))):
+            index_t = torch.tensor(index, device=mask.device)
+            cache.batch_select_indices(index_t)
+            mask, positions, next_ids = mask[index_t], positions[index_t], next_ids[index_t]
+            alive = [alive[row] for row in keep] + [fork for fork, _ in forked]
         mask = torch.cat([mask, torch.ones_like(mask[:, :1])], dim=1)
         positions = positions + 1
         for control, _ in controls:
             control.step, control.alive = _step + 1, torch.tensor(alive)
         logits, cache = forward(model, next_ids[:, None], mask, positions, cache)
+    ended = [fork for lead in alive for fork in join(lead)]  # forks whose leads the token budget ended, as they did
     if on_answers is not None and alive:  # the ones the token budget ended
-        _report(on_answers, _credit(credited, alive, set(), budget))
+        _report(on_answers, _credit(credited, alive + ended, set(), budget))
     return [
         Generation(prompt, cut_after_block(config.start + tok.decode(tokens, skip_special_tokens=True)), len(tokens), seed,
                    tokens=tokens, stop_reason=stopped.get(i))
@@ -347,22 +418,32 @@ def generate_pairs(model, prompts: Sequence[str], config: GenerationConfig, stee
 
 
 def generate_each(model, prompts: Sequence[str], config: GenerationConfig, steerers: Sequence,
-                  on_answers: Callable[[float], None] | None = None) -> list[list[Generation]]:
+                  on_answers: Callable[[float], None] | None = None, forks: dict[int, int] | None = None) -> list[list[Generation]]:
     """The answers of ``generate(model, prompts, config, steerer=s)`` for each of ``steerers``
     (None: unsteered), decoded together: each batch the call would form runs once per steerer,
     side by side in one batch, each copy steered by its own (same seeds). A sweep's candidates
-    then cost about the longest of them instead of their sum."""
+    then cost about the longest of them instead of their sum.
+
+    ``forks`` maps a steerer ``k`` to a steerer ``j`` that ``k`` is the same as until the fence
+    line (``k`` steers until the fence, ``j`` every token, the same steering otherwise; the caller
+    vouches for it): ``k``'s answers decode as ``j``'s until the fence line, then fork from a copy of
+    its KV cache, and cost only what comes after it (whole answers where another process decodes)."""
     prompts, steerers = _checked(prompts), tuple(steerers)
+    forks = dict(forks or {})
+    schedules = [getattr(getattr(s, "spec", None), "schedule", None) for s in steerers]
+    for k, j in forks.items():
+        if not (0 <= k < len(steerers) and 0 <= j < len(steerers)) or j in forks or (schedules[k], schedules[j]) != ("fence", "all"):
+            raise ValueError(f"fork {k} -> {j}: a steerer until the fence forks from one steering every token, among "
+                             f"the {len(steerers)} steerers")
     seeds = [config.seed + i for i in range(len(prompts))]
     rows, row_seeds, groups, bounds = [], [], [], []
     for a, b in _batches(prompts, config.batch_size):
         bounds.append((len(rows), len(rows) + len(steerers) * (b - a)))
         for k in range(len(steerers)):
             rows, row_seeds, groups = rows + prompts[a:b], row_seeds + seeds[a:b], groups + [k] * (b - a)
-    answers = _run(model, rows, row_seeds, bounds, config, (), None, on_answers, steerers, groups)
+    answers = _run(model, rows, row_seeds, bounds, config, (), None, on_answers, steerers, groups, forks)
     per = [(a, (b - a) // len(steerers)) for a, b in bounds]
     return [[g for a, n in per for g in answers[a + k * n : a + (k + 1) * n]] for k in range(len(steerers))]
-
 
 def _checked(prompts) -> list[str]:
     prompts = [prompts] if isinstance(prompts, str) else list(prompts)
@@ -372,9 +453,10 @@ def _checked(prompts) -> list[str]:
     return prompts
 
 
-def _run(model, prompts, seeds, bounds, config, fwd_hooks, on_token, on_answers, steerer, steered_rows) -> list[Generation]:
+def _run(model, prompts, seeds, bounds, config, fwd_hooks, on_token, on_answers, steerer, steered_rows,
+         forks=None) -> list[Generation]:
     """The batches ``bounds`` of ``prompts`` decoded here, or, inside ``parallel.workers``, by
-    the Ray replicas (each batch whole, as it would be here)."""
+    the Ray replicas (each batch whole, as it would be here, without ``forks``: the same answers)."""
     def rows(a, b):
         return None if steered_rows is None else steered_rows[a:b]
 
@@ -385,7 +467,11 @@ def _run(model, prompts, seeds, bounds, config, fwd_hooks, on_token, on_answers,
     results: list[Generation] = []
     with thread_hooks(model, list(fwd_hooks)):
         for a, b in bounds:
-            results.extend(decode_batch(model, prompts[a:b], seeds[a:b], config, on_token, on_answers, steerer, rows(a, b)))
+            # a row of steerer k forks from the row of steerer forks[k] for the same prompt (same place in the batch)
+            n = (b - a) // len(steerer) if forks else 0
+            batch_forks = {r: r - (k - j) * n for k, j in (forks or {}).items() for r in range(k * n, (k + 1) * n)}
+            results.extend(decode_batch(model, prompts[a:b], seeds[a:b], config, on_token, on_answers, steerer, rows(a, b),
+                                        batch_forks))
     return results
 
 

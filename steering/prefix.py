@@ -14,15 +14,16 @@ from __future__ import annotations
 import copy
 from typing import Sequence
 
+import numpy as np
 import torch
 
-from .generation import encode_prompts, forward, positions_of
+from .generation import encode_prompts, forward, positions_of, prompt_cache
 from .hooks import thread_hooks
 from .languages import FENCE_ALIASES, check_language
 
 
 class PromptPrefix:
-    """The KV cache of ``prompts`` (formatted and left-padded as ``generate`` does) without their
+    """The KV cache of ``prompts`` (formatted and laid out as ``generate`` does) without their
     last token, which ``continue_with`` runs together with the forced text."""
 
     def __init__(self, model, prompts: Sequence[str]):
@@ -32,29 +33,62 @@ class PromptPrefix:
         ids, mask = encode_prompts(model, list(prompts))
         self.last_ids, self.mask = ids[:, -1:], mask
         with torch.no_grad():
-            _, self.cache = forward(model, ids[:, :-1], mask[:, :-1], positions_of(mask)[:, :-1])
+            self.cache = prompt_cache(model, ids[:, :-1], mask[:, :-1])
 
     def __len__(self) -> int:
         return self.last_ids.shape[0]
 
-    def continue_with(self, text: str = "", rows: Sequence[int] | None = None) -> torch.Tensor:
+    def continue_with(self, text: str | Sequence[str] = "", rows: Sequence[int] | None = None) -> torch.Tensor:
         """Logits ``[rows, 1 + tokens of text, vocab]`` from the last prompt token on, for the
-        prompts ``rows`` (default: all), with the hooks attached at the time. Gradients flow
-        when enabled (the cached prefix is a constant)."""
+        prompts ``rows`` (default: all), with the hooks attached at the time. ``text`` is one
+        text for every row, or one per row (shorter ones padded at the end: their logits past
+        their own tokens mean nothing). Gradients flow when enabled (the cached prefix is a
+        constant)."""
         tok = self.model.tokenizer
+        n = len(self) if rows is None else len(rows)
+        texts = [text] * n if isinstance(text, str) else list(text)
+        if len(texts) != n:
+            raise ValueError(f"{len(texts)} texts for {n} rows")
+        forced = [tok(t, add_special_tokens=False)["input_ids"] if t else [] for t in texts]
+        return self._forced(forced, rows)
+
+    def _forced(self, forced: list[list[int]], rows: Sequence[int] | None) -> torch.Tensor:
         cache = copy.deepcopy(self.cache)
         mask, last = self.mask, self.last_ids
         if rows is not None:
             index = torch.as_tensor(list(rows), dtype=torch.long, device=mask.device)
             cache.batch_select_indices(index)
             mask, last = mask[index], last[index]
-        forced = torch.tensor(tok(text, add_special_tokens=False)["input_ids"] if text else [], dtype=torch.long,
-                              device=last.device)
-        tail = torch.cat([last, forced.expand(len(last), -1)], 1)
-        full_mask = torch.cat([mask, torch.ones_like(tail[:, 1:])], 1)
+        width = max(map(len, forced))
+        pad = self.model.tokenizer.pad_token_id
+        ids = torch.tensor([ids + [pad] * (width - len(ids)) for ids in forced], dtype=torch.long, device=last.device)
+        real = torch.tensor([[1] * len(ids) + [0] * (width - len(ids)) for ids in forced], dtype=mask.dtype,
+                            device=mask.device)
+        tail = torch.cat([last, ids.reshape(len(last), width)], 1)
+        full_mask = torch.cat([mask, real.reshape(len(last), width)], 1)  # ``mask`` covers the last prompt token
         logits, _ = forward(self.model, tail, full_mask, positions_of(full_mask)[:, -tail.shape[1]:], cache, keep=None)
         return logits
 
+    def logprob(self, continuations: Sequence[str], rows: Sequence[int] | None = None, chunk: int = 16) -> np.ndarray:
+        """Per row, the mean log-probability per token of ``continuations[i]`` as the model's
+        answer to prompt ``rows[i]`` (NaN for an empty one), with the hooks attached at the time.
+        The prompts ran once: a sweep scores every candidate's code against the same prompts.
+        Rows go ``chunk`` at a time, so that the logits of long continuations stay small."""
+        tok = self.model.tokenizer
+        rows = list(range(len(self))) if rows is None else list(rows)
+        if len(continuations) != len(rows):
+            raise ValueError(f"{len(continuations)} continuations for {len(rows)} rows")
+        forced = [tok(c, add_special_tokens=False)["input_ids"] if c else [] for c in continuations]
+        out = np.full(len(rows), np.nan)
+        scored = [i for i, ids in enumerate(forced) if ids]
+        for start in range(0, len(scored), chunk):
+            part = scored[start : start + chunk]
+            with torch.no_grad():
+                logits = self._forced([forced[i] for i in part], [rows[i] for i in part])
+            for row, i in enumerate(part):  # position j's logits predict token j of the continuation
+                targets = torch.tensor(forced[i], device=logits.device)[:, None]
+                out[i] = float(torch.log_softmax(logits[row, : len(forced[i])].float(), -1).gather(-1, targets).mean())
+        return out
 
 def tag_tokens(tokenizer, language: str) -> set[int]:
     """The tokens that start ``language``'s fence tag right after an opening fence, for each way

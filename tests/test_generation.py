@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 import torch
 
-from steering.fences import closes_code_block, cut_after_block
-from steering.generation import GenerationConfig, encode_prompts, format_prompt, generate
+from steering.fences import closes_code_block, cut_after_block, fence_written
+from steering.generation import GenerationConfig, encode_prompts, format_prompt, generate, shared_columns
 
 
 def test_prompt_format_uses_the_chat_template(embedded, tiny_llama):
@@ -21,10 +21,17 @@ def test_fence_helpers():
     assert cut_after_block("```py\nx\n```\nand more") == "```py\nx\n```"
 
 
-def test_left_padding(embedded):
-    ids, mask = encode_prompts(embedded, ["a", "a much longer prompt than the other one"])
-    assert mask[0, 0] == 0 and mask[0, -1] == 1 and mask[1].all()
-    assert ids[0, 0] == embedded.tokenizer.pad_token_id
+def test_rows_share_their_common_start_then_are_padded_before_their_own_tokens(embedded):
+    """The chat template's start that every row has comes first (issue 29: it runs once), then
+    each row's padding, then its own tokens, so that the last column is every row's last token."""
+    prompts = ["Sort.", "Add two numbers and return their sum, a much longer prompt."]
+    ids, mask = encode_prompts(embedded, prompts)
+    shared = shared_columns(ids, mask)
+    assert shared == len(embedded.tokenizer("<|endoftext|><|user|>\n", add_special_tokens=False)["input_ids"])
+    assert mask[0, :shared].all() and mask[0, shared] == 0 and mask[0, -1] == 1 and mask[1].all()
+    assert ids[0, shared] == embedded.tokenizer.pad_token_id
+    for i, prompt in enumerate(prompts):  # a row's own tokens, in order, are its prompt encoded alone
+        assert ids[i][mask[i].bool()].tolist() == encode_prompts(embedded, [prompt])[0][0].tolist()
 
 
 def test_continuations_are_appended_as_their_own_tokens(embedded):
@@ -323,10 +330,46 @@ def test_each_prompt_runs_its_prompt_pass_once_whatever_its_copies_and_their_ste
     passes, forward = [], generation.forward
     monkeypatch.setattr(generation, "forward", lambda model, ids, *a, **k: passes.append(tuple(ids.shape)) or forward(model, ids, *a, **k))
     shared = generate_each(embedded, prompts, config, steerers)
-    width = encode_prompts(embedded, prompts)[0].shape[1]
-    assert passes[:2] == [(3, width - 1), (12, 1)]  # 3 prompts' prefixes once, then 12 rows' last token
+    ids, mask = encode_prompts(embedded, prompts)
+    width, start = ids.shape[1], shared_columns(ids, mask)
+    # the template's shared start once, the 3 prompts' own prefixes once, then 12 rows' last token
+    assert start > 1 and passes[:3] == [(1, start), (3, width - 1 - start), (12, 1)]
     passes.clear()
     with thread_hooks(embedded, [("blocks.0.hook_resid_post", lambda act, hook: None)]):  # a caller's hook
         whole = generate_each(embedded, prompts, config, steerers)
     assert passes[0] == (12, width)
     assert [[a.tokens for a in answers] for answers in shared] == [[a.tokens for a in answers] for answers in whole]
+
+
+def test_a_steering_until_the_fence_forks_from_every_token_at_its_fence_line(embedded, monkeypatch):
+    """Issue 29: steering until the fence is steering every token until the fence line, so its
+    rows decode as the every-token rows until there and fork from a copy of their cache. The
+    answers are those decoded apart (greedy and sampled, a fence line written or never, both stop
+    rules), fewer rows run, and the progress still adds up to one answer per row."""
+    import steering.generation as generation
+    from steering.generation import generate_each
+    from steering.steer import MeanDiffSteerer, SteeringSpec
+
+    vectors = torch.zeros(embedded.n_layers, embedded.d_model)
+    vectors[4] = torch.randn(embedded.d_model, generator=torch.Generator().manual_seed(1))
+    steerers = [MeanDiffSteerer(SteeringSpec((4,), (6.0,), "mean_diff", schedule=schedule), vectors)
+                for schedule in ("all", "fence")] + [None]
+    prompts = ["Sort a list.", "Sum numbers.", "Compute a mean.", "Sort a list.", "Parse a date."]
+    rows, forward = [], generation.forward
+    monkeypatch.setattr(generation, "forward", lambda model, ids, *a, **k: rows.append(ids.shape[0]) or forward(model, ids, *a, **k))
+    for config in (GenerationConfig(max_new_tokens=40, seed=9, batch_size=2),
+                   GenerationConfig(max_new_tokens=40, temperature=1.0, seed=9, batch_size=2, stop="tag", after_tag=6)):
+        rows.clear()
+        counts = []
+        forked = generate_each(embedded, prompts, config, steerers, on_answers=counts.append, forks={1: 0})
+        forked_rows = sum(rows)
+        rows.clear()
+        apart = generate_each(embedded, prompts, config, steerers)
+        assert [[(a.tokens, a.stop_reason) for a in answers] for answers in forked] == \
+            [[(a.tokens, a.stop_reason) for a in answers] for answers in apart]
+        assert [a.tokens for a in apart[0]] != [a.tokens for a in apart[1]]  # the fork did go its own way
+        assert not all(fence_written(a.text) for a in apart[0])  # and some leads never wrote a fence line
+        assert forked_rows < sum(rows)
+        assert sum(counts) == pytest.approx(len(steerers) * len(prompts))
+    with pytest.raises(ValueError, match="fork 0 -> 1"):
+        generate_each(embedded, prompts, GenerationConfig(max_new_tokens=4), steerers, forks={0: 1})

@@ -221,6 +221,33 @@ def test_prompt_prefix_reads_what_a_full_pass_reads(tiny_qwen2):
     assert torch.allclose(prefix.continue_with("```cpp"), tail)  # the cached prefix is left as it was
 
 
+
+def test_the_prompts_shared_start_runs_once_and_they_read_as_each_prompt_alone(tiny_qwen2, monkeypatch):
+    """Issue 29: a chat template's system turn starts every prompt. ``encode_prompts`` puts it in
+    the first columns and ``prompt_cache`` runs it once for all rows; what each row then reads,
+    and answers, is what its prompt alone reads and answers."""
+    import steering.generation as generation
+    from steering.generation import shared_columns
+
+    prompts = PROMPTS + ["Parse a date written in the ISO 8601 format and return its parts."]
+    ids, mask = encode_prompts(tiny_qwen2, prompts)
+    shared = shared_columns(ids, mask)
+    assert shared > 2 and all(torch.equal(encode_prompts(tiny_qwen2, [p])[0][0, :shared], ids[0, :shared]) for p in prompts)
+    passes, forward = [], generation.forward
+    monkeypatch.setattr(generation, "forward", lambda model, ids, *a, **k: passes.append(tuple(ids.shape)) or forward(model, ids, *a, **k))
+    prefix = PromptPrefix(tiny_qwen2, prompts)
+    assert passes == [(1, shared), (len(prompts), ids.shape[1] - 1 - shared)]
+    tail = prefix.continue_with("```cpp")
+    for i, prompt in enumerate(prompts):
+        assert torch.allclose(tail[i], PromptPrefix(tiny_qwen2, [prompt]).continue_with("```cpp")[0], atol=1e-4)
+    config = GenerationConfig(max_new_tokens=12)
+    assert [a.tokens for a in generate(tiny_qwen2, prompts, config)] == \
+        [generate(tiny_qwen2, [prompt], config)[0].tokens for prompt in prompts]
+    for position, tail in (("last", ""), ("answer", "```cpp\nint x = 1;")):  # activations too, read after it
+        together = extract_activations(tiny_qwen2, prompts, position=position, continuation=tail, cache_dir=False)
+        alone = extract_activations(tiny_qwen2, prompts, position=position, continuation=tail, cache_dir=False, batch_size=1)
+        assert torch.allclose(together, alone, atol=1e-4)
+
 def test_tag_success_reads_the_language_after_a_forced_fence(embedded):
     cpp = [t for t in ["Write a C++ function that sorts an array with merge sort.",
                        "Write a C++ function that returns the n-th Fibonacci number computed iteratively."]]

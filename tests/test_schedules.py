@@ -217,6 +217,20 @@ class _ConfidentAfter:
         return logits
 
 
+
+def test_a_candidate_until_the_fence_decodes_in_the_chunk_of_its_every_token_twin():
+    """Issue 29: such a candidate forks from its twin at the fence line (``generate_each``), so
+    it is placed with it and does not count against a chunk's size: its rows join late."""
+    from steering.stages.sweep import _chunks
+
+    tried = [(m, 2.0, s) for m in ("gact", "mean_diff") for s in ("all", "window", "fence", "gated")]
+    assert _chunks(tried, 2) == [[("gact", 2.0, "all"), ("gact", 2.0, "fence"), ("gact", 2.0, "window")],
+                                 [("gact", 2.0, "gated"), ("mean_diff", 2.0, "all"), ("mean_diff", 2.0, "fence")],
+                                 [("mean_diff", 2.0, "window"), ("mean_diff", 2.0, "gated")]]
+    alone = [("gact", 1.5, "fence"), ("mean_diff", 2.0, "fence"), ("mean_diff", 1.5, "all")]  # no twin among them
+    assert _chunks(alone, 2) == [alone[:2], alone[2:]]
+    assert sorted(c for chunk in _chunks(tried, 3) for c in chunk) == sorted(tried)
+
 def test_a_gate_steers_only_while_the_probe_is_not_confident(embedded, steered_positions):
     plain = generate(embedded, PROMPTS, CONFIG)
     full = generate(embedded, PROMPTS, CONFIG, steerer=_steerer(embedded))

@@ -28,11 +28,12 @@ from dataclasses import replace
 
 import numpy as np
 
-from ..evaluation import assigned_cluster_success, best_layers, continuation_logprob, layer_alpha_sweep, scale_sweep
+from ..evaluation import assigned_cluster_success, best_layers, layer_alpha_sweep, scale_sweep
 from ..fences import from_fence
 from ..generation import REPEAT_ROWS, GenerationConfig, generate, generate_each
 from ..languages import FENCE_ALIASES
 from ..methods import METHODS
+from ..prefix import PromptPrefix
 from ..schema import ACT, ACTIVATIONS, BASE_ALPHA, CHOSEN_ALPHA, CHOSEN_SCHEDULE, CLUSTERS, causal_metric
 from ..steer import GactSteerer, SteeringSpec
 from .base import Context, Learned, StageResult
@@ -123,10 +124,10 @@ def _reading(ctx: Context, advance) -> dict:
     explicit = {t.id: t.prompts[s.target] for t in ctx.prompts}
     asked_prompts = [explicit[i] for i in ids]
     asked = generate(model, asked_prompts, config, on_answers=advance)
-    reference = _quality(continuation_logprob(model, asked_prompts, [from_fence(a.text) for a in asked]))
+    scorer = PromptPrefix(model, asked_prompts)  # the asked prompts run once for every candidate's code
+    reference = _quality(scorer.logprob([from_fence(a.text) for a in asked]))
     # A candidate's continuation that opens another language's fence ends there: its code is not read.
-    return {"prompts": prompts, "asked_prompts": asked_prompts, "reference": reference,
-            "config": replace(config, after_tag_only=s.target)}
+    return {"prompts": prompts, "scorer": scorer, "reference": reference, "config": replace(config, after_tag_only=s.target)}
 
 
 def _select(ctx: Context, reading: dict, makers: dict, advance) -> dict[str, list[dict]]:
@@ -201,21 +202,37 @@ def _candidates(ctx: Context, reading: dict, makers: dict, tried: list[tuple], r
     """Each candidate ``(method, margin, schedule)`` read on the paraphrases ``rows``: which
     continuations open the target's fence, and the log-probability of their code as the answer
     to the task asked explicitly. They decode side by side (``generate_each``), at most
-    ``REPEAT_ROWS`` times a batch's rows at once."""
+    ``REPEAT_ROWS`` times a batch's rows at once (a candidate until the fence rides along with
+    its every-token twin: it forks from it at the fence line, ``generate_each``); the code is
+    scored against the asked prompts' prompt pass, run once (``_reading``)."""
     prompts = [reading["prompts"][i] for i in rows]
-    asked_prompts = [reading["asked_prompts"][i] for i in rows]
-    config, out = reading["config"], []
+    config, out = reading["config"], {}
     group = max(1, REPEAT_ROWS * config.batch_size // max(len(prompts), 1))
-    for i in range(0, len(tried), group):
-        chunk = tried[i : i + group]
+    for chunk in _chunks(tried, group):
         steerers = [makers[name](margin, schedule) for name, margin, schedule in chunk]
-        for candidate, answers in zip(chunk, generate_each(ctx.model, prompts, config, steerers, on_answers=advance)):
+        forks = {k: chunk.index(_twin(candidate)) for k, candidate in enumerate(chunk) if _twin(candidate) in chunk}
+        for candidate, answers in zip(chunk, generate_each(ctx.model, prompts, config, steerers, advance, forks)):
             opened = [FENCE_ALIASES.get(a.detection.tag) == ctx.settings.target and a.detection.fenced for a in answers]
             code = [from_fence(a.text) for a, ok in zip(answers, opened) if ok]
-            asked = [p for p, ok in zip(asked_prompts, opened) if ok]
-            out.append({"tried": candidate, "method": candidate[0], "opened": opened,
-                        "logprobs": list(continuation_logprob(ctx.model, asked, code)) if code else []})
-    return out
+            asked = [row for row, ok in zip(rows, opened) if ok]
+            out[candidate] = {"tried": candidate, "method": candidate[0], "opened": opened,
+                              "logprobs": list(reading["scorer"].logprob(code, asked)) if code else []}
+    return [out[candidate] for candidate in tried]
+
+
+def _twin(candidate: tuple) -> tuple | None:
+    """The every-token candidate that ``candidate`` decodes as until its fence line, if it steers until the fence."""
+    name, margin, schedule = candidate
+    return (name, margin, "all") if schedule == "fence" else None
+
+
+def _chunks(tried: list[tuple], group: int) -> list[list[tuple]]:
+    """``tried`` in chunks of ``group`` candidates, each candidate until the fence placed with its
+    every-token twin and not counted (its rows join the batch only at their fence line)."""
+    riders = {_twin(c): c for c in tried if _twin(c) in tried}
+    leads = [c for c in tried if c not in riders.values()]
+    return [[c for lead in leads[i : i + group] for c in (lead, riders.get(lead)) if c is not None]
+            for i in range(0, len(leads), group)]
 
 
 def _quality(logprobs) -> float:
