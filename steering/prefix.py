@@ -61,8 +61,8 @@ class PromptPrefix:
             mask, last = mask[index], last[index]
         width = max(map(len, forced))
         pad = self.model.tokenizer.pad_token_id
-        ids = torch.tensor([ids + [pad] * (width - len(ids)) for ids in forced], dtype=torch.long, device=last.device)
-        real = torch.tensor([[1] * len(ids) + [0] * (width - len(ids)) for ids in forced], dtype=mask.dtype,
+        ids = torch.tensor([row + [pad] * (width - len(row)) for row in forced], dtype=torch.long, device=last.device)
+        real = torch.tensor([[1] * len(row) + [0] * (width - len(row)) for row in forced], dtype=mask.dtype,
                             device=mask.device)
         tail = torch.cat([last, ids.reshape(len(last), width)], 1)
         full_mask = torch.cat([mask, real.reshape(len(last), width)], 1)  # ``mask`` covers the last prompt token
