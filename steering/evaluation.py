@@ -183,6 +183,7 @@ def continuation_logprob(model, prompts: Sequence[str], continuations: Sequence[
     ``PromptPrefix`` and call its ``logprob``."""
     return PromptPrefix(model, prompts).logprob(continuations)
 
+
 def best_layers(grid: np.ndarray, layers: Sequence[int], alphas: Sequence[float], n: int = 2) -> tuple[list[int], list[float]]:
     """The ``n`` layers with the highest success (ties: the higher mean success over alphas, i.e.
     the more robust layer, then the lower layer), each with the smallest alpha reaching its best."""

@@ -209,6 +209,12 @@ def _finished(tok, start: str, tokens: list[int], stop: str) -> bool:
     return "\n" in last and opens_tagged_block(start + tok.decode(tokens, skip_special_tokens=True))
 
 
+def _wrote_fence_line(tok, start: str, tokens: list[int]) -> bool:
+    """Whether the answer's last token ended a line and its fence line is written (the whole answer
+    is decoded only at a line's end): where an until-the-fence steering stops."""
+    return "\n" in tok.decode(tokens[-1:]) and fence_written(start + tok.decode(tokens, skip_special_tokens=True))
+
+
 def _row_done(tok, config: GenerationConfig, tokens: list[int], tagged: dict[int, int], row: int) -> bool:
     """``_finished`` under ``config.stop``; with ``after_tag``, a row whose fence named its
     language (``after_tag_only``, if given) goes on for that many tokens of code (or until its
@@ -316,8 +322,7 @@ def _decode(model, prompts, seeds, config, on_token, on_answers, controls, promp
             if token in stop_ids:
                 continue
             out[i].append(token)
-            if any(c.steered[i] for c in fenced) and "\n" in tok.decode(out[i][-1:]) and \
-                    fence_written(config.start + tok.decode(out[i], skip_special_tokens=True)):
+            if any(c.steered[i] for c in fenced) and _wrote_fence_line(tok, config.start, out[i]):
                 for control in fenced:
                     control.steered[i] = False
             if not _row_done(tok, config, out[i], tagged, i):
@@ -325,8 +330,7 @@ def _decode(model, prompts, seeds, config, on_token, on_answers, controls, promp
         added = _credit(credited, alive, {alive[row] for row in keep}, budget)
         forked, kept = [], set(keep)  # (fork row, the pass row it copies)
         for row, i in enumerate(alive):
-            if i in waiting and (row not in kept or "\n" in tok.decode(out[i][-1:]) and
-                                 fence_written(config.start + tok.decode(out[i], skip_special_tokens=True))):
+            if i in waiting and (row not in kept or _wrote_fence_line(tok, config.start, out[i])):
                 for fork in join(i):  # the lead ended (so do they) or wrote its fence line (they go on, unsteered)
                     credited[fork] = credited[i] if row in kept else 1.0
                     added += credited[fork]
@@ -444,6 +448,7 @@ def generate_each(model, prompts: Sequence[str], config: GenerationConfig, steer
     answers = _run(model, rows, row_seeds, bounds, config, (), None, on_answers, steerers, groups, forks)
     per = [(a, (b - a) // len(steerers)) for a, b in bounds]
     return [[g for a, n in per for g in answers[a + k * n : a + (k + 1) * n]] for k in range(len(steerers))]
+
 
 def _checked(prompts) -> list[str]:
     prompts = [prompts] if isinstance(prompts, str) else list(prompts)

@@ -90,6 +90,7 @@ class PromptPrefix:
                 out[i] = float(torch.log_softmax(logits[row, : len(forced[i])].float(), -1).gather(-1, targets).mean())
         return out
 
+
 def tag_tokens(tokenizer, language: str) -> set[int]:
     """The tokens that start ``language``'s fence tag right after an opening fence, for each way
     of writing the tag that the tokenizer spells with one token of its own (``cpp``, ``c++``...)."""
