@@ -12,6 +12,7 @@ from pathlib import Path
 from .evaluation import evaluate_steering, side_by_side
 from .generation import GenerationConfig, generate
 from .methods import METHODS, method as get_method
+from .schema import CONDITION
 from .settings import PipelineSettings
 from .stages import Learned
 from .storage import Run
@@ -102,6 +103,10 @@ class RunSteering:
             return abs(alpha)
         vectors = self.learned.mean_vectors() if steers_as == "mean_diff" else self.learned.cluster_vectors()
         return abs(alpha) * float(vectors[layer].float().norm(dim=-1).mean() / self._residual_norms[layer].clamp_min(1e-8))
+
+    def has_condition(self) -> bool:
+        """Whether the run fitted the condition conditional steering reads (its ``probe`` stage)."""
+        return self.learned.has(CONDITION)
 
     def chosen_schedule(self, method: str) -> str:
         """The schedule ``method`` steers on unless told otherwise: the settings', else the selection's."""

@@ -131,6 +131,29 @@ def probe_accuracy_lines(accuracy: pd.DataFrame, title: str = "Probe validation 
     return _style(fig, title, "layer", "validation accuracy", layer_axis="x")
 
 
+def probe_difference_lines(comparison: pd.DataFrame,
+                           title: str = "G-ACT's probe minus ACT's best head: validation accuracy per layer") -> go.Figure:
+    """The paper's headline (``RunResults.probe_comparison``): the difference per layer with its
+    95% band, zero dotted, and the mean over layers as a dashed line."""
+    rows = comparison.dropna(subset=["layer"])
+    mean = comparison[comparison["layer"].isna()]
+    fig = go.Figure()
+    fig.add_scatter(x=[*rows["layer"], *rows["layer"][::-1]], y=[*rows["high"], *rows["low"][::-1]], fill="toself",
+                    fillcolor="#1f77b4", opacity=0.15, line_width=0, hoverinfo="skip", showlegend=False)
+    fig.add_scatter(x=rows["layer"], y=rows["difference"], mode="lines+markers", name="G-ACT - ACT",
+                    line=dict(color="#1f77b4"), customdata=rows[["gact", "act", "low", "high"]].to_numpy(),
+                    hovertemplate="layer %{x}: %{y:+.1%} (%{customdata[2]:+.1%} to %{customdata[3]:+.1%})<br>"
+                                  "G-ACT %{customdata[0]:.1%}, ACT %{customdata[1]:.1%}<extra></extra>")
+    fig.add_hline(y=0, line=dict(color="#7f7f7f", dash="dot"))
+    if len(mean):
+        m = mean.iloc[0]
+        fig.add_hline(y=m["difference"], line=dict(color="#ff7f0e", dash="dash"),
+                      annotation_text=f"mean {m['difference']:+.1%} ({m['low']:+.1%} to {m['high']:+.1%})",
+                      annotation_position="top left")
+    fig.update_yaxes(tickformat="+.0%")
+    return _style(fig, title, "layer", "accuracy difference", layer_axis="x")
+
+
 def causal_lines(causal: pd.DataFrame, title: str = "Does the probe pick the right vector? Steering success per layer") -> go.Figure:
     """Steering success per layer with the probe's cluster, a random one and the oracle's."""
     fig = go.Figure()

@@ -462,6 +462,8 @@ def _run(model, prompts, seeds, bounds, config, fwd_hooks, on_token, on_answers,
          forks=None) -> list[Generation]:
     """The batches ``bounds`` of ``prompts`` decoded here, or, inside ``parallel.workers``, by
     the Ray replicas (each batch whole, as it would be here, without ``forks``: the same answers)."""
+    steered_rows = _conditioned(model, prompts, steerer, steered_rows)
+
     def rows(a, b):
         return None if steered_rows is None else steered_rows[a:b]
 
@@ -478,6 +480,24 @@ def _run(model, prompts, seeds, bounds, config, fwd_hooks, on_token, on_answers,
             results.extend(decode_batch(model, prompts[a:b], seeds[a:b], config, on_token, on_answers, steerer, rows(a, b),
                                         batch_forks))
     return results
+
+
+def _conditioned(model, prompts, steerer, steered_rows):
+    """``steered_rows`` narrowed by each conditional steerer (``Steerer.steered_rows``): a prompt
+    its condition reads as asking for another language is answered unsteered. For a tuple of
+    steerers (``generate_each``), such a row's steerer index becomes None."""
+    several = isinstance(steerer, tuple)
+    reads = {}
+    for k, one in enumerate(steerer if several else (steerer,)):
+        if getattr(getattr(one, "spec", None), "conditional", False):
+            unique = list(dict.fromkeys(prompts))
+            reads[k] = dict(zip(unique, one.steered_rows(model, unique)))
+    if not reads:
+        return steered_rows
+    if several:
+        return [None if g in reads and not reads[g][p] else g for g, p in zip(steered_rows, prompts)]
+    given = [True] * len(prompts) if steered_rows is None else steered_rows
+    return [bool(r) and reads[0][p] for r, p in zip(given, prompts)]
 
 
 def _batches(prompts: Sequence[str], batch_size: int) -> list[tuple[int, int]]:

@@ -10,7 +10,7 @@ import math
 from dataclasses import dataclass
 from typing import Callable
 
-from .steer import GactSteerer, MeanDiffSteerer, NeuronSteerer, SteeringSpec
+from .steer import OFF_CLASS, GactSteerer, MeanDiffSteerer, NeuronSteerer, SteeringSpec
 
 G_ACT_STAGES = ("extract", "cluster", "probe", "sweep")  # what a spec chosen by the sweep needs
 
@@ -43,6 +43,7 @@ class Method:
     answers: Callable | None = None
     preset: Callable | None = None
     selection: str | None = None
+    variants: Callable | None = None
     scale: str = "alpha multiplies the layer's steering vector: 1 adds it once"
 
     def __post_init__(self):
@@ -84,10 +85,28 @@ class Method:
         schedule = self.chosen_schedule(learned, settings)
         unit = settings.alpha_unit if self.steers_as in ("mean_diff", "gact") else "absolute"
         return SteeringSpec(tuple(layers), tuple(alphas), method=self.steers_as, hook_point=settings.hook_point,
-                            schedule=schedule, window=settings.schedule_window, gate=settings.gate, alpha_unit=unit)
+                            schedule=schedule, window=settings.schedule_window, gate=settings.gate, alpha_unit=unit,
+                            conditional=settings.conditional)
 
     def steerer(self, learned, settings, model, spec: SteeringSpec | None = None):
-        return self.build(learned, spec or self.spec(learned, settings), settings, model)
+        """The steerer of ``spec`` (default: ``spec(learned, settings)``), with the run's condition
+        when the spec is conditional."""
+        steerer = self.build(learned, spec or self.spec(learned, settings), settings, model)
+        if steerer.spec.conditional:
+            steerer.condition = learned.condition(settings)
+        return steerer
+
+    def options(self, settings) -> list[dict]:
+        """The settings the sweep's selection tries for this method besides margin and schedule,
+        each a dict of setting values (``[{}]``: none); ``chosen_options`` reads its choice back."""
+        return self.variants(settings) if self.variants else [{}]
+
+    def chosen_options(self, learned, settings) -> dict:
+        """The settings given, else the selection's choice among ``options`` (else their first)."""
+        choice = (learned.selection(self.selection) if self.selection and learned is not None else None) or {}
+        first = self.options(settings)[0]
+        return {k: getattr(settings, k) if getattr(settings, k) is not None else choice.get(k, first.get(k))
+                for k in first}
 
     def check_alpha(self, alpha: float) -> float:
         """``alpha`` if it is a finite number within the method's interactive limit (beyond it the
@@ -177,8 +196,9 @@ def _gact(refined: bool):
         else:
             probe, extra = learned.probe("gact"), {}
         extra.update({k: v for k, v in residual_extras(learned, spec, settings).items() if k != "gate_probe"})
-        return GactSteerer(spec, learned.cluster_vectors(), probe, selection=settings.selection,
-                           off_class=settings.off_class, **extra)
+        off_class = METHODS["gact_unrefined"].chosen_options(learned, settings)["off_class"]
+        return GactSteerer(spec, learned.cluster_vectors(), probe, selection=settings.selection, off_class=off_class,
+                           **extra)
     return build
 
 
@@ -219,6 +239,13 @@ def _neurons(learned, spec, settings, model):
     return NeuronSteerer(spec, neurons)
 
 
+def _off_classes(settings) -> list[dict]:
+    """G-ACT's "off" class as given, else both ways (a run without the class has only one)."""
+    if settings.off_class is not None or not settings.adaptive:
+        return [{"off_class": settings.off_class or OFF_CLASS[0]}]
+    return [{"off_class": off} for off in OFF_CLASS]
+
+
 def _fixed(*stages):
     return lambda settings: stages
 
@@ -238,7 +265,7 @@ register(Method("gact", "G-ACT", _gact(refined=True), stages=_fixed(*G_ACT_STAGE
                 selection="gact_unrefined",
                 scale="alpha multiplies the probe-weighted mix of the layer's cluster vectors: 1 adds it once"))
 register(Method("gact_unrefined", "G-ACT before refinement", _gact(refined=False), stages=_fixed(*G_ACT_STAGES),
-                steers_as="gact", selection="gact_unrefined"))
+                steers_as="gact", selection="gact_unrefined", variants=_off_classes))
 register(Method("gact_online", "G-ACT refined online", _gact(refined=True), stages=_fixed(*G_ACT_STAGES, "refine"),
                 steers_as="gact", answers=_online_answers, selection="gact_unrefined"))
 register(Method("neuron", "neuron", _neurons, alpha_limit=100.0,  # its alpha is the factor the neuron is scaled by

@@ -21,9 +21,9 @@ from dataclasses import dataclass, field
 from .methods import method as get_method
 from .progress import heartbeat
 from .prompts import PromptSet
-from .schema import STAGES, eval_stage, later_stages, notes_stage
+from .schema import CONDITION, STAGES, eval_stage, explicit_stage, later_stages, notes_stage
 from .settings import PipelineSettings
-from .stages import STAGE_FUNCTIONS, Context, Learned, StageResult, probe_data
+from .stages import STAGE_FUNCTIONS, Context, Learned, StageResult, explicit, probe_data
 from .stages.base import Progress
 from .steer import SteeringSpec
 from .storage import Run, StorageError, record_inputs
@@ -152,12 +152,26 @@ class Pipeline:
                                f"{self.run.dir.name!r} keeps the run's settings: start a new run to change them")
         if stage != "eval":
             return self._timed(stage, lambda: STAGE_FUNCTIONS[stage](self.context, self.learned))
-        get_method(method)  # an unknown method fails before anything runs
+        entry = get_method(method)  # an unknown method fails before anything runs
         out = None
         for which in [prompt_set] if prompt_set else self.settings.eval_sets:
             out = self._timed(eval_stage(method, which),
                               lambda: STAGE_FUNCTIONS["eval"](self.context, self.learned, method, which, self.inputs))
+        if entry.answers is None and self.learned.has(CONDITION):  # does it yield to another language's request?
+            self._timed(explicit_stage(method), lambda: explicit(self.context, self.learned, method))
         return out
+
+    def evaluations(self) -> list[tuple[str, str | None]]:
+        """``(method, prompt set)`` a whole run evaluates: G-ACT on ``eval_sets`` (None), and each
+        of ``compare_methods`` on the held-out phrasings where the run has them (else on ``eval_sets``)."""
+        others = "heldout" if "heldout" in self.settings.eval_sets else None
+        return [("gact", None), *[(m, others) for m in self.settings.compare_methods if m != "gact"]]
+
+    def _evaluated(self, done: set) -> bool:
+        for method, prompt_set in self.evaluations():
+            if not {eval_stage(method, w) for w in ([prompt_set] if prompt_set else self.settings.eval_sets)} <= done:
+                return False
+        return True
 
     def _timed(self, label: str, work):
         """Run ``work`` (a stage) and persist what it returns, under the lock; its ``value``."""
@@ -199,15 +213,22 @@ class Pipeline:
 
     def run_all(self, stages=STAGES, resume: bool = False) -> dict | None:
         """Every stage in turn; with ``resume``, those not yet done for these inputs (the
-        evaluation counts as done when every method and prompt set it asks for is)."""
+        evaluation counts as done when every method and prompt set it asks for is:
+        ``evaluations``). Returns G-ACT's last evaluation."""
         result = None
         with self.writing():  # one lock for all the stages: no other writer slips in between
             done = set(self.done_stages()) if resume else set()
             for stage in stages:
-                if stage in done or (stage == "eval" and {eval_stage("gact", w) for w in self.settings.eval_sets} <= done):
+                if stage in done or (stage == "eval" and self._evaluated(done)):
                     continue
-                out = self.run_stage(stage)
-                result = out if stage == "eval" else result
+                if stage != "eval":
+                    self.run_stage(stage)
+                    continue
+                for method, prompt_set in self.evaluations():
+                    sets = [prompt_set] if prompt_set else self.settings.eval_sets
+                    if not {eval_stage(method, w) for w in sets} <= done:
+                        out = self.run_stage("eval", method, prompt_set)
+                        result = out if method == "gact" else result
         return result
 
     def writing(self):

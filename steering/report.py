@@ -7,7 +7,7 @@ from datetime import datetime, timezone
 
 from . import figures
 from .schema import EVAL_MEASURES, MEASURE_DEFINITIONS, eval_stage
-from .results import RunResults
+from .results import RunResults, probe_comparison_table, yielding_table
 
 STYLE = """
 body { font-family: system-ui, sans-serif; max-width: 1200px; margin: 2em auto; color: #222; }
@@ -42,6 +42,9 @@ def build_report(results: RunResults, method: str = "gact", layer: int | None = 
         sections.append(("", figures.bias_heatmap(results.bias_matrix())))
     if results.has("probe"):
         sections.append(("Probes", figures.probe_accuracy_lines(results.probe_accuracy())))
+        comparison = results.probe_comparison()
+        if not comparison.empty:
+            sections.append(("", figures.probe_difference_lines(comparison)))
     if results.has("cluster"):
         layer = results.n_layers // 2 if layer is None else layer
         points = results.projection(projection)
@@ -67,6 +70,18 @@ def build_report(results: RunResults, method: str = "gact", layer: int | None = 
                          "language; prefilled fence: the answer forced to open the target's fence.</p>"
                          + table.to_html() + "<ul class='muted'>" + "".join(
                              f"<li>{html.escape(MEASURE_DEFINITIONS[k])}</li>" for k in table_measures) + "</ul>")
+    comparison = results.probe_comparison()
+    if not comparison.empty:
+        parts.append("<h2>G-ACT's probe against ACT's, per layer</h2><p class='muted'>The G-ACT paper's headline: "
+                     "validation accuracy per layer, and the difference with a 95% interval (each side's validation "
+                     "tasks resampled on their own).</p>" + probe_comparison_table(comparison).to_html(index=False))
+    yielding = yielding_table(results.yielding())
+    if not yielding.empty:
+        parts.append("<h2>Prompts that name another language</h2><p class='muted'>The tasks asked explicitly in each "
+                     "other language: the share of answers that keep the asked language, unsteered, steered, and "
+                     "steered only where the prompt leaves the language open (conditional); then, on the open "
+                     "prompts, conditional steering's fenced-target share beside plain steering's.</p>"
+                     + yielding.to_html(index=False))
     for heading, fig in sections:
         if heading:
             parts.append(f"<h2>{html.escape(heading)}</h2>")

@@ -16,11 +16,13 @@ import pandas as pd
 import torch
 
 from .eval_tables import HEADLINE_MEASURES, EvaluationTables, format_interval  # noqa: F401 (re-exported)
-from .schema import (CHOSEN_ALPHA, CHOSEN_SCHEDULE, CLUSTERS, DELTAS, STAGES, accuracy_metric, causal_metric,
-                     is_evaluation, refine_metric, share_metric)
+from .schema import (CHOSEN_ALPHA, CHOSEN_SCHEDULE, CLUSTERS, CONDITIONAL_SHARE, DELTAS, STAGES, YIELD_CONDITIONS,
+                     PROMPT_SETS, accuracy_metric, causal_metric, explicit_stage, is_evaluation, refine_metric, share_metric, yield_metric)
 from .languages import LANGUAGE_KEYS
+from .methods import label as method_label
 from .projection import run_projection
 from .prompts import PromptSet
+from .stats import unpaired_difference
 from .storage import DATABASE_FILE, SETTINGS_FILE, TENSOR_DIR, Run, is_run, record_inputs
 from .vectors_io import run_vectors, vectors_bytes
 
@@ -48,6 +50,34 @@ def answer_diff(baseline: str, steered: str) -> str:
     """A unified diff from the baseline answer to the steered one ("" when they are equal)."""
     lines = difflib.unified_diff(baseline.splitlines(), steered.splitlines(), "baseline", "steered", lineterm="")
     return "\n".join(lines)
+
+
+def probe_comparison_table(comparison: pd.DataFrame) -> pd.DataFrame:
+    """``RunResults.probe_comparison`` as the pages, the report and the CLI show it."""
+    return pd.DataFrame({
+        "layer": ["mean" if layer != layer else str(int(layer)) for layer in comparison["layer"]],
+        "depth": ["" if d != d else f"{d:.2f}" for d in comparison["depth"]],
+        "G-ACT": [f"{v:.1%}" for v in comparison["gact"]], "ACT": [f"{v:.1%}" for v in comparison["act"]],
+        "G-ACT - ACT (95% CI)": [format_interval((d, lo, hi)) for d, lo, hi in
+                                 zip(comparison["difference"], comparison["low"], comparison["high"])]})
+
+
+def yielding_table(yielding: pd.DataFrame) -> pd.DataFrame:
+    """``RunResults.yielding`` as the report and the CLI show it: one row per method."""
+    if yielding.empty:
+        return yielding
+    cell = lambda r, k: format_interval((r.get(k), r.get(k + "_low"), r.get(k + "_high")))  # noqa: E731
+    out = []
+    for r in yielding.to_dict("records"):
+        row = {"method": method_label(r["method"]), **{f"keeps the asked language, {words}": cell(r, k)
+                                                      for k, words in YIELD_CONDITIONS.items()}}
+        for prompt_set in PROMPT_SETS:
+            if r.get(f"{prompt_set}_plain") == r.get(f"{prompt_set}_plain"):
+                row[f"{prompt_set}: fenced target, plain"] = f"{r[prompt_set + '_plain']:.1%}"
+                row[f"{prompt_set}: conditional"] = cell(r, f"{prompt_set}_conditional")
+                row[f"{prompt_set}: prompts steered"] = f"{r[prompt_set + '_steers']:.0%}"
+        out.append(row)
+    return pd.DataFrame(out).fillna("")
 
 
 class RunResults(EvaluationTables):
@@ -171,6 +201,53 @@ class RunResults(EvaluationTables):
             rows += [{"probe": REFERENCES[key], "layer": layer, "train": np.nan, "val": values[layer], "low": np.nan,
                       "high": np.nan} for layer in sorted(values)]
         return pd.DataFrame(rows, columns=columns)
+
+    def probe_comparison(self) -> pd.DataFrame:
+        """The G-ACT paper's headline, per layer: G-ACT's probe's validation accuracy against ACT's
+        best head's, their difference with a 95% interval (each side's validation tasks resampled
+        on its own: the two are validated on different rows), and a last row (layer None) with the
+        mean over layers. Empty unless both were fitted with their validation rows stored."""
+        gact = {m["layer"]: m["extra"] for m in self._metrics
+                if m["stage"] == "probe" and m["name"] == accuracy_metric("gact", "val_ci") and "correct" in (m["extra"] or {})}
+        act = {m["layer"]: m["extra"] for m in self._metrics
+               if m["stage"] == "act" and m["name"] == accuracy_metric("best_head", "val") and "correct" in (m["extra"] or {})}
+        layers = sorted(set(gact) & set(act))
+        if not layers:
+            return pd.DataFrame()
+        side = {name: {layer: (rows[layer]["correct"], rows[layer]["tasks"]) for layer in layers}
+                for name, rows in (("gact", gact), ("act", act))}
+        rows = []
+        for layer in [*layers, None]:
+            chosen = layers if layer is None else [layer]
+            point, low, high = unpaired_difference([side["gact"][l] for l in chosen], [side["act"][l] for l in chosen],
+                                                   seed=self.pipeline.get("seed", 0))
+            rates = {k: float(np.mean([np.mean(side[k][l][0]) if len(side[k][l][0]) else np.nan for l in chosen]))
+                     for k in side}
+            rows.append({"layer": layer, "depth": np.nan if layer is None else layer / self.n_layers,
+                         "gact": rates["gact"], "act": rates["act"], "difference": point, "low": low, "high": high})
+        return pd.DataFrame(rows)
+
+    def yielding(self) -> pd.DataFrame:
+        """Per evaluated method: on the tasks asked explicitly in another language, the share of
+        answers that keep the asked language unsteered, steered and steered conditionally (with
+        intervals), and on each evaluated set of open prompts the fenced-target share of plain
+        and of conditional steering, and the share of those prompts the condition steers."""
+        rows = []
+        for method in dict.fromkeys(m["stage"].removeprefix(explicit_stage("")) for m in self._metrics
+                                    if m["stage"].startswith(explicit_stage(""))):
+            metrics = [m for m in self._metrics if m["stage"] == explicit_stage(method)]
+            row = {"method": method}
+            for m in metrics:
+                if m["name"] in {yield_metric(c) for c in YIELD_CONDITIONS}:
+                    key = m["name"].removeprefix(yield_metric(""))
+                    row.update({key: m["value"], f"{key}_low": m["extra"]["low"], f"{key}_high": m["extra"]["high"]})
+                elif m["name"] == CONDITIONAL_SHARE:
+                    which = m["extra"]["prompt_set"]
+                    row.update({f"{which}_plain": m["extra"]["plain"], f"{which}_conditional": m["value"],
+                                f"{which}_conditional_low": m["extra"]["low"], f"{which}_conditional_high": m["extra"]["high"],
+                                f"{which}_steers": m["extra"]["steers"]})
+            rows.append(row)
+        return pd.DataFrame(rows)
 
     def causal(self) -> pd.DataFrame:
         """Layer by choice (probe, random, oracle): steering success with that cluster's vector."""
@@ -323,15 +400,18 @@ class RunResults(EvaluationTables):
 
     def selection(self) -> dict[str, dict]:
         """Per selecting method (``methods.Method.selection``), what the sweep's selection tried
-        (``candidates``: margin, schedule, fenced share, quality) and what it chose and why."""
+        (``candidates``: margin, schedule, options, fenced share, quality) and what it chose
+        (``schedule``, ``margin``, options such as ``off_class``, ``success``: its share) and why."""
         rows = [m for m in self._metrics if m["stage"] == "sweep" and m["name"] in ("candidate", CHOSEN_SCHEDULE)]
         out = {}
         for chosen in (m for m in rows if m["name"] == CHOSEN_SCHEDULE and (m["extra"] or {}).get("method")):
             method = chosen["extra"]["method"]
             candidates = pd.DataFrame([{**m["extra"], "success": m["value"]} for m in rows
                                        if m["name"] == "candidate" and m["extra"].get("method") == method])
-            out[method] = {"schedule": chosen["extra"]["schedule"], "margin": chosen["value"],
-                           "why": chosen["extra"]["why"], "candidates": candidates.drop(columns="method")}
+            shares = candidates[candidates["margin"] == chosen["value"]]["success"] if len(candidates) else []
+            out[method] = {"why": "", **{k: v for k, v in chosen["extra"].items() if k != "method"},
+                           "margin": chosen["value"], "candidates": candidates.drop(columns="method")}
+            out[method].setdefault("success", float(max(shares)) if len(shares) else float("nan"))
         return out
 
     # downloads -----------------------------------------------------------------------------------

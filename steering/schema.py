@@ -26,6 +26,9 @@ ACTIVATIONS = "activations"  # per prompt set: [rows, layers, d_model], and whic
 DELTAS = "deltas"  # "deltas" [tasks, layers, d_model] and "mean_vectors" [layers, d_model]
 CLUSTERS = "clusters"  # "vectors" [layers, K, d_model], "labels" [layers, tasks]
 ACT = "act"  # faithful ACT's fitted state ("act_*") and, optionally, MLP means for the neuron baseline
+CONDITION = "condition"  # the fitted ``condition.PromptCondition``: does a prompt leave the language open?
+CONDITION_LAYER = "condition_layer"  # in "probe": the layer the condition reads (value: its validation accuracy)
+EXPLICIT = "explicit_"  # in ACTIVATIONS: ``explicit_<lang>``, the tasks asked in another language
 REFINED = "gact_refined"  # the refined probe with the gains (and offsets) learned alongside it
 
 
@@ -40,6 +43,7 @@ def projection_tensors(method: str, dims: int, seed: int) -> str:
 
 # Stage keys of the metrics and generations tables besides the stages themselves.
 CHOSEN_ALPHA = "chosen_alpha"  # in "sweep": one row per steered layer (value: its alpha); in "act": ACT's strength
+SELECTION_GOAL = 0.95  # a selection's chosen share below this is said in words (the summary, the report)
 CHOSEN_SCHEDULE = "chosen_schedule"  # in "sweep": per selecting method (``extra``), its schedule; value: its margin
 BASE_ALPHA = "base_alpha"  # in "sweep": per layer, the grid's alpha before any method's margin
 SPEC = "spec"  # in an evaluation: the steering spec and method its answers used (in ``extra``)
@@ -132,6 +136,26 @@ def is_evaluation(stage: str) -> bool:
     return stage.startswith(tuple(eval_stage("", s) for s in PROMPT_SETS))
 
 
+# Does steering yield to a prompt that names another language? (``stages.evaluate.explicit``)
+YIELD_CONDITIONS = {"unsteered": "unsteered", "plain": "steered", "conditional": "steered where the prompt leaves "
+                                                                                 "the language open"}
+
+
+CONDITIONAL_SHARE = "conditional_fenced_target"  # in ``explicit_stage``: per evaluated set (``extra``)
+
+
+def yield_metric(condition: str) -> str:
+    """In ``explicit_stage``: the share of answers to another language's explicit prompt that keep it."""
+    return f"keep_{condition}"
+
+
+def explicit_stage(method: str) -> str:
+    """Where ``method``'s answers to the tasks asked in the other languages are stored, with the
+    share that keeps the asked language (``keep_<condition>``) and the condition's reading of the
+    evaluated sets (``conditional_fenced_target``, ``condition_steers``, per set in ``extra``)."""
+    return f"explicit_{method}"
+
+
 def baseline_stage(prompt_set: str, condition: str = "baseline") -> str:
     """The unsteered answers every method of a prompt set is compared with (``condition``:
     ``baseline``, or a reference, ``asked``/``prefilled``), generated once per run."""
@@ -149,5 +173,5 @@ def later_stages(stage: str, recorded) -> list[str]:
     if stage not in STAGES:  # an evaluation: nothing reads it
         return []
     later = STAGES[STAGES.index(stage) + 1:]
-    evaluations = [r for r in recorded if is_evaluation(r)] if "eval" in later else []
+    evaluations = [r for r in recorded if is_evaluation(r) or r.startswith(explicit_stage(""))] if "eval" in later else []
     return [r for r in recorded if r in later] + evaluations

@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass, field, fields
 
 from .clustering import MODES
 from .generation import STOP_RULES, format_prompt
+from .methods import METHODS
 from .languages import check_language
 from .models import HOOK_POINTS, check_layers
 from .neurons import NEURON_SCORINGS
@@ -50,6 +51,11 @@ def _finite(name, values):
 def _at_least_zero(name, value):
     if not (math.isfinite(float(value)) and value >= 0):
         raise ValueError(f"{name} must be 0 (greedy) or more, got {value}")
+
+
+def _not_negative(name, value):
+    if not (math.isfinite(float(value)) and value >= 0):
+        raise ValueError(f"{name} must be a finite number of 0 or more, got {value}")
 
 
 def _one_of(choices, what: str | None = None, optional: bool = False):
@@ -112,6 +118,8 @@ class PipelineSettings:
     target: str = setting("cpp", "language to steer towards: python, cpp, java, julia", cli="new")
     bias_samples: int = setting(4, "sampled answers per neutral prompt when measuring the model's preference", _positive)
     bias_temperature: float = setting(1.0, "the model's own distribution, as the paper samples it")
+    bias_max_new_tokens: int = setting(320, "token budget of each bias answer (it stops once its fence names the "
+                                            "language, under bias_stop 'tag')", _positive)
     bias_stop: str = setting("tag", "bias answers stop once their fence names the language ('block': whole answers)",
                              _one_of(STOP_RULES, "bias_stop"))
     contrast: str = setting("neutral", "differences are target minus this: neutral, or a language", cli="new")
@@ -136,11 +144,11 @@ class PipelineSettings:
     probe_epochs: int = setting(1000, "G-ACT probe epochs")
     selection: str = setting("soft", "G-ACT mixes the cluster vectors by probe probability (soft) or takes the top one "
                                      "(argmax: an ablation)", _one_of(SELECTIONS, "selection"), cli="tune")
-    off_class: str = setting("weight", "G-ACT's \"off\" class: its probability weights the zero vector, so steering "
-                                       "fades where the probe reads the answer as on target (weight); or it only gates "
-                                       "the 'gated' schedule, and the mix is over the cluster vectors (gate: for models "
-                                       "that open with prose)",
-                             _one_of(OFF_CLASS, "off_class"), cli="tune")
+    off_class: str | None = setting(None, "G-ACT's \"off\" class: its probability weights the zero vector, so "
+                                          "steering fades where the probe reads the answer as on target (weight); or "
+                                          "it only gates the 'gated' schedule, and the mix is over the cluster vectors "
+                                          "(gate); default: the sweep's selection tries both",
+                                    _one_of(OFF_CLASS, "off_class", optional=True), cli="tune")
     sklearn_C: float = setting(1.0, "the G-ACT probe refitted with scikit-learn's LogisticRegression (an ablation)")
     act_clusters: int = setting(3, "ACT: k-means clusters of per-question directions (3 in the paper)", _non_negative)
     act_heads: int = setting(24, "ACT: heads kept per cluster, by validation accuracy", _non_negative)
@@ -162,6 +170,9 @@ class PipelineSettings:
                                    cli="tune")
     schedule_window: int = setting(8, "generated tokens the window schedule steers", _positive, cli="tune", flag="--window")
     gate: float = setting(0.5, "the gated schedule steers while the probe's p(target) is below this", _fraction, cli="tune")
+    conditional: bool = setting(False, "steer only prompts that leave the language open: a prompt the run's condition "
+                                       "reads as asking for another language is answered unsteered (CAST-like)",
+                                cli="tune", flag="--conditional")
     alpha_unit: str = setting("absolute", "alphas as given (absolute), or multiples of the layer's mean residual norm "
                                           "(norm; mean difference and G-ACT)", _one_of(ALPHA_UNITS, "alpha unit"),
                               cli="tune")
@@ -169,7 +180,12 @@ class PipelineSettings:
                                                                           "only where the probes have an 'off' class)",
                                      _one_of(SCHEDULES, "schedule(s)"))
     sweep_margins: tuple = setting((1.0, 1.5, 2.0), "multiples of the smallest alphas that steer the held-in phrasings, "
-                                                    "tried by the selection (a margin for phrasings it never sees)", _finite)
+                                                    "tried by the selection (a margin for phrasings it never sees); past "
+                                                    "the largest, the margin doubles while the share still rises, up to "
+                                                    "the method's alpha limit", _finite)
+    select_quality_drop: float = setting(0.15, "a margin above sweep_margins is tried only while its code's mean "
+                                               "log-probability as the asked answer stays within this many nats per "
+                                               "token of the asked answers' own", _not_negative)
     select_tokens: int = setting(32, "tokens of code after the fence's tag that the selection scores in each held-in continuation",
                                  _positive)
     select_prose: int = setting(128, "tokens the selection lets a held-in continuation write before its fence "
@@ -195,7 +211,11 @@ class PipelineSettings:
     eval_temperature: float = setting(0.0, "evaluation sampling temperature, 0 for greedy (steered and baseline answers "
                                            "then differ only by the steering)", _at_least_zero, cli="tune")
     eval_sets: tuple = setting(("neutral", "heldout"), "what the run's eval stage answers", _one_of(PROMPT_SETS, "prompt set(s)"))
-    max_new_tokens: int = setting(320, "answer budget in tokens (the cap of the 'asked' budget)", _positive)
+    compare_methods: tuple = setting(("act", "mean_diff"), "methods a run evaluates beside G-ACT, on the held-out "
+                                                         "phrasings only (where the methods are ranked)",
+                                     _one_of(tuple(METHODS), "method(s)"))
+    max_new_tokens: int = setting(1024, "answer budget in tokens: the cap of the 'asked' budget, which the asked "
+                                        "answers decode to before their 95th percentile sets it", _positive)
     eval_budget: str = setting("asked", "evaluation budget: the asked-explicitly answers' 95th percentile of length, "
                                         "rounded up to 16 tokens, at most max_new_tokens (asked); or max_new_tokens (fixed)",
                                _one_of(("asked", "fixed"), "eval_budget"), cli="tune")

@@ -97,6 +97,36 @@ def paired_interval(a: Sequence[float], b: Sequence[float], tasks: Sequence[str]
         return _interval(pa / pb if pb else np.nan, np.where(rb > 0, ra / np.where(rb > 0, rb, 1), np.nan))
 
 
+def unpaired_difference(a: Sequence[tuple], b: Sequence[tuple], seed: int = 0,
+                        n: int = N_BOOTSTRAP) -> tuple[float | None, float | None, float | None]:
+    """``(statistic, low, high)`` of the mean over layers of rate(a) - rate(b), where ``a`` and
+    ``b`` hold one ``(values, tasks)`` per layer, read on different rows (two probes validated on
+    their own splits): each side's tasks are resampled on their own, with one draw per replicate
+    for all its layers (a task's rows move together across layers). One layer each: that
+    layer's difference."""
+    if len(a) != len(b) or not len(a):
+        raise ValueError(f"one (values, tasks) per layer on each side: got {len(a)} and {len(b)}")
+
+    def side(layers, seed):
+        order = sorted({t for _, tasks in layers for t in tasks}, key=str)
+        where = {t: i for i, t in enumerate(order)}
+        weights = np.stack([np.bincount(d, minlength=len(order)) for d in _resamples(len(order), seed, n)])
+        points, replicates = [], []
+        for values, tasks in layers:
+            sums, counts, mine = _task_sums(values, tasks)
+            full_sums, full_counts = np.zeros(len(order)), np.zeros(len(order))
+            index = [where[t] for t in mine]
+            full_sums[index], full_counts[index] = sums, counts
+            points.append(full_sums.sum() / full_counts.sum() if full_counts.sum() else np.nan)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                replicates.append(weights @ full_sums / (weights @ full_counts))
+        return np.mean(points), np.mean(replicates, axis=0)
+
+    pa, ra = side(a, seed)
+    pb, rb = side(b, seed + 1)
+    return _interval(pa - pb, ra - rb)
+
+
 def excludes_zero(interval: tuple, null: float = 0.0) -> bool:
     """Whether an interval ``(statistic, low, high)`` lies wholly on one side of ``null``."""
     _, lo, hi = interval

@@ -51,6 +51,7 @@ class SteeringSpec:
     window: int = 8
     gate: float = 0.5
     alpha_unit: str = "absolute"
+    conditional: bool = False
 
     def __post_init__(self):
         object.__setattr__(self, "layers", tuple(int(layer) for layer in self.layers))
@@ -64,6 +65,8 @@ class SteeringSpec:
                 raise ValueError(f"unknown {what} {value!r}; expected one of {', '.join(choices)}")
         if not (isinstance(self.window, int) and not isinstance(self.window, bool) and self.window >= 1):
             raise ValueError(f"window must be a positive number of tokens, got {self.window!r}")
+        if not isinstance(self.conditional, bool):
+            raise ValueError(f"conditional must be true or false, got {self.conditional!r}")
         if not (isinstance(self.gate, (int, float)) and 0 < self.gate < 1):
             raise ValueError(f"gate must be a probability between 0 and 1, got {self.gate!r}")
         if len(self.alphas) != len(self.layers):
@@ -84,18 +87,20 @@ class SteeringSpec:
     def to_json(self) -> dict:
         return {"layers": list(self.layers), "alphas": list(self.alphas), "method": self.method,
                 "positions": self.positions, "hook_point": self.hook_point, "schedule": self.schedule,
-                "window": self.window, "gate": self.gate, "alpha_unit": self.alpha_unit}
+                "window": self.window, "gate": self.gate, "alpha_unit": self.alpha_unit,
+                "conditional": self.conditional}
 
     @classmethod
     def from_json(cls, values: dict) -> "SteeringSpec":
         defaults = {f: getattr(cls, f) for f in ("method", "positions", "hook_point", "schedule", "window", "gate",
-                                                  "alpha_unit")}
+                                                  "alpha_unit", "conditional")}
         return cls(tuple(values["layers"]), tuple(values["alphas"]), **{k: values.get(k, v) for k, v in defaults.items()})
 
     def describe(self) -> str:
         """The schedule in words, e.g. "first 8 tokens"."""
-        return {"all": "every token", "window": f"first {self.window} tokens", "fence": "until the fence line",
+        when = {"all": "every token", "window": f"first {self.window} tokens", "fence": "until the fence line",
                 "gated": f"while p(target) < {self.gate:g}"}[self.schedule]
+        return when + (", where the prompt leaves the language open" if self.conditional else "")
 
 
 class StepControl:
@@ -156,6 +161,15 @@ class Steerer:
 
     method: str = ""  # the spec's method this class steers with
     spec: SteeringSpec
+    condition = None  # a ``condition.PromptCondition``: which prompts a conditional spec steers (``steered_rows``)
+
+    def steered_rows(self, model, prompts) -> list[bool] | None:
+        """Per prompt, whether this steerer steers it: all (None) unless its spec is conditional."""
+        if not self.spec.conditional:
+            return None
+        if self.condition is None:
+            raise ValueError("conditional steering needs the run's condition, which the 'probe' stage fits")
+        return self.condition.steers(model, prompts)
 
     def __post_init__(self):
         if self.spec.method != self.method:

@@ -8,8 +8,9 @@ from rich.text import Text
 from rich.table import Table
 
 from .languages import LANGUAGES
-from .results import PROBES, REFERENCES, RunResults, format_interval
-from .schema import CONDITIONS, EVAL_MEASURES, MEASURE_DEFINITIONS, REFERENCES as REFERENCE_LABELS, accuracy_metric, MIN_VALIDATION_TASKS, PROMPT_SETS, validation_tasks
+from .methods import label
+from .results import PROBES, REFERENCES, RunResults, format_interval, probe_comparison_table, yielding_table
+from .schema import CONDITIONS, EVAL_MEASURES, SELECTION_GOAL, MEASURE_DEFINITIONS, REFERENCES as REFERENCE_LABELS, accuracy_metric, MIN_VALIDATION_TASKS, PROMPT_SETS, validation_tasks
 
 # Markup off: text from files and users (paths, model names, vector metadata) is printed as it is,
 # never read as "[red]" styling; styled words are rich Text.
@@ -60,6 +61,11 @@ def _probes(results: RunResults) -> None:
         console.print(f"mean validation accuracy: G-ACT {np.nanmean(g):.1%}, ACT best head {np.nanmean(a):.1%}; first half "
                       f"of the layers: G-ACT {np.nanmean(g[:half]):.1%}, ACT {np.nanmean(a[:half]):.1%} (different "
                       "tasks: G-ACT picks one of K clusters, ACT tells a good answer from a bad one)")
+    comparison = results.probe_comparison()
+    if not comparison.empty:
+        shown = probe_comparison_table(comparison)
+        table("The G-ACT paper's headline: G-ACT's probe against ACT's best head, per layer (difference with a 95% "
+              "interval, each side's validation tasks resampled)", list(shown.columns), shown.values.tolist())
     off = [v for v in results.metric_values("probe", accuracy_metric("gact", "off_val")).values() if v is not None and v == v]
     if off:
         console.print(f"'off' class (inside target-language answers), mean validation accuracy: G-ACT {np.mean(off):.1%}")
@@ -83,8 +89,26 @@ def print_summary(results: RunResults) -> None:
               [[split, *refinement.loc[split]] for split in refinement.index])
     for method, choice in results.selection().items():
         console.print(f"selection for {method}: {choice['why']}", highlight=False)
+        if choice["success"] < SELECTION_GOAL:
+            console.print(f"note: {label(method)}'s chosen steering opens the {LANGUAGES[results.target].display} fence "
+                          f"in {choice['success']:.0%} of the training paraphrases, below {SELECTION_GOAL:.0%}: on "
+                          "phrasings like those (prose first) it often does not steer", highlight=False)
     for prompt_set in PROMPT_SETS:
         _evaluation(results, prompt_set)
+    _yielding(results)
+
+
+def _yielding(results: RunResults) -> None:
+    """Does steering override a prompt that names another language, and does its conditional form yield?"""
+    shown = yielding_table(results.yielding())
+    if shown.empty:
+        return
+    groups = [("Prompts that name another language (95% intervals over tasks)", "keeps")]
+    groups += [(f"Conditional steering on the {SET_WORDS[p]}: fenced target", f"{p}:") for p in PROMPT_SETS]
+    for title, start in groups:
+        columns = ["method", *[c for c in shown.columns if c.startswith(start)]]
+        if len(columns) > 1:
+            table(title, columns, shown[columns].values.tolist())
 
 
 def _evaluation(results: RunResults, prompt_set: str) -> None:

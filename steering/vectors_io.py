@@ -8,7 +8,9 @@ from pathlib import Path
 
 import torch
 
-from .schema import CLUSTERS, DELTAS
+from .methods import METHODS
+from .schema import CHOSEN_SCHEDULE, CLUSTERS, DELTAS
+from .settings import PipelineSettings
 from .storage import StorageError, load_tensors, save_tensors, tensors_bytes
 
 REQUIRED_METADATA = ("model", "d_model", "n_layers", "hook_point", "position", "weight_processing")
@@ -24,8 +26,19 @@ def run_vectors(run) -> tuple[dict[str, torch.Tensor], dict]:
     keep = {key: meta[key] for key in REQUIRED_METADATA}
     settings = run.settings.get("pipeline", {})
     return ({"vectors": clusters["vectors"], "mean_vectors": deltas["mean_vectors"]},
-            {**keep, "target": meta.get("target"), "method": "clusters",
-             "choices": {key: settings[key] for key in CHOICES if key in settings}})
+            {**keep, "target": meta.get("target"), "method": "clusters", "choices": _choices(run, settings)})
+
+
+def _choices(run, settings: dict) -> dict:
+    """The run's ``CHOICES``, a choice left to the sweep's selection (G-ACT's ``off_class``) as it chose."""
+    choices = {key: settings[key] for key in CHOICES if key in settings}
+    selection = METHODS["gact"].selection
+    chosen = next((m["extra"] for m in run.metrics("sweep")
+                   if m["name"] == CHOSEN_SCHEDULE and (m["extra"] or {}).get("method") == selection), {})
+    for key, first in METHODS[selection].options(PipelineSettings.from_json(settings))[0].items():
+        if choices.get(key) is None:
+            choices[key] = chosen.get(key, first)
+    return choices
 
 
 def max_state_bytes(model) -> int:

@@ -224,3 +224,32 @@ def test_the_tasks_asked_explicitly_are_answered_once_for_both_prompt_sets(embed
     assert calls.count(asked) == 1
     texts = {s: [(g["task_id"], g["text"]) for g in pipeline.run.generations(baseline_stage(s, "asked"))] for s in ("neutral", "heldout")}
     assert texts["neutral"] == texts["heldout"] and len(texts["neutral"]) == 4
+
+
+def test_a_run_evaluates_each_compared_method_on_the_heldout_phrasings_and_how_each_yields(embedded, tmp_path):
+    """Issue 30: a whole run ranks G-ACT against ACT and mean difference on the held-out phrasings
+    and measures, per method, what steering does to the tasks asked in the other languages, plain
+    and conditional; the summary prints the paper's probe table and these."""
+    pipeline = Pipeline(embedded, PromptSet.load().head(8), Run(tmp_path / "run", create=True),
+                        quick(compare_methods=("mean_diff",), projections=("pca",), bias_samples=1))
+    pipeline.run_all()
+    done = set(pipeline.done_stages())
+    assert {"eval_gact", "heldout_gact", "heldout_mean_diff", "explicit_gact", "explicit_mean_diff"} <= done
+    assert "eval_mean_diff" not in done
+    assert pipeline.evaluations() == [("gact", None), ("mean_diff", "heldout")]
+    results = RunResults(pipeline.run.dir)
+    yielding = results.yielding().set_index("method")
+    assert set(yielding.index) == {"gact", "mean_diff"}
+    for method, row in yielding.iterrows():
+        assert row["unsteered"] >= 0.9 and row["conditional"] >= 0.9, method  # the embedded model keeps the asked language
+        assert row["unsteered_low"] <= row["unsteered"] <= row["unsteered_high"]
+        assert row["heldout_steers"] == 1.0  # no open phrasing is read as naming a language
+        assert row["heldout_conditional"] == pytest.approx(row["heldout_plain"])
+    assert {g["condition"] for g in pipeline.run.generations("explicit_gact")} == {"unsteered", "plain", "conditional"}
+    assert len(pipeline.run.generations("explicit_gact")) == 3 * 8 * 3  # 3 other languages, 8 tasks, 3 conditions
+    comparison = results.probe_comparison()  # the paper's headline: G-ACT's probe against ACT's, per layer
+    assert list(comparison["layer"][:-1]) == list(range(embedded.n_layers)) and np.isnan(comparison["layer"].iloc[-1])
+    assert comparison["difference"].iloc[-1] == pytest.approx(comparison["difference"][:-1].mean())
+    assert (comparison["difference"] == comparison["gact"] - comparison["act"]).all()
+    assert ((comparison["low"] <= comparison["difference"] + 1e-9) & (comparison["difference"] <= comparison["high"] + 1e-9)).all()
+    assert pipeline.run_all(resume=True) is None  # everything done: nothing reruns

@@ -45,7 +45,9 @@ def test_tables_cover_every_stage(results):
     assert ((gact["low"] <= gact["val"] + 1e-9) & (gact["val"] <= gact["high"] + 1e-9)).all()  # the interval holds it
     causal = results.causal()
     assert list(causal.columns) == ["oracle", "probe", "random"] and len(causal) == 8
-    assert list(results.method_table("heldout").index) == ["baseline", "asked explicitly", "prefilled fence", "gact"]
+    references = ["baseline", "asked explicitly", "prefilled fence"]
+    assert list(results.method_table("heldout").index) == [*references, "act", "gact", "mean_diff"]  # compare_methods
+    assert list(results.method_table("neutral").index) == [*references, "gact"]
     predictions = results.predictions()
     assert len(predictions) == 8 * len(results.prompts)  # every neutral prompt at every layer
     assert predictions["validation"].sum() == 8 * 2  # two held-out tasks of eight

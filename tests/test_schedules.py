@@ -16,7 +16,7 @@ from steering.pipeline import Pipeline, PipelineSettings
 from steering.prompts import PromptSet
 from steering.results import RunResults
 from steering.stages.evaluate import asked_budget
-from steering.stats import excludes_zero, paired_interval, rate_interval
+from steering.stats import excludes_zero, paired_interval, rate_interval, unpaired_difference
 from steering.steer import MeanDiffSteerer, SteeringSpec
 from steering.storage import Run
 
@@ -122,11 +122,11 @@ def _fake_reading(monkeypatch, share, quality, n=30):
     def fake(ctx, reading, makers, tried, rows, advance):
         reads.append((list(tried), list(rows)))
         out = []
-        for method, margin, schedule in tried:
+        for method, margin, schedule, *_ in tried:
             value = share[method, margin, schedule]
             value = value if isinstance(value, float) else value[0] if rows[0] == 0 else value[1]
             opened = [i < round(value * len(rows)) for i in range(len(rows))]
-            out.append({"tried": (method, margin, schedule), "method": method, "opened": opened,
+            out.append({"tried": (method, margin, schedule, ()), "method": method, "opened": opened,
                         "logprobs": [quality[schedule]] * sum(opened)})
             advance(len(rows))
         return out
@@ -163,7 +163,7 @@ def test_selection_tries_every_schedule_at_the_largest_margin_then_smaller_margi
     steps = _Advance(30 * sweep._planned_from(ctx.settings, 2, 0))
     assert steps.total == 30 * (2 * 3 + 2 * 2)  # planned: every schedule, then one per method and smaller margin
     tried = sweep._select(ctx, reading, {"m": None, "o": None}, steps)
-    levels = [[(margin, schedule) for method, margin, schedule in t if method == "m"] for t, rows in reads[::2]]
+    levels = [[(margin, schedule) for method, margin, schedule, _ in t if method == "m"] for t, rows in reads[::2]]
     assert levels == [[(2.0, "all"), (2.0, "window"), (2.0, "fence")], [(1.5, "all"), (1.5, "fence")], [(1.0, "all")]]
     assert all({m for m, *_ in t} == {"m", "o"} for t, _ in reads)  # both methods' candidates in one call
     assert [rows for _, rows in reads[:2]] == [list(range(0, 30, 3)), [i for i in range(30) if i % 3]]
@@ -181,15 +181,56 @@ def test_selection_reads_the_rest_of_the_paraphrases_only_for_candidates_near_th
     sweep, reads, reading, ns = _fake_reading(monkeypatch, share, quality)
     ctx = ns(settings=PipelineSettings(sweep_margins=(2.0,), sweep_schedules=("all", "window", "fence")))
     steps = _Advance(30 * sweep._planned_from(ctx.settings, 1, 0))
-    candidates = sweep._select(ctx, reading, {"m": None}, steps)["m"]
-    assert [t for t, _ in reads] == [[("m", 2.0, "all"), ("m", 2.0, "window"), ("m", 2.0, "fence")],
-                                     [("m", 2.0, "all"), ("m", 2.0, "fence")]]
+    candidates = sweep._select(ctx, reading, {"m": None}, steps, {"m": {"limit": 2.0}})["m"]  # no larger margin
+    assert [t for t, _ in reads] == [[("m", 2.0, "all", ()), ("m", 2.0, "window", ()), ("m", 2.0, "fence", ())],
+                                     [("m", 2.0, "all", ()), ("m", 2.0, "fence", ())]]
     by = {c["schedule"]: c for c in candidates}
     assert by["window"]["screened"] == 10 and by["window"]["success"] == 0.6
     assert by["fence"]["screened"] == 0 and by["fence"]["success"] == (8 + 19) / 30
     assert sweep._choice(candidates)["schedule"] == "fence"
     assert steps.done == steps.total == 3 * 30 - 20  # the one left out is not read on the other 20 paraphrases
     assert "1 left out after a first share" in sweep._why(sweep._choice(candidates), candidates)
+
+
+def test_selection_tries_each_option_and_doubles_the_margin_while_the_share_rises_within_quality(monkeypatch):
+    """Issue 30: G-ACT's share was still rising at 2x, the largest margin tried, and its "off"
+    class was never a candidate. Every option is tried at the largest margin; past it the margin
+    doubles while the share rises: 4x rises (tried, eligible), 8x rises further but its code falls
+    more than ``select_quality_drop`` below the asked answers' (-0.9): kept in the table, never
+    chosen, and the search stops there although 16x is within the limit."""
+    share = {("m", 2.0, "all"): 0.3, ("m", 1.5, "all"): 0.1, ("m", 1.0, "all"): 0.0, ("m", 4.0, "all"): 0.6,
+             ("m", 8.0, "all"): 0.9, ("m", 16.0, "all"): 1.0}
+    options = [(("off_class", "weight"),), (("off_class", "gate"),)]
+    sweep, reads, reading, ns = _fake_reading(monkeypatch, share, {})
+
+    def by_margin(ctx, reading, makers, tried, rows, advance):  # quality falls with the margin; "gate" never opens
+        reads.append((list(tried), list(rows)))
+        out = []
+        for method, margin, schedule, options_ in tried:
+            value = 0.0 if dict(options_)["off_class"] == "gate" else share[method, margin, schedule]
+            opened = [i < round(value * len(rows)) for i in range(len(rows))]
+            out.append({"tried": (method, margin, schedule, options_), "method": method, "opened": opened,
+                        "logprobs": [-0.9 - 0.05 * margin] * sum(opened)})
+            advance(len(rows))
+        return out
+
+    monkeypatch.setattr(sweep, "_candidates", by_margin)
+    ctx = ns(settings=PipelineSettings(sweep_margins=(1.0, 1.5, 2.0), sweep_schedules=("all",),
+                                       select_screen_tolerance=1.0, select_quality_drop=0.35))
+    ways = {"m": {"options": options, "limit": 20.0}}
+    steps = _Advance(30 * sweep._planned_from(ctx.settings, 1, 0, ways))
+    candidates = sweep._select(ctx, reading, {"m": None}, steps, ways)["m"]
+    first = [t for t, rows in reads[::2]][0]
+    assert first == [("m", 2.0, "all", options[0]), ("m", 2.0, "all", options[1])]  # both off classes
+    tried = [(c["margin"], c["options"]["off_class"]) for c in candidates]
+    assert (4.0, "weight") in tried and (8.0, "weight") in tried and all(m < 16 for m, _ in tried)
+    assert all(o == "weight" for m, o in tried if m > 2)  # larger margins only for the finalists' way
+    by = {(c["margin"], c["options"]["off_class"]): c for c in candidates}
+    assert by[4.0, "weight"]["eligible"] and not by[8.0, "weight"]["eligible"]  # -1.3 < -0.9 - 0.35
+    best = sweep._choice(candidates)
+    assert (best["margin"], best["options"]) == (4.0, {"off_class": "weight"})
+    assert "1 past the margins given" in sweep._why(best, candidates)
+    assert steps.done == steps.total
 
 
 class _ConstantProbe:
@@ -223,11 +264,14 @@ def test_a_candidate_until_the_fence_decodes_in_the_chunk_of_its_every_token_twi
     it is placed with it and does not count against a chunk's size: its rows join late."""
     from steering.stages.sweep import _chunks
 
-    tried = [(m, 2.0, s) for m in ("gact", "mean_diff") for s in ("all", "window", "fence", "gated")]
-    assert _chunks(tried, 2) == [[("gact", 2.0, "all"), ("gact", 2.0, "fence"), ("gact", 2.0, "window")],
-                                 [("gact", 2.0, "gated"), ("mean_diff", 2.0, "all"), ("mean_diff", 2.0, "fence")],
-                                 [("mean_diff", 2.0, "window"), ("mean_diff", 2.0, "gated")]]
-    alone = [("gact", 1.5, "fence"), ("mean_diff", 2.0, "fence"), ("mean_diff", 1.5, "all")]  # no twin among them
+    tried = [(m, 2.0, s, ()) for m in ("gact", "mean_diff") for s in ("all", "window", "fence", "gated")]
+    assert _chunks(tried, 2) == [[("gact", 2.0, "all", ()), ("gact", 2.0, "fence", ()), ("gact", 2.0, "window", ())],
+                                 [("gact", 2.0, "gated", ()), ("mean_diff", 2.0, "all", ()), ("mean_diff", 2.0, "fence", ())],
+                                 [("mean_diff", 2.0, "window", ()), ("mean_diff", 2.0, "gated", ())]]
+    gate = (("off_class", "gate"),)
+    assert _chunks([("gact", 2.0, "all", gate), ("gact", 2.0, "fence", gate), ("gact", 2.0, "fence", ())], 1) == [
+        [("gact", 2.0, "all", gate), ("gact", 2.0, "fence", gate)], [("gact", 2.0, "fence", ())]]  # twins share options
+    alone = [("gact", 1.5, "fence", ()), ("mean_diff", 2.0, "fence", ()), ("mean_diff", 1.5, "all", ())]  # no twin
     assert _chunks(alone, 2) == [alone[:2], alone[2:]]
     assert sorted(c for chunk in _chunks(tried, 3) for c in chunk) == sorted(tried)
 
@@ -389,7 +433,40 @@ def test_overwriting_a_run_with_other_settings_counts_none_of_its_stages_as_done
     settings = PipelineSettings(probe_epochs=20, sweep_alphas=(1.0,), sweep_margins=(1.0,), sweep_schedules=("all",))
     Pipeline(embedded, prompts, Run(tmp_path / "run", create=True), settings).run_stage("extract")
     other = PipelineSettings(**{**settings.__dict__, "off_class": "gate"})
-    with pytest.raises(Exception, match="off_class 'weight' -> 'gate'"):
+    with pytest.raises(Exception, match="off_class None -> 'gate'"):
         Pipeline(embedded, prompts, Run(tmp_path / "run"), other)
     assert Pipeline(embedded, prompts, Run(tmp_path / "run"), settings, overwrite=True).done_stages() == ["extract"]
     assert Pipeline(embedded, prompts, Run(tmp_path / "run"), other, overwrite=True).done_stages() == []
+
+
+def test_the_difference_of_two_probes_validated_on_their_own_rows_resamples_each_sides_tasks():
+    """The paper's headline compares G-ACT's probe with ACT's heads, validated on different rows:
+    one layer gives that layer's difference; several, the mean over layers, with each side's
+    tasks drawn once per replicate for all its layers."""
+    a = ([1, 1, 0, 1, 1, 1], [0, 0, 1, 1, 2, 2])
+    b = ([0, 1, 0], ["x", "y", "z"])
+    point, low, high = unpaired_difference([a], [b])
+    assert point == pytest.approx(5 / 6 - 1 / 3) and low <= point <= high
+    same = unpaired_difference([a, a], [b, b])
+    assert same[0] == pytest.approx(point) and same[1:] == pytest.approx((low, high))  # one draw for both layers
+    assert unpaired_difference([([1, 1], [0, 1])], [([1, 1], [0, 1])]) == (0.0, 0.0, 0.0)
+    with pytest.raises(ValueError, match="one \\(values, tasks\\) per layer"):
+        unpaired_difference([a], [b, b])
+
+
+def test_gact_off_class_is_the_selections_choice_unless_given():
+    """Issue 30: with no --off-class, the selection tries both (``Method.options``) and the
+    evaluation steers with the one it chose (``chosen_options``)."""
+    from types import SimpleNamespace
+
+    from steering.methods import METHODS
+
+    entry = METHODS[METHODS["gact"].selection]
+    assert entry.options(PipelineSettings()) == [{"off_class": "weight"}, {"off_class": "gate"}]
+    assert entry.options(PipelineSettings(off_class="gate")) == [{"off_class": "gate"}]
+    assert entry.options(PipelineSettings(adaptive=False)) == [{"off_class": "weight"}]  # no class to gate with
+    chose = SimpleNamespace(selection=lambda name: {"schedule": "all", "margin": 4.0, "off_class": "gate"})
+    assert entry.chosen_options(chose, PipelineSettings()) == {"off_class": "gate"}
+    assert entry.chosen_options(chose, PipelineSettings(off_class="weight")) == {"off_class": "weight"}
+    assert entry.chosen_options(SimpleNamespace(selection=lambda name: None), PipelineSettings()) == {"off_class": "weight"}
+    assert METHODS["mean_diff"].options(PipelineSettings()) == [{}]

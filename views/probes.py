@@ -4,7 +4,7 @@ import streamlit as st
 
 from views.common import PLOT_CONFIG, require_run
 from steering import figures
-from steering.results import PROBES, REFERENCES
+from steering.results import PROBES, REFERENCES, probe_comparison_table
 from steering.schema import MIN_VALIDATION_TASKS, validation_tasks
 
 st.title("Probes")
@@ -39,6 +39,21 @@ if not act.empty:
                         config=PLOT_CONFIG)
 st.caption("Bands: bootstrap 95% intervals (validation tasks resampled). Dotted: the majority class and a probe "
            "trained on shuffled labels.")
+comparison = results.probe_comparison()
+if not comparison.empty:
+    with st.container(border=True):
+        st.markdown("**The G-ACT paper's headline: G-ACT's probe against ACT's, layer by layer**",
+                    help="The paper reports G-ACT's per-layer probe accuracy against ACT's. The two answer different "
+                         "questions (above), so read the difference as the paper does, not as one probe being better "
+                         "at the same task. Interval: each side's validation tasks resampled on their own.")
+        mean = comparison.iloc[-1]
+        cells = st.columns(3)
+        cells[0].metric("G-ACT, mean over layers", f"{mean['gact']:.1%}")
+        cells[1].metric("ACT's best head, mean", f"{mean['act']:.1%}")
+        cells[2].metric("Difference (95% interval)", f"{mean['difference']:+.1%}",
+                        help=f"{mean['low']:+.1%} to {mean['high']:+.1%}")
+        st.plotly_chart(figures.probe_difference_lines(comparison), config=PLOT_CONFIG)
+        st.dataframe(probe_comparison_table(comparison), hide_index=True)
 causal = results.causal()
 if not causal.empty:
     st.plotly_chart(figures.causal_lines(causal), config=PLOT_CONFIG)

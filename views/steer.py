@@ -178,6 +178,10 @@ with st.expander(f"Decoding and schedule: {st.session_state.decoding}, seed {st.
                                            value=steering.settings.schedule_window, disabled=schedule != "window")
     gate = schedule_cols[2].number_input("Gate p(target)", min_value=0.05, max_value=0.95, step=0.05,
                                          value=steering.settings.gate, disabled=schedule != "gated")
+    conditional = st.checkbox("Yield to a prompt that names another language (conditional)", key="conditional",
+                              value=steering.settings.conditional, disabled=not steering.has_condition(),
+                              help="Steer only where the prompt leaves the language open: the run's condition reads "
+                                   "the prompt first, and one asking for another language is answered unsteered.")
     prefill = st.checkbox("Also the prefilled fence (after the answers)", key="show_prefilled",
                           help="The prompt box with the answer forced to open the target's fence: the cheapest "
                                "alternative a steering is judged against.")
@@ -228,7 +232,8 @@ def verdict_badges(answer, compiled: bool | None, max_tokens: int) -> list[str]:
 def make_steerer():
     """The current toggles as a Steerer, or None after showing why it cannot be made."""
     try:
-        return steering.steerer(method, layers, alphas, schedule=schedule, schedule_window=int(window), gate=float(gate))
+        return steering.steerer(method, layers, alphas, schedule=schedule, schedule_window=int(window), gate=float(gate),
+                                conditional=conditional)
     except ValueError as err:
         st.error(f"Cannot steer with these settings: {err}")
         return None

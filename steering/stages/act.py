@@ -97,6 +97,7 @@ def _head_rows(ctx: Context, fitted) -> list[tuple]:
         correct, groups = fitted.val_correct_.get((int(c), layer, int(h)), (np.array([]), np.array([])))
         low, high = bootstrap_interval(correct, groups, seed=ctx.settings.seed)
         rows.append((accuracy_metric("best_head", "val"), layer, float(best[layer]),
-                     {"cluster": int(c), "head": int(h), "low": low, "high": high, "n_val": int(len(correct))}))
+                     {"cluster": int(c), "head": int(h), "low": low, "high": high, "n_val": int(len(correct)),
+                      "correct": np.asarray(correct).astype(int).tolist(), "tasks": np.asarray(groups).tolist()}))
         rows.append(("kept_heads", layer, float((fitted.kept_[:, 1] == layer).sum()), None))
     return rows

@@ -15,10 +15,11 @@ from typing import Callable
 
 import torch
 
+from ..condition import PromptCondition
 from ..generation import Generation
 from ..probes import GactProbe, SklearnProbe
 from ..prompts import PromptSet
-from ..schema import ACT, BASE_ALPHA, CHOSEN_ALPHA, CHOSEN_SCHEDULE, CLUSTERS, DELTAS, PROMPT_SETS, REFINED, Row, notes_stage, probe_tensors
+from ..schema import ACT, BASE_ALPHA, CHOSEN_ALPHA, CHOSEN_SCHEDULE, CLUSTERS, CONDITION, DELTAS, PROMPT_SETS, REFINED, Row, notes_stage, probe_tensors
 from ..settings import PipelineSettings
 from ..storage import StorageError
 
@@ -184,6 +185,15 @@ class Learned:
         cls = SklearnProbe if method == "sklearn" else GactProbe
         return cls.from_state_tensors(self.tensors(probe_tensors(method)))
 
+    def condition(self, settings) -> PromptCondition:
+        """The fitted condition (``condition.PromptCondition``), reading prompts as ``settings`` read them."""
+        if not self.has(CONDITION):
+            raise ValueError("this run has no condition: its 'probe' stage predates conditional steering, or its "
+                             "prompts ask for no other language; rerun the 'extract' and 'probe' stages")
+        return PromptCondition.from_state_tensors(self.tensors(CONDITION), target=settings.target,
+                                                  hook_point=settings.hook_point, position=settings.position,
+                                                  answer_prefix=settings.answer_prefix)
+
     def refined(self) -> dict | None:
         """The refined probe's state with the gains (and offsets) learned alongside it, or None."""
         return self.tensors(REFINED) if self.has(REFINED) else None
@@ -210,8 +220,10 @@ class Learned:
         return {m["layer"]: m["value"] for m in self.metrics("sweep") if m["name"] == BASE_ALPHA} or self.chosen()
 
     def selection(self, method: str) -> dict | None:
-        """What the sweep's selection chose for ``method``: ``{"schedule", "margin", "why"}``, or None."""
+        """What the sweep's selection chose for ``method``: ``{"schedule", "margin", "why"}`` and the
+        method's options (``Method.options``: G-ACT's ``off_class``), or None."""
         for m in self.metrics("sweep"):
-            if m["name"] == CHOSEN_SCHEDULE and (m["extra"] or {}).get("method") == method:
-                return {"schedule": m["extra"]["schedule"], "margin": m["value"], "why": m["extra"].get("why", "")}
+            extra = m["extra"] or {}
+            if m["name"] == CHOSEN_SCHEDULE and extra.get("method") == method:
+                return {"why": "", **{k: v for k, v in extra.items() if k != "method"}, "margin": m["value"]}
         return None

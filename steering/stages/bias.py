@@ -13,7 +13,7 @@ def bias(ctx: Context, learned: Learned) -> StageResult:
     ids = [t.id for t in ctx.prompts for _ in range(s.bias_samples)]
     prompts = [t.neutral for t in ctx.prompts for _ in range(s.bias_samples)]
     advance = ctx.tick("bias", len(prompts))
-    config = GenerationConfig(max_new_tokens=s.max_new_tokens, temperature=s.bias_temperature, seed=s.seed,
+    config = GenerationConfig(max_new_tokens=s.bias_max_new_tokens, temperature=s.bias_temperature, seed=s.seed,
                               batch_size=s.batch_size, stop=s.bias_stop)
     answers = generate(ctx.model, prompts, config, on_answers=advance)
     rows = [(share_metric(lang), None, v, None) for lang, v in language_shares(answers).items()]

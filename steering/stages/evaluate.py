@@ -20,9 +20,12 @@ import numpy as np
 
 from ..evaluation import compare_answers
 from ..fences import cut_after_block
-from ..generation import Generation, GenerationConfig, generate, generate_pairs
+from ..generation import Generation, GenerationConfig, generate, generate_each, generate_pairs
+from ..languages import LANGUAGE_KEYS
 from ..methods import method as get_method
-from ..schema import BUDGET, CONDITIONS, EVAL_MEASURES, PROMPT_SETS, SPEC, baseline_stage, eval_metric, eval_share_metric, eval_stage
+from ..schema import (BUDGET, CONDITIONAL_SHARE, CONDITIONS, EVAL_MEASURES, PROMPT_SETS, SPEC, YIELD_CONDITIONS, baseline_stage,
+                      eval_metric, eval_share_metric, eval_stage, explicit_stage, yield_metric)
+from ..stats import rate_interval
 from .base import Context, Learned, StageResult, generation_rows
 
 BUDGET_QUANTILE = 95
@@ -157,3 +160,58 @@ def evaluate(ctx: Context, learned: Learned, method: str = "gact", prompt_set: s
                                  for row in generation_rows(ids, condition, scored["answers"][condition])]
     result.value = scored
     return result
+
+
+def explicit(ctx: Context, learned: Learned, method: str = "gact") -> StageResult:
+    """Does ``method``'s steering override a prompt that names another language, and does its
+    conditional form (``SteeringSpec.conditional``) yield to it? Every task asked explicitly in
+    each language but the target, answered unsteered, steered, and steered conditionally (greedy,
+    the same seeds), until the fence names a language (or ``select_prose + select_tokens``
+    tokens): the share that keeps the asked language. Then, on each evaluated set of open
+    prompts, what conditional steering would have written: the steered answer where the
+    condition steers the prompt, the unsteered one where it does not (the same answers, row by
+    row, greedy and seeded: the condition only decides whether a row is steered)."""
+    s, entry = ctx.settings, get_method(method)
+    asked = [(t.id, lang, t.prompts[lang]) for t in ctx.prompts for lang in LANGUAGE_KEYS
+             if lang != s.target and lang in t.prompts]
+    ids, languages, prompts = (list(x) for x in zip(*asked))
+    sets = [p for p in PROMPT_SETS if learned.metrics(eval_stage(method, p))]
+    advance = ctx.tick("eval", len(YIELD_CONDITIONS) * len(prompts) + len(sets))
+    config = GenerationConfig(max_new_tokens=s.select_prose + s.select_tokens, temperature=s.eval_temperature,
+                              seed=s.seed, stop="tag", batch_size=s.batch_size)
+    steerers = (None, entry.steerer(learned, replace(s, conditional=False), ctx.model),
+                entry.steerer(learned, replace(s, conditional=True), ctx.model))
+    result, stage = StageResult(), explicit_stage(method)
+    rows, generations = [], []
+    for condition, answers in zip(YIELD_CONDITIONS, generate_each(ctx.model, prompts, config, steerers, advance)):
+        kept = [float(a.detection.language == lang) for a, lang in zip(answers, languages)]
+        to_target = [float(a.detection.language == s.target) for a in answers]
+        rate, low, high = rate_interval(kept, ids, seed=s.seed)
+        rows.append((yield_metric(condition), None, rate,
+                     {"low": low, "high": high, "to_target": float(np.mean(to_target)), "kept": kept, "tasks": ids,
+                      "languages": languages}))
+        generations += generation_rows(ids, condition, answers)
+    condition = learned.condition(s)
+    for prompt_set in sets:
+        rows.append(_conditional_row(ctx, learned, method, prompt_set, condition))
+        advance()
+    result.metrics[stage], result.generations[stage] = rows, generations
+    return result
+
+
+def _conditional_row(ctx: Context, learned: Learned, method: str, prompt_set: str, condition) -> tuple:
+    """On ``prompt_set``'s open prompts: the fenced-target share of conditional steering (the
+    stored steered answer where the condition steers, the baseline where not) beside plain
+    steering's, and the share the condition steers."""
+    s = ctx.settings
+    scores = {m["name"]: m["extra"] for m in learned.metrics(eval_stage(method, prompt_set))}
+    steers = condition.steers(ctx.model, ctx.eval_prompts(prompt_set)[1])
+    steers = [x for x in steers for _ in range(s.eval_samples)]
+    plain = scores[eval_metric("steered", "scores")]["fenced_target"]
+    baseline = scores[eval_metric("baseline", "scores")]["fenced_target"]
+    tasks = scores[eval_metric("steered", "scores")]["tasks"]
+    mixed = [p if on else b for p, b, on in zip(plain, baseline, steers)]
+    rate, low, high = rate_interval(mixed, tasks, seed=s.seed)
+    return (CONDITIONAL_SHARE, None, rate, {"prompt_set": prompt_set, "low": low, "high": high,
+                                             "plain": float(np.nanmean(plain)), "steers": float(np.mean(steers)),
+                                             "layer": condition.layer_})

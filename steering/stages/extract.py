@@ -1,5 +1,5 @@
-"""Extract: activations at every layer for the neutral, target (and contrast) prompts and the
-probe paraphrases, their differences, and the "off" samples read inside the model's own
+"""Extract: activations at every layer for the neutral, target (and contrast) prompts, the
+probe paraphrases, the tasks asked explicitly in each other language, their differences, and the "off" samples read inside the model's own
 target-language answers."""
 
 from __future__ import annotations
@@ -8,7 +8,8 @@ import torch
 
 from ..activations import extract_activations
 from ..generation import GenerationConfig, generate
-from ..schema import ACTIVATIONS, DELTAS, TARGET_ANSWERS
+from ..languages import LANGUAGE_KEYS
+from ..schema import ACTIVATIONS, DELTAS, EXPLICIT, TARGET_ANSWERS
 from .base import Context, Learned, StageResult, generation_rows
 
 
@@ -18,7 +19,12 @@ def _prompt_sets(ctx: Context) -> tuple[dict[str, list[str]], dict[str, list[int
     sets = {"neutral": ctx.neutral_prompts, "target": [t.prompts[s.target] for t in tasks]}
     if s.contrast != "neutral":
         sets["contrast"] = [t.prompts[s.contrast] for t in tasks]
-    owners = {}  # the tasks that have a j-th paraphrase
+    owners = {}  # the tasks that have a j-th paraphrase, and those that ask explicitly for each other language
+    for lang in LANGUAGE_KEYS:  # the condition (``condition.PromptCondition``) learns to read these
+        asking = [i for i, t in enumerate(tasks) if lang != s.target and lang in t.prompts]
+        if asking:
+            owners[f"{EXPLICIT}{lang}"] = asking
+            sets[f"{EXPLICIT}{lang}"] = [tasks[i].prompts[lang] for i in asking]
     if s.probe_paraphrases:
         most = min(s.probe_paraphrases, max((len(t.paraphrases) for t in tasks), default=0))
         for j in range(most):

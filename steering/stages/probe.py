@@ -1,13 +1,15 @@
 """Probe: G-ACT's per-layer probes (and the scikit-learn refit, an ablation), with bootstrap
-intervals and the baselines a probe must beat."""
+intervals and the baselines a probe must beat; and the condition that conditional steering reads
+(``condition.PromptCondition``: does the prompt leave the language open?)."""
 
 from __future__ import annotations
 
 import numpy as np
 import torch
 
+from ..condition import OPEN, PromptCondition
 from ..probes import GactProbe, SklearnProbe
-from ..schema import ACTIVATIONS, CLUSTERS, accuracy_metric, probe_tensors
+from ..schema import ACTIVATIONS, CLUSTERS, CONDITION, CONDITION_LAYER, EXPLICIT, accuracy_metric, probe_tensors
 from ..stats import bootstrap_interval, majority_accuracy
 from .base import Context, Learned, StageResult
 
@@ -48,7 +50,9 @@ def accuracy_rows(ctx: Context, name: str, probe, X, y, groups, is_off) -> list[
         correct = probe.predict(X[val_rows]) == y[:, val_rows]
         for layer in range(X.shape[1]):
             low, high = bootstrap_interval(correct[layer], groups[val_rows], seed=ctx.settings.seed)
-            rows.append((accuracy_metric(name, "val_ci"), layer, float(val[layer]), {"low": low, "high": high}))
+            rows.append((accuracy_metric(name, "val_ci"), layer, float(val[layer]),
+                         {"low": low, "high": high, "correct": correct[layer].astype(int).tolist(),
+                          "tasks": groups[val_rows].tolist()}))
     if is_off.any():
         rows += [(accuracy_metric(name, "off_val"), layer, float(v), None)
                  for layer, v in enumerate(probe.split_scores(X, y, is_off)[1])]
@@ -83,7 +87,7 @@ def probe(ctx: Context, learned: Learned) -> StageResult:
     s = ctx.settings
     X, y, groups, is_off = probe_data(ctx, learned)
     n_classes = s.k + int(is_off.any())
-    advance = ctx.tick("probe", 3)
+    advance = ctx.tick("probe", 4)
     gact = _gact_probe(ctx, n_classes).fit(X, y, groups=groups)
     advance()
     sklearn = SklearnProbe(n_classes, C=s.sklearn_C, val_fraction=s.val_fraction, random_state=s.seed).fit(X, y, groups=groups)
@@ -97,4 +101,30 @@ def probe(ctx: Context, learned: Learned) -> StageResult:
     n = len(ctx.prompts)  # the first rows are the neutral prompts, in task order: report those
     report = [(f"{name}_prediction", r["layer"], r["confidence"], r)
               for name, p in probes.items() for r in p.report(X[:n], y[:, :n], ctx.prompts.ids)]
-    return StageResult(tensors=tensors, metrics={"probe": rows, "probe_report": report})
+    condition, condition_rows = _condition(ctx, learned)
+    advance()
+    if condition is not None:
+        tensors[CONDITION] = (condition.state_tensors(), ctx.meta(kind="condition"))
+    return StageResult(tensors=tensors, metrics={"probe": rows + condition_rows, "probe_report": report})
+
+
+def _condition(ctx: Context, learned: Learned) -> tuple[PromptCondition | None, list[tuple]]:
+    """The condition fitted on the prompts the run read: the neutral prompts and paraphrases
+    ("open"), the target's and every other language's explicit prompts; with its validation
+    accuracy per layer and the layer it reads (None where no other language was read)."""
+    s, acts = ctx.settings, learned.tensors(ACTIVATIONS)
+    n = len(ctx.prompts)
+    parts = [("neutral", OPEN), ("target", s.target)]
+    parts += [(k, OPEN) for k in sorted(acts) if k.startswith("paraphrase_")]
+    parts += [(k, k.removeprefix(EXPLICIT)) for k in sorted(acts) if k.startswith(EXPLICIT)]
+    if not any(k.startswith(EXPLICIT) for k, _ in parts):
+        return None, []
+    X = torch.cat([acts[k] for k, _ in parts])
+    labels = [label for k, label in parts for _ in range(len(acts[k]))]
+    groups = np.concatenate([acts[f"index_{k}"].numpy() if f"index_{k}" in acts else np.arange(n) for k, _ in parts])
+    condition = PromptCondition(s.target, val_fraction=s.val_fraction, random_state=s.seed, hook_point=s.hook_point,
+                                position=s.position, answer_prefix=s.answer_prefix).fit(X, labels, groups)
+    rows = [(accuracy_metric(CONDITION, "val"), layer, float(v), None) for layer, v in enumerate(condition.val_accuracy_)]
+    rows.append((CONDITION_LAYER, condition.layer_, float(condition.val_accuracy_[condition.layer_]),
+                 {"classes": condition.classes_}))
+    return condition, rows

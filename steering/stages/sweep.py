@@ -16,9 +16,13 @@ answer to the task asked explicitly (does the steered code read like the code th
 when asked?). Of those within ``TOLERANCE`` nats per token of the best quality, the smallest
 margin wins (the least intervention), then the better quality.
 
-Not every candidate is tried: every schedule at the largest margin (where schedules differ
-most), then smaller margins only for the schedules among the finalists, each until its share
-drops. Share usually rises with the margin, so what is skipped could win only where it does not.
+A candidate is a margin, a schedule and the method's options (``Method.options``: G-ACT's "off"
+class, weight or gate, unless the settings fix it). Not every candidate is tried: every schedule
+and option at the largest margin (where they differ most), then smaller margins only for the
+ways among the finalists, each until its share drops. Share usually rises with the margin, so
+what is skipped could win only where it does not. Where the share is still rising at the largest
+margin, the margin doubles (``_upward``) while it rises and the code stays near the asked answers'
+quality, up to the method's alpha limit.
 """
 
 from __future__ import annotations
@@ -55,7 +59,8 @@ def sweep(ctx: Context, learned: Learned) -> StageResult:
     cells = len(layers) * (len(s.sweep_alphas) + 1) + len(COMBINE_SCALES)  # the grid, the causal test, the scales
     # Progress in continuations of the selection (its cost), a cell weighted by what it decodes;
     # the candidates as planned (``_planned``), the plan corrected level by level.
-    advance = ctx.tick("sweep", CELL_COST * cells + n_read * (1 + _planned_from(s, len(selecting), 0)))
+    options = {name: {"options": METHODS[name].options(s)} for name in selecting}
+    advance = ctx.tick("sweep", CELL_COST * cells + n_read * (1 + _planned_from(s, len(selecting), 0, options)))
 
     def cell(n: int = 1) -> None:
         advance(n * CELL_COST)
@@ -85,24 +90,27 @@ def sweep(ctx: Context, learned: Learned) -> StageResult:
     rows += _causal_rows(ctx, learned, base, grid, batches, cell)
     # Each selecting method's candidates read the base choice as the run will have stored it.
     with_choice = learned.with_result(StageResult(metrics={"sweep": [r for r in rows if r[0] == BASE_ALPHA]}))
-    makers = {}
+    makers, ways = {}, {}
     for name in selecting:
         entry = METHODS[name]
         layers_, alphas_ = entry.base(with_choice, s)
 
-        def make_candidate(margin, schedule, entry=entry, layers_=layers_, alphas_=alphas_):
-            spec = entry.make_spec(layers_, [a * margin for a in alphas_], replace(s, schedule=schedule))
-            return entry.steerer(with_choice, replace(s, schedule=schedule), model, spec)
+        # Candidates steer every open prompt (the selection reads none that names a language).
+        def make_candidate(margin, schedule, options, entry=entry, layers_=layers_, alphas_=alphas_):
+            tried = replace(s, schedule=schedule, conditional=False, **options)
+            return entry.steerer(with_choice, tried, model, entry.make_spec(layers_, [a * margin for a in alphas_], tried))
 
         makers[name] = make_candidate
-    tried = _select(ctx, _reading(ctx, advance), makers, advance) if makers else {}
+        ways[name] = {"options": [tuple(sorted(o.items())) for o in entry.options(s)],
+                      "limit": entry.alpha_limit / max(max(abs(a) for a in alphas_), 1e-12)}
+    tried = _select(ctx, _reading(ctx, advance), makers, advance, ways) if makers else {}
     choices = {}
     for name, candidates in tried.items():
         rows += [(CANDIDATE, None, c["success"], {"method": name, **{k: v for k, v in c.items() if k != "success"}})
                  for c in candidates]
         choices[name] = best = _choice(candidates)
-        rows.append((CHOSEN_SCHEDULE, None, best["margin"], {"method": name, "schedule": best["schedule"],
-                                                             "why": _why(best, candidates)}))
+        rows.append((CHOSEN_SCHEDULE, None, best["margin"], {"method": name, "schedule": best["schedule"], **best["options"],
+                                                             "success": best["success"], "why": _why(best, candidates)}))
     margin = choices.get("gact_unrefined", {"margin": 1.0})["margin"]
     rows += [(CHOSEN_ALPHA, int(layer), float(alpha * margin), None) for layer, alpha in zip(chosen_layers, chosen_alphas)]
     return StageResult(metrics={"sweep": rows})
@@ -130,19 +138,23 @@ def _reading(ctx: Context, advance) -> dict:
     return {"prompts": prompts, "scorer": scorer, "reference": reference, "config": replace(config, after_tag_only=s.target)}
 
 
-def _select(ctx: Context, reading: dict, makers: dict, advance) -> dict[str, list[dict]]:
+def _select(ctx: Context, reading: dict, makers: dict, advance, ways: dict | None = None) -> dict[str, list[dict]]:
     """Each method's candidates tried (see the module), all methods' decoded together: every
-    schedule at the largest margin, then, for the schedules among a method's finalists, smaller
-    margins, level by level, each schedule until its share falls below its method's best so far."""
-    margins, schedules = sorted(ctx.settings.sweep_margins, reverse=True), _schedules(ctx.settings)
+    schedule and option (``ways[name]["options"]``, tuples of setting pairs) at the largest margin,
+    then, for the ways among a method's finalists, smaller margins, level by level, each way until
+    its share falls below its method's best so far; then larger margins (``_upward``)."""
+    s = ctx.settings
+    margins = sorted(s.sweep_margins, reverse=True)
+    ways = {name: {"options": [()], "limit": math.inf, **(ways or {}).get(name, {})} for name in makers}
     out = {name: [] for name in makers}
-    going = {name: list(schedules) for name in makers}
+    going = {name: [(schedule, options) for schedule in _schedules(s) for options in ways[name]["options"]]
+             for name in makers}
     n = len(reading["prompts"])
     for level, margin in enumerate(margins):
-        level_tried = [(name, margin, schedule) for name in makers for schedule in going[name]]
-        advance.replan(n * (len(level_tried) - _planned(ctx.settings, len(makers), level)))  # the plan, now known
+        level_tried = [(name, margin, *way) for name in makers for way in going[name]]
+        advance.replan(n * (len(level_tried) - _planned(s, len(makers), level, ways)))  # the plan, now known
         if not level_tried:
-            advance.replan(-n * _planned_from(ctx.settings, len(makers), level + 1))
+            advance.replan(-n * _planned_from(s, len(makers), level + 1, ways))
             break
         measured = _screened(ctx, reading, makers, level_tried, advance)
         for name in makers:
@@ -150,23 +162,63 @@ def _select(ctx: Context, reading: dict, makers: dict, advance) -> dict[str, lis
             out[name] += mine
             read = [c for c in out[name] if not c["screened"]]
             if level == 0:
-                going[name] = list(dict.fromkeys(c["schedule"] for c in _finalists(read)[1]))
+                going[name] = list(dict.fromkeys(_way(c) for c in _finalists(read)[1]))
             else:
                 best = max(c["success"] for c in read)
-                going[name] = [c["schedule"] for c in mine if not c["screened"] and c["success"] >= best - TOLERANCE]
+                going[name] = [_way(c) for c in mine if not c["screened"] and c["success"] >= best - TOLERANCE]
+    _upward(ctx, reading, makers, out, ways, advance)
     return {name: [{k: v for k, v in c.items() if k != "method"} for c in candidates] for name, candidates in out.items()}
 
 
-def _planned(settings, n_methods: int, level: int) -> int:
-    """The candidates planned at ``level``: every schedule at the first, then one per method at
-    each smaller margin (each level keeps the schedules near its method's best: most often one;
-    the plan is corrected as each level is formed)."""
-    return len(_schedules(settings)) * n_methods if level == 0 else n_methods
+def _upward(ctx: Context, reading: dict, makers: dict, out: dict, ways: dict, advance) -> None:
+    """Past the largest of ``sweep_margins``, the margin doubles for each method while its best
+    share at the top margin is short of every paraphrase, above its best at every smaller margin
+    (still rising), and that candidate's code stays within ``select_quality_drop`` nats per token
+    of the asked answers' quality; never past the method's alpha limit (``ways[name]["limit"]``,
+    as a margin). Each new level tries the ways near the top margin's best share. A candidate
+    whose quality falls below that bound is kept in the table but can never be chosen."""
+    s, n = ctx.settings, len(reading["prompts"])
+    floor = reading["reference"] - s.select_quality_drop
+    top = max(s.sweep_margins)
+    while True:
+        level_tried = []
+        for name in makers:
+            read = [c for c in out[name] if not c["screened"] and c.get("eligible", True)]
+            at_top = [c for c in read if c["margin"] == top]
+            below = [c["success"] for c in read if c["margin"] < top]
+            if not at_top or 2 * top > ways[name]["limit"] + 1e-9:
+                continue
+            best = max(at_top, key=lambda c: (c["success"], _score(c)))
+            rising = not below or best["success"] > max(below) + TOLERANCE
+            if best["success"] < 1 - TOLERANCE and rising and _score(best) >= floor:
+                level_tried += [(name, 2 * top, *_way(c)) for c in at_top if c["success"] >= best["success"] - TOLERANCE]
+        if not level_tried:
+            return
+        advance.replan(n * len(level_tried))  # a level the plan could not know of
+        for c in _screened(ctx, reading, makers, level_tried, advance):
+            c["eligible"] = bool(_score(c) >= floor)
+            out[c["method"]].append(c)
+        top *= 2
 
 
-def _planned_from(settings, n_methods: int, level: int) -> int:
+def _way(candidate: dict) -> tuple:
+    """A candidate's schedule and options: what a smaller or larger margin of it keeps."""
+    return candidate["schedule"], tuple(sorted(candidate["options"].items()))
+
+
+def _planned(settings, n_methods: int, level: int, ways: dict | None = None) -> int:
+    """The candidates planned at ``level``: every schedule (and option) at the first, then one per
+    method at each smaller margin (each level keeps the ways near its method's best: most often
+    one; the plan is corrected as each level is formed; larger margins are added when tried)."""
+    if level:
+        return n_methods
+    options = [len(w.get("options", [()])) for w in (ways or {}).values()] or [1]
+    return len(_schedules(settings)) * (sum(options) + n_methods - len(options))
+
+
+def _planned_from(settings, n_methods: int, level: int, ways: dict | None = None) -> int:
     """The candidates planned at ``level`` and every later one."""
-    return sum(_planned(settings, n_methods, later) for later in range(level, len(settings.sweep_margins)))
+    return sum(_planned(settings, n_methods, later, ways) for later in range(level, len(settings.sweep_margins)))
 
 
 def _screened(ctx: Context, reading: dict, makers: dict, tried: list[tuple], advance) -> list[dict]:
@@ -191,15 +243,16 @@ def _screened(ctx: Context, reading: dict, makers: dict, tried: list[tuple], adv
         extra = more.get(id(c))
         opened = c["opened"] + (extra["opened"] if extra else [])
         logprobs = c["logprobs"] + (extra["logprobs"] if extra else [])
-        method, margin, schedule = c["tried"]
-        out.append({"method": method, "margin": float(margin), "schedule": schedule, "success": float(np.mean(opened)),
+        method, margin, schedule, *options = c["tried"]
+        out.append({"method": method, "margin": float(margin), "schedule": schedule,
+                    "options": dict(options[0]) if options else {}, "success": float(np.mean(opened)),
                     "quality": _quality(logprobs), "asked_quality": reading["reference"],
                     "screened": 0 if extra or not rest else len(first)})
     return out
 
 
 def _candidates(ctx: Context, reading: dict, makers: dict, tried: list[tuple], rows: list[int], advance) -> list[dict]:
-    """Each candidate ``(method, margin, schedule)`` read on the paraphrases ``rows``: which
+    """Each candidate ``(method, margin, schedule, options)`` read on the paraphrases ``rows``: which
     continuations open the target's fence, and the log-probability of their code as the answer
     to the task asked explicitly. They decode side by side (``generate_each``), at most
     ``REPEAT_ROWS`` times a batch's rows at once (a candidate until the fence rides along with
@@ -209,7 +262,8 @@ def _candidates(ctx: Context, reading: dict, makers: dict, tried: list[tuple], r
     config, out = reading["config"], {}
     group = max(1, REPEAT_ROWS * config.batch_size // max(len(prompts), 1))
     for chunk in _chunks(tried, group):
-        steerers = [makers[name](margin, schedule) for name, margin, schedule in chunk]
+        steerers = [makers[name](margin, schedule, dict(options[0]) if options else {})
+                    for name, margin, schedule, *options in chunk]
         forks = {k: chunk.index(_twin(candidate)) for k, candidate in enumerate(chunk) if _twin(candidate) in chunk}
         for candidate, answers in zip(chunk, generate_each(ctx.model, prompts, config, steerers, advance, forks)):
             opened = [FENCE_ALIASES.get(a.detection.tag) == ctx.settings.target and a.detection.fenced for a in answers]
@@ -222,8 +276,8 @@ def _candidates(ctx: Context, reading: dict, makers: dict, tried: list[tuple], r
 
 def _twin(candidate: tuple) -> tuple | None:
     """The every-token candidate that ``candidate`` decodes as until its fence line, if it steers until the fence."""
-    name, margin, schedule = candidate
-    return (name, margin, "all") if schedule == "fence" else None
+    name, margin, schedule, *options = candidate
+    return (name, margin, "all", *options) if schedule == "fence" else None
 
 
 def _chunks(tried: list[tuple], group: int) -> list[list[tuple]]:
@@ -241,8 +295,9 @@ def _quality(logprobs) -> float:
 
 def _finalists(candidates: list[dict]) -> tuple[list[dict], list[dict]]:
     """Those near the best fenced share, and of them those near the best quality (a candidate
-    whose code could not be scored counts as the worst); screened-out candidates never are."""
-    candidates = [c for c in candidates if not c.get("screened")]
+    whose code could not be scored counts as the worst); screened-out candidates, and those past
+    the margins given whose quality fell too far (``_upward``), never are."""
+    candidates = [c for c in candidates if not c.get("screened") and c.get("eligible", True)]
     top = max(c["success"] for c in candidates)
     near = [c for c in candidates if c["success"] >= top - TOLERANCE]
     best = max(_score(c) for c in near)
@@ -265,10 +320,14 @@ def _choice(candidates: list[dict]) -> dict:
 
 def _why(best: dict, candidates: list[dict]) -> str:
     near, good = _finalists(candidates)
-    return (f"{best['schedule']} at {best['margin']:g}x its base alphas (the grid's smallest that steer the neutral prompts; ACT: its own): "
+    options = "".join(f", {k.replace('_', ' ')} {v}" for k, v in best.get("options", {}).items())
+    too_far = sum(not c.get("eligible", True) for c in candidates)
+    return (f"{best['schedule']}{options} at {best['margin']:g}x its base alphas (the grid's smallest that steer the neutral prompts; ACT: its own): "
             f"{best['success']:.0%} of the held-in continuations open the target's fence; {len(near)} of the "
             f"{len(candidates)} candidates tried ({sum(bool(c.get('screened')) for c in candidates)} left out after a "
-            f"first share of the paraphrases) came within {TOLERANCE:.0%} of the best share, {len(good)} of those within "
+            f"first share of the paraphrases" + (f"; {too_far} past the margins given whose code fell too far below the "
+                                                 "asked answers'" if too_far else "") +
+            f") came within {TOLERANCE:.0%} of the best share, {len(good)} of those within "
             f"{TOLERANCE} nats/token of the best quality, and this is the smallest margin among them (its code's mean "
             f"log-probability as the asked answer {best['quality']:.3f} per token; the asked answers' own "
             f"{best['asked_quality']:.3f})")
