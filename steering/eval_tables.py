@@ -12,6 +12,7 @@ from .evaluation import VERDICTS
 from .schema import (BUDGET, CONDITIONS, EVAL_MEASURES, REFERENCES as REFERENCE_LABELS, eval_metric, eval_share_metric,
                      eval_stage, is_evaluation)
 from .stats import excludes_zero, paired_interval
+from .toolchains import toolchain
 
 # The measures a steering is judged by against the references: the target written, code that
 # compiles, and fluency (repeated 4-grams: lower is better).
@@ -106,10 +107,16 @@ class EvaluationTables:
                           "clear": excludes_zero(interval, 1.0 if kind == "ratio" else 0.0)}
         return pd.DataFrame.from_dict(rows, orient="index", columns=["value", "low", "high", "clear"])
 
+    def headline_measures(self) -> tuple[str, ...]:
+        """``HEADLINE_MEASURES``, with "…and parses" for "compiling" where no compiler of the
+        target is installed (Julia here: the parse check is the quality measure then)."""
+        return tuple("success" if m == "compiling" and toolchain(self.target) is None else m for m in HEADLINE_MEASURES)
+
     def comparison_table(self, prompt_set: str = "neutral", against: str = "asked explicitly", kind: str = "ratio",
-                         measures=HEADLINE_MEASURES) -> pd.DataFrame:
-        """``comparison`` for several measures: a row per method, a ``(value, low, high, clear)``
-        cell per measure (the README's "compiles: 0.93 of asking")."""
+                         measures=None) -> pd.DataFrame:
+        """``comparison`` for several measures (default: ``headline_measures``): a row per method,
+        a ``(value, low, high, clear)`` cell per measure (the README's "compiles: 0.93 of asking")."""
+        measures = measures or self.headline_measures()
         columns = {m: self.comparison(prompt_set, m, against, kind) for m in measures}
         names = [n for n, _, c in self._condition_rows(prompt_set) if c == "steered" or n == "prefilled fence"]
         return pd.DataFrame({m: {n: tuple(t.loc[n]) if n in t.index else (np.nan, None, None, False) for n in names}

@@ -163,9 +163,19 @@ class Pipeline:
 
     def evaluations(self) -> list[tuple[str, str | None]]:
         """``(method, prompt set)`` a whole run evaluates: G-ACT on ``eval_sets`` (None), and each
-        of ``compare_methods`` on the held-out phrasings where the run has them (else on ``eval_sets``)."""
+        of ``compare_methods`` that the run could fit on the held-out phrasings where the run has
+        them (else on ``eval_sets``)."""
         others = "heldout" if "heldout" in self.settings.eval_sets else None
-        return [("gact", None), *[(m, others) for m in self.settings.compare_methods if m != "gact"]]
+        return [("gact", None), *[(m, others) for m in self.settings.compare_methods if m != "gact" and self._ready(m)]]
+
+    def _ready(self, method: str) -> bool:
+        """Whether the run learned what ``method`` steers with (a method a stage could not fit,
+        ACT without enough answers, is left out; that stage's note says why)."""
+        try:
+            get_method(method).spec(self.learned, self.settings)
+        except ValueError:
+            return False
+        return True
 
     def _evaluated(self, done: set) -> bool:
         for method, prompt_set in self.evaluations():

@@ -12,6 +12,7 @@ answering the most frequent training class scores.
 
 from __future__ import annotations
 
+import warnings
 from typing import Sequence
 
 import numpy as np
@@ -102,8 +103,9 @@ def unpaired_difference(a: Sequence[tuple], b: Sequence[tuple], seed: int = 0,
     """``(statistic, low, high)`` of the mean over layers of rate(a) - rate(b), where ``a`` and
     ``b`` hold one ``(values, tasks)`` per layer, read on different rows (two probes validated on
     their own splits): each side's tasks are resampled on their own, with one draw per replicate
-    for all its layers (a task's rows move together across layers). One layer each: that
-    layer's difference."""
+    for all its layers (a task's rows move together across layers; a layer none of whose tasks
+    a replicate draws is left out of that replicate's mean). One layer each: that layer's
+    difference."""
     if len(a) != len(b) or not len(a):
         raise ValueError(f"one (values, tasks) per layer on each side: got {len(a)} and {len(b)}")
 
@@ -120,7 +122,9 @@ def unpaired_difference(a: Sequence[tuple], b: Sequence[tuple], seed: int = 0,
             points.append(full_sums.sum() / full_counts.sum() if full_counts.sum() else np.nan)
             with np.errstate(invalid="ignore", divide="ignore"):
                 replicates.append(weights @ full_sums / (weights @ full_counts))
-        return np.mean(points), np.mean(replicates, axis=0)
+        with np.errstate(invalid="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # a replicate may draw no task of a layer: skipped there
+            return np.nanmean(points), np.nanmean(replicates, axis=0)
 
     pa, ra = side(a, seed)
     pb, rb = side(b, seed + 1)

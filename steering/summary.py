@@ -126,16 +126,17 @@ def _evaluation(results: RunResults, prompt_set: str) -> None:
         table(f"Quality as a share of asking explicitly ({SET_WORDS[prompt_set]}; paired 95% intervals)",
               ["", *[EVAL_MEASURES[k] for k in ratios.columns]],
               [[m, *[format_interval(c, percent=False) for c in row]] for m, row in ratios.iterrows()])
-    families = results.family_table(prompt_set, "compiling")
+    quality = results.headline_measures()[1]
+    families = results.family_table(prompt_set, quality)
     if len(families.columns) > 2:
-        table(f"Compiling (of all answers) per task family ({SET_WORDS[prompt_set]})", ["family", *families.columns],
+        table(f"{EVAL_MEASURES[quality]} per task family ({SET_WORDS[prompt_set]})", ["family", *families.columns],
               [[f, int(row.iloc[0]), *row.iloc[1:]] for f, row in families.iterrows()])
-    against = results.comparison_table(prompt_set, "mean_diff", "difference", ("fenced_target", "compiling"))
-    if not against.empty and "mean_diff" in results.evaluated_methods(prompt_set):
-        table(f"Paired differences from mean difference ({SET_WORDS[prompt_set]}); * the interval excludes 0",
-              ["", *[EVAL_MEASURES[k] for k in against.columns]],
-              [[m, *[format_interval(c) + ("*" if c[3] else "") for c in row]] for m, row in against.iterrows()
-               if m != "mean_diff"])
+    for other in [m for m in results.evaluated_methods(prompt_set) if m != "gact"]:
+        against = results.comparison_table(prompt_set, other, "difference", ("fenced_target", quality))
+        if "gact" in against.index:
+            table(f"G-ACT minus {label(other)}, paired ({SET_WORDS[prompt_set]}); * the interval excludes 0",
+                  ["", *[EVAL_MEASURES[k] for k in against.columns]],
+                  [["G-ACT", *[format_interval(c) + ("*" if c[3] else "") for c in against.loc["gact"]]]])
 
 
 def definitions() -> None:

@@ -86,8 +86,9 @@ def test_same_pipeline_runs_on_a_random_init_gpt2(tiny_gpt2, tmp_path):
     result = pipeline.run_all()
     assert set(result["steered"]["shares"]) >= {"python", "cpp"}
     seconds = pipeline.stage_seconds()  # every stage timed, the thread count recorded with it
+    act = ["heldout_act", "explicit_act"] if Run(tmp_path / "run").has("act") else []  # evaluated where fitted
     assert list(seconds) == ["bias", "extract", "cluster", "probe", "act", "sweep", "refine", "eval_gact", "heldout_gact",
-                             "project"]
+                             "explicit_gact", *act, "heldout_mean_diff", "explicit_mean_diff", "project"]
     assert all(value > 0 for value in seconds.values())
     assert all(r["threads"] >= 1 for r in pipeline.run.stage_records().values())
     assert pipeline.done_stages() == list(seconds)

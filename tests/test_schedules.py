@@ -450,6 +450,8 @@ def test_the_difference_of_two_probes_validated_on_their_own_rows_resamples_each
     same = unpaired_difference([a, a], [b, b])
     assert same[0] == pytest.approx(point) and same[1:] == pytest.approx((low, high))  # one draw for both layers
     assert unpaired_difference([([1, 1], [0, 1])], [([1, 1], [0, 1])]) == (0.0, 0.0, 0.0)
+    sparse = unpaired_difference([a, a], [([1], ["x"]), ([0, 1], ["y", "z"])])  # some draws miss task x
+    assert np.isfinite(sparse[1:]).all() and sparse[1] <= sparse[0] <= sparse[2]
     with pytest.raises(ValueError, match="one \\(values, tasks\\) per layer"):
         unpaired_difference([a], [b, b])
 
