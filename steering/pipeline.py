@@ -177,11 +177,9 @@ class Pipeline:
             return False
         return True
 
-    def _evaluated(self, done: set) -> bool:
-        for method, prompt_set in self.evaluations():
-            if not {eval_stage(method, w) for w in ([prompt_set] if prompt_set else self.settings.eval_sets)} <= done:
-                return False
-        return True
+    def _eval_stages(self, method: str, prompt_set: str | None) -> set[str]:
+        """The stages an evaluation of ``method`` on ``prompt_set`` (None: ``eval_sets``) records."""
+        return {eval_stage(method, w) for w in ([prompt_set] if prompt_set else self.settings.eval_sets)}
 
     def _timed(self, label: str, work):
         """Run ``work`` (a stage) and persist what it returns, under the lock; its ``value``."""
@@ -229,14 +227,13 @@ class Pipeline:
         with self.writing():  # one lock for all the stages: no other writer slips in between
             done = set(self.done_stages()) if resume else set()
             for stage in stages:
-                if stage in done or (stage == "eval" and self._evaluated(done)):
+                if stage in done:
                     continue
                 if stage != "eval":
                     self.run_stage(stage)
                     continue
                 for method, prompt_set in self.evaluations():
-                    sets = [prompt_set] if prompt_set else self.settings.eval_sets
-                    if not {eval_stage(method, w) for w in sets} <= done:
+                    if not self._eval_stages(method, prompt_set) <= done:
                         out = self.run_stage("eval", method, prompt_set)
                         result = out if method == "gact" else result
         return result
