@@ -35,6 +35,28 @@ def test_the_condition_reads_the_first_layer_that_tells_the_classes_apart_and_ro
     assert held_out and not held_out & set(groups[np.setdiff1d(np.arange(len(labels)), condition.val_idx_)])
 
 
+def test_the_condition_skips_a_layer_that_reads_only_the_wording_it_was_fitted_on():
+    """Qwen Julia's finding (issue 30): layer 1 told the fitted phrasings apart by their wording and
+    read 40 of 46 unseen phrasings as C++ requests. Here layer 1 separates the fitted rows by a
+    feature the paraphrases do not share (they carry the "java" marker); layer 2 by one they do.
+    Without the unseen rows layer 1 wins; with them, layer 2."""
+    rng = np.random.default_rng(0)
+    n = 40
+    labels = [OPEN, "python", "java"] * n + [OPEN] * n  # the last n: paraphrases of the open prompts
+    groups = np.concatenate([np.repeat(np.arange(n), 3), np.arange(n)])
+    X = rng.normal(size=(len(labels), 3, 6)).astype(np.float32)
+    for i, label in enumerate(labels):
+        paraphrase = i >= 3 * n
+        X[i, 1, [OPEN, "python", "java"].index("java" if paraphrase else label)] += 6.0  # wording
+        X[i, 2, [OPEN, "python", "java"].index(label)] += 6.0  # meaning
+    unseen = np.arange(len(labels)) >= 3 * n
+    wording = PromptCondition("cpp").fit(torch.from_numpy(X[~unseen]), labels[:3 * n], groups[~unseen])
+    assert wording.layer_ == 1
+    meaning = PromptCondition("cpp").fit(torch.from_numpy(X), labels, groups, unseen)
+    assert meaning.layer_ == 2 and meaning.val_accuracy_[1] < 0.1 and meaning.val_accuracy_[2] == 1.0
+    assert meaning.read(X[unseen][:, 2]) == [OPEN] * n
+
+
 @pytest.mark.parametrize("labels, message", [(["open", "c#"], "unknown condition label"), (["open", "open"], "two kinds")])
 def test_the_condition_refuses_labels_it_cannot_learn(labels, message):
     with pytest.raises(ValueError, match=message):

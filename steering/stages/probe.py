@@ -122,8 +122,9 @@ def _condition(ctx: Context, learned: Learned) -> tuple[PromptCondition | None, 
     X = torch.cat([acts[k] for k, _ in parts])
     labels = [label for k, label in parts for _ in range(len(acts[k]))]
     groups = np.concatenate([acts[f"index_{k}"].numpy() if f"index_{k}" in acts else np.arange(n) for k, _ in parts])
+    unseen = np.concatenate([np.full(len(acts[k]), k.startswith("paraphrase_")) for k, _ in parts])
     condition = PromptCondition(s.target, val_fraction=s.val_fraction, random_state=s.seed, hook_point=s.hook_point,
-                                position=s.position, answer_prefix=s.answer_prefix).fit(X, labels, groups)
+                                position=s.position, answer_prefix=s.answer_prefix).fit(X, labels, groups, unseen)
     rows = [(accuracy_metric(CONDITION, "val"), layer, float(v), None) for layer, v in enumerate(condition.val_accuracy_)]
     rows.append((CONDITION_LAYER, condition.layer_, float(condition.val_accuracy_[condition.layer_]),
                  {"classes": condition.classes_}))
