@@ -19,6 +19,7 @@ import torch
 
 from .hooks import thread_hooks
 from .methods import method as get_method
+from .models import instruction_difference
 from .steer import Steerer, SteeringSpec, steerer_class
 from .storage import StorageError, load_tensors, record_inputs, save_tensors
 from .vectors_io import max_state_bytes
@@ -62,8 +63,10 @@ class SteeringArtifacts:
                                f"{p.get('n_layers')} layers); {model.facts.name} has d_model {model.d_model}, "
                                f"{model.n_layers} layers")
         if p.get("model_fingerprint") and not model.made_from(p["model_fingerprint"]):
-            raise StorageError(f"these steering artifacts were fitted on other weights of {p.get('model')} "
-                               f"(fingerprint {p['model_fingerprint']}, this model's {model.fingerprint})")
+            why = instruction_difference(p["instruction"], model.instruction) if "instruction" in p else ""
+            raise StorageError(f"these steering artifacts were fitted on another model than this {p.get('model')}: "
+                               + (why or f"other weights (fingerprint {p['model_fingerprint']}, this model's "
+                                         f"{model.fingerprint})"))
 
     @contextmanager
     def apply(self, model):
@@ -80,11 +83,12 @@ class SteeringArtifacts:
         self.check_model(model)
         return generate(model, prompts, config, steerer=self.steerer)
 
-    def save(self, path: str | Path) -> Path:
-        """One safetensors file: the steerer's tensors, its parameters, spec and provenance."""
+    def save(self, path: str | Path, force: bool = False) -> Path:
+        """One safetensors file: the steerer's tensors, its parameters, spec and provenance; an
+        existing file is replaced only with ``force``."""
         tensors, params = self.steerer.state()
         save_tensors(Path(path), tensors, {"kind": KIND, "method": self.method, "spec": self.spec.to_json(),
-                                           "params": params, "provenance": self.provenance})
+                                           "params": params, "provenance": self.provenance}, replace=force)
         return Path(path)
 
     @classmethod
@@ -113,6 +117,7 @@ class SteeringArtifacts:
 def _provenance(model, record: dict, method: str) -> dict:
     return {"model": record["model"]["name"], "model_fingerprint": record["model_fingerprint"],
             "d_model": model.d_model, "n_layers": model.n_layers, "method": method,
+            "instruction": record["model"].get("instruction"),
             "prompts_fingerprint": record["prompt_set"]["fingerprint"], "target": record["pipeline"]["target"],
             "hook_point": record["pipeline"]["hook_point"], "inputs": record_inputs(record),
             "settings": record["pipeline"]}

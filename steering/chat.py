@@ -17,10 +17,12 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Callable
 
+from .limits import LIMITS
+
 LOAD_SECONDS = 20.0  # the child's whole life: Python's start, transformers' import and one render
 LOAD_MEMORY_BYTES = 2 * 2**30
 RENDER_SECONDS = 5.0  # a real template renders in about a millisecond
-MAX_PROMPT_CHARS = 1_000_000
+MAX_PROMPT_CHARS = LIMITS["prompt_chars"].high
 MAX_TEMPLATE_CHARS = 64 * 1024  # what a template may add to the prompt and instruction it is given
 _SAMPLE_PROMPT = "Write a function that returns the sum of a list of numbers."
 

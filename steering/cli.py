@@ -16,8 +16,9 @@ from rich.text import Text
 
 from .errors import one_line
 from .languages import LANGUAGE_KEYS, LANGUAGES
+from .limits import parser_type
 from .models import ModelLoadError
-from .parallel import ADDRESS_VAR, WorkerError, workers
+from .parallel import ADDRESS_VAR, WorkerError, check_workers, workers
 from .placement import DEVICE_MAPS, parse_max_memory
 from .prompts import DEFAULT_PROMPT_SET, PromptSetError
 from .schema import STAGE_INFO, STAGES
@@ -86,10 +87,17 @@ def cmd_generate(args) -> int:
     answer = generate(model, args.prompt, config, steerer=steerer)[0]
     console.print(answer.text, highlight=False)
     d = answer.detection
-    console.print(
-        f"[dim]{answer.n_tokens} tokens · language {d.language or 'unknown'} "
-        f"({d.confidence:.0%}, from {d.source}) · {'parses' if d.parses else 'does not parse'}[/dim]"
-    )
+    console.print(f"{answer.n_tokens} tokens · language {d.language or 'unknown'} ({d.confidence:.0%}, from {d.source}) · "
+                  f"{'parses' if d.parses else 'does not parse'}", style="dim", highlight=False)
+    if answer.stop_reason:
+        console.print(f"warning: {answer.stop_reason}", style="yellow", highlight=False)
+    return 0
+
+
+def cmd_limits(args) -> int:
+    from .limits import limits_page
+
+    print(limits_page(), end="")
     return 0
 
 
@@ -195,6 +203,7 @@ def cmd_stage(args) -> int:
     from .schema import PROMPT_SETS
     from .summary import print_one_off, print_summary
 
+    check_workers(args.workers)  # before the model loads
     pipeline = _open_pipeline(args, new_run=args.command in ("run", "bias", "extract"))
     asked = getattr(args, "method", ["gact"])
     methods = list(METHODS) if "all" in asked else asked
@@ -264,7 +273,7 @@ def _stage_parsers(sub) -> None:
         else:
             p.add_argument("run_dir", type=Path, help="an existing run directory")
         _model_args(p)
-        p.add_argument("--workers", type=int, default=None, metavar="N",
+        p.add_argument("--workers", type=parser_type("workers"), default=None, metavar="N",
                        help=f"decode on N Ray replicas of the model (a local cluster, or ${ADDRESS_VAR}'s); default: here")
         _setting_args(p, "tune")
         if name == "eval":
@@ -295,12 +304,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("prompt", help="the prompt text")
     _model_args(p)
     p.add_argument("--temperature", type=float, default=0.0, help="0 for greedy (default: %(default)s)")
-    p.add_argument("--seed", type=int, default=0, help="sampling seed (default: %(default)s)")
+    p.add_argument("--seed", type=parser_type("seed"), default=0, help="sampling seed (default: %(default)s)")
     p.add_argument("--max-new-tokens", type=int, default=320, help="(default: %(default)s)")
     p.add_argument("--control-vector", type=Path, default=None, metavar="FILE.gguf",
                    help="steer with a llama.cpp or repeng control vector, as llama.cpp does (every position)")
-    p.add_argument("--control-vector-scale", type=float, default=1.0, metavar="S", help="its strength (default: 1)")
+    p.add_argument("--control-vector-scale", type=parser_type("control_vector_scale"), default=1.0, metavar="S", help="its strength (default: 1)")
     p.set_defaults(func=cmd_generate)
+
+    p = sub.add_parser("limits", help="print the bound of every count, size and address a user can give (docs/limits.md)")
+    p.set_defaults(func=cmd_limits)
 
     p = sub.add_parser("detect", help="detect the language of a code file and check its syntax")
     p.add_argument("file", type=Path, help="the file to check")

@@ -6,14 +6,19 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from .files import check_target
+from .limits import parser_type
 from .summary import console, table
+
+FORCE_HELP = "replace the output file if it exists"
 
 
 def cmd_export(args) -> int:
     from .storage import Run
     from .vectors_io import export_vectors, run_vectors
 
-    export_vectors(args.file, *run_vectors(Run(args.run_dir)))
+    check_target(args.file, replace=args.force)  # before the run is read
+    export_vectors(args.file, *run_vectors(Run(args.run_dir)), force=args.force)
     console.print(f"wrote {args.file}")
     return 0
 
@@ -38,10 +43,11 @@ def cmd_export_gguf(args) -> int:
 
     if args.file.suffix.lower() != ".gguf":
         raise ValueError(f"{args.file.name}: a control vector file ends in .gguf")
+    check_target(args.file, replace=args.force)  # before the model loads
     pipeline = _open_pipeline(args, new_run=False)
     pipeline.progress.stop()
     vector = run_control_vector(pipeline, args.method, accept_inexact=args.accept_inexact)
-    vector.save(args.file)
+    vector.save(args.file, force=args.force)
     _directions(vector, f"{args.method} as a llama.cpp control vector (alpha included: scale 1)")
     for kind, words in vector.differences.items():
         console.print(f"warning: {kind}: {words}", style="yellow", highlight=False, soft_wrap=True)
@@ -54,12 +60,14 @@ def cmd_import_gguf(args) -> int:
     from .cli import _load
     from .control_vectors import import_control_vector
 
+    if args.save:  # the output is never the input, and replaces a file only with --force
+        check_target(args.save, replace=args.force, reading=(args.file,))
     artifacts = import_control_vector(args.file, _load(args), args.scale)
     spec = artifacts.spec
     table(f"{args.file.name}: mean difference at every position, scale {args.scale:g}", ["layer", "norm"],
           [[str(layer), f"{float(artifacts.steerer.mean_vectors[layer].norm()):.3f}"] for layer in spec.layers])
     if args.save:
-        artifacts.save(args.save)
+        artifacts.save(args.save, force=args.force)
         console.print(f"wrote {args.save} (SteeringArtifacts.load reads it)")
     console.print(f"fits {artifacts.provenance['model']}", highlight=False)
     return 0
@@ -72,6 +80,7 @@ def add_vector_parsers(sub) -> None:
     p = sub.add_parser("export-vectors", help="write a run's steering vectors to a safetensors file")
     p.add_argument("run_dir", type=Path, help="an existing run directory (after clustering)")
     p.add_argument("file", type=Path, help="the .safetensors file to write")
+    p.add_argument("--force", action="store_true", help=FORCE_HELP)
     p.set_defaults(func=cmd_export)
 
     p = sub.add_parser("import-vectors", help="check that a steering-vector file fits a model")
@@ -86,13 +95,16 @@ def add_vector_parsers(sub) -> None:
     p.add_argument("--accept-inexact", action="store_true",
                    help="export a schedule llama.cpp cannot express (it steers every token, the prompt included); "
                         "the file records the difference")
+    p.add_argument("--force", action="store_true", help=FORCE_HELP)
     _model_args(p)
     p.set_defaults(func=cmd_export_gguf)
 
     p = sub.add_parser("import-gguf", help="check a llama.cpp or repeng control vector against a model")
     p.add_argument("file", type=Path, help="a control vector .gguf file")
-    p.add_argument("--scale", type=float, default=1.0, help="its strength, as llama.cpp's --control-vector-scaled (default: 1)")
+    p.add_argument("--scale", type=parser_type("control_vector_scale"), default=1.0,
+                   help="its strength, as llama.cpp's --control-vector-scaled (default: 1)")
     p.add_argument("--save", type=Path, default=None, help="also write it as Steerscope steering artifacts (.safetensors)")
+    p.add_argument("--force", action="store_true", help=FORCE_HELP + " (--save)")
     _model_args(p)
     p.set_defaults(func=cmd_import_gguf)
 

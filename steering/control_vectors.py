@@ -30,12 +30,13 @@ from pathlib import Path
 import torch
 
 from .files import atomic_write_bytes
+from .gguf_layout import GGUFLayoutError, check_layout
 from .hooks import thread_hooks
+from .limits import LimitError, check as check_limit
 from .storage import StorageError
 
 ARCH = "controlvector"
 HINT_KEY, COUNT_KEY = f"{ARCH}.model_hint", f"{ARCH}.layer_count"
-MAX_FILE_BYTES = 2**30  # a 70B model's 80 directions of 8,192 floats are 2.6 MB
 _DIRECTION = re.compile(r"direction\.(\d+)")
 
 # Where a TransformerLens hook sits relative to the output of its block (llama.cpp's only place),
@@ -131,23 +132,26 @@ class ControlVector:
             data[block - 1] = direction.detach().float().cpu().numpy()
         return data.reshape(-1)
 
-    def save(self, path: str | Path) -> Path:
-        atomic_write_bytes(path, self.to_bytes())
+    def save(self, path: str | Path, force: bool = False) -> Path:
+        """The GGUF file at ``path``; an existing file is replaced only with ``force``."""
+        atomic_write_bytes(path, self.to_bytes(), replace=force)
         return Path(path)
 
     @classmethod
     def read(cls, path: str | Path) -> "ControlVector":
         """A control vector file as llama.cpp would load it (any writer's layout: llama.cpp's
         cvector-generator, repeng, ours); a StorageError naming what is wrong otherwise."""
-        from gguf import GGUFReader
-
         path = Path(path)
         name = path.name
         if not path.is_file():  # a pipe or a device would block the read
             raise StorageError(f"{name} is not a file: give the path of a control vector (.gguf)")
-        if path.stat().st_size > MAX_FILE_BYTES:
-            raise StorageError(f"{name} is {path.stat().st_size / 2**30:.1f} GiB; a control vector is at most "
-                               f"{MAX_FILE_BYTES / 2**30:.0f} GiB")
+        try:
+            check_limit("control_vector_bytes", path.stat().st_size, f"{name}'s size")
+            check_layout(path)  # before GGUFReader, which trusts the counts a header declares
+        except (GGUFLayoutError, LimitError) as err:
+            raise StorageError(str(err)) from None
+        from gguf import GGUFReader
+
         try:
             reader = GGUFReader(str(path))
         except Exception as err:  # gguf raises ValueError, struct.error, IndexError... on a bad file
@@ -174,9 +178,13 @@ class ControlVector:
             raise StorageError(f"{name} holds direction.0, which llama.cpp refuses (block 0's output cannot be steered)")
         count = fields.get(COUNT_KEY)
         try:
+            if count is not None:
+                check_limit("control_vector_layer_count", count, f"{name}'s {COUNT_KEY}")
             return cls(directions, str(fields.get(HINT_KEY, "")),
                        {k: v for k, v in fields.items() if k.startswith("steerscope.")},
-                       int(count) if isinstance(count, int) else None)
+                       int(count) if count is not None else None)
+        except LimitError as err:
+            raise StorageError(str(err)) from None
         except ValueError as err:
             raise StorageError(f"{name}: {err}") from None
 
@@ -318,8 +326,12 @@ def import_control_vector(path: str | Path, model, scale: float = 1.0):
     steering as llama.cpp would at ``scale``; refused if made for another model."""
     from .artifacts import SteeringArtifacts
 
+    check_limit("control_vector_scale", scale, "scale")
     vector = ControlVector.read(path)
     vector.check_model(model, Path(path).name)
+    block, largest = max(((b, float(v.abs().max())) for b, v in vector.directions.items()), key=lambda bv: bv[1])
+    check_limit("control_vector_magnitude", largest * abs(scale), f"{Path(path).name}: direction.{block}'s largest value "
+                f"({largest:.3g}) times the scale ({scale:g})", because="what it adds to the residual stream")
     provenance = {"model": model.facts.name, "d_model": model.d_model, "n_layers": model.n_layers,
                   "method": "mean_diff", "source": f"llama.cpp control vector {Path(path).name}",
                   "model_hint": vector.model_hint, **vector.metadata}

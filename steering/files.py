@@ -2,8 +2,10 @@
 
 A write goes to a temporary name in the same folder and is renamed into place, so a killed writer
 leaves no half-written file. Before that, ``check_target`` refuses what would lose data: a path
-that is not a regular file or absent (a device, a pipe, a socket, a folder, a link), and a path
-inside a Steerscope run written by anyone but that run's own writer. What a run is, is decided by
+that is not a regular file or absent (a device, a pipe, a socket, a folder, a link), a path
+inside a Steerscope run written by anyone but that run's own writer, the file a command reads
+(``reading``), and, for a file a user names as an output, one that exists unless replacing it
+was asked for (``replace``: the CLI's ``--force``). What a run is, is decided by
 the run's own marker (``RUN_FORMAT`` in its settings), not by a file name other programs use.
 """
 
@@ -48,14 +50,22 @@ def is_run(directory: str | Path) -> bool:
     return {"metrics", "generations"} <= tables
 
 
-def check_target(path: str | Path, run_dir: str | Path | None = None) -> Path:
-    """``path``, if writing it loses nothing: absent or a regular file (not a link), and inside no
-    run but ``run_dir`` (the run whose writer asks); else a ``WriteRefused``."""
+def check_target(path: str | Path, run_dir: str | Path | None = None, replace: bool = True,
+                 reading: tuple = ()) -> Path:
+    """``path``, if writing it loses nothing: absent or a regular file (not a link), not one of
+    the files ``reading``, absent unless ``replace``, and inside no run but ``run_dir`` (the run
+    whose writer asks); else a ``WriteRefused``."""
     path = Path(path)
     try:
         mode = os.lstat(path).st_mode
     except FileNotFoundError:
         mode = None
+    except NotADirectoryError:
+        raise WriteRefused(f"{path.name}: cannot write into folder {path.parent}, which is a file") from None
+    for source in reading:
+        if Path(source).resolve() == path.resolve() or mode is not None and Path(source).exists() \
+                and os.path.samefile(source, path):
+            raise WriteRefused(f"{path.name} is the file being read: write the output to another path")
     if mode is not None and not stat.S_ISREG(mode):
         kind = "a link" if stat.S_ISLNK(mode) else "a folder" if stat.S_ISDIR(mode) else "not a regular file"
         raise WriteRefused(f"{path.name} is {kind}: refusing to replace it (give the path of a new or regular file)")
@@ -64,6 +74,8 @@ def check_target(path: str | Path, run_dir: str | Path | None = None) -> Path:
         if folder != own and is_run(folder):
             raise WriteRefused(f"{path.name} is inside run {folder.name!r}: a run's files are written only by its "
                                "own stages (give a path outside the run)")
+    if mode is not None and not replace:
+        raise WriteRefused(f"{path.name} exists: refusing to replace it (give a new path, or --force to replace it)")
     return path
 
 
@@ -76,12 +88,15 @@ def _read_umask() -> int:
 _UMASK = _read_umask()  # read once, at import: setting it later would race with other threads' files
 
 
-def atomic_write_bytes(path: str | Path, data: bytes, run_dir: str | Path | None = None) -> None:
+def atomic_write_bytes(path: str | Path, data: bytes, run_dir: str | Path | None = None, replace: bool = True) -> None:
     """Write ``data`` to ``path`` (``check_target`` first) through a temporary file in the same
     folder and a rename; the file gets the mode a plain ``open`` would give it."""
-    path = check_target(path, run_dir)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    path = check_target(path, run_dir, replace)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    except OSError as err:  # name the folder the user gave, not the temporary file
+        raise WriteRefused(f"{path.name}: cannot write into folder {path.parent} ({err.strerror})") from None
     try:
         os.fchmod(fd, 0o666 & ~_UMASK)
         with os.fdopen(fd, "wb") as handle:

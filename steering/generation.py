@@ -23,6 +23,7 @@ from .detect import Detection, detect_language
 from .fences import closes_code_block, cut_after_block, fence_tag, fence_written, opens_tagged_block
 from .hooks import HookFn, hooks_attached, thread_hooks
 from .languages import FENCE_ALIASES, LANGUAGE_KEYS
+from .limits import check as check_limit
 from .parallel import current_pool
 from .progress import beat
 from .steer import StepControl
@@ -53,6 +54,7 @@ class GenerationConfig:
             raise ValueError(f"temperature must be a finite number >= 0, got {self.temperature!r}")
         if self.top_k is not None and not (isinstance(self.top_k, int) and self.top_k >= 0):
             raise ValueError(f"top_k must be None or an integer >= 0 (0: no cut), got {self.top_k!r}")
+        check_limit("seed", self.seed, "seed")
         if self.batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, got {self.batch_size!r}")
         if self.stop not in STOP_RULES:

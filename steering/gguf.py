@@ -18,6 +18,7 @@ from pathlib import Path
 
 from .files import atomic_write_json
 from .fingerprint import file_sha256
+from .gguf_layout import GGUFLayoutError, check_layout
 from .storage import cache_home
 
 GGUF_SUFFIX = ".gguf"
@@ -45,6 +46,10 @@ def find_gguf(path: Path) -> Path | None:
 def inspect_gguf(path: Path) -> dict:
     """Architecture, name and parameter count from the file's header and tensor table, without
     reading the weights; a GGUFError for a file that is not a complete GGUF."""
+    try:
+        check_layout(path)  # before GGUFReader, which trusts the counts a header declares
+    except (GGUFLayoutError, OSError) as err:
+        raise GGUFError(str(err)) from None
     try:
         from gguf import GGUFReader
     except ImportError:  # pragma: no cover - gguf is in requirements.txt

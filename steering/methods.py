@@ -108,12 +108,14 @@ class Method:
         return {k: getattr(settings, k) if getattr(settings, k) is not None else choice.get(k, first.get(k))
                 for k in first}
 
-    def check_alpha(self, alpha: float) -> float:
+    def check_alpha(self, alpha: float, source: str = "alpha") -> float:
         """``alpha`` if it is a finite number within the method's interactive limit (beyond it the
-        embedded model's answers are noise, and typing 1e9 should not freeze a demo)."""
+        embedded model's answers are noise, and typing 1e9 should not freeze a demo); ``source``
+        names the input in the refusal."""
         limit = self.alpha_limit
-        if not (isinstance(alpha, (int, float)) and math.isfinite(alpha) and abs(alpha) <= limit):
-            raise ValueError(f"alpha {alpha} is out of range for {self.label}: use a value in [-{limit:g}, {limit:g}]")
+        if not (isinstance(alpha, (int, float)) and not isinstance(alpha, bool) and math.isfinite(alpha)
+                and abs(alpha) <= limit):
+            raise ValueError(f"{source} {alpha} is out of range for {self.label}: use a value in [-{limit:g}, {limit:g}]")
         return float(alpha)
 
 

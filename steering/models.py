@@ -116,6 +116,19 @@ class LoadedModel:
         return HOOK_POINTS[point].format(layer=int(layer))
 
 
+def instruction_difference(was: str | None, now: str | None) -> str:
+    """Why two loads of the same weights count as different models, if the instruction added to
+    every prompt differs (a model from a folder gets the code-block instruction, the embedded
+    model none); "" if it does not."""
+    if was == now:
+        return ""
+    def words(text):
+        return "no instruction" if not text else f"the instruction {text[:40]!r}{'...' if len(text) > 40 else ''}"
+    return (f"another instruction in every prompt: it was made with {words(was)}, this load adds {words(now)} (a model "
+            "loaded from a folder gets the code-block instruction, the embedded model none; load_model's instruction= "
+            "sets it)")
+
+
 def check_layers(layers, n_layers: int) -> list[int]:
     """Return ``layers`` as ints, or raise a ValueError naming the first one out of range."""
     out = []
@@ -126,12 +139,23 @@ def check_layers(layers, n_layers: int) -> list[int]:
     return out
 
 
+def available_devices() -> list[str]:
+    """The devices a model can be placed on here, as torch reports them."""
+    found = ["cpu"] + [f"cuda:{i}" for i in range(torch.cuda.device_count() if torch.cuda.is_available() else 0)]
+    return found + (["mps"] if torch.backends.mps.is_available() else [])
+
+
 def pick_device(device: str | None = None) -> torch.device:
+    """``device`` (cpu, cuda, cuda:N, mps) if torch reports it available here; a ModelLoadError
+    naming it and what is available otherwise, before anything loads."""
     if device in (None, "auto"):
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if str(device).startswith("cuda") and not torch.cuda.is_available():
-        raise ModelLoadError(f"device {device!r} was asked for, but CUDA is not available here")
-    return torch.device(device)
+    here = available_devices()
+    name = str(device).strip().lower()
+    if name not in here and not (name == "cuda" and "cuda:0" in here):
+        raise ModelLoadError(f"--device {str(device)[:40]!r} is not available here; available: {', '.join(here)}"
+                             + ("" if "cuda:0" in here else " (torch sees no CUDA GPU)"))
+    return torch.device(name)
 
 
 def cpu_bf16_units() -> str | None:

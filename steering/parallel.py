@@ -14,9 +14,11 @@ with one line, so the stage that asked is not recorded as done.
 from __future__ import annotations
 
 import os
+import socket
 from contextlib import contextmanager
 from contextvars import ContextVar
 
+from .limits import RAY_CONNECT_SECONDS, LimitError, check as check_limit
 from .progress import beat
 
 ADDRESS_VAR = "STEERSCOPE_RAY_ADDRESS"  # join this Ray cluster (ray start --head prints it) instead of a local one
@@ -25,6 +27,38 @@ _POOL: ContextVar["Pool | None"] = ContextVar("pool", default=None)
 
 class WorkerError(RuntimeError):
     """A replica failed twice on the same batch; the message says which and why."""
+
+
+def check_workers(count: int | None) -> None:
+    """Refuse, before anything starts, a replica count this machine cannot run (more than its
+    cores) and a Ray address where nothing answers within ``RAY_CONNECT_SECONDS``. A cluster's
+    own CPU and GPU counts are checked once Ray has joined it (``Pool``)."""
+    if count is None or count == 0:
+        return
+    address = os.environ.get(ADDRESS_VAR) or None
+    if address is None:
+        check_limit("workers", count, "--workers", high=os.cpu_count() or 1, because="this machine's cores")
+        return
+    check_limit("workers", count, "--workers")
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    if address == "auto" or not port.isdigit():
+        return  # Ray finds a local cluster itself, and says so when there is none
+    seconds = RAY_CONNECT_SECONDS
+    try:
+        socket.create_connection((host or "127.0.0.1", int(port)), timeout=seconds).close()
+    except OSError as err:
+        raise LimitError(f"{ADDRESS_VAR}={address}: no Ray cluster answered within {seconds:g} s ({err.strerror or err}); "
+                         f"start one (ray start --head) or unset {ADDRESS_VAR} to run locally") from None
+
+
+def _cluster_room(ray, count: int, gpus: int) -> None:
+    """Refuse more replicas than the joined cluster reports it can run (each takes 1 CPU, and a GPU on GPUs)."""
+    resources = ray.cluster_resources()
+    for kind, need in (("CPU", 1), ("GPU", gpus)):
+        have = int(resources.get(kind, 0))
+        if need and count * need > have:
+            raise LimitError(f"--workers {count}: the Ray cluster reports {have} {kind}s, and each replica takes {need} "
+                             f"(at most {have // need})")
 
 
 class Replica:
@@ -56,13 +90,13 @@ class Pool:
         import ray
         import torch
 
-        if workers < 1:
-            raise ValueError(f"workers must be at least 1, got {workers}")
+        check_workers(workers)
         address = os.environ.get(ADDRESS_VAR) or None
         if not ray.is_initialized():
-            ray.init(address=address, num_cpus=None if address else max(workers, os.cpu_count() or 1),
+            ray.init(address=address, num_cpus=None if address else os.cpu_count() or 1,
                      include_dashboard=False, log_to_driver=False, configure_logging=False)
         gpus = 1 if model.device.type == "cuda" else 0
+        _cluster_room(ray, workers, gpus)
         threads = max(1, (os.cpu_count() or 1) // workers) if not gpus else torch.get_num_threads()
         actor = ray.remote(num_cpus=1, num_gpus=gpus, max_restarts=1, max_task_retries=1)(Replica)
         self.actors = [actor.remote(model_ref, model.facts.dtype, model.instruction, "cuda" if gpus else "cpu", threads)

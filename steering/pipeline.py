@@ -19,6 +19,7 @@ from contextlib import nullcontext
 from dataclasses import dataclass, field
 
 from .methods import method as get_method
+from .models import instruction_difference
 from .progress import heartbeat
 from .prompts import PromptSet
 from .schema import CONDITION, STAGES, eval_stage, explicit_stage, later_stages, notes_stage
@@ -82,9 +83,11 @@ class Pipeline:
         now = self.record["pipeline"]
         differences = [f"{k} {was.get(k)!r} -> {now.get(k)!r}" for k in sorted(set(was) | set(now)) if was.get(k) != now.get(k)]
         if not self.model.made_from(stored.get("model_fingerprint", self.model.fingerprint)):
-            was_dtype = stored.get("model", {}).get("dtype", self.model.facts.dtype)
-            differences.append(f"model {stored.get('model', {}).get('name')!r} -> {self.model.facts.name!r} " + (
-                "(other weights)" if was_dtype == self.model.facts.dtype else
+            was = stored.get("model", {})
+            was_dtype = was.get("dtype", self.model.facts.dtype)
+            prompts_differ = "instruction" in was and instruction_difference(was["instruction"], self.model.instruction)
+            differences.append(f"model {was.get('name')!r} -> {self.model.facts.name!r} " + (
+                f"({prompts_differ})" if prompts_differ else "(other weights)" if was_dtype == self.model.facts.dtype else
                 f"(made in {was_dtype}, loaded in {self.model.facts.dtype}: load it with dtype {was_dtype})"))
         if stored.get("prompt_set", {}).get("fingerprint") != self.record["prompt_set"]["fingerprint"]:
             differences.append("another prompt set")

@@ -25,6 +25,9 @@ def parse_max_memory(items: list[str] | None) -> dict | None:
         key = int(device.removeprefix("cuda:")) if re.fullmatch(r"(cuda:)?\d+", device) else device
         if key not in ("cpu", "mps") and not isinstance(key, int) or not _SIZE.match(size.strip()):
             raise ValueError(f"max memory {item!r} is not DEVICE=SIZE (for example cuda:0=20GiB or cpu=64GiB)")
+        gpus = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if isinstance(key, int) and key >= gpus or key == "mps" and not torch.backends.mps.is_available():
+            raise ValueError(f"--max-memory {item[:40]!r}: torch sees no such device here (CUDA GPUs: {gpus})")
         caps[key] = size.strip() if not size.strip().isdigit() else int(size)
     return caps
 

@@ -15,10 +15,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .languages import LANGUAGE_KEYS
+from .limits import LIMITS
 
 ASSETS = Path(__file__).resolve().parent.parent / "assets"
 DEFAULT_PROMPT_SET = ASSETS / "prompts" / "scientific.jsonl"
-MAX_PROMPT_FILE_BYTES = 5 * 1024 * 1024
+MAX_PROMPT_FILE_BYTES = LIMITS["prompt_file_bytes"].high
 
 
 class PromptSetError(ValueError):
@@ -89,7 +90,7 @@ class PromptSet:
             try:
                 row = json.loads(line)
             except json.JSONDecodeError as err:
-                raise PromptSetError(f"{where}: not valid JSON ({err.msg} at column {err.colno})") from None
+                raise PromptSetError(f"{where}: not valid JSON ({err.msg}: column {err.colno})") from None
             except RecursionError:
                 raise PromptSetError(f"{where}: nested too deeply to read") from None
             task = _parse_task(row, where)

@@ -14,6 +14,7 @@ from .clustering import MODES
 from .generation import STOP_RULES, format_prompt
 from .methods import METHODS
 from .languages import check_language
+from .limits import check as check_limit
 from .models import HOOK_POINTS, check_layers
 from .neurons import NEURON_SCORINGS
 from .projection import PROJECTIONS
@@ -71,17 +72,22 @@ def _one_of(choices, what: str | None = None, optional: bool = False):
     return check
 
 
+def _method_alpha(method: str):
+    """Each alpha within ``method``'s own limit (``Method.alpha_limit``), as the Steer page and
+    ``--alpha`` check it."""
+    def check(name, value):
+        for alpha in value if isinstance(value, (tuple, list)) else () if value is None else (value,):
+            METHODS[method].check_alpha(alpha, name)
+    return check
+
+
 def _k(name, value):
     if not isinstance(value, int) or value < 1:
         raise ValueError(f"K must be a positive integer, got {value!r}")
 
 
-SEED_LIMIT = 2**32 - 1  # numpy's and torch's seeds: a seed above is refused before anything runs
-
-
 def _seed(name, value):
-    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= SEED_LIMIT:
-        raise ValueError(f"{name} must be an integer from 0 to {SEED_LIMIT}, got {value!r}")
+    check_limit("seed", value, name)
 
 
 def _of_type(name: str, annotation: str, value) -> None:
@@ -153,9 +159,9 @@ class PipelineSettings:
     act_clusters: int = setting(3, "ACT: k-means clusters of per-question directions (3 in the paper)", _non_negative)
     act_heads: int = setting(24, "ACT: heads kept per cluster, by validation accuracy", _non_negative)
     act_alpha: float | None = setting(None, "ACT's strength in head-std units (default: the best of act_alphas by the "
-                                            "fenced tag)", cli="tune")
+                                            "fenced tag)", _method_alpha("act"), cli="tune")
     act_alphas: tuple = setting((1.0, 2.0, 4.0, 8.0, 12.0, 15.0), "ACT's strengths tried (12-15 is the paper's range)",
-                                _finite)
+                                _method_alpha("act"))
     act_beta: float = setting(0.0, "ACT: floor of the adaptive factor (1 + beta - p)")
     act_C: float = setting(1.0, "ACT: inverse regularisation of its per-head logistic regressions")
     sweep_alphas: tuple = setting((0.25, 0.5, 0.75, 1.0), "alphas the sweep tries on every layer", _finite)

@@ -29,11 +29,12 @@ from safetensors.torch import save as safetensors_bytes
 
 from .files import (DATABASE_FILE, RUN_FORMAT, SETTINGS_FILE, WriteRefused, atomic_write_bytes, atomic_write_json,  # noqa: F401
                     is_run)
+from .limits import LIMITS
 from .schema import Row
 
 PROMPTS_FILE = "prompts.jsonl"
 TENSOR_DIR = "tensors"
-MAX_HEADER_BYTES = 2**20  # names, shapes and metadata: a 20 MB model name is not read, let alone echoed
+MAX_HEADER_BYTES = LIMITS["safetensors_header_bytes"].high  # a 20 MB model name is not read, let alone echoed
 MIN_FREE_BYTES = 64 * 2**20  # below this, a stage's tables and tensors may not fit: refused before it starts
 # settings.json's top-level fields and the types they must have (a hand-edited file is refused whole).
 SETTINGS_SHAPE = {"pipeline": (dict,), "model": (dict,), "prompt_set": (dict,), "model_fingerprint": (str,),
@@ -83,8 +84,9 @@ def tensors_bytes(tensors: dict[str, torch.Tensor], metadata: dict[str, Any]) ->
     return safetensors_bytes(data, metadata=meta)
 
 
-def save_tensors(path: Path, tensors: dict[str, torch.Tensor], metadata: dict[str, Any], run_dir: Path | None = None) -> None:
-    atomic_write_bytes(path, tensors_bytes(tensors, metadata), run_dir)
+def save_tensors(path: Path, tensors: dict[str, torch.Tensor], metadata: dict[str, Any], run_dir: Path | None = None,
+                 replace: bool = True) -> None:
+    atomic_write_bytes(path, tensors_bytes(tensors, metadata), run_dir, replace)
 
 
 def load_tensors(path: Path, max_bytes: int | None = None) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
@@ -100,7 +102,8 @@ def load_tensors(path: Path, max_bytes: int | None = None) -> tuple[dict[str, to
     with open(path, "rb") as handle:
         header = int.from_bytes(handle.read(8).ljust(8, b"\0"), "little")
     if MAX_HEADER_BYTES < header <= size - 8:  # a longer claim than the file is safetensors' own error
-        raise StorageError(f"{path.name} has a header of {header:,} bytes; Steerscope reads at most {MAX_HEADER_BYTES:,}")
+        raise StorageError(f"{path.name} has a header of {header:,} bytes; Steerscope reads at most {MAX_HEADER_BYTES:,} "
+                           "(safetensors_header_bytes)")
     try:
         with safe_open(str(path), framework="pt") as handle:
             raw = handle.metadata() or {}
@@ -131,6 +134,8 @@ class Run:
         self.dir = Path(directory)
         self._lock_depth = 0
         self._forget_first: list[str] = []
+        if create and self.dir.is_symlink() and not self.dir.is_dir():  # mkdir would say "File exists"
+            raise StorageError(f"{self.dir.name!r} is a link to nothing: give a new or empty folder for the run")
         if not create and not is_run(self.dir):
             raise StorageError(f"{self.dir.name!r} is not a Steerscope run (no run marker in its {SETTINGS_FILE}, "
                                f"no {DATABASE_FILE} of Steerscope's)")

@@ -53,9 +53,10 @@ def _check_metadata(metadata: dict) -> None:
         raise ValueError(f"vector metadata lacks {', '.join(missing)}")
 
 
-def export_vectors(path: Path, vectors: dict[str, torch.Tensor], metadata: dict) -> Path:
+def export_vectors(path: Path, vectors: dict[str, torch.Tensor], metadata: dict, force: bool = False) -> Path:
+    """Vectors and their metadata as a safetensors file; an existing file is replaced only with ``force``."""
     _check_metadata(metadata)
-    save_tensors(Path(path), vectors, metadata)
+    save_tensors(Path(path), vectors, metadata, replace=force)
     return Path(path)
 
 

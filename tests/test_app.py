@@ -385,7 +385,14 @@ BAD_DASHBOARD_CASES = [
     ("upload-duplicate-id", _upload(b'{"id": "a"}\n{"id": "a"}\n'), "a"),
     ("link-alpha-beyond-the-limit", _address(method="gact", layers="1", alphas="1e308"), "out of range"),
     ("link-alpha-nan", _address(method="gact", layers="1", alphas="nan"), "out of range"),
-    ("link-layer-beyond-the-model", _address(layers="99", alphas="0.5"), "do not fit"),
+    ("link-layer-beyond-the-model", _address(layers="99", alphas="0.5"), "layers: 99 out of range"),
+    # Issue 31: each address parameter is read alone, named when it is dropped.
+    ("link-layers-not-numbers", _address(layers="99,-1,a", alphas="1,1,1"), "layers: item 3, 'a', is not an integer"),
+    ("link-layers-twice", _address(layers="6,6,6", alphas="1,2,3"), "layers: a layer is listed twice"),
+    ("link-seed-superscript", _address(layers="1", alphas="0.5", seed="²"), "seed must be an integer from 0"),
+    ("link-seed-beyond-numpy", _address(seed="99999999999999999999"), "got 99,999,999,999,999,999,999"),
+    ("link-unknown-task", _address(task="no-such-task"), "task: 'no-such-task' is not a task"),
+    ("link-unknown-method", _address(method="telepathy"), "method: 'telepathy' is not one this run can steer with"),
     ("link-to-a-linked-run", lambda root: opened("linked"), "is a link"),
     ("new-run-named-after-a-dangling-link", _new_run("dangling"), "is a link"),
 ]
@@ -463,6 +470,18 @@ def test_probes_page_leads_from_a_failure_to_the_answers(runs):
     assert any(m.value.startswith("#### What steering wrote") for m in app.markdown)
     assert any(m.value.startswith("**steered · ") for m in app.markdown)  # the answer steering wrote, first
     assert app.code[-1].value  # and its code
+
+
+def test_a_bad_address_parameter_leaves_the_good_ones(runs):
+    """Issue 31: ``seed=²`` used to drop the valid layers and alphas too."""
+    app = AppTest.from_file(APP, default_timeout=180)
+    app.query_params.update(run=DASHBOARD_RUN, method="gact", layers="2,5", alphas="0.5,0.25", seed="²")
+    app.run()
+    app.switch_page("views/steer.py").run()
+    assert not app.exception
+    assert any("seed must be an integer" in e.value for e in app.error)
+    assert app.session_state.layers_on == [2, 5]
+    assert [app.session_state["alpha_gact_2"], app.session_state["alpha_gact_5"]] == [0.5, 0.25]
 
 
 def test_the_address_keeps_the_run_and_the_steer_view(runs):

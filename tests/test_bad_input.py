@@ -53,6 +53,26 @@ def _corrupt(ws: Path, name: str, mutate) -> str:
     return str(ws / name)
 
 
+def _control_vectors(ws: Path) -> None:
+    """Control vectors for the embedded model (a llama of width 128): one that fits, and hostile ones."""
+    import gguf
+    import numpy as np
+
+    from steering.control_vectors import ControlVector
+
+    for name, value in (("ok", 1.0), ("big", 2000.0), ("huge", 3e38)):
+        (ws / f"{name}.gguf").write_bytes(ControlVector({1: torch.full((128,), value)}, "llama").to_bytes())
+    writer = gguf.GGUFWriter(str(ws / "negative-count.gguf"), "controlvector")
+    writer.add_string("controlvector.model_hint", "llama")
+    writer.add_int32("controlvector.layer_count", -5)
+    writer.add_tensor("direction.1", np.ones(128, dtype=np.float32))
+    for write in (writer.write_header_to_file, writer.write_kv_data_to_file, writer.write_tensors_to_file, writer.close):
+        write()
+    # 69 bytes declaring an array of 2^40 strings (gguf's reader grew past 4 GiB on it)
+    (ws / "hostile.gguf").write_bytes(b"GGUF" + struct.pack("<IQQ", 3, 0, 1) + struct.pack("<Q", 21)
+                                      + b"tokenizer.ggml.tokens" + struct.pack("<IIQ", 9, 8, 2**40))
+
+
 def _truncate(path: Path) -> None:
     path.write_bytes(path.read_bytes()[: len(path.read_bytes()) // 2])
 
@@ -187,7 +207,7 @@ CLI_CASES = [
     ("eval-folder-with-anothers-settings", lambda ws: ["eval", str(ws / "theirs")], "is not a Steerscope run"),
     # Issue 18: settings checked by type, range and finiteness before anything runs.
     ("run-seed-negative", lambda ws: ["run", "--seed", "-1", "--out", str(ws / "new")], "seed must be an integer from 0"),
-    ("run-seed-beyond-numpy", lambda ws: ["run", "--seed", str(2**40), "--out", str(ws / "new")], "4294967295"),
+    ("run-seed-beyond-numpy", lambda ws: ["run", "--seed", str(2**40), "--out", str(ws / "new")], "4,294,967,295"),
     ("eval-alpha-inf", lambda ws: ["eval", str(ws / WORK), "--layers", "1", "--alpha", "inf"], "finite"),
     ("eval-seed-negative", lambda ws: ["eval", str(ws / WORK), "--seed", "-5"], "seed must be an integer from 0"),
     ("eval-alpha-beyond-the-methods-limit", lambda ws: ["eval", str(ws / WORK), "--layers", "1", "--alpha", "1e308"],
@@ -196,6 +216,42 @@ CLI_CASES = [
                                                     "-41"], "[-40, 40]"),
     *[(f"template-{name}", lambda ws, name=name: ["model", "--model", str(ws / "templates" / name)], words)
       for name, (_, words) in HOSTILE_TEMPLATES.items()],
+    # Issue 31: sizes and counts checked before they are trusted (steering.limits).
+    ("gguf-array-of-2^40-entries", lambda ws: ["import-gguf", str(ws / "hostile.gguf")], "16,777,216 entries"),
+    ("model-gguf-array-of-2^40-entries", lambda ws: ["model", "--model", str(ws / "hostile.gguf")], "16,777,216 entries"),
+    ("workers-ten-thousand", lambda ws: ["run", "--workers", "10000", "--out", str(ws / "new")], "this machine's cores"),
+    ("workers-zero", lambda ws: ["eval", str(ws / WORK), "--workers", "0"], "argument --workers"),
+    # Issue 31: an output is never the input, and an existing file is replaced only with --force.
+    ("import-gguf-saved-over-itself", lambda ws: ["import-gguf", str(ws / "ok.gguf"), "--save", str(ws / "ok.gguf"),
+                                                  "--force"], "is the file being read"),
+    ("import-gguf-saved-over-a-file", lambda ws: ["import-gguf", str(ws / "ok.gguf"), "--save", str(ws / "four.jsonl")],
+     "four.jsonl exists: refusing to replace it"),
+    ("export-vectors-over-a-file", lambda ws: ["export-vectors", str(ws / WORK), str(ws / "mine" / "notes.txt")],
+     "notes.txt exists"),
+    ("export-gguf-over-a-file", lambda ws: ["export-gguf", str(ws / WORK), str(ws / "ok.gguf")], "ok.gguf exists"),
+    ("export-into-a-file-as-folder", lambda ws: ["export-vectors", str(ws / WORK), str(ws / "four.jsonl" / "v.safetensors")],
+     "cannot write into folder"),
+    ("run-into-a-dangling-link", lambda ws: ["run", "--out", str(ws / "dangling")], "is a link to nothing"),
+    # Issue 31: every refusal names its input, its value and the range.
+    ("generate-seed-ten-to-the-23", lambda ws: ["generate", "x", "--seed", str(10**23)], "argument --seed"),
+    ("generate-device-tpu", lambda ws: ["generate", "x", "--device", "tpu"], "--device 'tpu' is not available here"),
+    ("generate-device-empty", lambda ws: ["generate", "x", "--device", ""], "--device '' is not available here"),
+    ("generate-device-meta", lambda ws: ["generate", "x", "--device", "meta"], "--device 'meta' is not available here"),
+    ("max-memory-of-a-missing-gpu", lambda ws: ["model", "--device-map", "auto", "--max-memory", "cuda:0=1GiB"],
+     "--max-memory 'cuda:0=1GiB': torch sees no such device"),
+    ("control-vector-scale-nan", lambda ws: ["generate", "x", "--control-vector", str(ws / "ok.gguf"),
+                                             "--control-vector-scale", "nan"], "argument --control-vector-scale"),
+    ("control-vector-scale-1e308", lambda ws: ["generate", "x", "--control-vector", str(ws / "ok.gguf"),
+                                               "--control-vector-scale", "1e308"], "from -100 to 100"),
+    ("import-gguf-scale-inf", lambda ws: ["import-gguf", str(ws / "ok.gguf"), "--scale", "inf"], "argument --scale"),
+    ("control-vector-of-3e38", lambda ws: ["import-gguf", str(ws / "huge.gguf")], "direction.1's largest value"),
+    ("control-vector-large-times-scale", lambda ws: ["import-gguf", str(ws / "big.gguf"), "--scale", "60"],
+     "times the scale (60) must be a finite number from 0 to 100,000"),
+    ("control-vector-layer-count-negative", lambda ws: ["import-gguf", str(ws / "negative-count.gguf")],
+     "controlvector.layer_count must be an integer from 1"),
+    ("act-alpha-minus-a-million", lambda ws: ["eval", str(ws / WORK), "--act-alpha=-1e6"], "act_alpha -1000000.0 is out of range"),
+    ("act-alpha-a-hundred", lambda ws: ["eval", str(ws / WORK), "--act-alpha", "100"], "[-40, 40]"),
+    ("prompts-unterminated-string", lambda ws: ["prompts", str(ws / "unterminated.jsonl")], "starting at: column"),
 ]
 
 
@@ -243,6 +299,9 @@ def workspace(dashboard_runs, tiny_qwen2_dir, tmp_path):
     (ws / "link.safetensors").symlink_to(ws / "bare.safetensors")
     for name, (template, _) in HOSTILE_TEMPLATES.items():
         _template_model(ws, tiny_qwen2_dir, name, template)
+    _control_vectors(ws)
+    (ws / "dangling").symlink_to(ws / "nowhere")
+    (ws / "unterminated.jsonl").write_text('{"id": "a\n')
     (ws / "theirs").mkdir()  # another program's folder, with its own settings.json
     (ws / "theirs" / "settings.json").write_text(json.dumps({"theme": "dark", "pipeline": {"k": 3}}))
     return ws
@@ -272,7 +331,9 @@ BAD_SETTINGS = [({"seed": -1}, "seed must be an integer from 0"), ({"k": True}, 
                 ({"sweep_alphas": (0.5, float("inf"))}, "finite"), ({"adaptive": 1}, "adaptive must be a bool"),
                 ({"refine_steps": 2.5}, "refine_steps must be an int"), ({"target": 3}, "target must be a str"),
                 ({"n_best_layers": 0}, "n_best_layers must be a positive integer"),
-                ({"steer_alphas": (float("nan"),)}, "finite")]
+                ({"steer_alphas": (float("nan"),)}, "finite"),
+                ({"act_alphas": (1.0, 400.0)}, r"act_alphas 400.0 is out of range for ACT .*\[-40, 40\]"),
+                ({"act_alpha": -1e6}, "act_alpha -1000000.0 is out of range")]
 
 
 @pytest.mark.parametrize("bad, words", BAD_SETTINGS, ids=[next(iter(b)) + "=" + repr(next(iter(b.values()))) for b, _ in BAD_SETTINGS])

@@ -8,6 +8,7 @@ import streamlit as st
 from views.common import (PLOT_CONFIG, measure_table, own_run_state, require_model, require_run, run_steering,
                           scroll_into_view)
 from steering import figures
+from steering.address import parse_steer_address
 from steering.generation import GenerationConfig
 from steering.methods import METHODS, run_presets
 from steering.progress import heartbeat, progress_text
@@ -82,29 +83,20 @@ def apply_sweep_cell() -> None:
 
 def restore_from_address() -> bool:
     """A copied address (``?method=gact&layers=21,23&alphas=0.5,0.25&task=…&seed=0``) reopens
-    that view, once per session; a value that does not fit this run is reported and skipped."""
-    query = st.query_params
+    that view, once per session; each parameter that does not fit this run is named and skipped."""
     if st.session_state.get("address_read"):
         return False
     st.session_state.address_read = True  # from now on the address follows the page, not the other way
-    if "layers" not in query:
+    asked = parse_steer_address(st.query_params.to_dict(), n_layers, available, results.prompts.ids,
+                                st.session_state.get("method", "gact"))
+    if asked.problems:
+        st.session_state.steer_error = "The address's " + "; ".join(asked.problems)
+    for key, value in (("method", asked.method), ("task", asked.task), ("seed", asked.seed)):
+        if value is not None:
+            st.session_state[key] = value
+    if asked.steering is None:
         return False
-    try:
-        if query.get("method") in available:
-            st.session_state.method = query["method"]
-        layers_ = [int(x) for x in query["layers"].split(",") if x]
-        alphas_ = [float(x) for x in query.get("alphas", "").split(",") if x]
-        if any(not 0 <= layer < n_layers for layer in layers_) or len(alphas_) != len(layers_):
-            raise ValueError(f"layers {query['layers']!r} with alphas {query.get('alphas', '')!r} do not fit this run's "
-                             f"{n_layers} layers")
-        if query.get("task") in results.prompts.ids:
-            st.session_state.task = query["task"]
-        if query.get("seed", "").isdigit():
-            st.session_state.seed = int(query["seed"])
-    except ValueError as err:
-        st.session_state.steer_error = f"The address's steering was not applied: {err}"
-        return False
-    apply(dict(zip(layers_, alphas_)))
+    apply(asked.steering)
     return True
 
 
