@@ -16,8 +16,8 @@ import pandas as pd
 import torch
 
 from .eval_tables import HEADLINE_MEASURES, EvaluationTables, format_interval  # noqa: F401 (re-exported)
-from .schema import (CHOSEN_ALPHA, CHOSEN_SCHEDULE, CLUSTERS, CONDITIONAL_SHARE, DELTAS, STAGES, YIELD_CONDITIONS,
-                     PROMPT_SETS, accuracy_metric, causal_metric, explicit_stage, is_evaluation, refine_metric, share_metric, yield_metric)
+from .schema import (CHOSEN_ALPHA, CHOSEN_SCHEDULE, CLUSTERS, CONDITIONAL_SHARE, DELTAS, STAGE_TENSORS, STAGES,
+                     YIELD_CONDITIONS, PROMPT_SETS, accuracy_metric, causal_metric, explicit_stage, is_evaluation, refine_metric, share_metric, yield_metric)
 from .languages import LANGUAGE_KEYS
 from .methods import label as method_label
 from .projection import run_projection
@@ -101,14 +101,21 @@ class RunResults(EvaluationTables):
 
     @cached_property
     def done_stages(self) -> list[str]:
-        """Stages (and evaluations such as ``eval_act``) recorded complete for the run's inputs."""
+        """Stages (and evaluations such as ``eval_act``) recorded complete for the run's inputs,
+        whose tensor files are all there."""
         inputs = record_inputs(self.settings)
-        return [s for s, r in self._records.items() if r["inputs"] == inputs]
+        return [s for s, r in self._records.items() if r["inputs"] == inputs and s not in self.missing_files]
+
+    @cached_property
+    def missing_files(self) -> dict[str, list[str]]:
+        """Stages recorded done whose tensor files are gone (deleted or moved), with those files."""
+        gone = {s: [f"{n}.safetensors" for n in STAGE_TENSORS.get(s, ()) if not self.run.has(n)] for s in self._records}
+        return {s: files for s, files in gone.items() if files}
 
     @cached_property
     def stale_stages(self) -> list[str]:
         """Stages recorded with other inputs (settings, weights or prompts) than the run's now."""
-        return [s for s in self._records if s not in self.done_stages]
+        return [s for s in self._records if s not in self.done_stages and s not in self.missing_files]
 
     def has(self, stage: str) -> bool:
         """Whether ``stage`` (a pipeline stage, or an evaluation such as ``eval_act``) is complete

@@ -37,6 +37,11 @@ def probe_tensors(method: str) -> str:
     return f"probe_{method}"
 
 
+# What a stage always writes: a stage recorded done whose files are gone (deleted or moved) is not done.
+STAGE_TENSORS = {"extract": (ACTIVATIONS, DELTAS), "cluster": (CLUSTERS,), "probe": (probe_tensors("gact"),),
+                 "refine": (REFINED,)}
+
+
 def projection_tensors(method: str, dims: int, seed: int) -> str:
     return f"projection_{method}_{dims}d_seed{seed}"
 

@@ -443,6 +443,15 @@ def test_the_dashboard_refuses_bad_input_inline(bad_runs, case, steps, message):
     assert not app.exception
 
 
+def test_home_does_not_count_a_stage_whose_files_are_gone(bad_runs):
+    """Issue 31: a run whose tensors were deleted used to be listed with every stage done."""
+    app = opened("no-tensors")
+    assert not app.exception
+    done = next(i.value for i in app.info if i.value.startswith("Open run:")).split("stages done: ")[1]
+    assert "bias" in done and not {"extract", "cluster", "probe", "refine"} & set(done.split(", "))
+    assert any("files are gone" in w.value and "clusters.safetensors" in w.value for w in app.warning)
+
+
 def test_steer_shows_the_references_beside_a_scheduled_answer(runs):
     """Issue 16: the schedule is a control, and the references can stand beside the steered answer."""
     app = steer_page()

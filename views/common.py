@@ -135,6 +135,11 @@ def require_run(*stages: str) -> RunResults:
         st.info("No run is open. Open a previous run or start one on the Home page.")
         st.page_link(st.session_state.home_page, label="Go to Home", icon=":material/home:")
         st.stop()
+    gone = {stage: results.missing_files[stage] for stage in stages if stage in results.missing_files}
+    if gone:
+        files = "; ".join(f"{stage}: {', '.join(names)}" for stage, names in gone.items())
+        st.error(f"The open run's results cannot be read: their files are gone ({files}). Run those stages again on Home.")
+        st.stop()
     missing = [stage for stage in stages if not results.has(stage)]
     if missing:
         st.warning(f"The open run has not been through {', '.join(missing)} yet: run the pipeline on Home.")

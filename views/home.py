@@ -103,6 +103,9 @@ def runs_section():
     if results is not None:
         done = [s for s in STAGE_NAMES if results.has(s)]
         st.info(f"Open run: `{results.run.dir.name}` · stages done: {', '.join(done) or 'none'}")
+        if results.missing_files:
+            st.warning("Stages whose files are gone (deleted or moved), not shown as done: " + "; ".join(
+                f"{stage} ({', '.join(files)})" for stage, files in results.missing_files.items()))
         if results.stale_stages:
             st.warning(f"Stages computed from other inputs (settings, weights or prompts), not shown as done: "
                        f"{', '.join(results.stale_stages)}")

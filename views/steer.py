@@ -23,10 +23,11 @@ own_run_state("steer_result", "task_set_result", "gguf", "gguf_accept", "preset"
 st.title("Steer")
 model = require_model()
 results = require_run()
-if not results.has("cluster"):
+if not results.has("cluster") and not results.missing_files:
     st.error("No steering vectors yet: this run has not been through extraction and clustering. "
              "Run the pipeline on the Home page first.")
     st.stop()
+results = require_run("extract", "cluster")  # a stage whose files are gone is named there
 steering = run_steering(results, model)
 n_layers = results.n_layers
 available = steering.available(results.has)
