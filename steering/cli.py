@@ -90,7 +90,7 @@ def cmd_generate(args) -> int:
     console.print(f"{answer.n_tokens} tokens · language {d.language or 'unknown'} ({d.confidence:.0%}, from {d.source}) · "
                   f"{'parses' if d.parses else 'does not parse'}", style="dim", highlight=False)
     if answer.stop_reason:
-        console.print(f"warning: {answer.stop_reason}", style="yellow", highlight=False)
+        console.print(f"warning: {answer.stop_reason}", style="yellow", highlight=False, soft_wrap=True)
     return 0
 
 

@@ -491,6 +491,11 @@ def test_a_bad_address_parameter_leaves_the_good_ones(runs):
     assert any("seed must be an integer" in e.value for e in app.error)
     assert app.session_state.layers_on == [2, 5]
     assert [app.session_state["alpha_gact_2"], app.session_state["alpha_gact_5"]] == [0.5, 0.25]
+    big = AppTest.from_file(APP, default_timeout=180)  # any seed the limits allow fits the page's widget
+    big.query_params.update(run=DASHBOARD_RUN, seed=str(2**32 - 1))
+    big.run()
+    big.switch_page("views/steer.py").run()
+    assert not big.exception and not big.error and big.session_state.seed == 2**32 - 1
 
 
 def test_the_address_keeps_the_run_and_the_steer_view(runs):

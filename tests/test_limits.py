@@ -196,3 +196,22 @@ def test_any_steer_address_gives_values_that_fit_or_named_problems(query):
         assert len(got.steering) == len(query["layers"].split(",")) if query["layers"].strip() else not got.steering
     assert got.seed is None or 0 <= got.seed < 2**32
     assert got.method in (None, "gact", "mean_diff") and got.task in (None, "sort")
+
+
+def test_generate_says_why_an_answer_stopped_and_prints_no_markup(monkeypatch, capsys):
+    """Issue 31: ``--control-vector-scale 1e308`` gave an empty answer, "0 tokens" and no reason
+    (the scale is now refused; any non-finite stop is said), and the footer printed ``[dim]``."""
+    import steering.generation as generation
+
+    real = generation.generate
+
+    def stopped(*args, **kwargs):
+        answers = real(*args, **kwargs)
+        answers[0].stop_reason = "stopped after 0 tokens: the model's next-token scores became NaN or infinite"
+        return answers
+
+    monkeypatch.setattr(generation, "generate", stopped)
+    assert main(["generate", "Sort a list.", "--max-new-tokens", "4"]) == 0
+    out = capsys.readouterr().out
+    assert "[dim]" not in out and "4 tokens" in out
+    assert "warning: stopped after 0 tokens: the model's next-token scores became NaN or infinite" in out

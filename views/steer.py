@@ -10,6 +10,7 @@ from views.common import (PLOT_CONFIG, measure_table, own_run_state, require_mod
 from steering import figures
 from steering.address import parse_steer_address
 from steering.generation import GenerationConfig
+from steering.limits import LIMITS
 from steering.methods import METHODS, run_presets
 from steering.progress import heartbeat, progress_text
 from steering.results import answer_diff, format_interval
@@ -156,7 +157,7 @@ with st.expander(f"Decoding and schedule: {st.session_state.decoding}, seed {st.
                  f"{st.session_state.max_tokens} new tokens, schedule {st.session_state.schedule}"):
     settings = st.columns(4)
     decoding = settings[3].radio("Decoding", ["greedy", "sampled"], horizontal=True, key="decoding")
-    seed = settings[0].number_input("Seed", min_value=0, max_value=2**31 - 1, step=1, key="seed")
+    seed = settings[0].number_input("Seed", min_value=0, max_value=int(LIMITS["seed"].high), step=1, key="seed")
     temperature = settings[1].number_input("Temperature", min_value=0.05, max_value=2.0, value=1.0, step=0.05,
                                            disabled=decoding == "greedy")
     max_tokens = settings[2].number_input("Max new tokens", min_value=8, max_value=1024, step=8, key="max_tokens",
