@@ -24,6 +24,9 @@ _STRING, _ARRAY = 8, 9
 class GGUFLayoutError(ValueError):
     """A GGUF header that declares more than the file holds or than Steerscope reads."""
 
+    def __init__(self, name: str, detail: str):
+        super().__init__(f"{name} is not a readable GGUF file: {detail}")
+
 
 class _Cursor:
     def __init__(self, data, name: str):
@@ -32,7 +35,7 @@ class _Cursor:
     def need(self, count: int, what: str) -> None:
         left = len(self.data) - self.pos
         if count > left:
-            raise GGUFLayoutError(f"{self.name}: {what} needs {shown(count)} bytes at offset {self.pos:,}, but the file "
+            raise GGUFLayoutError(self.name, f"{what} needs {shown(count)} bytes at offset {self.pos:,}, but the file "
                                   f"has {left:,} left (truncated or corrupt)")
 
     def unpack(self, fmt: str, what: str):
@@ -44,9 +47,9 @@ class _Cursor:
 
     def bounded(self, limit: str, value: int, what: str) -> int:
         try:
-            return LIMITS[limit].check(value, f"{self.name}: {what}")
+            return LIMITS[limit].check(value, what)
         except LimitError as err:
-            raise GGUFLayoutError(str(err)) from None
+            raise GGUFLayoutError(self.name, str(err)) from None
 
     def string(self, what: str) -> bytes:
         length = self.bounded("gguf_string_bytes", self.unpack("<Q", f"the length of {what}"), f"the length of {what}")
@@ -72,9 +75,9 @@ class _Cursor:
                 for index in range(count):
                     self.value(item, f"{what}[{index}]", depth + 1)
             else:
-                raise GGUFLayoutError(f"{self.name}: {what} is an array of unknown type {item}")
+                raise GGUFLayoutError(self.name, f"{what} is an array of unknown type {item}")
         else:
-            raise GGUFLayoutError(f"{self.name}: {what} has unknown type {kind}"
+            raise GGUFLayoutError(self.name, f"{what} has unknown type {kind}"
                                   + (" (arrays nested three deep)" if kind == _ARRAY else ""))
 
 
@@ -85,14 +88,14 @@ def check_layout(path: str | Path) -> dict:
     with open(path, "rb") as handle:
         size = path.stat().st_size
         if size < 24:
-            raise GGUFLayoutError(f"{path.name} is {size} bytes; a GGUF header takes 24 (truncated or not GGUF)")
+            raise GGUFLayoutError(path.name, f"{size} bytes, and a GGUF header takes 24 (truncated or corrupt)")
         with mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as data:
             cur = _Cursor(data, path.name)
             if cur.unpack("<4s", "the magic") != MAGIC:
-                raise GGUFLayoutError(f"{path.name} does not start with 'GGUF': not a GGUF file")
+                raise GGUFLayoutError(path.name, "it does not start with 'GGUF'")
             version = cur.unpack("<I", "the version")
             if version not in VERSIONS:
-                raise GGUFLayoutError(f"{path.name} is GGUF version {shown(version)}; Steerscope reads versions 2 and 3")
+                raise GGUFLayoutError(path.name, f"GGUF version {shown(version)}; Steerscope reads versions 2 and 3")
             tensors = cur.bounded("gguf_tensors", cur.unpack("<Q", "the tensor count"), "the tensor count")
             entries = cur.bounded("gguf_metadata_entries", cur.unpack("<Q", "the metadata count"), "the metadata count")
             for index in range(entries):
@@ -104,8 +107,8 @@ def check_layout(path: str | Path) -> dict:
                 shape = [cur.unpack("<Q", f"the shape of {name!r}") for _ in range(dims)]
                 cur.unpack("<IQ", f"the type and offset of {name!r}")
                 if any(n == 0 for n in shape) or _product(shape) > size * 8:  # 8 elements a byte: below 1-bit types
-                    raise GGUFLayoutError(f"{path.name}: tensor {name!r} declares shape {shape}, more than a "
-                                          f"{size:,}-byte file holds")
+                    raise GGUFLayoutError(path.name, f"tensor {name!r} declares shape {shape}, more than a "
+                                                     f"{size:,}-byte file holds")
             return {"version": version, "tensors": tensors, "metadata": entries}
 
 

@@ -5,6 +5,7 @@ parameter by parameter."""
 
 from __future__ import annotations
 
+import re
 import struct
 import time
 import tracemalloc
@@ -86,12 +87,12 @@ def test_a_gguf_array_of_two_to_the_forty_entries_is_refused_in_under_a_second_a
     (_header([_array(b"k", 8, 1000)]), "the 1,000 entries of 'k'"),
     (_header([], [_string(b"w") + struct.pack("<I", 9)]), "the rank of 'w'"),
     (_header([], [_string(b"w") + struct.pack("<IQQIQ", 2, 2**40, 2**40, 0, 0)]), "declares shape"),
-    (b"GGUF" + b"\0" * 10, "a GGUF header takes 24"),
+    (b"GGUF" + b"\0" * 10, "a GGUF header takes 24 (truncated or corrupt)"),
 ])
 def test_each_gguf_header_field_is_checked_against_the_file(tmp_path, data, words):
     path = tmp_path / "bad.gguf"
     path.write_bytes(data)
-    with pytest.raises(GGUFLayoutError, match=words) as raised:
+    with pytest.raises(GGUFLayoutError, match=re.escape(words)) as raised:
         check_layout(path)
     assert "\n" not in str(raised.value) and "bad.gguf" in str(raised.value)
 
