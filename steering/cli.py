@@ -77,13 +77,15 @@ def cmd_prompts(args) -> int:
 def cmd_generate(args) -> int:
     from .generation import GenerationConfig, generate
 
-    model = _load(args)
     config = GenerationConfig(max_new_tokens=args.max_new_tokens, temperature=args.temperature, seed=args.seed)
-    steerer = None
-    if args.control_vector is not None:
-        from .control_vectors import import_control_vector
+    vector = steerer = None
+    if args.control_vector is not None:  # a bad file is refused before the model loads
+        from .control_vectors import ControlVector, import_control_vector
 
-        steerer = import_control_vector(args.control_vector, model, args.control_vector_scale).steerer
+        vector = ControlVector.read(args.control_vector)
+    model = _load(args)
+    if vector is not None:
+        steerer = import_control_vector(args.control_vector, model, args.control_vector_scale, vector).steerer
     answer = generate(model, args.prompt, config, steerer=steerer)[0]
     console.print(answer.text, highlight=False)
     d = answer.detection

@@ -58,11 +58,12 @@ def cmd_export_gguf(args) -> int:
 
 def cmd_import_gguf(args) -> int:
     from .cli import _load
-    from .control_vectors import import_control_vector
+    from .control_vectors import ControlVector, import_control_vector
 
     if args.save:  # the output is never the input, and replaces a file only with --force
         check_target(args.save, replace=args.force, reading=(args.file,))
-    artifacts = import_control_vector(args.file, _load(args), args.scale)
+    vector = ControlVector.read(args.file)  # a bad file is refused before the model loads
+    artifacts = import_control_vector(args.file, _load(args), args.scale, vector)
     spec = artifacts.spec
     table(f"{args.file.name}: mean difference at every position, scale {args.scale:g}", ["layer", "norm"],
           [[str(layer), f"{float(artifacts.steerer.mean_vectors[layer].norm()):.3f}"] for layer in spec.layers])

@@ -321,13 +321,14 @@ def run_control_vector(pipeline, method: str = "gact", accept_inexact: bool = Fa
                           artifacts.provenance, accept_inexact)
 
 
-def import_control_vector(path: str | Path, model, scale: float = 1.0):
+def import_control_vector(path: str | Path, model, scale: float = 1.0, vector: ControlVector | None = None):
     """A llama.cpp or repeng control vector file as ``SteeringArtifacts`` of mean difference,
-    steering as llama.cpp would at ``scale``; refused if made for another model."""
+    steering as llama.cpp would at ``scale``; refused if made for another model. ``vector``: the
+    file as ``ControlVector.read`` gave it already (a command reads it before loading the model)."""
     from .artifacts import SteeringArtifacts
 
     check_limit("control_vector_scale", scale, "scale")
-    vector = ControlVector.read(path)
+    vector = vector or ControlVector.read(path)
     vector.check_model(model, Path(path).name)
     block, largest = max(((b, float(v.abs().max())) for b, v in vector.directions.items()), key=lambda bv: bv[1])
     check_limit("control_vector_magnitude", largest * abs(scale), f"{Path(path).name}: direction.{block}'s largest value "
