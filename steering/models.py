@@ -30,7 +30,7 @@ from .chat import ChatTemplateError, check_template
 from .fingerprint import former_fingerprint, model_fingerprint
 from .gguf import GGUFError, converted_dir, find_gguf
 from .hooks import HOOK_POINTS, HookMap
-from .placement import describe, input_device, placement
+from .placement import available_devices, describe, input_device, placement
 from .prompts import ASSETS
 from .threads import configure_threads
 
@@ -137,12 +137,6 @@ def check_layers(layers, n_layers: int) -> list[int]:
             raise ValueError(f"layer {layer!r} is out of range: this model has layers 0..{n_layers - 1}")
         out.append(int(layer))
     return out
-
-
-def available_devices() -> list[str]:
-    """The devices a model can be placed on here, as torch reports them."""
-    found = ["cpu"] + [f"cuda:{i}" for i in range(torch.cuda.device_count() if torch.cuda.is_available() else 0)]
-    return found + (["mps"] if torch.backends.mps.is_available() else [])
 
 
 def pick_device(device: str | None = None) -> torch.device:

@@ -13,6 +13,12 @@ DEVICE_MAPS = ("auto", "balanced", "balanced_low_0", "sequential")  # accelerate
 _SIZE = re.compile(r"^\d+(\.\d+)?\s*(B|KB|MB|GB|TB|KiB|MiB|GiB|TiB)?$", re.IGNORECASE)
 
 
+def available_devices() -> list[str]:
+    """The devices a model can be placed on here, as torch reports them."""
+    found = ["cpu"] + [f"cuda:{i}" for i in range(torch.cuda.device_count() if torch.cuda.is_available() else 0)]
+    return found + (["mps"] if torch.backends.mps.is_available() else [])
+
+
 def parse_max_memory(items: list[str] | None) -> dict | None:
     """``["cuda:0=20GiB", "cpu=64GiB"]`` as accelerate's ``max_memory`` (``{0: "20GiB", "cpu":
     "64GiB"}``), or a ValueError naming the item that is not ``DEVICE=SIZE``."""
@@ -25,8 +31,9 @@ def parse_max_memory(items: list[str] | None) -> dict | None:
         key = int(device.removeprefix("cuda:")) if re.fullmatch(r"(cuda:)?\d+", device) else device
         if key not in ("cpu", "mps") and not isinstance(key, int) or not _SIZE.match(size.strip()):
             raise ValueError(f"max memory {item!r} is not DEVICE=SIZE (for example cuda:0=20GiB or cpu=64GiB)")
-        gpus = torch.cuda.device_count() if torch.cuda.is_available() else 0
-        if isinstance(key, int) and key >= gpus or key == "mps" and not torch.backends.mps.is_available():
+        here = available_devices()
+        if key != "cpu" and (f"cuda:{key}" if isinstance(key, int) else key) not in here:
+            gpus = sum(d.startswith("cuda:") for d in here)
             raise ValueError(f"--max-memory {item[:40]!r}: torch sees no such device here (CUDA GPUs: {gpus})")
         caps[key] = size.strip() if not size.strip().isdigit() else int(size)
     return caps
