@@ -9,6 +9,7 @@ refusal names the file, the field and the figure.
 
 from __future__ import annotations
 
+import math
 import mmap
 import struct
 from pathlib import Path
@@ -106,14 +107,8 @@ def check_layout(path: str | Path) -> dict:
                 dims = cur.bounded("gguf_dimensions", cur.unpack("<I", f"the rank of {name!r}"), f"the rank of {name!r}")
                 shape = [cur.unpack("<Q", f"the shape of {name!r}") for _ in range(dims)]
                 cur.unpack("<IQ", f"the type and offset of {name!r}")
-                if any(n == 0 for n in shape) or _product(shape) > size * 8:  # 8 elements a byte: below 1-bit types
+                if any(n == 0 for n in shape) or math.prod(shape) > size * 8:  # 8 elements a byte: below 1-bit types
                     raise GGUFLayoutError(path.name, f"tensor {name!r} declares shape {shape}, more than a "
                                                      f"{size:,}-byte file holds")
             return {"version": version, "tensors": tensors, "metadata": entries}
 
-
-def _product(shape: list[int]) -> int:
-    out = 1
-    for n in shape:
-        out *= n
-    return out
