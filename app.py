@@ -45,6 +45,7 @@ navigation = st.navigation([
     st.Page("views/probes.py", title="Probes", icon=":material/troubleshoot:"),
     st.Page("views/clusters.py", title="Clusters", icon=":material/bubble_chart:"),
     st.Page("views/steer.py", title="Steer", icon=":material/explore:"),
+    st.Page("views/compare.py", title="Compare", icon=":material/compare:"),
     st.Page("views/report.py", title="Report", icon=":material/description:"),
 ])
 open_run_from_url()

@@ -21,7 +21,7 @@ from .models import ModelLoadError
 from .parallel import ADDRESS_VAR, WorkerError, check_workers, workers
 from .placement import DEVICE_MAPS, parse_max_memory
 from .prompts import DEFAULT_PROMPT_SET, PromptSetError
-from .schema import STAGE_INFO, STAGES
+from .schema import PROMPT_SETS, STAGE_INFO, STAGES
 from .settings import cli_settings
 from .storage import StorageError, is_run
 from .summary import console, table
@@ -111,6 +111,28 @@ def cmd_detect(args) -> int:
     d = detect_language(args.file.read_text(encoding="utf-8"))
     console.print(f"{d.language or 'unknown'}\tconfidence {d.confidence:.2f}\t"
                   f"{'parses' if d.parses else 'does not parse'}\t(from {d.source})")
+    return 0
+
+
+def cmd_compare(args) -> int:
+    from .compare import Comparison
+    from .files import atomic_write_bytes, check_target
+    from .report import build_comparison_report
+    from .summary import print_comparison
+
+    if args.report:
+        check_target(args.report, replace=args.force)  # before the runs are read
+    comparison = Comparison.of(args.runs)
+    if args.set and args.set not in comparison.prompt_sets():
+        raise ValueError(f"prompt set {args.set!r} is not evaluated in every run; these are: "
+                         f"{', '.join(comparison.prompt_sets()) or 'none'}")
+    if args.task and args.task not in comparison.runs[0].prompts.ids:
+        raise ValueError(f"task {args.task!r} is not in the runs' prompt set")
+    print_comparison(comparison, args.set, args.method, args.task)
+    if args.report:
+        atomic_write_bytes(args.report, build_comparison_report(comparison, args.set, args.method, args.task).encode(),
+                           replace=args.force)
+        console.print(f"wrote {args.report}", highlight=False, soft_wrap=True)
     return 0
 
 
@@ -288,7 +310,7 @@ def _stage_parsers(sub) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from .methods import steering_methods
+    from .methods import DEFAULT_METHOD, steering_methods
 
     parser = argparse.ArgumentParser(prog="python -m steering", description=__doc__)
     parser.add_argument("--debug", action="store_true", help="on an error, raise it with its traceback")
@@ -330,6 +352,15 @@ def build_parser() -> argparse.ArgumentParser:
     _model_args(p)
     _setting_args(p, "tune")
     p.set_defaults(func=cmd_steer)
+
+    p = sub.add_parser("compare", help="runs of different models side by side, by relative depth (the Compare page)")
+    p.add_argument("runs", nargs="+", type=Path, metavar="RUN", help="two or more runs with the same prompt set and target")
+    p.add_argument("--set", choices=PROMPT_SETS, default=None, help="the evaluation to show (default: every one all runs have)")
+    p.add_argument("--method", default=DEFAULT_METHOD, choices=steering_methods(), help="whose answers --task shows (default: %(default)s)")
+    p.add_argument("--task", default=None, help="print this task's stored answers from every model")
+    p.add_argument("--report", type=Path, default=None, metavar="FILE.html", help="also write the comparison as an HTML report")
+    p.add_argument("--force", action="store_true", help="replace the report file if it exists")
+    p.set_defaults(func=cmd_compare)
 
     from .cli_vectors import add_vector_parsers
 

@@ -280,3 +280,52 @@ def sweep_grid(sweep: pd.DataFrame, chosen: dict | None = None,
     fig.update_layout(clickmode="event+select", dragmode=False)
     fig.update_xaxes(type="category")
     return _style(fig, title, "alpha", "layer", layer_axis="y", height=max(380, 44 * len(sweep) + 140))
+
+
+# comparisons of models ------------------------------------------------------------------------------
+MODEL_COLORS = qualitative.Dark2  # one colour per model of a comparison, in its order (not languages' colours)
+
+
+def _model_colors(models) -> dict[str, str]:
+    return {m: MODEL_COLORS[i % len(MODEL_COLORS)] for i, m in enumerate(dict.fromkeys(models))}
+
+
+def bias_by_model(bias: pd.DataFrame, title: str = "Language of the answers to neutral prompts, per model") -> go.Figure:
+    """Grouped bars: one group per language, one bar per model (rows of ``bias``)."""
+    colors = _model_colors(bias.index)
+    keys = [k for k in bias.columns if k != "none" or bias[k].fillna(0).any()]
+    fig = go.Figure()
+    for model, shares in bias.iterrows():
+        fig.add_bar(name=model, x=[language_name(k) for k in keys], y=shares[keys].fillna(0), marker_color=colors[model],
+                    text=[f"{v:.0%}" if v == v else "" for v in shares[keys]], textposition="outside",
+                    hovertemplate=f"{model}<br>%{{x}}: %{{y:.1%}} of answers<extra></extra>")
+    fig.update_layout(barmode="group", legend=dict(orientation="h", y=-0.25))
+    _percent_axis(fig)
+    return _style(fig, title, "language", "share of answers", height=420)
+
+
+def depth_lines(table: pd.DataFrame, value: str, title: str, y_title: str, marked: str | None = None) -> go.Figure:
+    """One line per model over relative depth (``table``: model, layer, depth, ``value``, and
+    optionally ``low``/``high`` for a 95% band and a boolean column ``marked`` drawn as stars)."""
+    fig = go.Figure()
+    colors = _model_colors(table["model"])
+    for model, rows in table.groupby("model", sort=False):
+        color = colors[model]
+        band = rows.dropna(subset=["low", "high"]) if {"low", "high"} <= set(rows) else rows.iloc[:0]
+        if len(band):
+            fig.add_scatter(x=[*band["depth"], *band["depth"][::-1]], y=[*band["high"], *band["low"][::-1]],
+                            fill="toself", fillcolor=color, opacity=0.12, line_width=0, hoverinfo="skip",
+                            showlegend=False, legendgroup=model)
+        fig.add_scatter(x=rows["depth"], y=rows[value], mode="lines+markers", name=model, legendgroup=model,
+                        line=dict(color=color, width=2), marker=dict(size=6), customdata=rows[["layer"]].to_numpy(),
+                        hovertemplate=f"{model}, layer %{{customdata[0]}} (depth %{{x:.2f}})<br>%{{y:.1%}}<extra></extra>")
+        if marked:
+            picked = rows[rows[marked].astype(bool)]
+            fig.add_scatter(x=picked["depth"], y=picked[value], mode="markers", legendgroup=model, showlegend=False,
+                            marker=dict(symbol="star", size=16, color=color, line=dict(color="#222", width=1)),
+                            customdata=picked[["layer"]].to_numpy(),
+                            hovertemplate=f"{model}: steers layer %{{customdata[0]}}<extra></extra>")
+    _percent_axis(fig)
+    fig.update_xaxes(range=[-0.02, 1.0], tickformat=".1f")
+    fig.update_layout(legend=dict(orientation="h", y=-0.25))
+    return _style(fig, title, "relative depth (layer / layers)", y_title, height=420)

@@ -120,6 +120,7 @@ class Method:
 
 
 METHODS: dict[str, Method] = {}
+DEFAULT_METHOD = "gact"  # the method the pages, the report and the CLI show first
 
 
 def register(method: Method) -> Method:

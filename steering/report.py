@@ -8,6 +8,8 @@ from datetime import datetime, timezone
 from . import figures
 from .schema import EVAL_MEASURES, MEASURE_DEFINITIONS, eval_stage
 from .results import RunResults, probe_comparison_table, yielding_table
+from .compare import NOT_RUN, Comparison
+from .methods import DEFAULT_METHOD
 
 STYLE = """
 body { font-family: system-ui, sans-serif; max-width: 1200px; margin: 2em auto; color: #222; }
@@ -104,3 +106,44 @@ def build_report(results: RunResults, method: str = "gact", layer: int | None = 
             f"<style>{STYLE}</style></head><body><h1>Steerscope report</h1>"
             f"<p class='muted'>run {html.escape(results.run.dir.name)} · {stamp}</p>{_facts_table(facts)}"
             + "".join(parts) + "</body></html>")
+
+
+def _page(title: str, body: str) -> str:
+    stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    return (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title><style>{STYLE}</style>"
+            f"</head><body><h1>{html.escape(title)}</h1><p class='muted'>{stamp}</p>{body}</body></html>")
+
+
+def build_comparison_report(comparison: Comparison, prompt_set: str | None = None, method: str = DEFAULT_METHOD,
+                            task: str | None = None) -> str:
+    """A comparison of runs as one offline HTML page: the Compare page's tables and figures, and
+    one task's stored answers from every model."""
+    from .compare import PROBE_ACCURACY_GOAL
+
+    probes, sweep = comparison.probe_depth(), comparison.sweep_depth()
+    figs = [figures.bias_by_model(comparison.bias())]
+    figs += [figures.depth_lines(probes[probes["probe"] == p], "val", f"{p}: validation accuracy by depth",
+                                 "validation accuracy") for p in probes["probe"].unique()]
+    if not sweep.empty:
+        figs.append(figures.depth_lines(sweep, "success", "The sweep: each layer steered alone (stars: the layers it "
+                                        "steers)", "best tag success", marked="chosen"))
+    parts = [comparison.models().to_html(index=False),
+             f"<h2>What transfers</h2><p class='muted'>First layer where each probe reaches {PROBE_ACCURACY_GOAL:.0%} "
+             "validation accuracy, and the sweep's layers; depth is layer / number of layers.</p>",
+             comparison.transfer().to_html(index=False)]
+    prompt_set = prompt_set or (comparison.prompt_sets() or [None])[-1]
+    if prompt_set:
+        parts.append(f"<h2>Each method against its own model's references ({html.escape(prompt_set)})</h2>"
+                     "<p class='muted'>95% bootstrap intervals over tasks; the ratio is paired over tasks.</p>"
+                     + comparison.evaluation(prompt_set).to_html())
+        tasks = comparison.tasks(prompt_set, method)
+        task = task or (tasks[0] if tasks else None)
+        if task:
+            parts.append(f"<h2>Task {html.escape(task)}: every model's answers ({html.escape(method)})</h2>")
+            for model, answers in comparison.answers(task, prompt_set, method).items():
+                parts.append(f"<h3>{html.escape(model)}</h3><div class='pair'>" + "".join(
+                    _answer(c, a["language"], a["parses"], a["text"]) for c, a in answers.items()) + "</div>"
+                    if answers else f"<h3>{html.escape(model)}</h3><p class='muted'>{NOT_RUN}</p>")
+    for i, fig in enumerate(figs):
+        parts.append(fig.to_html(full_html=False, include_plotlyjs=i == 0, config={"displaylogo": False}))
+    return _page("Steerscope comparison: " + ", ".join(comparison.labels), "".join(parts))

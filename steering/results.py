@@ -106,6 +106,11 @@ class RunResults(EvaluationTables):
         inputs = record_inputs(self.settings)
         return [s for s, r in self._records.items() if r["inputs"] == inputs and s not in self.missing_files]
 
+    @property
+    def stage_seconds(self) -> float:
+        """Wall time of the stages done (seconds, as each stage recorded it)."""
+        return sum(self._records[s].get("seconds") or 0 for s in self.done_stages)
+
     @cached_property
     def missing_files(self) -> dict[str, list[str]]:
         """Stages recorded done whose tensor files are gone (deleted or moved), with those files."""

@@ -112,39 +112,40 @@ def _of_type(name: str, annotation: str, value) -> None:
                 raise ValueError(f"{name} must hold numbers or names, got {item!r}")
 
 
-def setting(default, help: str, check=None, cli: str | None = None, flag: str | None = None):
-    """A field of ``PipelineSettings`` with what the CLI and validation derive from it."""
-    return field(default=default, metadata={"help": help, "check": check, "cli": cli, "flag": flag})
+def setting(default, help: str, check=None, cli: str | None = None, flag: str | None = None, same: bool = False):
+    """A field of ``PipelineSettings`` with what the CLI and validation derive from it. ``same``:
+    runs compared side by side must agree on it (it changes what their measures mean)."""
+    return field(default=default, metadata={"help": help, "check": check, "cli": cli, "flag": flag, "same": same})
 
 
 @dataclass
 class PipelineSettings:
     """Every choice the paper leaves open, with Steerscope's default (see the README)."""
 
-    target: str = setting("cpp", "language to steer towards: python, cpp, java, julia", cli="new")
+    target: str = setting("cpp", "language to steer towards: python, cpp, java, julia", cli="new", same=True)
     bias_samples: int = setting(4, "sampled answers per neutral prompt when measuring the model's preference", _positive)
     bias_temperature: float = setting(1.0, "the model's own distribution, as the paper samples it")
     bias_max_new_tokens: int = setting(320, "token budget of each bias answer (it stops once its fence names the "
                                             "language, under bias_stop 'tag')", _positive)
     bias_stop: str = setting("tag", "bias answers stop once their fence names the language ('block': whole answers)",
                              _one_of(STOP_RULES, "bias_stop"))
-    contrast: str = setting("neutral", "differences are target minus this: neutral, or a language", cli="new")
+    contrast: str = setting("neutral", "differences are target minus this: neutral, or a language", cli="new", same=True)
     hook_point: str = setting("resid_post", "where activations are read and steered", _one_of(HOOK_POINTS, "hook point"),
-                              cli="new")
-    position: str = setting("last", "prompt position read: last token or mean", _one_of(("last", "mean")), cli="new")
+                              cli="new", same=True)
+    position: str = setting("last", "prompt position read: last token or mean", _one_of(("last", "mean")), cli="new", same=True)
     answer_prefix: str = setting("```", "text appended after the generation prompt before reading (the answer's opening "
-                                        "fence; '' for none)", cli="new")
+                                        "fence; '' for none)", cli="new", same=True)
     adaptive: bool = setting(True, "probes learn an 'off' class inside target-language answers (--no-adaptive: steer at "
-                                   "full strength everywhere)", cli="new", flag="--no-adaptive")
+                                   "full strength everywhere)", cli="new", flag="--no-adaptive", same=True)
     off_per_answer: int = setting(4, "'off' samples read inside each target-language answer")
     off_max_new_tokens: int = setting(64, "the answers 'off' samples are read in stop after this many tokens", _positive)
-    k: int = setting(3, "clusters, i.e. steering vectors per layer", _k, cli="tune")
+    k: int = setting(3, "clusters, i.e. steering vectors per layer", _k, cli="tune", same=True)
     cluster_mode: str = setting("concat", "one clustering for all layers (concat: labels compare across layers), or "
-                                          "each layer alone (per_layer)", _one_of(MODES, "clustering mode"), cli="tune")
-    val_fraction: float = setting(0.25, "share of tasks held out to validate the probes", _fraction)
-    seed: int = setting(0, "seed for splits, clustering and sampling", _seed, cli="tune")
+                                          "each layer alone (per_layer)", _one_of(MODES, "clustering mode"), cli="tune", same=True)
+    val_fraction: float = setting(0.25, "share of tasks held out to validate the probes", _fraction, same=True)
+    seed: int = setting(0, "seed for splits, clustering and sampling", _seed, cli="tune", same=True)
     probe_paraphrases: int = setting(1, "per task, paraphrases used as probe samples; the rest are held out from every "
-                                        "stage", _non_negative)
+                                        "stage", _non_negative, same=True)
     probe_lr: float = setting(0.05, "G-ACT probe learning rate")
     probe_weight_decay: float = setting(1e-2, "G-ACT probe weight decay")
     probe_epochs: int = setting(1000, "G-ACT probe epochs")
@@ -213,9 +214,9 @@ class PipelineSettings:
     refine_offsets: bool = setting(False, "learn per-cluster offsets of the steering vectors")
     refine_online: bool = setting(False, "refine one prompt at a time, as the paper does", cli="tune", flag="--online")
     online_steps: int = setting(3, "method gact_online: refinement steps per prompt, during generation", _non_negative)
-    eval_samples: int = setting(1, "evaluation samples per task", _positive, cli="tune", flag="--samples")
+    eval_samples: int = setting(1, "evaluation samples per task", _positive, cli="tune", flag="--samples", same=True)
     eval_temperature: float = setting(0.0, "evaluation sampling temperature, 0 for greedy (steered and baseline answers "
-                                           "then differ only by the steering)", _at_least_zero, cli="tune")
+                                           "then differ only by the steering)", _at_least_zero, cli="tune", same=True)
     eval_sets: tuple = setting(("neutral", "heldout"), "what the run's eval stage answers", _one_of(PROMPT_SETS, "prompt set(s)"))
     compare_methods: tuple = setting(("act", "mean_diff"), "methods a run evaluates beside G-ACT, on the held-out "
                                                          "phrasings only (where the methods are ranked)",
@@ -224,7 +225,7 @@ class PipelineSettings:
                                         "answers decode to before their 95th percentile sets it", _positive)
     eval_budget: str = setting("asked", "evaluation budget: the asked-explicitly answers' 95th percentile of length, "
                                         "rounded up to 16 tokens, at most max_new_tokens (asked); or max_new_tokens (fixed)",
-                               _one_of(("asked", "fixed"), "eval_budget"), cli="tune")
+                               _one_of(("asked", "fixed"), "eval_budget"), cli="tune", same=True)
     batch_size: int = setting(48, "prompts per forward pass; on CPU a decoding step of 48 costs under twice one of 16",
                               _positive)
     projections: tuple = setting(("pca", "umap"), "projections precomputed when the run finishes",
@@ -274,6 +275,11 @@ class PipelineSettings:
                 if n >= model.facts.n_ctx:
                     raise ValueError(f"task {task.id!r} has a prompt of {n} tokens (formatted, with the answer's "
                                      f"opening); this model's context is {model.facts.n_ctx} tokens")
+
+
+def compared_settings() -> tuple[str, ...]:
+    """The settings two runs must share to be compared side by side (declared ``same=True``)."""
+    return tuple(f.name for f in fields(PipelineSettings) if f.metadata.get("same"))
 
 
 def cli_settings(group: str) -> list:

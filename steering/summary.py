@@ -8,7 +8,7 @@ from rich.text import Text
 from rich.table import Table
 
 from .languages import LANGUAGES
-from .methods import label
+from .methods import DEFAULT_METHOD, label
 from .results import PROBES, REFERENCES, RunResults, format_interval, probe_comparison_table, yielding_table
 from .schema import CONDITIONS, EVAL_MEASURES, SELECTION_GOAL, MEASURE_DEFINITIONS, REFERENCES as REFERENCE_LABELS, accuracy_metric, MIN_VALIDATION_TASKS, PROMPT_SETS, validation_tasks
 
@@ -157,3 +157,33 @@ def print_one_off(results: list[dict], settings: dict) -> None:
     table("Steering with one-off settings (not stored in the run)", ["method", *EVAL_MEASURES.values()], rows)
     definitions()
     console.print(f"one-off settings {settings}: the results above are not stored; start a new run to keep them")
+
+
+def print_comparison(comparison, prompt_set: str | None = None, method: str = DEFAULT_METHOD, task: str | None = None) -> None:
+    """A ``compare.Comparison``'s tables (the Compare page's): the models, their bias, what
+    transfers by relative depth, each evaluation beside its own model's references, and one
+    task's stored answers."""
+    from .compare import NOT_RUN
+
+    frame = lambda title, t: table(title, ["", *map(str, t.columns)], [[i, *r] for i, r in t.iterrows()])  # noqa: E731
+    frame("Models compared", comparison.models().set_index("model").astype(str))
+    bias = comparison.bias()
+    frame("Bias: language of sampled answers to the neutral prompts", bias.map(lambda v: NOT_RUN if v != v else v))
+    frame("Where each model's probe forms the decision, and which layers its sweep steers (layer, relative depth)",
+          comparison.transfer().set_index("model"))
+    sets = comparison.prompt_sets()
+    for which in [prompt_set] if prompt_set else sets:
+        evaluation = comparison.evaluation(which)
+        for model in evaluation.columns.get_level_values("model").unique():
+            budget = comparison.budgets(which)[model]
+            words = f"budget {budget['tokens']} tokens" if budget else NOT_RUN
+            frame(f"{model} on the {SET_WORDS[which]} ({words}; 95% intervals over tasks)", evaluation[model])
+    if not sets:
+        console.print("no prompt set is evaluated in every run: no evaluation table", highlight=False)
+    if task and sets:
+        which = prompt_set or sets[-1]
+        for model, answers in comparison.answers(task, which, method).items():
+            for condition, row in answers.items():
+                console.print(Text(f"\n{model} · {condition} · {row['language'] or 'no language'} · "
+                                   f"{row['n_tokens']} tokens", style="bold"), highlight=False)
+                console.print(row["text"], highlight=False, soft_wrap=True)

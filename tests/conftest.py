@@ -186,3 +186,29 @@ def dashboard_runs(embedded, tmp_path_factory):
                                 bias_samples=2, projections=("pca",))
     Pipeline(embedded, PromptSet.load().head(8), Run(root / DASHBOARD_RUN, create=True), settings).run_all()
     return root
+
+
+COMPARED_RUNS = (DASHBOARD_RUN, "random-4", "random-6")
+
+
+@pytest.fixture(scope="session")
+def compare_runs(dashboard_runs, tmp_path_factory):
+    """A runs folder for comparisons: the dashboard's run (the embedded model, 8 layers) and runs
+    of two random models of 4 and 6 layers on the same 8 tasks and target (quicker settings, none
+    of those a comparison must share)."""
+    import shutil
+
+    from steering.models import load_model
+    from steering.pipeline import Pipeline, PipelineSettings
+    from steering.prompts import PromptSet
+    from steering.storage import Run
+
+    root = tmp_path_factory.mktemp("compare")
+    shutil.copytree(dashboard_runs / DASHBOARD_RUN, root / "runs" / DASHBOARD_RUN)
+    settings = PipelineSettings(probe_epochs=50, sweep_alphas=(0.5,), refine_steps=1, max_new_tokens=16, bias_samples=1,
+                                projections=("pca",), select_prose=8, select_tokens=8)
+    for name, layers in (("random-4", 4), ("random-6", 6)):
+        model_dir = build_tiny_model(root / f"model-{layers}", "qwen2", layers=layers, context=1024)
+        Pipeline(load_model(model_dir), PromptSet.load().head(8), Run(root / "runs" / name, create=True), settings,
+                 model_ref=model_dir).run_all()
+    return root / "runs"

@@ -3,6 +3,7 @@ page's toggles and generation, the inline errors, and two sessions steering at o
 
 from __future__ import annotations
 
+import shutil
 import threading
 from pathlib import Path
 
@@ -584,3 +585,32 @@ def test_steer_exports_the_steering_as_a_llama_cpp_control_vector(runs, embedded
     expected = steering.control_vector(steerer, accept_inexact=True)
     assert sorted(shown.directions) == sorted(expected.directions) == sorted(evaluated)
     assert all(torch.allclose(shown.directions[b], expected.directions[b], atol=1e-6) for b in evaluated)
+
+
+def test_compare_page_draws_three_models_and_refuses_a_mismatch(compare_runs, monkeypatch, tmp_path):
+    from conftest import COMPARED_RUNS
+
+    monkeypatch.setattr("views.common.RUNS_ROOT", compare_runs)
+    app = AppTest.from_file(APP, default_timeout=180)
+    app.query_params["runs"] = list(COMPARED_RUNS)  # the page's address: the comparison is a link
+    app.switch_page("views/compare.py").run()
+    assert not app.exception and not app.error
+    assert app.multiselect(key="runs").value == list(COMPARED_RUNS)
+    titles = plotly_titles(app)
+    assert any(t.startswith("G-ACT: validation accuracy by depth") for t in titles)
+    assert any(t.startswith("The sweep: each layer steered alone") for t in titles)
+    assert len(app.table) == 1 and "steerscope-demo" in str(app.table[0].value.columns)
+    assert len(app.code) >= 2 * len(COMPARED_RUNS)  # every model's baseline and steered answer
+
+    mismatch = tmp_path / "runs"
+    shutil.copytree(compare_runs / DASHBOARD_RUN, mismatch / DASHBOARD_RUN)
+    shutil.copytree(compare_runs / COMPARED_RUNS[1], mismatch / "java")
+    settings = mismatch / "java" / "settings.json"
+    settings.write_text(settings.read_text().replace('"target": "cpp"', '"target": "java"'))
+    monkeypatch.setattr("views.common.RUNS_ROOT", mismatch)
+    app = AppTest.from_file(APP, default_timeout=180)
+    app.query_params["runs"] = [DASHBOARD_RUN, "java"]
+    app.switch_page("views/compare.py").run()
+    assert not app.exception
+    assert app.error[0].value == (f"These runs cannot be compared: runs {DASHBOARD_RUN} and java differ in target: cpp "
+                                  "and java; a comparison needs the same target")

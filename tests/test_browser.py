@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import TimeoutError as PlaywrightTimeout, expect, sync_playwright
 
-from conftest import DASHBOARD_RUN
+from conftest import COMPARED_RUNS, DASHBOARD_RUN
 from steering.report import build_report
 from steering.results import RunResults
 
@@ -339,6 +339,48 @@ def test_run_names_reports_and_cluster_colours_in_chromium(dashboard_runs, tmp_p
             page.get_by_role("link", name="Report").click()
             expect(page.get_by_role("button", name="Build the HTML report")).to_be_visible(timeout=30_000)
             expect(page.get_by_text("ready:")).to_have_count(0)  # the first run's report is not offered here
+            browser.close()
+    finally:
+        server.terminate()
+        server.wait(timeout=20)
+
+
+@pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian's chromium is not installed (.ci/run installs it)")
+def test_compare_page_shows_three_models_and_its_address_keeps_them(compare_runs):
+    """At 1280x800, three runs picked on the Compare page: every section drawn with no clipped
+    label, the runs in the address, and a reload that restores them."""
+    ARTIFACTS.mkdir(exist_ok=True)
+    port = free_port()
+    server = start_dashboard(compare_runs, port)
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            page = browser.new_page(viewport=VIEWPORT)
+            page.goto(f"http://127.0.0.1:{port}/compare")
+            expect(page.get_by_role("heading", name="Compare", exact=True)).to_be_visible(timeout=90_000)
+            picker = page.get_by_test_id("stMultiSelect")
+            for name in COMPARED_RUNS:
+                page.wait_for_function(IDLE, timeout=60_000)
+                picker.click()
+                page.get_by_role("option", name=name, exact=True).click()
+                page.keyboard.press("Escape")
+            for heading in ("The models and their bias", "Where the language decision forms",
+                            "Steering against each model's own asking", "One task, every model"):
+                expect(page.get_by_role("heading", name=heading)).to_be_visible(timeout=60_000)
+            visit(page, "compare")
+            page.get_by_role("heading", name="One task, every model").scroll_into_view_if_needed()
+            visit(page, "compare-answers")
+            assert all(f"runs={name}" in page.url for name in COMPARED_RUNS), page.url
+            link = page.url
+            for view in (page, browser.new_context(viewport=VIEWPORT).new_page()):
+                view.reload() if view is page else view.goto(link)
+                expect(view.get_by_role("heading", name="Where the language decision forms")).to_be_visible(timeout=90_000)
+                view.wait_for_function(IDLE, timeout=60_000)
+                chips = view.get_by_test_id("stMultiSelect").get_by_role("button", name=re.compile("^Remove"))
+                expect(chips).to_have_count(len(COMPARED_RUNS))
+                for name in COMPARED_RUNS:
+                    expect(view.get_by_test_id("stMultiSelect").get_by_text(name, exact=True)).to_be_visible()
+                assert view.evaluate(CLIPPED) == []
             browser.close()
     finally:
         server.terminate()

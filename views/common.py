@@ -105,6 +105,11 @@ def current_results() -> RunResults | None:
         return None
 
 
+def results_of(run_dir: str | Path) -> RunResults:
+    """Any run's results (not only the open one's), read once per change of the run."""
+    return _results(str(Path(run_dir)), run_stamp(run_dir))
+
+
 def projection(results: RunResults, method: str, dims: int) -> np.ndarray:
     run_dir = str(results.run.dir)
     return _projection(run_dir, run_stamp(run_dir), method, dims)
