@@ -124,7 +124,7 @@ def cmd_compare(args) -> int:
         check_target(args.report, replace=args.force)  # before the runs are read
     comparison = Comparison.of(args.runs)
     if args.set and args.set not in comparison.prompt_sets():
-        raise ValueError(f"prompt set {args.set!r} is not evaluated in every run; these are: "
+        raise ValueError(f"prompt set {args.set!r} is not evaluated in any of these runs; evaluated: "
                          f"{', '.join(comparison.prompt_sets()) or 'none'}")
     if args.task and args.task not in comparison.runs[0].prompts.ids:
         raise ValueError(f"task {args.task!r} is not in the runs' prompt set")

@@ -161,8 +161,8 @@ class Comparison:
 
     # evaluations ---------------------------------------------------------------------------------
     def prompt_sets(self) -> list[str]:
-        """The prompt sets every run has evaluated at least one method on."""
-        return [s for s in PROMPT_SETS if all(r.evaluated_methods(s) for r in self.runs)]
+        """The prompt sets any of the runs has evaluated a method on (a run without shows "not run")."""
+        return [s for s in PROMPT_SETS if any(r.evaluated_methods(s) for r in self.runs)]
 
     def methods(self, prompt_set: str) -> list[str]:
         """Methods evaluated on ``prompt_set`` in any of the runs (a run without one shows "not run")."""
@@ -202,15 +202,17 @@ class Comparison:
         return {name: r.budget(prompt_set) for name, r in self._each()}
 
     def tasks(self, prompt_set: str = "heldout", method: str = DEFAULT_METHOD) -> list[str]:
-        """The tasks every run answered in ``method``'s evaluation of ``prompt_set``, in prompt-set order."""
-        answered = [set(r.generations(eval_stage(method, prompt_set))["task_id"]) for r in self.runs]
+        """The tasks answered in ``method``'s evaluation of ``prompt_set`` by every run that has it, in
+        prompt-set order."""
+        answered = [set(r.generations(eval_stage(method, prompt_set))["task_id"]) for r in self.runs
+                    if method in r.evaluated_methods(prompt_set)]  # a run without this evaluation shows "not run"
         common = set.intersection(*answered) if answered else set()
         return [t for t in self.runs[0].prompts.ids if t in common]
 
     def answers(self, task_id: str, prompt_set: str = "heldout", method: str = DEFAULT_METHOD) -> dict[str, dict[str, dict]]:
         """One task's stored answers per model: ``{model: {condition: row}}`` for the unsteered
         baseline, the task asked explicitly, and ``method`` steered (a row: prompt, text,
-        language, parses, n_tokens). Nothing is decoded."""
+        language, parses, n_tokens; ``{}`` for a run without this evaluation). Nothing is decoded."""
         out = {}
         for name, r in self._each():
             answers = r.generations(eval_stage(method, prompt_set))

@@ -179,10 +179,12 @@ def print_comparison(comparison, prompt_set: str | None = None, method: str = DE
             words = f"budget {budget['tokens']} tokens" if budget else NOT_RUN
             frame(f"{model} on the {SET_WORDS[which]} ({words}; 95% intervals over tasks)", evaluation[model])
     if not sets:
-        console.print("no prompt set is evaluated in every run: no evaluation table", highlight=False)
+        console.print("none of these runs has been through the eval stage: no evaluation table", highlight=False)
     if task and sets:
         which = prompt_set or sets[-1]
         for model, answers in comparison.answers(task, which, method).items():
+            if not answers:
+                console.print(Text(f"\n{model}: not run", style="bold"), highlight=False)
             for condition, row in answers.items():
                 console.print(Text(f"\n{model} · {condition} · {row['language'] or 'no language'} · "
                                    f"{row['n_tokens']} tokens", style="bold"), highlight=False)

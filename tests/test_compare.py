@@ -113,3 +113,30 @@ def test_the_report_of_a_comparison_names_every_model(comparison):
     html = build_comparison_report(comparison)
     assert all(label in html for label in comparison.labels)
     assert html.count("plotly.js") >= 1 and "What transfers" in html
+
+
+def test_a_run_part_way_through_shows_what_it_has(compare_runs, tmp_path):
+    """A real model's run may stop after its probes (hours of sweep and evaluation on a CPU): it is
+    compared on what it has, and every other table says "not run"."""
+    from steering.models import load_model
+    from steering.pipeline import Pipeline, PipelineSettings
+    from steering.prompts import PromptSet
+    from steering.storage import Run
+
+    model_dir = compare_runs.parent / "model-4"
+    settings = PipelineSettings(probe_epochs=50, bias_samples=1, max_new_tokens=16, projections=("pca",))
+    pipeline = Pipeline(load_model(str(model_dir)), PromptSet.load().head(8), Run(tmp_path / "probes-only", create=True),
+                        settings, model_ref=str(model_dir))
+    for stage in ("bias", "extract", "cluster", "probe"):
+        pipeline.run_stage(stage)
+    comparison = Comparison.of([compare_runs / DASHBOARD_RUN, tmp_path / "probes-only"])
+    partial = comparison.labels[1]
+    assert set(comparison.probe_depth()[lambda t: t["probe"] == "G-ACT"]["model"]) == set(comparison.labels)
+    assert set(comparison.sweep_depth()["model"]) == {comparison.labels[0]}
+    transfer = comparison.transfer().set_index("model")
+    assert transfer.at[partial, "sweep: steered layers"] == "not run"
+    assert transfer.filter(like="ACT best head").at[partial, transfer.filter(like="ACT best head").columns[0]] == "not run"
+    assert comparison.prompt_sets() == ["neutral", "heldout"]
+    assert set(comparison.evaluation("heldout")[partial].stack().unique()) == {"not run"}
+    assert comparison.tasks("heldout") and comparison.answers(comparison.tasks("heldout")[0], "heldout")[partial] == {}
+    assert "<h3>" in build_comparison_report(comparison)

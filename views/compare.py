@@ -63,7 +63,7 @@ def evaluation(comparison: Comparison) -> str | None:
     st.subheader("Steering against each model's own asking")
     sets = comparison.prompt_sets()
     if not sets:
-        st.info("No prompt set is evaluated in every run yet: run the eval stage on each.")
+        st.info("None of these runs has been through the eval stage yet.")
         return None
     shown = st.radio("Prompts", sets, index=len(sets) - 1, format_func=SET_NAMES.get, horizontal=True, key="compare_set")
     budgets = ", ".join(f"{m}: {b['tokens']}" for m, b in comparison.budgets(shown).items() if b)
@@ -80,11 +80,13 @@ def answers(comparison: Comparison, prompt_set: str) -> None:
     method = left.selectbox("Method", comparison.methods(prompt_set), format_func=method_label, key="compare_method")
     tasks = comparison.tasks(prompt_set, method)
     if not tasks:
-        st.info(f"No task has {method_label(method)}'s answers in every run.")
+        st.info(f"No task has {method_label(method)}'s answers in every run that evaluated it.")
         return
     task = right.selectbox("Task", tasks, key="compare_task")
     for cell, (model, rows) in zip(st.columns(len(comparison.runs)), comparison.answers(task, prompt_set, method).items()):
         cell.markdown(f"**{model}**")
+        if not rows:
+            cell.caption(f"Not run: this run has no {method_label(method)} evaluation of the {SET_NAMES[prompt_set]}.")
         for condition, title in (("baseline", "Baseline"), ("steered", f"Steered · {method_label(method)}")):
             if condition in rows:
                 row = rows[condition]
