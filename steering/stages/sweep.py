@@ -65,24 +65,7 @@ def sweep(ctx: Context, learned: Learned) -> StageResult:
     def cell(n: int = 1) -> None:
         advance(n * CELL_COST)
 
-    # The learned state (vectors, probe), read once; each cell only changes the spec.
-    base = METHODS["gact_unrefined"].steerer(learned, s, model, SteeringSpec((0,), (1.0,), "gact", hook_point=s.hook_point))
-
-    def make(chosen, alphas):
-        return replace(base, spec=METHODS["gact_unrefined"].make_spec(chosen, alphas, replace(s, schedule="all")))
-
-    grid, batches = layer_alpha_sweep(model, ctx.neutral_prompts, lambda layer, alpha: make([layer], [alpha]),
-                                      layers, s.sweep_alphas, s.target, cell)
-    chosen_layers, chosen_alphas = best_layers(grid, layers, s.sweep_alphas, n=s.n_best_layers)
-    combined = {}
-    if len(chosen_layers) > 1:
-        combined = scale_sweep(batches, make, chosen_layers, chosen_alphas, s.target, COMBINE_SCALES)
-        scale = min(combined, key=lambda c: (-combined[c], c))
-        if combined[scale] >= grid.max():
-            chosen_alphas = [a * scale for a in chosen_alphas]
-        else:
-            chosen_layers, chosen_alphas = best_layers(grid, layers, s.sweep_alphas, n=1)
-    cell(len(COMBINE_SCALES))
+    grid, batches, base, (chosen_layers, chosen_alphas), combined = layer_grid(ctx, learned, cell)
     rows = [("success", layer, grid[i, j], {"alpha": float(a)}) for i, layer in enumerate(layers)
             for j, a in enumerate(s.sweep_alphas)]
     rows += [("combined_success", None, v, {"scale": c}) for c, v in combined.items()]
@@ -114,6 +97,34 @@ def sweep(ctx: Context, learned: Learned) -> StageResult:
     margin = choices.get("gact_unrefined", {"margin": 1.0})["margin"]
     rows += [(CHOSEN_ALPHA, int(layer), float(alpha * margin), None) for layer, alpha in zip(chosen_layers, chosen_alphas)]
     return StageResult(metrics={"sweep": rows})
+
+
+def layer_grid(ctx: Context, learned: Learned, cell=lambda n=1: None):
+    """The sweep's first part, without the selection: single-layer tag success for every layer
+    and alpha (``grid``), the prompt prefixes it read, the G-ACT steerer it varied, the layers
+    and alphas it picks (``n_best_layers``, scaled together where that steers at least as well
+    as the best single layer, else the best one alone), and the scales' successes."""
+    s, model = ctx.settings, ctx.model
+    layers = list(range(model.n_layers))
+    # The learned state (vectors, probe), read once; each cell only changes the spec.
+    base = METHODS["gact_unrefined"].steerer(learned, s, model, SteeringSpec((0,), (1.0,), "gact", hook_point=s.hook_point))
+
+    def make(chosen, alphas):
+        return replace(base, spec=METHODS["gact_unrefined"].make_spec(chosen, alphas, replace(s, schedule="all")))
+
+    grid, batches = layer_alpha_sweep(model, ctx.neutral_prompts, lambda layer, alpha: make([layer], [alpha]),
+                                      layers, s.sweep_alphas, s.target, cell)
+    chosen_layers, chosen_alphas = best_layers(grid, layers, s.sweep_alphas, n=s.n_best_layers)
+    combined = {}
+    if len(chosen_layers) > 1:
+        combined = scale_sweep(batches, make, chosen_layers, chosen_alphas, s.target, COMBINE_SCALES)
+        scale = min(combined, key=lambda c: (-combined[c], c))
+        if combined[scale] >= grid.max():
+            chosen_alphas = [a * scale for a in chosen_alphas]
+        else:
+            chosen_layers, chosen_alphas = best_layers(grid, layers, s.sweep_alphas, n=1)
+    cell(len(COMBINE_SCALES))
+    return grid, batches, base, (chosen_layers, chosen_alphas), combined
 
 
 def _selecting(learned: Learned) -> list[str]:
