@@ -29,7 +29,7 @@ _WHERE = {
     "generate": "generation", "GenerationConfig": "generation",
     "detect_language": "detect",
     "Run": "storage", "StorageError": "storage", "RunLockedError": "storage",
-    "RunResults": "results",
+    "RunResults": "results", "Comparison": "compare", "ComparisonError": "compare",
     "ControlVector": "control_vectors", "control_vector": "control_vectors",
     "run_control_vector": "control_vectors", "import_control_vector": "control_vectors",
 }
