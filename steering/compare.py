@@ -138,6 +138,24 @@ class Comparison:
                       "chosen": layer in chosen} for layer, success in r.layer_success().items()]
         return pd.DataFrame(rows, columns=["model", "layer", "depth", "success", "chosen"])
 
+    def by_layer(self) -> pd.DataFrame:
+        """The depth figures as one table: per model and layer, its depth, each probe's validation
+        accuracy (G-ACT's with its interval), the sweep's best single-layer success and whether
+        the sweep steers the layer ("" where a stage has not run)."""
+        probes, sweep = self.probe_depth(), self.sweep_depth()
+        rows = []
+        for name, r in self._each():
+            for layer in range(r.n_layers):
+                row = {"model": name, "layer": layer, "depth": f"{depth(layer, r.n_layers):.2f}"}
+                for probe in DEPTH_PROBES.values():
+                    cell = probes[(probes["model"] == name) & (probes["probe"] == probe) & (probes["layer"] == layer)]
+                    row[probe] = "" if cell.empty else format_interval(tuple(cell.iloc[0][["val", "low", "high"]]))
+                cell = sweep[(sweep["model"] == name) & (sweep["layer"] == layer)]
+                row["sweep: best success"] = "" if cell.empty else f"{cell.iloc[0]['success']:.0%}"
+                row["steered"] = "yes" if not cell.empty and cell.iloc[0]["chosen"] else ""
+                rows.append(row)
+        return pd.DataFrame(rows)
+
     def transfer(self) -> pd.DataFrame:
         """What carries across models, one row each: the first layer (and depth) where each
         probe reaches ``PROBE_ACCURACY_GOAL``, the best single layer in the sweep, and the

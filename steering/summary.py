@@ -169,6 +169,10 @@ def print_comparison(comparison, prompt_set: str | None = None, method: str = DE
     frame("Models compared", comparison.models().set_index("model").astype(str))
     bias = comparison.bias()
     frame("Bias: language of sampled answers to the neutral prompts", bias.map(lambda v: NOT_RUN if v != v else v))
+    layers = comparison.by_layer()
+    for model in comparison.labels:
+        frame(f"{model}: probe accuracy (95% interval) and the sweep, layer by layer",
+              layers[layers["model"] == model].drop(columns="model").set_index("layer"))
     frame("Where each model's probe forms the decision, and which layers its sweep steers (layer, relative depth)",
           comparison.transfer().set_index("model"))
     sets = comparison.prompt_sets()

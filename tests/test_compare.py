@@ -31,6 +31,9 @@ def test_every_model_is_placed_by_relative_depth(comparison):
     assert set(sweep["model"]) == set(layers) and sweep["depth"].between(0, 1, inclusive="left").all()
     chosen = {label: sorted(sweep[(sweep["model"] == label) & sweep["chosen"]]["layer"]) for label in layers}
     assert chosen == {label: sorted(r.chosen["layers"]) for label, r in zip(comparison.labels, comparison.runs)}
+    by_layer = comparison.by_layer()
+    assert list(by_layer.groupby("model", sort=False).size()) == [8, 4, 6]
+    assert (by_layer["steered"] == "yes").sum() == sum(len(r.chosen["layers"]) for r in comparison.runs)
     transfer = comparison.transfer()
     assert list(transfer["layers"]) == [8, 4, 6]
     first = transfer.filter(like="G-ACT: first layer").iloc[:, 0]
@@ -88,6 +91,7 @@ def test_compare_command_prints_the_tables_and_writes_the_report(compare_runs, t
                  "--report", str(out)]) == 0
     printed = capsys.readouterr().out
     for words in ("Models compared", "Where each model's probe forms the decision", "on the held-out phrasings",
+                  "model-4: probe accuracy (95% interval) and the sweep, layer by layer",
                   "steered", f"wrote {out}"):
         assert words in printed
     html = out.read_text()
