@@ -1,5 +1,5 @@
 """llama.cpp itself, on the real Qwen2.5-Coder-0.5B-Instruct GGUF (Q4_K_M), where llama-cpp-python
-is installed (requirements.txt builds it) and ``STEERSCOPE_REAL_MODEL`` names the model (``.ci/run``
+is installed (an optional extra: requirements-llama.txt builds it) and ``STEERSCOPE_REAL_MODEL`` names the model (``.ci/run``
 fetches it):
 
 - llama.cpp adds ``direction.N`` where Steerscope steers ``blocks.N.hook_resid_post`` at every
@@ -21,7 +21,7 @@ from steering.control_vectors import ControlVector
 from steering.generation import encode_prompts, format_prompt, forward, positions_of
 from steering.hooks import thread_hooks
 
-llama_cpp = pytest.importorskip("llama_cpp", reason="llama-cpp-python is not installed (requirements.txt builds it)")
+llama_cpp = pytest.importorskip("llama_cpp", reason="llama-cpp-python, an optional extra, is not installed (pip install -r requirements-llama.txt builds it)")
 REAL = os.environ.get("STEERSCOPE_REAL_MODEL", "")
 BINARY = os.environ.get("STEERSCOPE_LLAMA_COMPLETION", "")
 pytestmark = pytest.mark.skipif(not os.path.isfile(REAL), reason="STEERSCOPE_REAL_MODEL names no file (the Qwen GGUF)")
