@@ -24,7 +24,8 @@ from sklearn.utils.validation import check_is_fitted
 
 from .models import check_layers
 from .probes import train_val_split
-from .steer import SteeringSpec, StepControl, Steerer, needs_control, first_steered, schedule_weights
+from .schedules import StepControl
+from .steer import SteeringSpec, Steerer, needs_control, first_steered, schedule_weights
 
 
 _STATE = ("coef_", "intercept_", "train_accuracy_", "val_accuracy_", "kept_", "theta_", "sigma_", "n_val_")

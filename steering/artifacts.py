@@ -18,9 +18,9 @@ from pathlib import Path
 import torch
 
 from .hooks import thread_hooks
-from .methods import method as get_method
+from .methods import method as get_method, steerer_class
 from .models import instruction_difference
-from .steer import Steerer, SteeringSpec, steerer_class
+from .steer import Steerer, SteeringSpec
 from .storage import StorageError, load_tensors, record_inputs, save_tensors
 from .vectors_io import max_state_bytes
 

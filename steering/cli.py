@@ -14,6 +14,7 @@ from pathlib import Path
 from rich.table import Table
 from rich.text import Text
 
+from .cli_vectors import CliHelpers, add_vector_parsers
 from .errors import one_line
 from .languages import LANGUAGE_KEYS, LANGUAGES
 from .limits import parser_type
@@ -98,8 +99,9 @@ def cmd_generate(args) -> int:
 
 def cmd_limits(args) -> int:
     from .limits import limits_page
+    from .methods import alpha_limits
 
-    print(limits_page(), end="")
+    print(limits_page(alpha_limits()), end="")
     return 0
 
 
@@ -362,9 +364,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--force", action="store_true", help="replace the report file if it exists")
     p.set_defaults(func=cmd_compare)
 
-    from .cli_vectors import add_vector_parsers
-
-    add_vector_parsers(sub)
+    add_vector_parsers(sub, CliHelpers(model_args=_model_args, load=_load, open_pipeline=_open_pipeline))
     return parser
 
 

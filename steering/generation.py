@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import inspect
 import math
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Callable, Iterable, Sequence
@@ -24,9 +26,22 @@ from .fences import closes_code_block, cut_after_block, fence_tag, fence_written
 from .hooks import HookFn, hooks_attached, thread_hooks
 from .languages import FENCE_ALIASES, LANGUAGE_KEYS
 from .limits import check as check_limit
-from .parallel import current_pool
 from .progress import beat
-from .steer import StepControl
+from .schedules import StepControl
+
+# The Ray replicas this thread's ``generate`` calls decode on (None: here): ``parallel.workers``
+# hands its pool in through ``decoding_on``, so this loop never imports what runs above it.
+_POOL: ContextVar = ContextVar("decoding_pool", default=None)
+
+
+@contextmanager
+def decoding_on(pool):
+    """Inside the block, this thread's ``generate`` calls decode on ``pool`` (``parallel.Pool``)."""
+    token = _POOL.set(pool)
+    try:
+        yield pool
+    finally:
+        _POOL.reset(token)
 
 STOP_RULES = ("block", "tag", "none")
 REPEAT_ROWS = 4  # a batch holds at most this many times batch_size rows (copies of its prompts)
@@ -241,7 +256,7 @@ def decode_batch(model, prompts, seeds, config, on_token=None, on_answers=None, 
     token runs once per different row, with the steering attached (with hooks attached by the
     caller, or a steering of the prompt itself, the whole prompt runs per row). Rows that finish leave the batch, so
     the last long answer does not pay for the finished ones. ``steerer`` steers on its schedule,
-    which this loop drives (``steer.StepControl``), the rows ``steered_rows`` marks (default:
+    which this loop drives (``schedules.StepControl``), the rows ``steered_rows`` marks (default:
     all), so that steered and unsteered answers can share a batch. A tuple of steerers steers row
     i by ``steerer[steered_rows[i]]`` (None: not at all; ``generate_each``). ``forks`` maps a row
     to the row it is the same as until that row's fence line (``generate_each``): it joins the
@@ -469,7 +484,7 @@ def _run(model, prompts, seeds, bounds, config, fwd_hooks, on_token, on_answers,
     def rows(a, b):
         return None if steered_rows is None else steered_rows[a:b]
 
-    pool = current_pool()
+    pool = _POOL.get()
     if pool is not None and not fwd_hooks and on_token is None:
         batches = [(prompts[a:b], seeds[a:b], rows(a, b)) for a, b in bounds]
         return [g for batch in pool.generate(batches, config, steerer, on_answers or (lambda n: None)) for g in batch]

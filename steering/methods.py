@@ -10,7 +10,8 @@ import math
 from dataclasses import dataclass
 from typing import Callable
 
-from .steer import OFF_CLASS, GactSteerer, MeanDiffSteerer, NeuronSteerer, SteeringSpec
+from .act import ActSteerer
+from .steer import OFF_CLASS, GactSteerer, MeanDiffSteerer, NeuronSteerer, Steerer, SteeringSpec
 
 G_ACT_STAGES = ("extract", "cluster", "probe", "sweep")  # what a spec chosen by the sweep needs
 
@@ -45,9 +46,12 @@ class Method:
     selection: str | None = None
     variants: Callable | None = None
     scale: str = "alpha multiplies the layer's steering vector: 1 adds it once"
+    steerer_type: type | None = None  # the ``Steerer`` class its specs steer with (a variant: its ``steers_as``'s)
 
     def __post_init__(self):
         object.__setattr__(self, "steers_as", self.steers_as or self.name)
+        if self.steers_as == self.name and self.steerer_type is None:
+            raise ValueError(f"method {self.name!r} steers with specs of its own: give its steerer_type (a Steerer class)")
 
     def spec(self, learned, settings) -> SteeringSpec:
         """The spec an evaluation uses: the layers and alphas given in the settings, else the
@@ -140,6 +144,18 @@ def label(name: str) -> str:
     return METHODS[name].label if name in METHODS else name
 
 
+def alpha_limits() -> dict[str, float]:
+    """Each registered method's alpha limit (``docs/limits.md`` lists them)."""
+    return {name: m.alpha_limit for name, m in METHODS.items()}
+
+
+def steerer_class(name: str) -> type[Steerer]:
+    """The ``Steerer`` class that steers a spec of method ``name`` (the one check of a spec's method)."""
+    if name not in steering_methods():
+        raise ValueError(f"unknown steering method {name!r}; expected one of {', '.join(steering_methods())}")
+    return METHODS[name].steerer_type
+
+
 def steering_methods() -> list[str]:
     """The methods one can steer with (not evaluation variants)."""
     return [m.name for m in METHODS.values() if m.steers_as == m.name]
@@ -215,8 +231,6 @@ def _online_answers(steerer, model, prompts, settings, config, advance):
 
 
 def _act(learned, spec, settings, model):
-    from .act import ActSteerer
-
     return ActSteerer(spec, learned.act(), beta=settings.act_beta)
 
 
@@ -255,23 +269,23 @@ def _fixed(*stages):
 
 register(Method("mean_diff", "mean difference",
                 lambda learned, spec, s, model: MeanDiffSteerer(spec, learned.mean_vectors(), **residual_extras(learned, spec, s)),
-                stages=_fixed(*G_ACT_STAGES), needs=_fixed("extract"), selection="mean_diff",
+                stages=_fixed(*G_ACT_STAGES), needs=_fixed("extract"), selection="mean_diff", steerer_type=MeanDiffSteerer,
                 scale="alpha multiplies the layer's mean difference vector (target-language prompt minus neutral "
                       "prompt): 1 adds it once"))
 register(Method("act", "ACT (per-head, adaptive)", _act, stages=_fixed("extract", "act"), needs=_fixed("act"),
-                alpha_limit=40.0, own_choice=_act_choice,  # ACT's alpha multiplies a head's projected std (paper: 12-15)
+                alpha_limit=40.0, own_choice=_act_choice, steerer_type=ActSteerer,  # ACT's alpha multiplies a head's projected std (paper: 12-15)
                 start_alpha=lambda settings, results: max(results.act_choice.values(), default=0.5),
                 preset=lambda results: ("ACT's heads", results.act_choice), selection="act",
                 scale="alpha is in units of each kept head's activation spread (standard deviation) along its "
                       "direction; the paper uses 12-15"))
 register(Method("gact", "G-ACT", _gact(refined=True), stages=_fixed(*G_ACT_STAGES, "refine"), needs=_fixed("probe"),
-                selection="gact_unrefined",
+                selection="gact_unrefined", steerer_type=GactSteerer,
                 scale="alpha multiplies the probe-weighted mix of the layer's cluster vectors: 1 adds it once"))
 register(Method("gact_unrefined", "G-ACT before refinement", _gact(refined=False), stages=_fixed(*G_ACT_STAGES),
                 steers_as="gact", selection="gact_unrefined", variants=_off_classes))
 register(Method("gact_online", "G-ACT refined online", _gact(refined=True), stages=_fixed(*G_ACT_STAGES, "refine"),
                 steers_as="gact", answers=_online_answers, selection="gact_unrefined"))
-register(Method("neuron", "neuron", _neurons, alpha_limit=100.0,  # its alpha is the factor the neuron is scaled by
+register(Method("neuron", "neuron", _neurons, alpha_limit=100.0, steerer_type=NeuronSteerer,  # alpha: the neuron's factor
                 stages=lambda s: (*G_ACT_STAGES, "act") if s.neuron_scoring == "activation" else G_ACT_STAGES,
                 needs=lambda s: ("act",) if s.neuron_scoring == "activation" else (),
                 factor=lambda settings: settings.neuron_factor, scale="the factor the neuron's activation is multiplied by",

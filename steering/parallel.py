@@ -16,13 +16,12 @@ from __future__ import annotations
 import os
 import socket
 from contextlib import contextmanager
-from contextvars import ContextVar
 
+from .generation import decoding_on
 from .limits import RAY_CONNECT_SECONDS, LimitError, check as check_limit
 from .progress import beat
 
 ADDRESS_VAR = "STEERSCOPE_RAY_ADDRESS"  # join this Ray cluster (ray start --head prints it) instead of a local one
-_POOL: ContextVar["Pool | None"] = ContextVar("pool", default=None)
 
 
 class WorkerError(RuntimeError):
@@ -136,10 +135,6 @@ class Pool:
             self._ray.kill(actor)
 
 
-def current_pool() -> Pool | None:
-    return _POOL.get()
-
-
 @contextmanager
 def workers(model, model_ref: str | None, count: int | None):
     """Hand this thread's ``generate`` calls to ``count`` Ray replicas inside the block (None or
@@ -148,9 +143,8 @@ def workers(model, model_ref: str | None, count: int | None):
         yield None
         return
     pool = Pool(model, model_ref, count)
-    token = _POOL.set(pool)
     try:
-        yield pool
+        with decoding_on(pool):
+            yield pool
     finally:
-        _POOL.reset(token)
         pool.close()

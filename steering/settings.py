@@ -20,7 +20,8 @@ from .neurons import NEURON_SCORINGS
 from .projection import PROJECTIONS
 from .prompts import PromptSet
 from .schema import PROMPT_SETS
-from .steer import ALPHA_UNITS, OFF_CLASS, SCHEDULES, SELECTIONS
+from .schedules import SCHEDULES
+from .steer import ALPHA_UNITS, OFF_CLASS, SELECTIONS
 
 
 def _positive(name, value):

@@ -14,17 +14,9 @@ from dataclasses import dataclass, field
 import torch
 
 from .models import HOOK_POINTS, check_layers
+from .schedules import SCHEDULES, StepControl
 
 POSITIONS = ("generated", "all")
-# When a steering acts, as its spec names it (``SteeringSpec.schedule``): Steerscope's settings,
-# after the published finding that the language is chosen in the first answer tokens and that
-# steering every token costs quality (see the README).
-SCHEDULES = {
-    "all": "every generated token",
-    "window": "the first `window` generated tokens only",
-    "fence": "until the answer's opening fence line (```lang) is written",
-    "gated": "while the probe's probability that the answer is already in the target is below `gate`",
-}
 ALPHA_UNITS = ("absolute", "norm")  # norm: alpha times the layer's mean residual norm over the steering vector's
 SELECTIONS = ("soft", "argmax")  # G-ACT's mix of cluster vectors: probe-weighted, or the probe's top cluster only
 OFF_CLASS = ("weight", "gate")  # G-ACT's "off" class weights the zero vector, or only gates (see ``direction``)
@@ -56,9 +48,8 @@ class SteeringSpec:
     def __post_init__(self):
         object.__setattr__(self, "layers", tuple(int(layer) for layer in self.layers))
         object.__setattr__(self, "alphas", tuple(float(a) for a in self.alphas))
-        from .methods import steering_methods  # the registry imports the steerers below
-
-        for what, value, choices in (("steering method", self.method, steering_methods()), ("positions", self.positions, POSITIONS),
+        # The method's name is checked where a spec becomes a steerer (``methods.steerer_class``).
+        for what, value, choices in (("positions", self.positions, POSITIONS),
                                      ("hook point", self.hook_point, HOOK_POINTS), ("schedule", self.schedule, SCHEDULES),
                                      ("alpha unit", self.alpha_unit, ALPHA_UNITS)):
             if value not in choices:
@@ -103,19 +94,6 @@ class SteeringSpec:
         return when + (", where the prompt leaves the language open" if self.conditional else "")
 
 
-class StepControl:
-    """What a scheduled steering needs from the decoding loop, which updates it before every
-    forward pass: the step (0 at the prompt, t when token t is fed back) and which rows are
-    still steered (a row leaves once its fence line is written, under ``schedule="fence"``).
-    ``alive`` maps the pass's rows to the call's rows, once finished rows have left the batch."""
-
-    def __init__(self, n_rows: int, steered: torch.Tensor | None = None):
-        self.step = 0
-        self.steered = torch.ones(n_rows, dtype=torch.bool) if steered is None else steered.clone()
-        self.alive: torch.Tensor | None = None
-
-    def rows(self) -> torch.Tensor:
-        return self.steered if self.alive is None else self.steered[self.alive]
 
 
 def first_steered(spec: SteeringSpec, activation: torch.Tensor, start: int | None) -> int:
@@ -187,21 +165,6 @@ class Steerer:
     @classmethod
     def from_state(cls, spec: SteeringSpec, tensors: dict[str, torch.Tensor], params: dict) -> "Steerer":
         raise NotImplementedError
-
-
-def steerer_class(method: str) -> type[Steerer]:
-    """The ``Steerer`` subclass that steers with ``method`` (a spec's method)."""
-    from . import act  # noqa: F401  (ActSteerer is defined there)
-
-    def subclasses(cls):
-        for sub in cls.__subclasses__():
-            yield sub
-            yield from subclasses(sub)
-
-    for cls in subclasses(Steerer):
-        if cls.method == method:
-            return cls
-    raise ValueError(f"no steerer class steers with method {method!r}")
 
 
 class ResidualSteerer(Steerer):

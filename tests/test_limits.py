@@ -22,6 +22,7 @@ from steering.control_vectors import ControlVector
 from steering.gguf import GGUFError, inspect_gguf
 from steering.gguf_layout import GGUFLayoutError, check_layout
 from steering.limits import LIMITS, LimitError, check, limits_page, shown
+from steering.methods import alpha_limits
 from steering.storage import StorageError
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -41,7 +42,7 @@ def _array(key: bytes, item_type: int, count: int) -> bytes:
 
 def test_the_limits_page_is_generated_from_the_code():
     """docs/limits.md is what ``python -m steering limits`` prints, so the page cannot drift."""
-    assert (ROOT / "docs" / "limits.md").read_text() == limits_page()
+    assert (ROOT / "docs" / "limits.md").read_text() == limits_page(alpha_limits())
 
 
 def test_a_refusal_names_the_input_its_value_and_the_range():

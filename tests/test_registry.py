@@ -36,7 +36,7 @@ def _build(learned, spec, settings, model):
 @pytest.fixture
 def random_method():
     entry = register(Method("random_direction", "random direction (control)", _build,
-                            stages=lambda s: G_ACT_STAGES, needs=lambda s: ("extract",)))
+                            stages=lambda s: G_ACT_STAGES, needs=lambda s: ("extract",), steerer_type=RandomSteerer))
     try:
         yield entry
     finally:
@@ -68,8 +68,10 @@ def test_a_method_defined_only_in_a_test_is_everywhere(random_method, dashboard_
 def test_the_registry_refuses_what_it_does_not_know():
     with pytest.raises(ValueError, match="unknown method 'telepathy'"):
         methods.method("telepathy")
-    with pytest.raises(ValueError, match="unknown steering method 'telepathy'"):
-        SteeringSpec((0,), (1.0,), method="telepathy")
+    with pytest.raises(ValueError, match="unknown steering method 'telepathy'"):  # where a spec becomes a steerer
+        methods.steerer_class(SteeringSpec((0,), (1.0,), method="telepathy").method)
+    with pytest.raises(ValueError, match="method 'telepathy' steers with specs of its own: give its steerer_type"):
+        Method("telepathy", "telepathy", _build, stages=lambda s: G_ACT_STAGES)
     assert methods.steering_methods() == ["mean_diff", "act", "gact", "neuron"]
     assert {m: methods.METHODS[m].steers_as for m in ("gact_unrefined", "gact_online")} == {
         "gact_unrefined": "gact", "gact_online": "gact"}
