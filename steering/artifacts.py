@@ -128,14 +128,14 @@ def fit(model, prompts, method: str = "gact", settings=None, progress=None) -> S
     as values, with ``PipelineSettings`` (defaults when None); nothing is written but the
     activation cache."""
     from .settings import PipelineSettings
-    from .stages import STAGE_FUNCTIONS, Context, Learned
+    from .stages import Context, Learned, stage as get_stage
 
     settings = settings or PipelineSettings()
     settings.validate(model, prompts)
     entry = get_method(method)
     context, learned = Context(model, prompts, settings, progress), Learned()
     for stage in entry.stages(settings):
-        learned.add(STAGE_FUNCTIONS[stage](context, learned))
+        learned.add(get_stage(stage).fn(context, learned))
     record = {"pipeline": settings.to_json(), "model": model.facts.as_dict(), "model_fingerprint": model.fingerprint,
               "prompt_set": {"fingerprint": prompts.fingerprint()}}
     return SteeringArtifacts(entry.steerer(learned, settings, model), method, _provenance(model, record, method))

@@ -22,7 +22,8 @@ from .models import ModelLoadError
 from .parallel import ADDRESS_VAR, WorkerError, check_workers, workers
 from .placement import DEVICE_MAPS, parse_max_memory
 from .prompts import DEFAULT_PROMPT_SET, PromptSetError
-from .schema import PROMPT_SETS, STAGE_INFO, STAGES
+from .schema import PROMPT_SETS
+from .stages import PIPELINE, STAGES
 from .settings import cli_settings
 from .storage import StorageError, is_run
 from .summary import console, table
@@ -288,7 +289,7 @@ def _stage_parsers(sub) -> None:
     from .methods import METHODS
 
     stage_help = {"run": "run the whole pipeline (" + ", ".join(STAGES) + ") and print a summary",
-                  **{stage: words for stage, (_, words) in STAGE_INFO.items()}}
+                  **{s.name: s.help for s in PIPELINE}}
     for name, text in stage_help.items():
         p = sub.add_parser(name, help=text, description=text)
         if name in ("run", "bias", "extract"):

@@ -22,9 +22,11 @@ from .methods import method as get_method
 from .models import instruction_difference
 from .progress import heartbeat
 from .prompts import PromptSet
-from .schema import CONDITION, STAGES, eval_stage, explicit_stage, later_stages, notes_stage
+from .schema import CONDITION, eval_stage, explicit_stage, notes_stage
 from .settings import PipelineSettings
-from .stages import STAGE_FUNCTIONS, Context, Learned, StageResult, explicit, probe_data
+from .stages import STAGES, Context, Learned, StageResult, later_stages, stage as get_stage
+from .stages.evaluate import explicit
+from .stages.probe import probe_data
 from .stages.base import Progress
 from .steer import SteeringSpec
 from .storage import Run, StorageError, record_inputs
@@ -147,19 +149,18 @@ class Pipeline:
         ``eval_sets``), with torch's thread count re-read from the cores free now, under the
         run's lock, and record it as done with its inputs and time. ``eval`` returns the last
         set's scored answers."""
-        if stage not in STAGES:
-            raise ValueError(f"unknown stage {stage!r}; expected one of {', '.join(STAGES)}")
+        fn = get_stage(stage).fn  # an unknown stage: a ValueError naming the stages
         if self.one_off and stage != "eval":
             changed = ", ".join(f"{k}={v!r}" for k, v in self.one_off.items())
             raise StorageError(f"one-off settings ({changed}) apply to eval and steer only; the {stage} stage of run "
                                f"{self.run.dir.name!r} keeps the run's settings: start a new run to change them")
         if stage != "eval":
-            return self._timed(stage, lambda: STAGE_FUNCTIONS[stage](self.context, self.learned))
+            return self._timed(stage, lambda: fn(self.context, self.learned))
         entry = get_method(method)  # an unknown method fails before anything runs
         out = None
         for which in [prompt_set] if prompt_set else self.settings.eval_sets:
             out = self._timed(eval_stage(method, which),
-                              lambda: STAGE_FUNCTIONS["eval"](self.context, self.learned, method, which, self.inputs))
+                              lambda: fn(self.context, self.learned, method, which, self.inputs))
         if entry.answers is None and self.learned.has(CONDITION):  # does it yield to another language's request?
             self._timed(explicit_stage(method), lambda: explicit(self.context, self.learned, method))
         return out

@@ -16,9 +16,10 @@ import pandas as pd
 import torch
 
 from .eval_tables import HEADLINE_MEASURES, EvaluationTables, format_interval  # noqa: F401 (re-exported)
-from .schema import (CHOSEN_ALPHA, CHOSEN_SCHEDULE, CLUSTERS, CONDITIONAL_SHARE, DELTAS, STAGE_TENSORS, STAGES,
+from .schema import (CHOSEN_ALPHA, CHOSEN_SCHEDULE, CLUSTERS, CONDITIONAL_SHARE, DELTAS,
                      YIELD_CONDITIONS, PROMPT_SETS, accuracy_metric, causal_metric, explicit_stage, is_evaluation, refine_metric, share_metric, yield_metric)
 from .languages import LANGUAGE_KEYS
+from .stages import PIPELINE, STAGES
 from .methods import label as method_label
 from .projection import run_projection
 from .prompts import PromptSet
@@ -114,7 +115,8 @@ class RunResults(EvaluationTables):
     @cached_property
     def missing_files(self) -> dict[str, list[str]]:
         """Stages recorded done whose tensor files are gone (deleted or moved), with those files."""
-        gone = {s: [f"{n}.safetensors" for n in STAGE_TENSORS.get(s, ()) if not self.run.has(n)] for s in self._records}
+        tensors = {s.name: s.tensors for s in PIPELINE}
+        gone = {s: [f"{n}.safetensors" for n in tensors.get(s, ()) if not self.run.has(n)] for s in self._records}
         return {s: files for s, files in gone.items() if files}
 
     @cached_property

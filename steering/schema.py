@@ -1,24 +1,10 @@
-"""What a run stores, by name: its stages, the tables' stage keys and the tensor files. The
+"""What a run stores, by name: the tables' stage keys and the tensor files (the stages themselves
+are declared in ``stages.PIPELINE``). The
 pipeline writes under these names and ``RunResults``, the report and the CLI summary read them,
 so a name is spelled in one place."""
 
 from __future__ import annotations
 
-# The pipeline's stages in order: (what the dashboard shows while it runs, the CLI's help).
-_LABELS = ("Bias: sampling neutral answers", "Extracting activations and differences", "Clustering the differences",
-           "Training G-ACT probes", "Fitting faithful ACT", "Sweeping layers and alphas", "Refining probes by gradient",
-           "Evaluating steering", "Projecting the differences (PCA, UMAP)")
-_HELP = ("sample answers to the neutral prompts: the model's language preference",
-         "start a run: activations and difference vectors at every layer",
-         "k-means over the difference vectors: K steering vectors per layer",
-         "train G-ACT's probes per layer (and the scikit-learn ablation), with intervals and baselines",
-         "fit faithful ACT: per-head probes on the model's own answers, head selection, its strength",
-         "steering success for each layer and alpha; picks the layers to steer",
-         "refine the G-ACT probes by gradient through the frozen model",
-         "baseline against steered generation of the neutral prompts and of the held-out phrasings",
-         "precompute 2-D projections (PCA, UMAP) of the differences for the dashboard")
-STAGE_INFO = dict(zip(("bias", "extract", "cluster", "probe", "act", "sweep", "refine", "eval", "project"), zip(_LABELS, _HELP)))
-STAGES = tuple(STAGE_INFO)
 PROMPT_SETS = ("neutral", "heldout")  # the canonical neutral prompts; paraphrases no stage fitted on
 
 # Tensor files (``tensors/<name>.safetensors``).
@@ -35,11 +21,6 @@ REFINED = "gact_refined"  # the refined probe with the gains (and offsets) learn
 def probe_tensors(method: str) -> str:
     """The fitted probe of ``method``: ``gact`` or ``sklearn`` (the ablation)."""
     return f"probe_{method}"
-
-
-# What a stage always writes: a stage recorded done whose files are gone (deleted or moved) is not done.
-STAGE_TENSORS = {"extract": (ACTIVATIONS, DELTAS), "cluster": (CLUSTERS,), "probe": (probe_tensors("gact"),),
-                 "refine": (REFINED,)}
 
 
 def projection_tensors(method: str, dims: int, seed: int) -> str:
@@ -170,13 +151,3 @@ def baseline_stage(prompt_set: str, condition: str = "baseline") -> str:
 def notes_stage(stage: str) -> str:
     """Remarks a stage left (what it could not do), one metrics row each, text in ``extra``."""
     return f"notes_{stage}"
-
-
-def later_stages(stage: str, recorded) -> list[str]:
-    """The recorded stages whose results may have come from ``stage``'s: every later pipeline
-    stage, and every evaluation unless ``stage`` is the projection."""
-    if stage not in STAGES:  # an evaluation: nothing reads it
-        return []
-    later = STAGES[STAGES.index(stage) + 1:]
-    evaluations = [r for r in recorded if is_evaluation(r) or r.startswith(explicit_stage(""))] if "eval" in later else []
-    return [r for r in recorded if r in later] + evaluations

@@ -46,3 +46,13 @@ def test_the_reader_sees_imports_inside_functions():
 def test_no_import_cycle_in_the_library():
     cycles = [sorted(c) for c in nx.strongly_connected_components(imports()) if len(c) > 1]
     assert cycles == [], "import cycles: " + "; ".join(" <-> ".join(c) for c in cycles)
+
+
+def test_one_list_of_stages():
+    from steering import stages
+    from steering.stages import PIPELINE, STAGES, stage, sweep
+
+    assert STAGES == ("bias", "extract", "cluster", "probe", "act", "sweep", "refine", "eval", "project")
+    assert stage("sweep").fn is sweep.sweep and sweep.layer_grid  # the module by its name, its helpers in reach
+    assert all(s.label and s.help and callable(s.fn) for s in PIPELINE)
+    assert not hasattr(stages, "STAGE_FUNCTIONS")

@@ -1,7 +1,6 @@
 """The whole pipeline: on the embedded model (the figures the issue asks for), on a random-init
 GPT-2 (no crash), and against bad input (clear errors, nothing lost)."""
 
-import importlib
 import json
 import math
 import threading
@@ -214,7 +213,7 @@ def test_summary_survives_a_validation_split_without_off_samples(tmp_path, capsy
 
 
 def test_the_tasks_asked_explicitly_are_answered_once_for_both_prompt_sets(embedded, tmp_path, monkeypatch):
-    evaluate = importlib.import_module("steering.stages.evaluate")  # the package's ``evaluate`` is the stage function
+    from steering.stages import evaluate  # the module, by its name
     pipeline = Pipeline(embedded, PromptSet.load().head(4), Run(tmp_path / "run", create=True), quick())
     pipeline.run_all(("extract", "cluster", "probe", "sweep"))
     asked = [t.prompts[pipeline.settings.target] for t in pipeline.prompts]

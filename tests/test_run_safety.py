@@ -17,7 +17,8 @@ from conftest import DASHBOARD_RUN, hashes
 
 from steering.cli import main
 from steering.results import RunResults
-from steering.schema import STAGES, is_evaluation
+from steering.schema import is_evaluation
+from steering.stages import STAGES
 from steering.storage import Run, RunLockedError, StorageError, atomic_write_bytes, run_in
 
 

@@ -114,9 +114,7 @@ def _fake_reading(monkeypatch, share, quality, n=30):
     a number, or ``(screened share, share on the rest)``); the levels read and their rows are kept."""
     from types import SimpleNamespace
 
-    import importlib
-
-    sweep = importlib.import_module("steering.stages.sweep")  # the package exports the stage function under this name
+    from steering.stages import sweep  # the module, by its name
     reads = []
 
     def fake(ctx, reading, makers, tried, rows, advance):

@@ -15,10 +15,10 @@ from steering.parallel import WorkerError
 from steering.progress import duration, progress_text
 from steering.prompts import MAX_PROMPT_FILE_BYTES, PromptSet, PromptSetError
 from steering.results import list_runs
-from steering.schema import STAGE_INFO
+from steering.stages import PIPELINE
 from steering.storage import StorageError, run_in
 
-STAGE_NAMES = {stage: label for stage, (label, _) in STAGE_INFO.items()}
+STAGE_NAMES = {s.name: s.label for s in PIPELINE}
 
 
 def choose_model():
