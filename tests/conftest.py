@@ -172,6 +172,19 @@ def tiny_gpt2(tiny_gpt2_dir):
 
 DASHBOARD_RUN = "dashboard"
 
+# What makes a test slow: a run the pipeline built (these fixtures), or a module that drives a
+# browser, llama.cpp, Ray or a real model. Tests that run a pipeline themselves say so with
+# ``@pytest.mark.slow``. ``python -m pytest -m "not slow"`` is the fast suite.
+SLOW_FIXTURES = {"dashboard_runs", "compare_runs", "wide_runs", "browser_runs"}
+SLOW_MODULES = {"test_browser", "test_llama_cpp", "test_real_models", "test_run_safety", "test_parallel",
+                "test_compare_runs"}
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        if item.module.__name__ in SLOW_MODULES or SLOW_FIXTURES & set(item.fixturenames):
+            item.add_marker(pytest.mark.slow)
+
 
 @pytest.fixture(scope="session")
 def dashboard_runs(embedded, tmp_path_factory):

@@ -87,6 +87,7 @@ def test_a_runs_artifacts_are_the_pipelines(dashboard_runs, embedded):
     assert act.spec.method == "act" and act.provenance["inputs"] == artifacts.provenance["inputs"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("method", ["mean_diff", "act", "neuron"])
 def test_every_method_fits_in_memory_applies_and_round_trips(method, embedded, tmp_path):
     """Mean difference, ACT and the neuron baseline are artifacts like G-ACT: fitted with no

@@ -31,6 +31,7 @@ def embedded_pipeline(embedded, tmp_path_factory):
     return pipeline
 
 
+@pytest.mark.slow
 def test_gact_steers_the_embedded_model_to_cpp(embedded_pipeline):
     """C++ from a minority to >= 90% of greedy answers as a fenced C++ block, >= 80% of all answers
     fenced C++ that parses, on the neutral prompts and on held-out phrasings no stage fitted on;
@@ -79,6 +80,7 @@ def test_steered_and_plain_generation_share_one_model_from_two_threads(embedded_
     assert results["steered"] == [steered_alone] * 2
 
 
+@pytest.mark.slow
 def test_same_pipeline_runs_on_a_random_init_gpt2(tiny_gpt2, tmp_path):
     prompts = PromptSet.load().head(8)
     pipeline = Pipeline(tiny_gpt2, prompts, Run(tmp_path / "run", create=True), quick(k=2))
@@ -101,6 +103,7 @@ def test_same_pipeline_runs_on_a_random_init_gpt2(tiny_gpt2, tmp_path):
             pipeline.run_stage("eval", "act", "neutral")
 
 
+@pytest.mark.slow
 def test_differences_against_another_language(tiny_llama, tmp_path):
     prompts = PromptSet.load().head(6)
     pipeline = Pipeline(tiny_llama, prompts, Run(tmp_path / "run", create=True), quick(k=2, contrast="python"))
@@ -212,6 +215,7 @@ def test_summary_survives_a_validation_split_without_off_samples(tmp_path, capsy
     assert "Probe validation accuracy per layer" in out and "'off' class" not in out
 
 
+@pytest.mark.slow
 def test_the_tasks_asked_explicitly_are_answered_once_for_both_prompt_sets(embedded, tmp_path, monkeypatch):
     from steering.stages import evaluate  # the module, by its name
     pipeline = Pipeline(embedded, PromptSet.load().head(4), Run(tmp_path / "run", create=True), quick())
@@ -226,6 +230,7 @@ def test_the_tasks_asked_explicitly_are_answered_once_for_both_prompt_sets(embed
     assert texts["neutral"] == texts["heldout"] and len(texts["neutral"]) == 4
 
 
+@pytest.mark.slow
 def test_a_run_evaluates_each_compared_method_on_the_heldout_phrasings_and_how_each_yields(embedded, tmp_path):
     """Issue 30: a whole run ranks G-ACT against ACT and mean difference on the held-out phrasings
     and measures, per method, what steering does to the tasks asked in the other languages, plain

@@ -73,6 +73,7 @@ def test_tables_cover_every_stage(results):
     assert {"text_baseline", "text_steered", "language_steered"} <= set(example)
 
 
+@pytest.mark.slow
 def test_a_run_without_later_stages_gives_empty_tables(embedded, tmp_path):
     from steering.pipeline import Pipeline, PipelineSettings
     from steering.prompts import PromptSet
@@ -186,6 +187,7 @@ def test_alpha_limits_presets_and_diffs():
     assert "-b\n+c" in answer_diff("a\nb", "a\nc")
 
 
+@pytest.mark.slow
 def test_reopening_a_run_and_one_off_settings_write_nothing(results, embedded, tmp_path):
     """The Steer page reopens the run's pipeline on every rerun: that must not touch the run (its
     results cache key, and other sessions reading it). One-off settings change this session's

@@ -309,6 +309,7 @@ def test_norm_unit_scales_alpha_by_the_layers_residual_norm(embedded):
 
 # --- references and budget ----------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_reference_rows_use_the_same_seeds_and_budget_as_the_methods(embedded, tmp_path):
     prompts = PromptSet.load().head(6)
     settings = PipelineSettings(probe_epochs=60, sweep_alphas=(1.0, 4.0), sweep_margins=(1.0,), refine_steps=2,
@@ -384,6 +385,7 @@ def test_paired_interval_known_answers():
 
 # --- every target ---------------------------------------------------------------------------------
 
+@pytest.mark.slow
 @pytest.mark.parametrize("target,checker", [("java", "javac"), ("julia", None), ("python", "python")])
 def test_every_target_language_runs_with_its_references(embedded, tmp_path, target, checker):
     """Steering towards Java, Julia (parse only: no compiler here) and Python, references included."""
@@ -424,6 +426,7 @@ def test_gact_off_class_weights_the_zero_vector_or_only_gates():
         make("never")
 
 
+@pytest.mark.slow
 def test_overwriting_a_run_with_other_settings_counts_none_of_its_stages_as_done(embedded, tmp_path):
     """``run --out RUN --overwrite`` with other settings reruns every stage (it used to resume,
     because the stages matched the settings the run had stored)."""
