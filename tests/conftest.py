@@ -175,7 +175,7 @@ DASHBOARD_RUN = "dashboard"
 # What makes a test slow: a run the pipeline built (these fixtures), or a module that drives a
 # browser, llama.cpp, Ray or a real model. Tests that run a pipeline themselves say so with
 # ``@pytest.mark.slow``. ``python -m pytest -m "not slow"`` is the fast suite.
-SLOW_FIXTURES = {"dashboard_runs", "compare_runs", "wide_runs", "browser_runs"}
+SLOW_FIXTURES = {"dashboard_runs", "compare_runs", "wide_runs", "browser_runs", "embedded_pipeline"}
 SLOW_MODULES = {"test_browser", "test_llama_cpp", "test_real_models", "test_run_safety", "test_parallel",
                 "test_compare_runs"}
 

@@ -102,12 +102,14 @@ def report(embedded):
     return evaluate(embedded, samples=10, temperature=1.0)
 
 
+@pytest.mark.slow  # evaluates the embedded model on the whole prompt set
 def test_asked_for_a_language_it_answers_in_it(report):
     assert report["tasks"] == len(PromptSet.load())
     assert report["explicit"]["accuracy"] >= 0.90
     assert report["explicit"]["parse_rate"] >= 0.85
 
 
+@pytest.mark.slow  # evaluates the embedded model on the whole prompt set
 def test_neutral_prompts_show_the_designed_bias(report):
     bias = report["bias"]
     measured = bias["neutral"]
