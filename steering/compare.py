@@ -174,10 +174,13 @@ class Comparison:
                 row[f"{probe}: ≥ {PROBE_ACCURACY_GOAL:.0%} at every layer from"] = (
                     NOT_RUN if mine.empty else "never" if stays.empty else _at(stays.iloc[0]))
             mine = sweep[sweep["model"] == name]
+            steers = not mine.empty and mine["success"].max() > 0
             row["sweep: best single layer"] = NOT_RUN if mine.empty else \
-                _at(mine.loc[mine["success"].idxmax()]) + f", {mine['success'].max():.0%}"
-            chosen = mine[mine["chosen"]]
-            row["sweep: steered layers"] = NOT_RUN if mine.empty else ", ".join(_at(c) for _, c in chosen.iterrows())
+                _at(mine.loc[mine["success"].idxmax()]) + f", {mine['success'].max():.0%}" if steers else \
+                "none: 0% at every layer and alpha"
+            chosen = ", ".join(_at(c) for _, c in mine[mine["chosen"]].iterrows())
+            row["sweep: steered layers"] = NOT_RUN if mine.empty else chosen if steers else \
+                f"{chosen} (the tie rule's pick: no layer steers)"
             rows.append(row)
         return pd.DataFrame(rows)
 
