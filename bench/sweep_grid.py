@@ -1,6 +1,6 @@
 """The sweep's layer choice alone, for a run whose full sweep does not fit the machine's time.
 
-    python bench/sweep_grid.py RUN [--model MODEL] [--json FILE]
+    python bench/sweep_grid.py RUN [--model MODEL] [--alphas A [A ...]] [--json FILE]
 
 The sweep stage first reads every layer steered alone at every alpha (the grid: G-ACT's fenced
 tag after a forced fence) and picks the layers to steer from it; then its selection decodes
@@ -8,6 +8,8 @@ continuations to choose a margin and schedule per method, which on a 2-core CPU 
 1.5B model. This runs the first part exactly as the stage does (``stages.sweep.layer_grid``) and
 prints each layer's best single-layer success with its relative depth and the layers it picks.
 Nothing is written to the run: the Compare page shows a sweep only once the stage has run.
+``--alphas`` reads other alphas than the run's ``sweep_alphas`` (a question about the model, not
+the run's choice).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import argparse
 import json
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from anywhere, no install
@@ -37,11 +40,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("run", type=Path)
     parser.add_argument("--model", default=None, help="default: the run's own model")
+    parser.add_argument("--alphas", type=float, nargs="+", default=None, help="default: the run's sweep_alphas")
     parser.add_argument("--json", type=Path, default=None, help="also write the grid and the choice here")
     args = parser.parse_args()
     start = time.perf_counter()
     model = load_model(args.model or Run(args.run).settings.get("model_ref"))
     pipeline = Pipeline.reopen(args.run, model)
+    if args.alphas:
+        pipeline.context.settings = replace(pipeline.settings, sweep_alphas=tuple(args.alphas))
     cells = [0]
 
     def cell(n: int = 1) -> None:
@@ -50,7 +56,7 @@ def main() -> None:
 
     grid, _, _, (layers, alphas), combined = layer_grid(pipeline.context, pipeline.learned, cell)
     seconds = time.perf_counter() - start
-    n_layers, sweep_alphas = model.n_layers, pipeline.settings.sweep_alphas
+    n_layers, sweep_alphas = model.n_layers, pipeline.context.settings.sweep_alphas
     print(f"\n## {args.run.name}: {model.facts.name}, {n_layers} layers, target {pipeline.settings.target} "
           f"({seconds / 60:.1f} min on {cpu()})")
     print("| layer | depth | " + " | ".join(f"alpha {a:g}" for a in sweep_alphas) + " | best |")

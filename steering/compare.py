@@ -158,8 +158,8 @@ class Comparison:
 
     def transfer(self) -> pd.DataFrame:
         """What carries across models, one row each: the first layer (and depth) where each
-        probe reaches ``PROBE_ACCURACY_GOAL``, the best single layer in the sweep, and the
-        layers the sweep chose to steer."""
+        probe reaches ``PROBE_ACCURACY_GOAL``, the layer from which it stays there, the best
+        single layer in the sweep, and the layers the sweep chose to steer."""
         probes, sweep = self.probe_depth(), self.sweep_depth()
         rows = []
         for name, r in self._each():
@@ -169,11 +169,18 @@ class Comparison:
                 above = mine[mine["val"] >= PROBE_ACCURACY_GOAL]
                 row[f"{probe}: first layer ≥ {PROBE_ACCURACY_GOAL:.0%}"] = (
                     NOT_RUN if mine.empty else "never" if above.empty else _at(above.iloc[0]))
+                below = mine[mine["val"] < PROBE_ACCURACY_GOAL]  # validation sets are small: one layer can be luck
+                stays = mine if below.empty else mine[mine["layer"] > below["layer"].max()]
+                row[f"{probe}: ≥ {PROBE_ACCURACY_GOAL:.0%} at every layer from"] = (
+                    NOT_RUN if mine.empty else "never" if stays.empty else _at(stays.iloc[0]))
             mine = sweep[sweep["model"] == name]
+            steers = not mine.empty and mine["success"].max() > 0
             row["sweep: best single layer"] = NOT_RUN if mine.empty else \
-                _at(mine.loc[mine["success"].idxmax()]) + f", {mine['success'].max():.0%}"
-            chosen = mine[mine["chosen"]]
-            row["sweep: steered layers"] = NOT_RUN if mine.empty else ", ".join(_at(c) for _, c in chosen.iterrows())
+                _at(mine.loc[mine["success"].idxmax()]) + f", {mine['success'].max():.0%}" if steers else \
+                "none: 0% at every layer and alpha"
+            chosen = ", ".join(_at(c) for _, c in mine[mine["chosen"]].iterrows())
+            row["sweep: steered layers"] = NOT_RUN if mine.empty else chosen if steers else \
+                f"{chosen} (the tie rule's pick: no layer steers)"
             rows.append(row)
         return pd.DataFrame(rows)
 

@@ -37,7 +37,14 @@ def test_every_model_is_placed_by_relative_depth(comparison):
     transfer = comparison.transfer()
     assert list(transfer["layers"]) == [8, 4, 6]
     first = transfer.filter(like="G-ACT: first layer").iloc[:, 0]
-    assert all(cell == "never" or cell.startswith("L") for cell in first)
+    stays = transfer.filter(like="G-ACT: ≥ 90% at every layer from").iloc[:, 0]
+    for label, a, b in zip(transfer["model"], first, stays):
+        assert a == b == "never" or a.startswith("L") and b.startswith("L")
+        if b != "never":  # from there on, every layer reads the decision at 90% or more
+            probes = comparison.probe_depth()
+            mine = probes[(probes["model"] == label) & (probes["probe"] == "G-ACT")]
+            assert (mine[mine["layer"] >= int(b[1:].split()[0])]["val"] >= 0.9).all()
+            assert int(a[1:].split()[0]) <= int(b[1:].split()[0])
 
 
 def test_each_method_is_judged_against_its_own_models_references(comparison):
