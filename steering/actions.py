@@ -11,7 +11,7 @@ from pathlib import Path
 
 from .evaluation import evaluate_steering, side_by_side
 from .generation import GenerationConfig, generate
-from .methods import METHODS, method as get_method
+from .methods import METHODS, method as get_method, residual_vectors
 from .schema import CONDITION
 from .settings import PipelineSettings
 from .stages import Learned
@@ -96,12 +96,11 @@ class RunSteering:
         """``alpha``'s size in the layer's own terms: the added vector's norm over the neutral
         prompts' mean residual norm at ``layer`` (for G-ACT, its cluster vectors' mean norm); None
         for methods that do not add a residual vector."""
-        steers_as = get_method(method).steers_as
-        if steers_as not in ("mean_diff", "gact"):
+        vectors = residual_vectors(method, self.learned)
+        if vectors is None:
             return None
         if self.settings.alpha_unit == "norm":
             return abs(alpha)
-        vectors = self.learned.mean_vectors() if steers_as == "mean_diff" else self.learned.cluster_vectors()
         return abs(alpha) * float(vectors[layer].float().norm(dim=-1).mean() / self._residual_norms[layer].clamp_min(1e-8))
 
     def has_condition(self) -> bool:

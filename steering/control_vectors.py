@@ -33,6 +33,7 @@ from .files import atomic_write_bytes
 from .gguf_layout import GGUFLayoutError, check_layout
 from .hooks import thread_hooks
 from .limits import LimitError, check as check_limit
+from .methods import export_note
 from .storage import StorageError
 
 ARCH = "controlvector"
@@ -48,11 +49,6 @@ _PLACES = {
     "hook_attn_out": (0, "added after the block's MLP instead of before it"),
     "attn.hook_out": (0, "added after the block's MLP instead of before it"),
     "attn.hook_z": (0, "added after the block's MLP instead of before it"),
-}
-_APPROXIMATE = {  # the steerer's method -> why its nearest constant vector is not the steering
-    "gact": "G-ACT's probe-weighted mixture of cluster vectors, which changes with each activation, as its mean",
-    "act": "ACT's per-head additions, gated by each head's probe, as their mean through the output projection",
-    "neuron": "the neuron's scaled activation, which changes with each token, as its mean through the down projection",
 }
 
 
@@ -294,8 +290,9 @@ def control_vector(steerer, model, prompts: list[str], provenance: dict | None =
             if note:
                 moved.setdefault(note, []).append(name)
     notes = [f"{', '.join(names)}: {note}" for note, names in moved.items()]
-    if spec.method in _APPROXIMATE:
-        notes.insert(0, f"{_APPROXIMATE[spec.method]}, over the last position of {len(prompts)} neutral prompts")
+    approximate = export_note(spec.method)
+    if approximate:
+        notes.insert(0, f"{approximate}, over the last position of {len(prompts)} neutral prompts")
     method = p.get("method", spec.method)
     metadata = {
         "general.name": f"steerscope {method} towards {p.get('target', 'its target')}",

@@ -47,6 +47,10 @@ class Method:
     variants: Callable | None = None
     scale: str = "alpha multiplies the layer's steering vector: 1 adds it once"
     steerer_type: type | None = None  # the ``Steerer`` class its specs steer with (a variant: its ``steers_as``'s)
+    # Why a llama.cpp control vector (a constant per block) only approximates its steering; None:
+    # exact. A method that does not say is taken as approximate.
+    export_note: str | None = "its additions, which change with each activation, as their mean"
+    residual_vectors: Callable | None = None  # (learned) -> [layers, ..., d_model]: what alpha scales, if a residual vector
 
     def __post_init__(self):
         object.__setattr__(self, "steers_as", self.steers_as or self.name)
@@ -147,6 +151,17 @@ def label(name: str) -> str:
 def alpha_limits() -> dict[str, float]:
     """Each registered method's alpha limit (``docs/limits.md`` lists them)."""
     return {name: m.alpha_limit for name, m in METHODS.items()}
+
+
+def residual_vectors(name: str, learned):
+    """What method ``name``'s alpha multiplies in the residual stream, or None (a per-head or per-neuron method)."""
+    vectors = METHODS[method(name).steers_as].residual_vectors
+    return None if vectors is None else vectors(learned)
+
+
+def export_note(name: str) -> str | None:
+    """Why a spec of method ``name`` exports to llama.cpp only approximately (None: exactly)."""
+    return METHODS[method(name).steers_as].export_note
 
 
 def steerer_class(name: str) -> type[Steerer]:
@@ -270,22 +285,29 @@ def _fixed(*stages):
 register(Method("mean_diff", "mean difference",
                 lambda learned, spec, s, model: MeanDiffSteerer(spec, learned.mean_vectors(), **residual_extras(learned, spec, s)),
                 stages=_fixed(*G_ACT_STAGES), needs=_fixed("extract"), selection="mean_diff", steerer_type=MeanDiffSteerer,
+                export_note=None, residual_vectors=lambda learned: learned.mean_vectors(),
                 scale="alpha multiplies the layer's mean difference vector (target-language prompt minus neutral "
                       "prompt): 1 adds it once"))
 register(Method("act", "ACT (per-head, adaptive)", _act, stages=_fixed("extract", "act"), needs=_fixed("act"),
-                alpha_limit=40.0, own_choice=_act_choice, steerer_type=ActSteerer,  # ACT's alpha multiplies a head's projected std (paper: 12-15)
+                alpha_limit=40.0, own_choice=_act_choice, steerer_type=ActSteerer,
+                export_note="ACT's per-head additions, gated by each head's probe, as their mean through the output "
+                            "projection",  # ACT's alpha multiplies a head's projected std (paper: 12-15)
                 start_alpha=lambda settings, results: max(results.act_choice.values(), default=0.5),
                 preset=lambda results: ("ACT's heads", results.act_choice), selection="act",
                 scale="alpha is in units of each kept head's activation spread (standard deviation) along its "
                       "direction; the paper uses 12-15"))
 register(Method("gact", "G-ACT", _gact(refined=True), stages=_fixed(*G_ACT_STAGES, "refine"), needs=_fixed("probe"),
-                selection="gact_unrefined", steerer_type=GactSteerer,
+                selection="gact_unrefined", steerer_type=GactSteerer, residual_vectors=lambda learned: learned.cluster_vectors(),
+                export_note="G-ACT's probe-weighted mixture of cluster vectors, which changes with each activation, as "
+                            "its mean",
                 scale="alpha multiplies the probe-weighted mix of the layer's cluster vectors: 1 adds it once"))
 register(Method("gact_unrefined", "G-ACT before refinement", _gact(refined=False), stages=_fixed(*G_ACT_STAGES),
                 steers_as="gact", selection="gact_unrefined", variants=_off_classes))
 register(Method("gact_online", "G-ACT refined online", _gact(refined=True), stages=_fixed(*G_ACT_STAGES, "refine"),
                 steers_as="gact", answers=_online_answers, selection="gact_unrefined"))
 register(Method("neuron", "neuron", _neurons, alpha_limit=100.0, steerer_type=NeuronSteerer,  # alpha: the neuron's factor
+                export_note="the neuron's scaled activation, which changes with each token, as its mean through the down "
+                            "projection",
                 stages=lambda s: (*G_ACT_STAGES, "act") if s.neuron_scoring == "activation" else G_ACT_STAGES,
                 needs=lambda s: ("act",) if s.neuron_scoring == "activation" else (),
                 factor=lambda settings: settings.neuron_factor, scale="the factor the neuron's activation is multiplied by",

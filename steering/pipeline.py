@@ -18,7 +18,7 @@ import time
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 
-from .methods import method as get_method
+from .methods import DEFAULT_METHOD, method as get_method
 from .models import instruction_difference
 from .progress import heartbeat
 from .prompts import PromptSet
@@ -170,7 +170,8 @@ class Pipeline:
         of ``compare_methods`` that the run could fit on the held-out phrasings where the run has
         them (else on ``eval_sets``)."""
         others = "heldout" if "heldout" in self.settings.eval_sets else None
-        return [("gact", None), *[(m, others) for m in self.settings.compare_methods if m != "gact" and self._ready(m)]]
+        return [(DEFAULT_METHOD, None), *[(m, others) for m in self.settings.compare_methods
+                                          if m != DEFAULT_METHOD and self._ready(m)]]
 
     def _ready(self, method: str) -> bool:
         """Whether the run learned what ``method`` steers with (a method a stage could not fit,
@@ -239,7 +240,7 @@ class Pipeline:
                 for method, prompt_set in self.evaluations():
                     if not self._eval_stages(method, prompt_set) <= done:
                         out = self.run_stage("eval", method, prompt_set)
-                        result = out if method == "gact" else result
+                        result = out if method == DEFAULT_METHOD else result
         return result
 
     def writing(self):

@@ -22,6 +22,7 @@ from .generation import GenerationConfig, generate
 from .hooks import thread_hooks
 from .languages import check_language
 from .prefix import PromptPrefix
+from .steer import GactSteerer
 
 # What a target-language answer opens with after its fence line: the corpus's typical first line.
 TYPICAL_OPENING = {"python": "def", "cpp": "#include", "java": "public class", "julia": "function"}
@@ -72,7 +73,7 @@ def refine_steering(steerer, prefix: PromptPrefix, target: str, steps: int = 30,
     vectors' size). ``steps`` counts optimiser steps (batch mode) or passes over the prompts
     (``online``: one prompt per step, in order).
     """
-    if steerer.spec.method != "gact":
+    if not isinstance(steerer, GactSteerer):
         raise ValueError(f"only G-ACT is refined, not {steerer.spec.method!r}")
     probe = steerer.probe
     coef0, intercept0 = steerer.probe_params or (probe.coef_, probe.intercept_)

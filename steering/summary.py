@@ -131,12 +131,13 @@ def _evaluation(results: RunResults, prompt_set: str) -> None:
     if len(families.columns) > 2:
         table(f"{EVAL_MEASURES[quality]} per task family ({SET_WORDS[prompt_set]})", ["family", *families.columns],
               [[f, int(row.iloc[0]), *row.iloc[1:]] for f, row in families.iterrows()])
-    for other in [m for m in results.evaluated_methods(prompt_set) if m != "gact"]:
+    first = DEFAULT_METHOD
+    for other in [m for m in results.evaluated_methods(prompt_set) if m != first]:
         against = results.comparison_table(prompt_set, other, "difference", ("fenced_target", quality))
-        if "gact" in against.index:
-            table(f"G-ACT minus {label(other)}, paired ({SET_WORDS[prompt_set]}); * the interval excludes 0",
+        if first in against.index:
+            table(f"{label(first)} minus {label(other)}, paired ({SET_WORDS[prompt_set]}); * the interval excludes 0",
                   ["", *[EVAL_MEASURES[k] for k in against.columns]],
-                  [["G-ACT", *[format_interval(c) + ("*" if c[3] else "") for c in against.loc["gact"]]]])
+                  [[label(first), *[format_interval(c) + ("*" if c[3] else "") for c in against.loc[first]]]])
 
 
 def definitions() -> None:
