@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from .act import ActSteerer
+from .schema import ACT
 from .steer import OFF_CLASS, GactSteerer, MeanDiffSteerer, NeuronSteerer, Steerer, SteeringSpec
 
 G_ACT_STAGES = ("extract", "cluster", "probe", "sweep")  # what a spec chosen by the sweep needs
@@ -51,6 +52,7 @@ class Method:
     # exact. A method that does not say is taken as approximate.
     export_note: str | None = "its additions, which change with each activation, as their mean"
     residual_vectors: Callable | None = None  # (learned) -> [layers, ..., d_model]: what alpha scales, if a residual vector
+    fitted: Callable = lambda learned: True  # whether the run learned the state of its own it steers with
 
     def __post_init__(self):
         object.__setattr__(self, "steers_as", self.steers_as or self.name)
@@ -258,8 +260,6 @@ def _neurons(learned, spec, settings, model):
     from .neurons import active_neurons, attribute_neurons
 
     if settings.neuron_scoring == "activation":
-        from .schema import ACT
-
         tensors = learned.tensors(ACT)
         if "mlp_good_mean" not in tensors:
             raise ValueError("no neuron activations in this run: run the 'act' stage with neuron_scoring 'activation'")
@@ -289,7 +289,7 @@ register(Method("mean_diff", "mean difference",
                 scale="alpha multiplies the layer's mean difference vector (target-language prompt minus neutral "
                       "prompt): 1 adds it once"))
 register(Method("act", "ACT (per-head, adaptive)", _act, stages=_fixed("extract", "act"), needs=_fixed("act"),
-                alpha_limit=40.0, own_choice=_act_choice, steerer_type=ActSteerer,
+                alpha_limit=40.0, own_choice=_act_choice, steerer_type=ActSteerer, fitted=lambda learned: learned.has(ACT),
                 export_note="ACT's per-head additions, gated by each head's probe, as their mean through the output "
                             "projection",  # ACT's alpha multiplies a head's projected std (paper: 12-15)
                 start_alpha=lambda settings, results: max(results.act_choice.values(), default=0.5),

@@ -3,14 +3,14 @@
 import streamlit as st
 
 from views.common import own_run_state, require_run
-from steering.methods import METHODS
+from steering.methods import DEFAULT_METHOD, METHODS
 from steering.report import build_report
 
 own_run_state("report")  # the report of the open run; reset when another run is opened
 st.title("Report")
 results = require_run()
 name = results.run.dir.name
-methods = results.evaluated_methods() or results.evaluated_methods("heldout") or ["gact"]
+methods = results.evaluated_methods() or results.evaluated_methods("heldout") or [DEFAULT_METHOD]
 c1, c2 = st.columns(2)
 method = c1.selectbox("Examples from the evaluation of", methods, format_func=lambda m: METHODS[m].label)
 layer = c2.slider("Projection layer", 0, max(results.n_layers - 1, 0), results.n_layers // 2)

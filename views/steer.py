@@ -11,7 +11,7 @@ from steering import figures
 from steering.address import parse_steer_address
 from steering.generation import GenerationConfig
 from steering.limits import LIMITS
-from steering.methods import METHODS, run_presets
+from steering.methods import DEFAULT_METHOD, METHODS, run_presets
 from steering.progress import heartbeat, progress_text
 from steering.results import answer_diff, format_interval
 from steering.schema import EVAL_MEASURES, MEASURE_DEFINITIONS
@@ -35,13 +35,13 @@ available = steering.available(results.has)
 
 
 def alpha_key(layer: int) -> str:
-    return f"alpha_{st.session_state.get('method', 'gact')}_{layer}"
+    return f"alpha_{st.session_state.get('method', DEFAULT_METHOD)}_{layer}"
 
 
 def saved_alphas() -> dict:
     """Each method's alphas by layer, kept apart from the sliders (Streamlit forgets a widget's
     value once it is not drawn, so switching method and back used to reset them)."""
-    return st.session_state.setdefault("saved_alphas", {}).setdefault(st.session_state.get("method", "gact"), {})
+    return st.session_state.setdefault("saved_alphas", {}).setdefault(st.session_state.get("method", DEFAULT_METHOD), {})
 
 
 def save_alpha(layer: int) -> None:
@@ -50,7 +50,7 @@ def save_alpha(layer: int) -> None:
 
 def apply(setting: dict[int, float]) -> None:
     """Set the layer strip and alphas (a callback: it runs before the widgets are drawn)."""
-    entry = METHODS[st.session_state.get("method", "gact")]
+    entry = METHODS[st.session_state.get("method", DEFAULT_METHOD)]
     on = []
     for layer in sorted(setting):
         alpha = setting[layer] if entry.factor is None else entry.factor(steering.settings)
@@ -65,7 +65,7 @@ def apply(setting: dict[int, float]) -> None:
 
 def presets() -> dict[str, dict[int, float]]:
     """The current method as the run's evaluation steered it (its figures are the report's), then the rest."""
-    evaluated = steering.evaluated(st.session_state.get("method", "gact"))
+    evaluated = steering.evaluated(st.session_state.get("method", DEFAULT_METHOD))
     return {**({"as the run evaluated it": evaluated} if evaluated else {}), **run_presets(results)}
 
 
@@ -90,7 +90,7 @@ def restore_from_address() -> bool:
         return False
     st.session_state.address_read = True  # from now on the address follows the page, not the other way
     asked = parse_steer_address(st.query_params.to_dict(), n_layers, available, results.prompts.ids,
-                                st.session_state.get("method", "gact"))
+                                st.session_state.get("method", DEFAULT_METHOD))
     if asked.problems:
         st.session_state.steer_error = "The address's " + "; ".join(asked.problems)
     for key, value in (("method", asked.method), ("task", asked.task), ("seed", asked.seed)):
@@ -107,7 +107,7 @@ def keep_in_address() -> None:
                            task=task_id, seed=str(int(seed)))
 
 
-st.session_state.setdefault("method", "gact" if "gact" in available else available[0])
+st.session_state.setdefault("method", DEFAULT_METHOD if DEFAULT_METHOD in available else available[0])
 if not restore_from_address() and "layers_on" not in st.session_state:  # a new session starts as the run was judged
     apply(next(iter(presets().values())))
 

@@ -38,7 +38,7 @@ from ..generation import REPEAT_ROWS, GenerationConfig, generate, generate_each
 from ..languages import FENCE_ALIASES
 from ..methods import METHODS
 from ..prefix import PromptPrefix
-from ..schema import ACT, ACTIVATIONS, BASE_ALPHA, CHOSEN_ALPHA, CHOSEN_SCHEDULE, CLUSTERS, causal_metric
+from ..schema import ACTIVATIONS, BASE_ALPHA, CHOSEN_ALPHA, CHOSEN_SCHEDULE, CLUSTERS, causal_metric
 from ..steer import GactSteerer, SteeringSpec
 from .base import Context, Learned, StageResult
 
@@ -128,9 +128,9 @@ def layer_grid(ctx: Context, learned: Learned, cell=lambda n=1: None):
 
 
 def _selecting(learned: Learned) -> list[str]:
-    """The methods whose margin and schedule the selection chooses (ACT only when fitted)."""
+    """The methods whose margin and schedule the selection chooses (those the run has fitted: ACT may not be)."""
     names = dict.fromkeys(m.selection for m in METHODS.values() if m.selection)
-    return [n for n in names if n != "act" or learned.has(ACT)]
+    return [n for n in names if METHODS[n].fitted(learned)]
 
 
 def _reading(ctx: Context, advance) -> dict:
