@@ -599,7 +599,8 @@ def test_compare_page_draws_three_models_and_refuses_a_mismatch(compare_runs, mo
     titles = plotly_titles(app)
     assert any(t.startswith("G-ACT: validation accuracy by depth") for t in titles)
     assert any(t.startswith("The sweep: each layer steered alone") for t in titles)
-    assert len(app.table) == 1 and "steerscope-demo" in str(app.table[0].value.columns)
+    groups = [d.value.columns for d in app.dataframe if d.value.columns.nlevels == 2]  # the evaluation: a group per model
+    assert len(groups) == 1 and {"steerscope-demo", "model-4", "model-6"} <= set(groups[0].get_level_values(0))
     assert len(app.code) >= 2 * len(COMPARED_RUNS)  # every model's baseline and steered answer
 
     mismatch = tmp_path / "runs"
