@@ -1,6 +1,6 @@
 """Real-model paths: GGUF loading (a tiny GGUF the tests write, and its failures), the fast path
 against TransformerLens's own bridge on the embedded model and random-init Qwen2 and Gemma 3,
-prompt prefixes, stop rules, threads, and a smoke test on the real Qwen2.5-Coder GGUF when it has
+prompt prefixes, stop rules, and a smoke test on the real Qwen2.5-Coder GGUF when it has
 been fetched."""
 
 from __future__ import annotations
@@ -19,7 +19,6 @@ from steering.generation import GenerationConfig, encode_prompts, generate
 from steering.hooks import thread_hooks
 from steering.models import HOOK_POINTS, ModelLoadError, load_model
 from steering.prefix import PromptPrefix, tag_success, tag_tokens
-from steering.threads import configure_threads
 
 REAL_MODEL = Path(os.environ.get("STEERSCOPE_REAL_MODEL",
                                  Path.home() / ".cache" / "steerscope" / "models" / "qwen2.5-coder-0.5b-instruct.gguf"))
@@ -254,37 +253,6 @@ def test_tag_success_reads_the_language_after_a_forced_fence(embedded):
     assert tag_success([PromptPrefix(embedded, cpp)], "cpp") == 1.0
     assert tag_success([PromptPrefix(embedded, cpp)], "python") == 0.0
     assert tag_tokens(embedded.tokenizer, "cpp") and tag_tokens(embedded.tokenizer, "cpp") != tag_tokens(embedded.tokenizer, "java")
-
-
-def test_free_cores_count_other_processes_not_this_one(monkeypatch):
-    from steering import threads
-
-    class Me:
-        def __init__(self, own):
-            self.own = own
-
-        def cpu_percent(self, interval=None):
-            return self.own
-
-    monkeypatch.setattr(threads.psutil, "cpu_count", lambda: 2)
-    monkeypatch.setattr(threads.psutil, "cpu_percent", lambda interval=None: 50.0)  # one core of two busy
-    monkeypatch.setattr(threads.psutil, "Process", lambda: Me(0.0))
-    assert threads.free_cores() == 1  # another process keeps a core busy
-    monkeypatch.setattr(threads.psutil, "Process", lambda: Me(100.0))
-    assert threads.free_cores() == 2  # the busy one is this process itself
-    monkeypatch.setattr(threads.psutil, "cpu_percent", lambda interval=None: 100.0)
-    monkeypatch.setattr(threads.psutil, "Process", lambda: Me(0.0))
-    assert threads.free_cores() == 1  # never fewer than one
-
-
-def test_threads_follow_the_setting(monkeypatch):
-    monkeypatch.setenv("STEERSCOPE_THREADS", "1")
-    assert configure_threads() == 1 and torch.get_num_threads() == 1
-    monkeypatch.setenv("STEERSCOPE_THREADS", "many")
-    with pytest.raises(ValueError, match="STEERSCOPE_THREADS must be a positive integer"):
-        configure_threads()
-    monkeypatch.delenv("STEERSCOPE_THREADS")
-    assert 1 <= configure_threads() <= (os.cpu_count() or 1)
 
 
 # --- the real model -----------------------------------------------------------------------------
