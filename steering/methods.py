@@ -10,7 +10,6 @@ import math
 from dataclasses import dataclass
 from typing import Callable
 
-from .act import ActSteerer
 from .schema import ACT
 from .steer import OFF_CLASS, GactSteerer, MeanDiffSteerer, NeuronSteerer, Steerer, SteeringSpec
 
@@ -47,7 +46,9 @@ class Method:
     selection: str | None = None
     variants: Callable | None = None
     scale: str = "alpha multiplies the layer's steering vector: 1 adds it once"
-    steerer_type: type | None = None  # the ``Steerer`` class its specs steer with (a variant: its ``steers_as``'s)
+    # The ``Steerer`` class its specs steer with (a variant: its ``steers_as``'s), or a function that
+    # imports and returns it on use (ACT's brings scikit-learn, which start-up need not pay for).
+    steerer_type: type | Callable | None = None
     # Why a llama.cpp control vector (a constant per block) only approximates its steering; None:
     # exact. A method that does not say is taken as approximate.
     export_note: str | None = "its additions, which change with each activation, as their mean"
@@ -170,7 +171,8 @@ def steerer_class(name: str) -> type[Steerer]:
     """The ``Steerer`` class that steers a spec of method ``name`` (the one check of a spec's method)."""
     if name not in steering_methods():
         raise ValueError(f"unknown steering method {name!r}; expected one of {', '.join(steering_methods())}")
-    return METHODS[name].steerer_type
+    found = METHODS[name].steerer_type
+    return found if isinstance(found, type) else found()
 
 
 def steering_methods() -> list[str]:
@@ -247,8 +249,14 @@ def _online_answers(steerer, model, prompts, settings, config, advance):
                           offsets=s.refine_offsets)
 
 
+def _act_steerer():
+    from .act import ActSteerer  # on use: act brings scikit-learn (not for the CLI's or a page's start-up)
+
+    return ActSteerer
+
+
 def _act(learned, spec, settings, model):
-    return ActSteerer(spec, learned.act(), beta=settings.act_beta)
+    return _act_steerer()(spec, learned.act(), beta=settings.act_beta)
 
 
 def _act_choice(learned, settings):
@@ -289,7 +297,7 @@ register(Method("mean_diff", "mean difference",
                 scale="alpha multiplies the layer's mean difference vector (target-language prompt minus neutral "
                       "prompt): 1 adds it once"))
 register(Method("act", "ACT (per-head, adaptive)", _act, stages=_fixed("extract", "act"), needs=_fixed("act"),
-                alpha_limit=40.0, own_choice=_act_choice, steerer_type=ActSteerer, fitted=lambda learned: learned.has(ACT),
+                alpha_limit=40.0, own_choice=_act_choice, steerer_type=_act_steerer, fitted=lambda learned: learned.has(ACT),
                 export_note="ACT's per-head additions, gated by each head's probe, as their mean through the output "
                             "projection",  # ACT's alpha multiplies a head's projected std (paper: 12-15)
                 start_alpha=lambda settings, results: max(results.act_choice.values(), default=0.5),
