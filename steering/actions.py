@@ -14,7 +14,7 @@ from .generation import GenerationConfig, generate
 from .methods import METHODS, method as get_method, residual_vectors
 from .schema import CONDITION
 from .settings import PipelineSettings
-from .stages import Learned
+from .stages.base import Learned
 from .storage import Run
 
 

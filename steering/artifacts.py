@@ -128,7 +128,8 @@ def fit(model, prompts, method: str = "gact", settings=None, progress=None) -> S
     as values, with ``PipelineSettings`` (defaults when None); nothing is written but the
     activation cache."""
     from .settings import PipelineSettings
-    from .stages import Context, Learned, stage as get_stage
+    from .stages import stage as get_stage
+    from .stages.base import Context, Learned
 
     settings = settings or PipelineSettings()
     settings.validate(model, prompts)

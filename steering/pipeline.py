@@ -24,10 +24,10 @@ from .progress import heartbeat
 from .prompts import PromptSet
 from .schema import CONDITION, eval_stage, explicit_stage, notes_stage
 from .settings import PipelineSettings
-from .stages import STAGES, Context, Learned, StageResult, later_stages, stage as get_stage
+from .stages import STAGES, later_stages, stage as get_stage
+from .stages.base import Context, Learned, Progress, StageResult
 from .stages.evaluate import explicit
 from .stages.probe import probe_data
-from .stages.base import Progress
 from .steer import SteeringSpec
 from .storage import Run, StorageError, record_inputs
 from .threads import configure_threads
