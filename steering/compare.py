@@ -25,7 +25,7 @@ from .schema import EVAL_MEASURES, PROMPT_SETS, REFERENCES as REFERENCE_LABELS, 
 from .settings import PipelineSettings, compared_settings
 
 PROBE_ACCURACY_GOAL = 0.9  # "where the decision forms": the first depth whose probe reads it this well
-DEPTH_PROBES = {"gact": PROBES["gact"], "act": REFERENCES["act"]}  # the two probes compared by depth
+DEPTH_PROBES = (PROBES["gact"], REFERENCES["act"])  # the two probes compared by depth (their labels)
 ANSWER_CONDITIONS = ("baseline", "asked", "steered")  # one task's answers, per model
 NOT_RUN = "not run"
 
@@ -121,7 +121,7 @@ class Comparison:
         rows = []
         for name, r in self._each():
             accuracy = r.probe_accuracy()
-            for key, probe in DEPTH_PROBES.items():
+            for probe in DEPTH_PROBES:
                 for row in accuracy[accuracy["probe"] == probe].to_dict("records"):
                     rows.append({"model": name, "probe": probe, "layer": int(row["layer"]),
                                  "depth": depth(int(row["layer"]), r.n_layers),
@@ -147,7 +147,7 @@ class Comparison:
         for name, r in self._each():
             for layer in range(r.n_layers):
                 row = {"model": name, "layer": layer, "depth": f"{depth(layer, r.n_layers):.2f}"}
-                for probe in DEPTH_PROBES.values():
+                for probe in DEPTH_PROBES:
                     cell = probes[(probes["model"] == name) & (probes["probe"] == probe) & (probes["layer"] == layer)]
                     row[probe] = "" if cell.empty else format_interval(tuple(cell.iloc[0][["val", "low", "high"]]))
                 cell = sweep[(sweep["model"] == name) & (sweep["layer"] == layer)]
@@ -164,7 +164,7 @@ class Comparison:
         rows = []
         for name, r in self._each():
             row = {"model": name, "layers": r.n_layers}
-            for key, probe in DEPTH_PROBES.items():
+            for probe in DEPTH_PROBES:
                 mine = probes[(probes["model"] == name) & (probes["probe"] == probe)].sort_values("layer")
                 above = mine[mine["val"] >= PROBE_ACCURACY_GOAL]
                 row[f"{probe}: first layer ≥ {PROBE_ACCURACY_GOAL:.0%}"] = (
@@ -218,7 +218,7 @@ class Comparison:
                 format_interval(ratios.at[row, quality], percent=False) if row in ratios.index else
                 ("1" if row == REFERENCE_LABELS["asked"] and not table.empty else "" if row in table.index else NOT_RUN)
                 for row in rows]
-        out = pd.DataFrame(columns, index=[method_label(row) if row in self.methods(prompt_set) else row for row in rows])
+        out = pd.DataFrame(columns, index=[method_label(row) for row in rows])  # the baseline and references as they are
         out.columns = pd.MultiIndex.from_tuples(out.columns, names=["model", "measure"])
         return out
 

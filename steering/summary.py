@@ -178,9 +178,9 @@ def print_comparison(comparison, prompt_set: str | None = None, method: str = DE
           comparison.transfer().set_index("model"))
     sets = comparison.prompt_sets()
     for which in [prompt_set] if prompt_set else sets:
-        evaluation = comparison.evaluation(which)
+        evaluation, budgets = comparison.evaluation(which), comparison.budgets(which)
         for model in evaluation.columns.get_level_values("model").unique():
-            budget = comparison.budgets(which)[model]
+            budget = budgets[model]
             words = f"budget {budget['tokens']} tokens" if budget else NOT_RUN
             frame(f"{model} on the {SET_WORDS[which]} ({words}; 95% intervals over tasks)", evaluation[model])
     if not sets:
