@@ -62,6 +62,16 @@ def _style(fig: go.Figure, title: str, x: str, y: str, layer_axis: str | None = 
     return fig
 
 
+def _band(fig: go.Figure, rows: pd.DataFrame, x: str, color: str, group: str, opacity: float = 0.15) -> None:
+    """The 95% interval of ``rows`` (columns ``low``, ``high``; rows without one left out) as a
+    shaded band over ``x``, in its line's legend group."""
+    band = rows.dropna(subset=["low", "high"]) if {"low", "high"} <= set(rows) else rows.iloc[:0]
+    if len(band):
+        fig.add_scatter(x=[*band[x], *band[x][::-1]], y=[*band["high"], *band["low"][::-1]], fill="toself",
+                        fillcolor=color, opacity=opacity, line_width=0, hoverinfo="skip", showlegend=False,
+                        legendgroup=group)
+
+
 def _percent_axis(fig: go.Figure, axis: str = "y") -> None:
     fig.update_layout({f"{axis}axis": dict(tickformat=".0%", range=[0, 1.02])})
 
@@ -114,11 +124,7 @@ def probe_accuracy_lines(accuracy: pd.DataFrame, title: str = "Probe validation 
     for probe in order:
         rows = accuracy[accuracy["probe"] == probe]
         color = PROBE_COLORS.get(probe, "#7f7f7f")
-        band = rows.dropna(subset=["low", "high"]) if {"low", "high"} <= set(rows) else rows.iloc[:0]
-        if len(band):
-            fig.add_scatter(x=[*band["layer"], *band["layer"][::-1]], y=[*band["high"], *band["low"][::-1]], fill="toself",
-                            fillcolor=color, opacity=0.15, line_width=0, hoverinfo="skip", showlegend=False,
-                            legendgroup=probe)
+        _band(fig, rows, "layer", color, probe)
         reference = probe in ("majority class", "shuffled labels")
         refined = probe == "G-ACT refined"
         fig.add_scatter(x=rows["layer"], y=rows["val"], mode="lines" if reference else "lines+markers", name=probe,
@@ -304,6 +310,18 @@ def bias_by_model(bias: pd.DataFrame, title: str = "Language of the answers to n
     return _style(fig, title, "language", "share of answers", height=420)
 
 
+def comparison_depth_figures(probes: pd.DataFrame, sweep: pd.DataFrame) -> list[go.Figure]:
+    """A comparison's figures by relative depth (``compare.Comparison.probe_depth`` and
+    ``sweep_depth``): one per probe, then the sweep's (when any run has one) with its steered
+    layers starred. The Compare page and the comparison report draw these."""
+    figs = [depth_lines(probes[probes["probe"] == probe], "val", f"{probe}: validation accuracy by depth",
+                        "validation accuracy") for probe in probes["probe"].unique()]
+    if not sweep.empty:
+        figs.append(depth_lines(sweep, "success", "The sweep: each layer steered alone (stars: the layers it steers)",
+                                "best tag success", marked="chosen"))
+    return figs
+
+
 def depth_lines(table: pd.DataFrame, value: str, title: str, y_title: str, marked: str | None = None) -> go.Figure:
     """One line per model over relative depth (``table``: model, layer, depth, ``value``, and
     optionally ``low``/``high`` for a 95% band and a boolean column ``marked`` drawn as stars)."""
@@ -311,11 +329,7 @@ def depth_lines(table: pd.DataFrame, value: str, title: str, y_title: str, marke
     colors = _model_colors(table["model"])
     for model, rows in table.groupby("model", sort=False):
         color = colors[model]
-        band = rows.dropna(subset=["low", "high"]) if {"low", "high"} <= set(rows) else rows.iloc[:0]
-        if len(band):
-            fig.add_scatter(x=[*band["depth"], *band["depth"][::-1]], y=[*band["high"], *band["low"][::-1]],
-                            fill="toself", fillcolor=color, opacity=0.12, line_width=0, hoverinfo="skip",
-                            showlegend=False, legendgroup=model)
+        _band(fig, rows, "depth", color, model, opacity=0.12)
         fig.add_scatter(x=rows["depth"], y=rows[value], mode="lines+markers", name=model, legendgroup=model,
                         line=dict(color=color, width=2), marker=dict(size=6), customdata=rows[["layer"]].to_numpy(),
                         hovertemplate=f"{model}, layer %{{customdata[0]}} (depth %{{x:.2f}})<br>%{{y:.1%}}<extra></extra>")

@@ -8,7 +8,7 @@ from datetime import datetime, timezone
 from . import figures
 from .schema import EVAL_MEASURES, MEASURE_DEFINITIONS, eval_stage
 from .results import RunResults, probe_comparison_table, yielding_table
-from .compare import NOT_RUN, Comparison
+from .compare import NOT_RUN, PROBE_ACCURACY_GOAL, Comparison
 from .methods import DEFAULT_METHOD
 
 STYLE = """
@@ -101,32 +101,25 @@ def build_report(results: RunResults, method: str = "gact", layer: int | None = 
              "d_model": model.get("d_model"), "prompt set": f"{prompt_set.get('name')} ({prompt_set.get('tasks')} tasks)",
              "target language": figures.language_name(results.target), "steered layers": chosen.get("layers", "—"),
              "alphas": chosen.get("alphas", "—")}
-    stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    return (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>Steerscope report: {html.escape(str(model.get('name')))}</title>"
-            f"<style>{STYLE}</style></head><body><h1>Steerscope report</h1>"
-            f"<p class='muted'>run {html.escape(results.run.dir.name)} · {stamp}</p>{_facts_table(facts)}"
-            + "".join(parts) + "</body></html>")
+    return _page(f"Steerscope report: {model.get('name')}", "Steerscope report", f"run {results.run.dir.name}",
+                 _facts_table(facts) + "".join(parts))
 
 
-def _page(title: str, body: str) -> str:
+def _page(title: str, heading: str, byline: str, body: str) -> str:
+    """One self-contained HTML page: ``title`` in the tab, ``heading`` and ``byline`` (with the
+    time it was built) above ``body`` (HTML)."""
     stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    byline = f"{html.escape(byline)} · {stamp}" if byline else stamp
     return (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title><style>{STYLE}</style>"
-            f"</head><body><h1>{html.escape(title)}</h1><p class='muted'>{stamp}</p>{body}</body></html>")
+            f"</head><body><h1>{html.escape(heading)}</h1><p class='muted'>{byline}</p>{body}</body></html>")
 
 
 def build_comparison_report(comparison: Comparison, prompt_set: str | None = None, method: str = DEFAULT_METHOD,
                             task: str | None = None) -> str:
     """A comparison of runs as one offline HTML page: the Compare page's tables and figures, and
     one task's stored answers from every model."""
-    from .compare import PROBE_ACCURACY_GOAL
-
-    probes, sweep = comparison.probe_depth(), comparison.sweep_depth()
-    figs = [figures.bias_by_model(comparison.bias())]
-    figs += [figures.depth_lines(probes[probes["probe"] == p], "val", f"{p}: validation accuracy by depth",
-                                 "validation accuracy") for p in probes["probe"].unique()]
-    if not sweep.empty:
-        figs.append(figures.depth_lines(sweep, "success", "The sweep: each layer steered alone (stars: the layers it "
-                                        "steers)", "best tag success", marked="chosen"))
+    figs = [figures.bias_by_model(comparison.bias()),
+            *figures.comparison_depth_figures(comparison.probe_depth(), comparison.sweep_depth())]
     parts = [comparison.models().to_html(index=False),
              f"<h2>What transfers</h2><p class='muted'>First layer where each probe reaches {PROBE_ACCURACY_GOAL:.0%} "
              "validation accuracy, and the sweep's layers; depth is layer / number of layers.</p>",
@@ -146,4 +139,5 @@ def build_comparison_report(comparison: Comparison, prompt_set: str | None = Non
                     if answers else f"<h3>{html.escape(model)}</h3><p class='muted'>{NOT_RUN}</p>")
     for i, fig in enumerate(figs):
         parts.append(fig.to_html(full_html=False, include_plotlyjs=i == 0, config={"displaylogo": False}))
-    return _page("Steerscope comparison: " + ", ".join(comparison.labels), "".join(parts))
+    title = "Steerscope comparison: " + ", ".join(comparison.labels)
+    return _page(title, title, "", "".join(parts))

@@ -44,15 +44,12 @@ def depth(comparison: Comparison) -> None:
     """Probe accuracy and the sweep, each model a line over relative depth; what transfers."""
     st.subheader("Where the language decision forms")
     probes = comparison.probe_depth()
-    cells = st.columns(2)
-    for cell, probe in zip(cells, probes["probe"].unique()):
-        cell.plotly_chart(figures.depth_lines(probes[probes["probe"] == probe], "val",
-                                              f"{probe}: validation accuracy by depth", "validation accuracy"),
-                          config=PLOT_CONFIG)
-    sweep = comparison.sweep_depth()
-    if not sweep.empty:
-        st.plotly_chart(figures.depth_lines(sweep, "success", "The sweep: each layer steered alone (stars: the layers "
-                                            "it steers)", "best tag success", marked="chosen"), config=PLOT_CONFIG)
+    figs = figures.comparison_depth_figures(probes, comparison.sweep_depth())
+    n_probes = probes["probe"].nunique()
+    for cell, fig in zip(st.columns(2), figs[:n_probes]):  # the probes side by side, the sweep below
+        cell.plotly_chart(fig, config=PLOT_CONFIG)
+    for fig in figs[n_probes:]:
+        st.plotly_chart(fig, config=PLOT_CONFIG)
     st.caption(f"Bands: bootstrap 95% intervals over validation tasks. The table gives the first layer whose probe "
                f"reaches {PROBE_ACCURACY_GOAL:.0%} and the sweep's layers, each with its relative depth.")
     st.dataframe(comparison.transfer(), hide_index=True)
