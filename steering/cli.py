@@ -370,23 +370,18 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def reference(width: int = 100) -> str:
-    """``docs/cli.md``: every command's ``--help``, from the parser itself (a test keeps the page equal to it)."""
-    import os
+    """``docs/cli.md``: every command's ``--help``, from the parser itself (a test keeps the page equal to it),
+    wrapped at ``width`` columns whatever the terminal (as argparse wraps at ``$COLUMNS``, less 2)."""
+    from functools import partial
 
-    before = os.environ.get("COLUMNS")
-    os.environ["COLUMNS"] = str(width)  # argparse wraps to the terminal: the page is the same everywhere
-    try:
-        parser = build_parser()
-        commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
-        parts = ["# Command line\n\nGenerated from the parser (`python -c \"from steering.cli import reference; "
-                 "print(reference(), end='')\" > docs/cli.md`); `python -m steering COMMAND --help` prints the same.\n",
-                 "```text\n" + parser.format_help() + "```\n"]
-        parts += [f"## {name}\n\n```text\n{sub.format_help()}```\n" for name, sub in commands.choices.items()]
-    finally:
-        if before is None:
-            os.environ.pop("COLUMNS", None)
-        else:
-            os.environ["COLUMNS"] = before
+    parser = build_parser()
+    commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices
+    for each in (parser, *commands.values()):
+        each.formatter_class = partial(argparse.HelpFormatter, width=width - 2)
+    parts = ["# Command line\n\nGenerated from the parser (`python -c \"from steering.cli import reference; "
+             "print(reference(), end='')\" > docs/cli.md`); `python -m steering COMMAND --help` prints the same.\n",
+             "```text\n" + parser.format_help() + "```\n"]
+    parts += [f"## {name}\n\n```text\n{sub.format_help()}```\n" for name, sub in commands.items()]
     return "\n".join(parts)
 
 
