@@ -11,8 +11,8 @@ from __future__ import annotations
 import streamlit as st
 
 from views.common import RUNS_ROOT, current_model, current_results, error_boundary, open_run, sidebar
-from steering.errors import one_line
-from steering.storage import StorageError, run_in
+from steering.core.errors import one_line
+from steering.store.storage import StorageError, run_in
 
 st.set_page_config(page_title="Steerscope", page_icon=":material/explore:", layout="wide")
 

@@ -18,11 +18,11 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from steering.models import load_model  # noqa: E402
-from steering.pipeline import Pipeline, PipelineSettings  # noqa: E402
-from steering.prompts import PromptSet  # noqa: E402
-from steering.results import RunResults  # noqa: E402
-from steering.storage import Run  # noqa: E402
+from steering.code.prompts import PromptSet  # noqa: E402
+from steering.engine.models import load_model  # noqa: E402
+from steering.pipeline.results import RunResults  # noqa: E402
+from steering.pipeline.runner import Pipeline, PipelineSettings  # noqa: E402
+from steering.store.storage import Run  # noqa: E402
 
 # name -> (what it turns off or changes, the settings that do it)
 VARIANTS = {

@@ -17,9 +17,9 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from steering.generation import encode_prompts, forward, positions_of  # noqa: E402
-from steering.models import load_model  # noqa: E402
-from steering.prompts import PromptSet  # noqa: E402
+from steering.code.prompts import PromptSet  # noqa: E402
+from steering.engine.generation import encode_prompts, forward, positions_of  # noqa: E402
+from steering.engine.models import load_model  # noqa: E402
 
 
 def steps(model, prompts: list[str], n: int) -> list[float]:

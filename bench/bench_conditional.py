@@ -23,11 +23,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from anyw
 
 from bench_engine import alternate  # noqa: E402
 
-from steering.generation import GenerationConfig, generate  # noqa: E402
-from steering.methods import METHODS  # noqa: E402
-from steering.models import load_model  # noqa: E402
-from steering.pipeline import Pipeline  # noqa: E402
-from steering.storage import Run  # noqa: E402
+from steering.engine.generation import GenerationConfig, generate  # noqa: E402
+from steering.engine.models import load_model  # noqa: E402
+from steering.methods.registry import METHODS  # noqa: E402
+from steering.pipeline.runner import Pipeline  # noqa: E402
+from steering.store.storage import Run  # noqa: E402
 
 
 def main() -> None:

@@ -30,15 +30,15 @@ from playwright.sync_api import sync_playwright  # noqa: E402
 from test_browser import CHROMIUM, CHROMIUM_ARGS, IDLE, free_port, start_dashboard  # noqa: E402
 
 from steering import figures  # noqa: E402
-from steering.projection import PROJECTIONS, project  # noqa: E402
-from steering.results import RunResults  # noqa: E402
+from steering.methods.projection import PROJECTIONS, project  # noqa: E402
+from steering.pipeline.results import RunResults  # noqa: E402
 
 
 def build_run(root: Path) -> Path:
-    from steering.models import load_model
-    from steering.pipeline import Pipeline, PipelineSettings
-    from steering.prompts import PromptSet
-    from steering.storage import Run
+    from steering.code.prompts import PromptSet
+    from steering.engine.models import load_model
+    from steering.pipeline.runner import Pipeline, PipelineSettings
+    from steering.store.storage import Run
 
     settings = PipelineSettings(probe_epochs=300, sweep_alphas=(0.5, 1.0), refine_steps=3, max_new_tokens=96,
                                 bias_samples=2, projections=("pca",))

@@ -31,11 +31,11 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 
-from steering.eval_tables import format_interval  # noqa: E402
-from steering.prompts import PromptSet  # noqa: E402
-from steering.results import RunResults  # noqa: E402
-from steering.schema import CHOSEN_ALPHA  # noqa: E402
-from steering.storage import Run  # noqa: E402
+from steering.code.prompts import PromptSet  # noqa: E402
+from steering.pipeline.eval_tables import format_interval  # noqa: E402
+from steering.pipeline.results import RunResults  # noqa: E402
+from steering.store.schema import CHOSEN_ALPHA  # noqa: E402
+from steering.store.storage import Run  # noqa: E402
 from test_parallel import _tables  # noqa: E402
 
 
@@ -58,7 +58,7 @@ def run(tree: Path, model: str | None, prompts: Path, out: Path, log: Path, extr
 
 def cpu_model() -> str:
     """The CPU's model name as ``lscpu`` gives it (figures hold for one CPU), and its bfloat16 units."""
-    from steering.models import cpu_bf16_units
+    from steering.engine.models import cpu_bf16_units
 
     name = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
                  if line.startswith("model name")), platform.processor() or "unknown CPU")

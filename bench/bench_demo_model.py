@@ -16,9 +16,9 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from anywhere, no install
 
-from steering.generation import GenerationConfig, generate
-from steering.models import EMBEDDED_MODEL_DIR, load_model, model_card
-from steering.prompts import PromptSet
+from steering.code.prompts import PromptSet
+from steering.engine.generation import GenerationConfig, generate
+from steering.engine.models import EMBEDDED_MODEL_DIR, load_model, model_card
 
 
 def tokens_per_second(model, prompts, batch_size: int, repeats: int = 3) -> float:

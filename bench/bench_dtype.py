@@ -17,7 +17,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_default_run import ROOT, _outcomes, print_comparison, run, run_arguments, workspace  # noqa: E402
-from steering.storage import Run  # noqa: E402
+from steering.store.storage import Run  # noqa: E402
 
 DTYPES = ("float32", "bfloat16")
 

@@ -24,13 +24,13 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from anywhere, no install
 
-from steering.activations import extract_activations
-from steering.generation import GenerationConfig, encode_prompts, generate
-from steering.models import load_model
-from steering.pipeline import Pipeline, PipelineSettings
-from steering.probes import SklearnProbe, GactProbe
-from steering.prompts import PromptSet
-from steering.storage import Run
+from steering.code.prompts import PromptSet
+from steering.engine.activations import extract_activations
+from steering.engine.generation import GenerationConfig, encode_prompts, generate
+from steering.engine.models import load_model
+from steering.methods.probes import SklearnProbe, GactProbe
+from steering.pipeline.runner import Pipeline, PipelineSettings
+from steering.store.storage import Run
 
 
 def alternate(first, second, repeats: int) -> tuple[float, float]:

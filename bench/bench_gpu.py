@@ -20,8 +20,8 @@ sys.path.insert(0, str(ROOT))
 
 import torch  # noqa: E402
 
-from steering.prompts import PromptSet  # noqa: E402
-from steering.storage import Run  # noqa: E402
+from steering.code.prompts import PromptSet  # noqa: E402
+from steering.store.storage import Run  # noqa: E402
 
 FETCH = ROOT.parent / "shared" / "tools" / "fetch-real-model"
 

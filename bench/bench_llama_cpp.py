@@ -26,14 +26,14 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from steering.control_vectors import ControlVector, import_control_vector, run_control_vector  # noqa: E402
-from steering.evaluation import summarize  # noqa: E402
-from steering.fences import closes_code_block, cut_after_block  # noqa: E402
-from steering.generation import Generation, GenerationConfig, format_prompt, generate  # noqa: E402
-from steering.models import load_model  # noqa: E402
-from steering.pipeline import Pipeline  # noqa: E402
-from steering.results import RunResults  # noqa: E402
-from steering.storage import Run  # noqa: E402
+from steering.code.fences import closes_code_block, cut_after_block  # noqa: E402
+from steering.engine.generation import Generation, GenerationConfig, format_prompt, generate  # noqa: E402
+from steering.engine.models import load_model  # noqa: E402
+from steering.pipeline.control_vectors import ControlVector, import_control_vector, run_control_vector  # noqa: E402
+from steering.pipeline.evaluation import summarize  # noqa: E402
+from steering.pipeline.results import RunResults  # noqa: E402
+from steering.pipeline.runner import Pipeline  # noqa: E402
+from steering.store.storage import Run  # noqa: E402
 
 
 def llama_answers(llm, model, texts: list[str], budget: int, vector: ControlVector | None, tick) -> list[tuple[str, int]]:

@@ -14,9 +14,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from steering.generation import GenerationConfig, generate, generate_pairs  # noqa: E402
-from steering.models import load_model  # noqa: E402
-from steering.pipeline import Pipeline  # noqa: E402
+from steering.engine.generation import GenerationConfig, generate, generate_pairs  # noqa: E402
+from steering.engine.models import load_model  # noqa: E402
+from steering.pipeline.runner import Pipeline  # noqa: E402
 
 
 def main() -> None:

@@ -18,8 +18,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 
-from steering.prompts import PromptSet  # noqa: E402
-from steering.storage import Run  # noqa: E402
+from steering.code.prompts import PromptSet  # noqa: E402
+from steering.store.storage import Run  # noqa: E402
 from test_parallel import _tables  # noqa: E402
 
 

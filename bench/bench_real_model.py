@@ -31,13 +31,13 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from anywhere, no install
 
-from steering.activations import extract_activations
-from steering.generation import GenerationConfig, encode_prompts, generate, positions_of
-from steering.models import load_model
-from steering.prefix import PromptPrefix, tag_success
-from steering.probes import GactProbe
-from steering.prompts import PromptSet
-from steering.steer import GactSteerer, SteeringSpec
+from steering.code.prompts import PromptSet
+from steering.engine.activations import extract_activations
+from steering.engine.generation import GenerationConfig, encode_prompts, generate, positions_of
+from steering.engine.models import load_model
+from steering.engine.prefix import PromptPrefix, tag_success
+from steering.methods.probes import GactProbe
+from steering.methods.steer import GactSteerer, SteeringSpec
 
 DEFAULT_MODEL = os.environ.get("STEERSCOPE_REAL_MODEL",
                                str(Path.home() / ".cache/steerscope/models/qwen2.5-coder-0.5b-instruct.gguf"))
@@ -155,8 +155,8 @@ def main() -> None:
           f"the prefix itself, once per sweep: {prefix_seconds:.2f} s")
 
     if args.pipeline:
-        from steering.pipeline import Pipeline, PipelineSettings
-        from steering.storage import Run
+        from steering.pipeline.runner import Pipeline, PipelineSettings
+        from steering.store.storage import Run
 
         print(f"\n4. the whole pipeline on {len(tasks)} tasks (target C++) into {args.pipeline}")
         pipeline = Pipeline(model, tasks, Run(args.pipeline, create=True), PipelineSettings(), model_ref=args.model)

@@ -25,12 +25,12 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from steering.evaluation import assigned_cluster_success  # noqa: E402
-from steering.models import load_model  # noqa: E402
-from steering.pipeline import Pipeline  # noqa: E402
-from steering.prefix import PromptPrefix, prefixes, tag_success  # noqa: E402
-from steering.refine import refine_steering  # noqa: E402
-from steering.storage import Run  # noqa: E402
+from steering.engine.models import load_model  # noqa: E402
+from steering.engine.prefix import PromptPrefix, prefixes, tag_success  # noqa: E402
+from steering.methods.refine import refine_steering  # noqa: E402
+from steering.pipeline.evaluation import assigned_cluster_success  # noqa: E402
+from steering.pipeline.runner import Pipeline  # noqa: E402
+from steering.store.storage import Run  # noqa: E402
 
 SCALES = (0.05, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.6, 0.8, 1.0)
 

@@ -21,11 +21,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import steering.generation as generation  # noqa: E402
-from steering.chat import check_template  # noqa: E402
-from steering.generation import GenerationConfig, generate  # noqa: E402
-from steering.models import load_model  # noqa: E402
-from steering.pipeline import Pipeline  # noqa: E402
+import steering.engine.generation as generation  # noqa: E402
+from steering.engine.chat import check_template  # noqa: E402
+from steering.engine.generation import GenerationConfig, generate  # noqa: E402
+from steering.engine.models import load_model  # noqa: E402
+from steering.pipeline.runner import Pipeline  # noqa: E402
 
 
 def timed(fn):

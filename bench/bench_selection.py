@@ -24,15 +24,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_default_run import cpu_model, run_arguments  # noqa: E402
-from steering.activations import extract_activations  # noqa: E402
-from steering.fences import from_fence  # noqa: E402
-from steering.generation import GenerationConfig, encode_prompts, forward, generate, generate_each, positions_of, \
+from steering.code.fences import from_fence  # noqa: E402
+from steering.code.prompts import PromptSet  # noqa: E402
+from steering.engine.activations import extract_activations  # noqa: E402
+from steering.engine.generation import GenerationConfig, encode_prompts, forward, generate, generate_each, positions_of, \
     prompt_cache, shared_columns  # noqa: E402
-from steering.hooks import thread_hooks  # noqa: E402
-from steering.models import load_model  # noqa: E402
-from steering.prefix import PromptPrefix  # noqa: E402
-from steering.prompts import PromptSet  # noqa: E402
-from steering.steer import MeanDiffSteerer, SteeringSpec  # noqa: E402
+from steering.engine.hooks import thread_hooks  # noqa: E402
+from steering.engine.models import load_model  # noqa: E402
+from steering.engine.prefix import PromptPrefix  # noqa: E402
+from steering.methods.steer import MeanDiffSteerer, SteeringSpec  # noqa: E402
 
 
 def timed(fn):

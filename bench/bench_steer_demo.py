@@ -24,10 +24,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from steering.actions import RunSteering  # noqa: E402
-from steering.generation import GenerationConfig, generate  # noqa: E402
-from steering.models import load_model  # noqa: E402
-from steering.results import RunResults  # noqa: E402
+from steering.engine.generation import GenerationConfig, generate  # noqa: E402
+from steering.engine.models import load_model  # noqa: E402
+from steering.interface.actions import RunSteering  # noqa: E402
+from steering.pipeline.results import RunResults  # noqa: E402
 
 
 def verdict(steering: RunSteering, answer, budget: int, compiled: list) -> str:

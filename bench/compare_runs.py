@@ -19,7 +19,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from steering.storage import Run  # noqa: E402
+from steering.store.storage import Run  # noqa: E402
 
 TOLERANCE = 1e-6
 

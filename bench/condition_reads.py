@@ -19,10 +19,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from anywhere, no install
 
-from steering.models import load_model  # noqa: E402
-from steering.pipeline import Pipeline  # noqa: E402
-from steering.stages.probe import _condition  # noqa: E402
-from steering.storage import Run  # noqa: E402
+from steering.engine.models import load_model  # noqa: E402
+from steering.pipeline.runner import Pipeline  # noqa: E402
+from steering.pipeline.stages.probe import _condition  # noqa: E402
+from steering.store.storage import Run  # noqa: E402
 
 
 def shares(condition, model, pipeline) -> dict[str, float]:

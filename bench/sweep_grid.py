@@ -23,11 +23,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from anywhere, no install
 
-from steering.compare import depth  # noqa: E402
-from steering.models import load_model  # noqa: E402
-from steering.pipeline import Pipeline  # noqa: E402
-from steering.stages.sweep import layer_grid  # noqa: E402
-from steering.storage import Run  # noqa: E402
+from steering.engine.models import load_model  # noqa: E402
+from steering.pipeline.runner import Pipeline  # noqa: E402
+from steering.pipeline.stages.sweep import layer_grid  # noqa: E402
+from steering.reports.compare import depth  # noqa: E402
+from steering.store.storage import Run  # noqa: E402
 
 
 def cpu() -> str:

@@ -19,19 +19,19 @@ from importlib import import_module
 __version__ = "0.1.0"
 
 _WHERE = {
-    "load_model": "models", "LoadedModel": "models", "ModelLoadError": "models",
-    "PromptSet": "prompts", "PromptSetError": "prompts",
-    "PipelineSettings": "settings", "Pipeline": "pipeline",
-    "fit": "artifacts", "fit_gact": "artifacts", "SteeringArtifacts": "artifacts", "METHODS": "methods",
-    "SteeringSpec": "steer", "Steerer": "steer", "GactSteerer": "steer", "MeanDiffSteerer": "steer",
-    "NeuronSteerer": "steer",
-    "AdaptiveActivationSteering": "act", "ActSteerer": "act",
-    "generate": "generation", "GenerationConfig": "generation",
-    "detect_language": "detect",
-    "Run": "storage", "StorageError": "storage", "RunLockedError": "storage",
-    "RunResults": "results", "Comparison": "compare", "ComparisonError": "compare",
-    "ControlVector": "control_vectors", "control_vector": "control_vectors",
-    "run_control_vector": "control_vectors", "import_control_vector": "control_vectors",
+    "load_model": "engine.models", "LoadedModel": "engine.models", "ModelLoadError": "engine.models",
+    "PromptSet": "code.prompts", "PromptSetError": "code.prompts",
+    "PipelineSettings": "pipeline.settings", "Pipeline": "pipeline.runner",
+    "fit": "pipeline.artifacts", "fit_gact": "pipeline.artifacts", "SteeringArtifacts": "pipeline.artifacts", "METHODS": "methods.registry",
+    "SteeringSpec": "methods.steer", "Steerer": "methods.steer", "GactSteerer": "methods.steer", "MeanDiffSteerer": "methods.steer",
+    "NeuronSteerer": "methods.steer",
+    "AdaptiveActivationSteering": "methods.act", "ActSteerer": "methods.act",
+    "generate": "engine.generation", "GenerationConfig": "engine.generation",
+    "detect_language": "code.detect",
+    "Run": "store.storage", "StorageError": "store.storage", "RunLockedError": "store.storage",
+    "RunResults": "pipeline.results", "Comparison": "reports.compare", "ComparisonError": "reports.compare",
+    "ControlVector": "pipeline.control_vectors", "control_vector": "pipeline.control_vectors",
+    "run_control_vector": "pipeline.control_vectors", "import_control_vector": "pipeline.control_vectors",
 }
 __all__ = sorted(_WHERE)
 

@@ -144,28 +144,28 @@ def tiny_gguf(tiny_qwen2_dir, tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def embedded():
-    from steering.models import load_model
+    from steering.engine.models import load_model
 
     return load_model()
 
 
 @pytest.fixture(scope="session")
 def tiny_llama(tiny_llama_dir):
-    from steering.models import load_model
+    from steering.engine.models import load_model
 
     return load_model(tiny_llama_dir)
 
 
 @pytest.fixture(scope="session")
 def tiny_qwen2(tiny_qwen2_dir):
-    from steering.models import load_model
+    from steering.engine.models import load_model
 
     return load_model(tiny_qwen2_dir)
 
 
 @pytest.fixture(scope="session")
 def tiny_gpt2(tiny_gpt2_dir):
-    from steering.models import load_model
+    from steering.engine.models import load_model
 
     return load_model(tiny_gpt2_dir)
 
@@ -190,9 +190,9 @@ def pytest_collection_modifyitems(items):
 def dashboard_runs(embedded, tmp_path_factory):
     """A runs folder holding one complete run on 8 tasks of the shipped set (quick settings), for
     the dashboard tests: ``STEERSCOPE_RUNS`` points at it."""
-    from steering.pipeline import Pipeline, PipelineSettings
-    from steering.prompts import PromptSet
-    from steering.storage import Run
+    from steering.code.prompts import PromptSet
+    from steering.pipeline.runner import Pipeline, PipelineSettings
+    from steering.store.storage import Run
 
     root = tmp_path_factory.mktemp("runs")
     settings = PipelineSettings(probe_epochs=300, sweep_alphas=(0.5, 1.0), refine_steps=3, max_new_tokens=96,
@@ -211,10 +211,10 @@ def compare_runs(dashboard_runs, tmp_path_factory):
     of those a comparison must share)."""
     import shutil
 
-    from steering.models import load_model
-    from steering.pipeline import Pipeline, PipelineSettings
-    from steering.prompts import PromptSet
-    from steering.storage import Run
+    from steering.code.prompts import PromptSet
+    from steering.engine.models import load_model
+    from steering.pipeline.runner import Pipeline, PipelineSettings
+    from steering.store.storage import Run
 
     root = tmp_path_factory.mktemp("compare")
     shutil.copytree(dashboard_runs / DASHBOARD_RUN, root / "runs" / DASHBOARD_RUN)

@@ -4,9 +4,9 @@ own cache, answer positions, and the disk cache."""
 import pytest
 import torch
 
-from steering import activations
-from steering.activations import extract_activations
-from steering.generation import encode_prompts
+from steering.engine import activations
+from steering.engine.activations import extract_activations
+from steering.engine.generation import encode_prompts
 
 PROMPTS = ["Sort a list.", "Write a function that integrates a function with Simpson's rule.", "Add."]
 
@@ -63,7 +63,7 @@ def test_second_run_reads_the_disk_cache(embedded, tmp_path, monkeypatch):
 
 @pytest.mark.parametrize("tamper", ["shape", "dtype", "nan", "key", "model"])
 def test_a_cache_entry_of_the_wrong_shape_dtype_content_or_provenance_is_recomputed(embedded, tmp_path, tamper):
-    from steering.storage import load_tensors, save_tensors
+    from steering.store.storage import load_tensors, save_tensors
 
     first = extract_activations(embedded, PROMPTS, cache_dir=tmp_path)
     (path,) = (tmp_path / "activations").iterdir()

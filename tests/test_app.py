@@ -14,7 +14,7 @@ from streamlit.testing.v1 import AppTest
 from conftest import DASHBOARD_RUN, hashes
 from test_bad_input import HOSTILE_TEMPLATES
 
-from steering.results import RunResults
+from steering.pipeline.results import RunResults
 
 APP = str(Path(__file__).resolve().parent.parent / "app.py")
 PAGES = ["views/bias.py", "views/probes.py", "views/clusters.py", "views/steer.py", "views/report.py"]
@@ -59,7 +59,7 @@ def test_home_reports_a_bad_model_inline(runs):
 
 
 def test_home_loads_a_gguf_file(runs, tiny_gguf, tmp_path, monkeypatch):
-    monkeypatch.setattr("steering.gguf.cache_root", lambda: tmp_path / "gguf-cache")
+    monkeypatch.setattr("steering.engine.gguf.cache_root", lambda: tmp_path / "gguf-cache")
     app = opened(run=None)
     app.text_input(key="model_input").input(tiny_gguf).run()
     assert not app.exception and not app.error
@@ -219,9 +219,9 @@ def test_a_report_and_answers_belong_to_their_run(runs, embedded):
 
 
 def test_probes_page_warns_about_a_tiny_run(runs, embedded):
-    from steering.pipeline import Pipeline, PipelineSettings
-    from steering.prompts import PromptSet
-    from steering.storage import Run
+    from steering.code.prompts import PromptSet
+    from steering.pipeline.runner import Pipeline, PipelineSettings
+    from steering.store.storage import Run
 
     if not (runs / "tiny").exists():
         Pipeline(embedded, PromptSet.load().head(4), Run(runs / "tiny", create=True),
@@ -247,9 +247,9 @@ def test_steer_runs_faithful_act_on_its_own_heads(runs):
 
 
 def test_pages_say_what_to_do_before_a_run_or_its_vectors_exist(runs, embedded):
-    from steering.pipeline import Pipeline, PipelineSettings
-    from steering.prompts import PromptSet
-    from steering.storage import Run
+    from steering.code.prompts import PromptSet
+    from steering.pipeline.runner import Pipeline, PipelineSettings
+    from steering.store.storage import Run
 
     app = opened(run=None)
     for page in PAGES:
@@ -530,7 +530,7 @@ def test_steer_opens_on_the_steering_the_run_was_judged_with(runs, embedded):
     """Issue 17: the page starts from the evaluated layers and alphas (the selection's margin
     included), its schedule and token budget, on a task where asking explicitly works; alpha's
     scale is said in words."""
-    from steering.actions import RunSteering
+    from steering.interface.actions import RunSteering
 
     results = RunResults(runs / DASHBOARD_RUN)
     evaluated = RunSteering(runs / DASHBOARD_RUN, embedded).evaluated("gact")
@@ -548,7 +548,7 @@ def test_steer_opens_on_the_steering_the_run_was_judged_with(runs, embedded):
 def test_steer_says_why_an_answer_stopped_when_the_scores_turn_nan(runs, monkeypatch):
     """Issue 18: non-finite scores stop the answers, and the page says why (the command line
     prints the same reason: tests/test_generation.py)."""
-    import steering.generation as generation
+    import steering.engine.generation as generation
 
     real = generation.forward
     monkeypatch.setattr(generation, "forward", lambda *a, **k: (lambda out: (out[0] * float("nan"), out[1]))(real(*a, **k)))
@@ -562,8 +562,8 @@ def test_steer_says_why_an_answer_stopped_when_the_scores_turn_nan(runs, monkeyp
 def test_steer_exports_the_steering_as_a_llama_cpp_control_vector(runs, embedded, tmp_path):
     """Issue 20: the Steer page's steering as a GGUF control vector, refused until the user
     accepts what llama.cpp cannot follow, then the file the library writes for the same steering."""
-    from steering.actions import RunSteering
-    from steering.control_vectors import ControlVector
+    from steering.interface.actions import RunSteering
+    from steering.pipeline.control_vectors import ControlVector
 
     app = steer_page()
     prepare = next(b for b in app.button if b.label == "Prepare the control vector")

@@ -39,8 +39,8 @@ def imports() -> nx.DiGraph:
 
 def test_the_reader_sees_imports_inside_functions():
     graph = imports()
-    assert graph.has_edge("steering.cli", "steering.pipeline")  # imported inside _open_pipeline
-    assert graph.has_edge("steering.stages.sweep", "steering.evaluation")  # a relative import two levels up
+    assert graph.has_edge("steering.interface.cli", "steering.pipeline.runner")  # imported inside _open_pipeline
+    assert graph.has_edge("steering.pipeline.stages.sweep", "steering.pipeline.evaluation")  # a relative import two levels up
 
 
 def test_no_import_cycle_in_the_library():
@@ -49,10 +49,44 @@ def test_no_import_cycle_in_the_library():
 
 
 def test_one_list_of_stages():
-    from steering import stages
-    from steering.stages import PIPELINE, STAGES, stage, sweep
+    from steering.pipeline import stages
+    from steering.pipeline.stages import PIPELINE, STAGES, stage, sweep
 
     assert STAGES == ("bias", "extract", "cluster", "probe", "act", "sweep", "refine", "eval", "project")
     assert stage("sweep").fn is sweep.sweep and sweep.layer_grid  # the module by its name, its helpers in reach
     assert all(s.label and s.help and callable(s.fn) for s in PIPELINE)
     assert not hasattr(stages, "STAGE_FUNCTIONS")
+
+
+def declared_rules() -> dict[str, tuple[str, ...]]:
+    """Each sub-package's ``MAY_IMPORT``, read from its ``__init__`` without importing it."""
+    rules = {}
+    for init in PACKAGE.glob("*/__init__.py"):
+        for node in ast.parse(init.read_text(encoding="utf-8")).body:
+            if isinstance(node, ast.Assign) and [t.id for t in node.targets] == ["MAY_IMPORT"]:
+                rules[init.parent.name] = ast.literal_eval(node.value)
+    return rules
+
+
+def test_every_sub_package_declares_what_it_may_import():
+    rules = declared_rules()
+    assert set(rules) == {p.parent.name for p in PACKAGE.glob("*/__init__.py")}
+    assert not [m for r in rules.values() for m in r if m not in rules], "a rule names no sub-package"
+    assert all(ast.get_docstring(ast.parse((PACKAGE / p / "__init__.py").read_text())) for p in rules)
+
+
+def test_imports_keep_to_each_sub_package_rules():
+    rules = declared_rules()
+    broken = []
+    for a, b in imports().edges:
+        own, other = (name.split(".")[1] if name.count(".") else None for name in (a, b))
+        if own in rules and other != own and other not in rules[own]:
+            broken.append(f"{a} imports {b}, but {own} may import only {', '.join(rules[own]) or 'nothing'}")
+    assert broken == []
+
+
+def test_the_rules_read_an_import_against_them():
+    """The check above sees a forbidden import: the engine reaching up into the methods."""
+    rules = declared_rules()
+    assert "methods" not in rules["engine"] and "engine" in rules["methods"]
+    assert imports().has_edge("steering.methods.steer", "steering.engine.models")

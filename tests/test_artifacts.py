@@ -14,8 +14,8 @@ from conftest import hashes
 
 import steering
 from steering import METHODS, PipelineSettings, PromptSet, SteeringArtifacts, fit, fit_gact, generate
-from steering.generation import GenerationConfig
-from steering.storage import StorageError
+from steering.engine.generation import GenerationConfig
+from steering.store.storage import StorageError
 
 QUICK = dict(probe_epochs=200, sweep_alphas=(0.5, 1.0), refine_steps=3, max_new_tokens=48, batch_size=16)
 

@@ -8,6 +8,7 @@ import json
 import os
 import shutil
 import struct
+from importlib import import_module
 from pathlib import Path
 
 import pytest
@@ -16,8 +17,8 @@ from safetensors.torch import save_file
 
 from conftest import DASHBOARD_RUN, hashes
 
-from steering.cli import main
-from steering.prompts import PromptSet
+from steering.code.prompts import PromptSet
+from steering.interface.cli import main
 
 GOOD = "earlier"  # a finished run every case must leave alone
 WORK = "work"  # a copy some cases read (or would have written into)
@@ -58,7 +59,7 @@ def _control_vectors(ws: Path) -> None:
     import gguf
     import numpy as np
 
-    from steering.control_vectors import ControlVector
+    from steering.pipeline.control_vectors import ControlVector
 
     for name, value in (("ok", 1.0), ("big", 2000.0), ("huge", 3e38)):
         (ws / f"{name}.gguf").write_bytes(ControlVector({1: torch.full((128,), value)}, "llama").to_bytes())
@@ -216,7 +217,7 @@ CLI_CASES = [
                                                     "-41"], "[-40, 40]"),
     *[(f"template-{name}", lambda ws, name=name: ["model", "--model", str(ws / "templates" / name)], words)
       for name, (_, words) in HOSTILE_TEMPLATES.items()],
-    # Issue 31: sizes and counts checked before they are trusted (steering.limits).
+    # Issue 31: sizes and counts checked before they are trusted (steering.core.limits).
     ("gguf-array-of-2^40-entries", lambda ws: ["import-gguf", str(ws / "hostile.gguf")], "16,777,216 entries"),
     ("model-gguf-array-of-2^40-entries", lambda ws: ["model", "--model", str(ws / "hostile.gguf")], "16,777,216 entries"),
     ("workers-ten-thousand", lambda ws: ["run", "--workers", "10000", "--out", str(ws / "new")], "this machine's cores"),
@@ -340,8 +341,8 @@ BAD_SETTINGS = [({"seed": -1}, "seed must be an integer from 0"), ({"k": True}, 
 def test_the_api_refuses_bad_settings_before_writing_anything(embedded, tmp_path, bad, words):
     """Issue 18: each setting is checked by its type (bool is not an int), range and finiteness
     when the pipeline is made, before the first stage, so no run is left half-made."""
-    from steering.pipeline import Pipeline, PipelineSettings
-    from steering.storage import Run
+    from steering.pipeline.runner import Pipeline, PipelineSettings
+    from steering.store.storage import Run
 
     with pytest.raises(ValueError, match=words):
         Pipeline(embedded, PromptSet.load().head(4), Run(tmp_path / "new", create=True), PipelineSettings(**bad))
@@ -353,7 +354,7 @@ def test_the_api_refuses_bad_settings_before_writing_anything(embedded, tmp_path
 def test_the_command_line_ends_every_failure_in_one_line(monkeypatch, capsys, raised, code, words):
     """Issue 18: the error boundary. A bug is one line with exit 1 (its traceback only with
     --debug); Ctrl-C says what is kept and how to resume."""
-    import steering.cli as cli
+    import steering.interface.cli as cli
 
     def fail(args):
         raise raised
@@ -384,9 +385,9 @@ API_CASES = [
      "takes at most"),
     ("artifacts-not-ours", lambda ws, m: _api("SteeringArtifacts").load(ws / "bare.safetensors"), "not a Steerscope artifacts"),
     ("artifacts-missing", lambda ws, m: _api("SteeringArtifacts").load(ws / "nope.safetensors"), "no tensor file"),
-    ("vectors-nan", lambda ws, m: __import__("steering.vectors_io").vectors_io.import_vectors(ws / "nan.safetensors", m),
+    ("vectors-nan", lambda ws, m: import_module("steering.pipeline.vectors_io").import_vectors(ws / "nan.safetensors", m),
      "NaN or infinite"),
-    ("vectors-other-width", lambda ws, m: __import__("steering.vectors_io").vectors_io.import_vectors(
+    ("vectors-other-width", lambda ws, m: import_module("steering.pipeline.vectors_io").import_vectors(
         ws / "wide.safetensors", m), "d_model 64"),
     ("prompts-nested-deep", lambda ws, m: _api("PromptSet").load(ws / "deep.jsonl"), "nested too deeply"),
     ("prompts-not-utf8", lambda ws, m: _api("PromptSet").load(ws / "latin1.jsonl"), "UTF-8"),
@@ -404,18 +405,18 @@ API_CASES = [
     ("alpha-beyond-limit", lambda ws, m: _api("METHODS")["gact"].check_alpha(1e308), "[-8, 8]"),
     ("run-user-folder", lambda ws, m: _api("Run")(ws / "mine"), "is not a Steerscope run"),
     ("run-another-programs-folder", lambda ws, m: _api("Run")(ws / "theirs"), "is not a Steerscope run"),
-    ("run-name-escapes", lambda ws, m: __import__("steering.storage").storage.run_in(ws, "../x"), "is not a run name"),
-    ("write-onto-a-pipe", lambda ws, m: __import__("steering.files").files.atomic_write_bytes(ws / "pipe", b"x"),
+    ("run-name-escapes", lambda ws, m: import_module("steering.store.storage").run_in(ws, "../x"), "is not a run name"),
+    ("write-onto-a-pipe", lambda ws, m: import_module("steering.core.files").atomic_write_bytes(ws / "pipe", b"x"),
      "not a regular file"),
-    ("write-into-a-run", lambda ws, m: __import__("steering.files").files.atomic_write_bytes(
+    ("write-into-a-run", lambda ws, m: import_module("steering.core.files").atomic_write_bytes(
         ws / WORK / "settings.json", b"{}"), "inside run"),
-    ("write-over-a-link", lambda ws, m: __import__("steering.files").files.atomic_write_bytes(ws / "link.safetensors", b""),
+    ("write-over-a-link", lambda ws, m: import_module("steering.core.files").atomic_write_bytes(ws / "link.safetensors", b""),
      "is a link"),
     ("model-hostile-template", lambda ws, m: _api("load_model")(str(ws / "templates" / "sandbox-escape")), "sandbox forbids"),
     ("model-missing", lambda ws, m: _api("load_model")(str(ws / "no-model")), "no model directory"),
-    ("extract-no-prompts", lambda ws, m: __import__("steering.activations").activations.extract_activations(m, []),
+    ("extract-no-prompts", lambda ws, m: import_module("steering.engine.activations").extract_activations(m, []),
      "no prompts"),
-    ("extract-layer-out-of-range", lambda ws, m: __import__("steering.activations").activations.extract_activations(
+    ("extract-layer-out-of-range", lambda ws, m: import_module("steering.engine.activations").extract_activations(
         m, ["Sort a list."], layers=[99], cache_dir=None), "layer"),
     ("fit-unknown-method", lambda ws, m: _api("fit")(m, _api("PromptSet").load().head(4), "telepathy"), "telepathy"),
 ]
@@ -435,7 +436,7 @@ def test_the_python_api_refuses_bad_input_with_one_line(workspace, embedded, cas
     """Issue 18: the same families through the Python API: one exception of Steerscope's (a
     ValueError or ModelLoadError), whose message is one line that names the problem and does
     not echo a huge input, and nothing written."""
-    from steering.models import ModelLoadError
+    from steering.engine.models import ModelLoadError
 
     API_FILES.get(case, lambda ws: None)(workspace)
     before = hashes(workspace)

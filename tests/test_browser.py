@@ -16,8 +16,8 @@ import pytest
 from playwright.sync_api import TimeoutError as PlaywrightTimeout, expect, sync_playwright
 
 from conftest import COMPARED_RUNS, DASHBOARD_RUN
-from steering.report import build_report
-from steering.results import RunResults
+from steering.pipeline.results import RunResults
+from steering.reports.report import build_report
 
 ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = ROOT / "test-artifacts"
@@ -242,10 +242,10 @@ def wide_runs(tmp_path_factory):
     """A run on a random 24-layer model built for the test (quick settings, 4 tasks): the layer
     strip at a real model's depth."""
     from conftest import build_tiny_model
-    from steering.models import load_model
-    from steering.pipeline import Pipeline, PipelineSettings
-    from steering.prompts import PromptSet
-    from steering.storage import Run
+    from steering.code.prompts import PromptSet
+    from steering.engine.models import load_model
+    from steering.pipeline.runner import Pipeline, PipelineSettings
+    from steering.store.storage import Run
 
     root = tmp_path_factory.mktemp("wide")
     model_dir = build_tiny_model(root / "model-24", "qwen2", layers=24, context=1024)

@@ -1,4 +1,4 @@
-"""Runs of different models side by side (``steering.compare``), from Python and the command line."""
+"""Runs of different models side by side (``steering.reports.compare``), from Python and the command line."""
 
 from __future__ import annotations
 
@@ -7,11 +7,11 @@ import shutil
 import pytest
 
 from conftest import COMPARED_RUNS, DASHBOARD_RUN
-from steering.cli import main
-from steering.compare import Comparison, ComparisonError, check_comparable
-from steering.report import build_comparison_report
-from steering.results import RunResults
-from steering.settings import compared_settings
+from steering.interface.cli import main
+from steering.pipeline.results import RunResults
+from steering.pipeline.settings import compared_settings
+from steering.reports.compare import Comparison, ComparisonError, check_comparable
+from steering.reports.report import build_comparison_report
 
 
 @pytest.fixture(scope="module")
@@ -129,10 +129,10 @@ def test_the_report_of_a_comparison_names_every_model(comparison):
 def test_a_run_part_way_through_shows_what_it_has(compare_runs, tmp_path):
     """A real model's run may stop after its probes (hours of sweep and evaluation on a CPU): it is
     compared on what it has, and every other table says "not run"."""
-    from steering.models import load_model
-    from steering.pipeline import Pipeline, PipelineSettings
-    from steering.prompts import PromptSet
-    from steering.storage import Run
+    from steering.code.prompts import PromptSet
+    from steering.engine.models import load_model
+    from steering.pipeline.runner import Pipeline, PipelineSettings
+    from steering.store.storage import Run
 
     model_dir = compare_runs.parent / "model-4"
     settings = PipelineSettings(probe_epochs=50, bias_samples=1, max_new_tokens=16, projections=("pca",))

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from conftest import DASHBOARD_RUN
 
-from steering.storage import Run
+from steering.store.storage import Run
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
 from compare_runs import compare  # noqa: E402

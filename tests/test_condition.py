@@ -5,12 +5,12 @@ import numpy as np
 import pytest
 import torch
 
-from steering.activations import extract_activations
-from steering.condition import OPEN, PromptCondition
-from steering.generation import GenerationConfig, generate
-from steering.languages import LANGUAGE_KEYS
-from steering.prompts import PromptSet
-from steering.steer import MeanDiffSteerer, SteeringSpec
+from steering.code.languages import LANGUAGE_KEYS
+from steering.code.prompts import PromptSet
+from steering.engine.activations import extract_activations
+from steering.engine.generation import GenerationConfig, generate
+from steering.methods.condition import OPEN, PromptCondition
+from steering.methods.steer import MeanDiffSteerer, SteeringSpec
 
 
 def _separable(n_tasks=40, layers=3, width=6, seed=0):

@@ -12,14 +12,14 @@ import pytest
 import torch
 
 from conftest import DASHBOARD_RUN
-from steering.actions import RunSteering
-from steering.artifacts import SteeringArtifacts
-from steering.cli import main
-from steering.control_vectors import ControlVector, import_control_vector, llama_block, run_control_vector
-from steering.generation import GenerationConfig, encode_prompts, forward, generate, positions_of
-from steering.hooks import thread_hooks
-from steering.pipeline import Pipeline
-from steering.storage import StorageError
+from steering.engine.generation import GenerationConfig, encode_prompts, forward, generate, positions_of
+from steering.engine.hooks import thread_hooks
+from steering.interface.actions import RunSteering
+from steering.interface.cli import main
+from steering.pipeline.artifacts import SteeringArtifacts
+from steering.pipeline.control_vectors import ControlVector, import_control_vector, llama_block, run_control_vector
+from steering.pipeline.runner import Pipeline
+from steering.store.storage import StorageError
 
 
 @pytest.fixture(scope="module")

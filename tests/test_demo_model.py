@@ -4,10 +4,10 @@ import json
 
 import pytest
 
+from steering.code.languages import LANGUAGE_KEYS
+from steering.code.prompts import DEFAULT_PROMPT_SET, PromptSet
 from steering.demo_model.corpus import (FAMILY_BIAS, HELDOUT_NEUTRAL, TRAIN_NEUTRAL, build_examples,
                                         build_prompt_set, design_shares, quotas)
-from steering.languages import LANGUAGE_KEYS
-from steering.prompts import DEFAULT_PROMPT_SET, PromptSet
 
 
 def test_corpus_bias_is_the_documented_one():
@@ -51,7 +51,7 @@ def test_encoding_weights_only_explicit_language_tags_and_ends_only_full_answers
     from transformers import AutoTokenizer
 
     from steering.demo_model.train import encode_examples
-    from steering.models import EMBEDDED_MODEL_DIR
+    from steering.engine.models import EMBEDDED_MODEL_DIR
 
     examples = build_examples(seed=0)
     tokenizer = AutoTokenizer.from_pretrained(EMBEDDED_MODEL_DIR)
@@ -82,7 +82,7 @@ def test_shipped_prompt_file_is_the_generated_one():
 
 def test_training_is_deterministic_and_loadable(tmp_path):
     from steering.demo_model.train import TrainSettings, train
-    from steering.models import load_model
+    from steering.engine.models import load_model
 
     settings = TrainSettings(vocab_size=400, d_model=32, n_layers=2, n_heads=2, d_mlp=64, epochs=1,
                              batch_size=8, max_examples=24, warmup_steps=1, n_ctx=1024)

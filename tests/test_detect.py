@@ -1,8 +1,8 @@
 import pytest
 
+from steering.code.detect import detect_language, extract_code, parses
+from steering.code.languages import LANGUAGE_KEYS, check_language
 from steering.demo_model.corpus import load_code, load_tasks
-from steering.detect import detect_language, extract_code, parses
-from steering.languages import LANGUAGE_KEYS, check_language
 
 SAMPLES = {
     "python": "import math\n\ndef norm(v):\n    return math.sqrt(sum(x * x for x in v))\n",

@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 import torch
 
-from steering.clustering import SteeringClusters, k_sweep
-from steering.evaluation import best_layers, repeated_ngram_rate
-from steering.probes import SklearnProbe, GactProbe, train_val_split
-from steering.steer import GactSteerer, MeanDiffSteerer, SteeringSpec
+from steering.methods.clustering import SteeringClusters, k_sweep
+from steering.methods.probes import SklearnProbe, GactProbe, train_val_split
+from steering.methods.steer import GactSteerer, MeanDiffSteerer, SteeringSpec
+from steering.pipeline.evaluation import best_layers, repeated_ngram_rate
 
 
 def blobs(n=60, layers=3, d=8, k=3, seed=0):

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 import torch
 
-from steering.fences import closes_code_block, cut_after_block, fence_written
-from steering.generation import GenerationConfig, encode_prompts, format_prompt, generate, shared_columns
+from steering.code.fences import closes_code_block, cut_after_block, fence_written
+from steering.engine.generation import GenerationConfig, encode_prompts, format_prompt, generate, shared_columns
 
 
 def test_prompt_format_uses_the_chat_template(embedded, tiny_llama):
@@ -117,8 +117,8 @@ def test_hooks_of_one_thread_never_touch_another(tiny_llama):
 def test_long_work_keeps_the_progress_display_alive(embedded):
     """Every decoding step beats, so a display refreshes (and a dashboard's Stop lands) while no
     answer has finished yet; outside a heartbeat, a beat does nothing."""
-    from steering.generation import GenerationConfig, generate
-    from steering.progress import beat, heartbeat
+    from steering.core.progress import beat, heartbeat
+    from steering.engine.generation import GenerationConfig, generate
 
     beats = []
     with heartbeat(lambda: beats.append(1), every=0):
@@ -135,8 +135,8 @@ def test_long_work_keeps_the_progress_display_alive(embedded):
 def test_side_by_side_decodes_baseline_and_steered_in_one_batch_as_separate_calls_would(embedded, schedule, temperature):
     """The per-row steering mask: only the second row is steered; both rows keep the one seed;
     what streams is what the call returns."""
-    from steering.evaluation import side_by_side
-    from steering.steer import MeanDiffSteerer, SteeringSpec
+    from steering.methods.steer import MeanDiffSteerer, SteeringSpec
+    from steering.pipeline.evaluation import side_by_side
 
     vectors = torch.zeros(embedded.n_layers, embedded.d_model)
     vectors[4] = torch.randn(embedded.d_model, generator=torch.Generator().manual_seed(0))
@@ -152,8 +152,8 @@ def test_side_by_side_decodes_baseline_and_steered_in_one_batch_as_separate_call
 
 def test_side_by_side_streams_the_asked_answer_as_a_third_unsteered_row(embedded):
     """Issue 17: the ceiling decodes in the same batch, unsteered, as its own call would."""
-    from steering.evaluation import side_by_side
-    from steering.steer import MeanDiffSteerer, SteeringSpec
+    from steering.methods.steer import MeanDiffSteerer, SteeringSpec
+    from steering.pipeline.evaluation import side_by_side
 
     vectors = torch.zeros(embedded.n_layers, embedded.d_model)
     vectors[4] = torch.randn(embedded.d_model, generator=torch.Generator().manual_seed(0))
@@ -171,8 +171,8 @@ def test_a_task_set_decodes_baseline_and_steered_in_one_batch_as_two_calls_would
     """Issues 17 and 19: each batch's baseline and steered rows share one batch (the per-row
     mask), with the seeds and answers of two separate calls, and each batch is handed out as it
     finishes."""
-    from steering.evaluation import evaluate_steering
-    from steering.steer import MeanDiffSteerer, SteeringSpec
+    from steering.methods.steer import MeanDiffSteerer, SteeringSpec
+    from steering.pipeline.evaluation import evaluate_steering
 
     vectors = torch.zeros(embedded.n_layers, embedded.d_model)
     vectors[4] = torch.randn(embedded.d_model, generator=torch.Generator().manual_seed(0))
@@ -218,7 +218,7 @@ def test_a_chat_template_that_hangs_on_a_long_prompt_stops_in_seconds(tiny_qwen2
     prompts is stopped at generation by the render's deadline, in one line."""
     import time
 
-    from steering.chat import RENDER_SECONDS, ChatTemplateError
+    from steering.engine.chat import RENDER_SECONDS, ChatTemplateError
 
     slow = ("{% if messages[-1]['content'] | length > 500 %}{% for i in range(99999) %}{% for j in range(99999) %}"
             "{% endfor %}{% endfor %}{% endif %}{{ messages[-1]['content'] }}")
@@ -246,8 +246,8 @@ def test_the_command_line_prints_why_an_answer_stopped(dashboard_runs, monkeypat
     """Issue 18: `steer` prints the reason an answer stopped early, under that answer."""
     from conftest import DASHBOARD_RUN
 
-    import steering.generation as generation
-    from steering.cli import main
+    import steering.engine.generation as generation
+    from steering.interface.cli import main
 
     real = generation.forward
     monkeypatch.setattr(generation, "forward", lambda *a, **k: (lambda out: (out[0] * float("nan"), out[1]))(real(*a, **k)))
@@ -260,8 +260,8 @@ def test_pairs_decode_each_batch_with_its_steered_twins_as_two_calls_would(embed
     """Issue 19: the evaluation's baseline and steered answers decode together, each batch of the
     plain call with its steered twins (the per-row mask), copies of a prompt included, and give
     the answers of two separate calls, greedy and sampled."""
-    from steering.generation import generate_pairs
-    from steering.steer import MeanDiffSteerer, SteeringSpec
+    from steering.engine.generation import generate_pairs
+    from steering.methods.steer import MeanDiffSteerer, SteeringSpec
 
     vectors = torch.zeros(embedded.n_layers, embedded.d_model)
     vectors[4] = torch.randn(embedded.d_model, generator=torch.Generator().manual_seed(1))
@@ -280,8 +280,8 @@ def test_candidates_decode_side_by_side_as_separate_calls_would(embedded):
     """Issue 19: the sweep's candidates (several steerings, other schedules and strengths, G-ACT
     and mean difference on the same layer) decode in one batch, each copy of the prompts steered
     by its own, and give each separate call's answers, greedy and sampled."""
-    from steering.generation import generate_each
-    from steering.steer import MeanDiffSteerer, SteeringSpec
+    from steering.engine.generation import generate_each
+    from steering.methods.steer import MeanDiffSteerer, SteeringSpec
 
     vectors = torch.zeros(embedded.n_layers, embedded.d_model)
     vectors[4] = torch.randn(embedded.d_model, generator=torch.Generator().manual_seed(1))
@@ -297,8 +297,8 @@ def test_candidates_decode_side_by_side_as_separate_calls_would(embedded):
 
 
 def test_continuation_logprob_scores_only_the_continuations_as_a_full_pass_would(embedded):
-    from steering.evaluation import continuation_logprob
-    from steering.generation import encode_prompts, forward, positions_of
+    from steering.engine.generation import encode_prompts, forward, positions_of
+    from steering.pipeline.evaluation import continuation_logprob
 
     prompts, continuations = ["Sort a list.", "Sum numbers.", "Parse a date."], ["```cpp\nint x;", "", "```py\nx = 1\n"]
     ids, mask = encode_prompts(embedded, prompts, continuations)
@@ -316,10 +316,10 @@ def test_each_prompt_runs_its_prompt_pass_once_whatever_its_copies_and_their_ste
     different prompt, unsteered; only the last token runs per (prompt, steering) row. The answers
     are those of whole prompt passes (hooks attached by the caller, as ``artifacts.apply`` does,
     keep whole passes: such a hook may steer the whole prompt)."""
-    import steering.generation as generation
-    from steering.generation import generate_each
-    from steering.hooks import thread_hooks
-    from steering.steer import MeanDiffSteerer, SteeringSpec
+    import steering.engine.generation as generation
+    from steering.engine.generation import generate_each
+    from steering.engine.hooks import thread_hooks
+    from steering.methods.steer import MeanDiffSteerer, SteeringSpec
 
     vectors = torch.zeros(embedded.n_layers, embedded.d_model)
     vectors[4] = torch.randn(embedded.d_model, generator=torch.Generator().manual_seed(1))
@@ -346,9 +346,9 @@ def test_a_steering_until_the_fence_forks_from_every_token_at_its_fence_line(emb
     rows decode as the every-token rows until there and fork from a copy of their cache. The
     answers are those decoded apart (greedy and sampled, a fence line written or never, both stop
     rules), fewer rows run, and the progress still adds up to one answer per row."""
-    import steering.generation as generation
-    from steering.generation import generate_each
-    from steering.steer import MeanDiffSteerer, SteeringSpec
+    import steering.engine.generation as generation
+    from steering.engine.generation import generate_each
+    from steering.methods.steer import MeanDiffSteerer, SteeringSpec
 
     vectors = torch.zeros(embedded.n_layers, embedded.d_model)
     vectors[4] = torch.randn(embedded.d_model, generator=torch.Generator().manual_seed(1))

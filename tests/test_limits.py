@@ -1,4 +1,4 @@
-"""The table of limits (``steering.limits``): each bound declared once, checked where a value
+"""The table of limits (``steering.core.limits``): each bound declared once, checked where a value
 enters, refused in one line that names the input; GGUF headers walked within the file's size;
 worker counts and Ray addresses refused before anything starts; the Steer page's address read
 parameter by parameter."""
@@ -16,14 +16,14 @@ import pytest
 import torch
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from steering.address import parse_steer_address
-from steering.cli import main
-from steering.control_vectors import ControlVector
-from steering.gguf import GGUFError, inspect_gguf
-from steering.gguf_layout import GGUFLayoutError, check_layout
-from steering.limits import LIMITS, LimitError, check, limits_page, shown
-from steering.methods import alpha_limits
-from steering.storage import StorageError
+from steering.core.limits import LIMITS, LimitError, check, limits_page, shown
+from steering.engine.gguf import GGUFError, inspect_gguf
+from steering.engine.gguf_layout import GGUFLayoutError, check_layout
+from steering.interface.address import parse_steer_address
+from steering.interface.cli import main
+from steering.methods.registry import alpha_limits
+from steering.pipeline.control_vectors import ControlVector
+from steering.store.storage import StorageError
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -203,7 +203,7 @@ def test_any_steer_address_gives_values_that_fit_or_named_problems(query):
 def test_generate_says_why_an_answer_stopped_and_prints_no_markup(monkeypatch, capsys):
     """Issue 31: ``--control-vector-scale 1e308`` gave an empty answer, "0 tokens" and no reason
     (the scale is now refused; any non-finite stop is said), and the footer printed ``[dim]``."""
-    import steering.generation as generation
+    import steering.engine.generation as generation
 
     real = generation.generate
 

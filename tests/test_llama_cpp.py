@@ -17,9 +17,9 @@ import numpy as np
 import pytest
 import torch
 
-from steering.control_vectors import ControlVector
-from steering.generation import encode_prompts, format_prompt, forward, positions_of
-from steering.hooks import thread_hooks
+from steering.engine.generation import encode_prompts, format_prompt, forward, positions_of
+from steering.engine.hooks import thread_hooks
+from steering.pipeline.control_vectors import ControlVector
 
 llama_cpp = pytest.importorskip("llama_cpp", reason="llama-cpp-python, an optional extra, is not installed (pip install -r requirements-llama.txt builds it)")
 REAL = os.environ.get("STEERSCOPE_REAL_MODEL", "")
@@ -31,7 +31,7 @@ THREADS = max(1, min(2, os.cpu_count() or 1))
 
 @pytest.fixture(scope="module")
 def qwen():
-    from steering.models import load_model
+    from steering.engine.models import load_model
 
     return load_model(REAL)  # Steerscope's own, dequantized from the same file
 

@@ -11,18 +11,18 @@ import numpy as np
 import pytest
 import torch
 
-from steering.act import ActSteerer, AdaptiveActivationSteering
-from steering.evaluation import summarize
-from steering.generation import Generation
-from steering.neurons import active_neurons, attribute_neurons
-from steering.pipeline import Pipeline, PipelineSettings
-from steering.prefix import PromptPrefix
-from steering.prompts import PromptSet
-from steering.refine import online_answers, opening_loss, refine_steering
-from steering.stats import bootstrap_interval, majority_accuracy
-from steering.steer import SteeringSpec
-from steering.storage import Run
-from steering.toolchains import compiles, toolchain
+from steering.code.prompts import PromptSet
+from steering.code.toolchains import compiles, toolchain
+from steering.core.stats import bootstrap_interval, majority_accuracy
+from steering.engine.generation import Generation
+from steering.engine.prefix import PromptPrefix
+from steering.methods.act import ActSteerer, AdaptiveActivationSteering
+from steering.methods.neurons import active_neurons, attribute_neurons
+from steering.methods.refine import online_answers, opening_loss, refine_steering
+from steering.methods.steer import SteeringSpec
+from steering.pipeline.evaluation import summarize
+from steering.pipeline.runner import Pipeline, PipelineSettings
+from steering.store.storage import Run
 
 CPP_OK = "#include <vector>\nint total(const std::vector<int>& v) { int s = 0; for (int x : v) s += x; return s; }\n"
 CPP_UNDECLARED = "int total() { return missing_function(); }\n"  # parses, does not compile
@@ -138,7 +138,7 @@ def test_paper_neuron_score_reads_the_gated_effective_weight(embedded):
     (best,) = attribute_neurons(embedded, "cpp", layers=[2], scoring="paper", top_n=1)
     w_eff = bridge.W_in[2][:, best.neuron] * torch.sigmoid(bridge.W_gate[2][:, best.neuron])
     probs = torch.softmax(w_eff @ bridge.W_U + bridge.b_U, dim=-1)
-    from steering.neurons import language_tag_token
+    from steering.methods.neurons import language_tag_token
 
     target = language_tag_token(embedded.tokenizer, "cpp")
     assert best.score == pytest.approx(float(probs[target] / probs.topk(10).values.mean()), rel=1e-4)
@@ -181,7 +181,7 @@ def test_refinement_learns_a_gain_that_lowers_the_loss_and_leaves_the_input_alon
 
 
 def test_online_refinement_answers_each_prompt_from_the_same_start(fitted, embedded):
-    from steering.generation import GenerationConfig
+    from steering.engine.generation import GenerationConfig
 
     steerer = fitted.steerer("gact_unrefined")
     snapshot = steerer.probe.coef_.clone()

@@ -4,9 +4,9 @@ import shutil
 import pytest
 import torch
 
-from steering.cli import main
-from steering.models import (CPU_BF16_MIN_PARAMS, HOOK_POINTS, ModelLoadError, check_layers, choose_dtype, cpu_bf16_units,
+from steering.engine.models import (CPU_BF16_MIN_PARAMS, HOOK_POINTS, ModelLoadError, check_layers, choose_dtype, cpu_bf16_units,
                              load_model, pick_dtype)
+from steering.interface.cli import main
 
 
 def test_embedded_model_loads_with_no_argument(embedded):
@@ -20,7 +20,7 @@ def test_embedded_model_loads_with_no_argument(embedded):
 
 
 def test_embedded_model_stays_small():
-    from steering.models import EMBEDDED_MODEL_DIR
+    from steering.engine.models import EMBEDDED_MODEL_DIR
 
     total = sum(f.stat().st_size for f in EMBEDDED_MODEL_DIR.iterdir())
     assert total < 20 * 2**20
@@ -126,7 +126,7 @@ def test_auto_runs_bfloat16_on_a_cpu_that_computes_it_natively_for_models_of_100
 
 
 def test_the_model_command_shows_the_dtype_and_why(capsys):
-    from steering.cli import main
+    from steering.interface.cli import main
 
     assert main(["model"]) == 0
     out = capsys.readouterr().out
@@ -134,7 +134,7 @@ def test_the_model_command_shows_the_dtype_and_why(capsys):
 
 
 def test_a_run_reopens_in_the_dtype_it_was_made_in(tmp_path, capsys):
-    from steering.prompts import PromptSet
+    from steering.code.prompts import PromptSet
 
     prompts = tmp_path / "four.jsonl"
     prompts.write_text(PromptSet.load().head(4).to_jsonl())
@@ -158,7 +158,7 @@ def test_a_model_is_known_by_its_content_not_its_folder(tiny_llama_dir, tmp_path
     """Issue 18: a byte-identical copy in another folder is the same model (its runs and vectors
     open with it); one edited file makes another model. Digests are cached, so a second load
     hashes nothing; runs made before content fingerprints still open (``made_from``)."""
-    import steering.fingerprint as fingerprint
+    import steering.store.fingerprint as fingerprint
 
     copy = shutil.copytree(tiny_llama_dir, tmp_path / "copy")
     first, again = load_model(tiny_llama_dir), load_model(str(copy))
@@ -183,8 +183,8 @@ def test_a_cache_setting_that_is_not_a_folder_is_named(tmp_path, monkeypatch, ca
 def test_a_model_spread_over_memory_and_disk_answers_and_steers_as_in_one_piece(tiny_qwen2_dir, tiny_qwen2, capsys):
     """Issue 19: with a device map (accelerate), a model larger than its memory cap keeps some
     layers on disk; its tokens, plain and steered on an offloaded layer, equal the whole model's."""
-    from steering.generation import GenerationConfig, generate
-    from steering.steer import MeanDiffSteerer, SteeringSpec
+    from steering.engine.generation import GenerationConfig, generate
+    from steering.methods.steer import MeanDiffSteerer, SteeringSpec
 
     spread = load_model(tiny_qwen2_dir, device_map="auto", max_memory={"cpu": 500_000})
     assert "disk" in set(spread.hf_model.hf_device_map.values()) and "on disk" in spread.placement

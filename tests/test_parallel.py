@@ -11,11 +11,11 @@ import time
 import pytest
 import torch
 
-from steering.cli import main
-from steering.generation import GenerationConfig, generate
-from steering.parallel import WorkerError, workers
-from steering.prompts import PromptSet
-from steering.storage import Run
+from steering.code.prompts import PromptSet
+from steering.engine.generation import GenerationConfig, generate
+from steering.engine.parallel import WorkerError, workers
+from steering.interface.cli import main
+from steering.store.storage import Run
 
 ray = pytest.importorskip("ray")
 
@@ -60,7 +60,7 @@ def test_a_replica_killed_mid_batch_is_restarted_and_its_batch_decoded_again(emb
     end token for 160 tokens); the first replica is killed a quarter of the way into the time
     one process takes, while the call is decoding. Its batch is retried on the restarted
     replica, with the same tokens."""
-    from steering.steer import MeanDiffSteerer, SteeringSpec
+    from steering.methods.steer import MeanDiffSteerer, SteeringSpec
 
     vectors = torch.zeros(embedded.n_layers, embedded.d_model)
     vectors[4] = torch.randn(embedded.d_model, generator=torch.Generator().manual_seed(1))
@@ -84,8 +84,8 @@ def test_a_replica_killed_mid_batch_is_restarted_and_its_batch_decoded_again(emb
 
 
 def test_a_replica_that_stays_dead_fails_the_stage_and_nothing_is_recorded(embedded, tmp_path):
-    from steering.pipeline import Pipeline
-    from steering.settings import PipelineSettings
+    from steering.pipeline.runner import Pipeline
+    from steering.pipeline.settings import PipelineSettings
 
     pipeline = Pipeline(embedded, PromptSet.load().head(4), Run(tmp_path / "r", create=True), PipelineSettings())
     with workers(embedded, None, 2) as pool:

@@ -9,13 +9,13 @@ import numpy as np
 import pytest
 import torch
 
-from steering.cli import main
-from steering.pipeline import Pipeline, PipelineSettings
-from steering.results import RunResults
-from steering.schema import baseline_stage
-from steering.prompts import PromptSet, PromptSetError
-from steering.storage import Run, StorageError
-from steering.vectors_io import export_vectors, import_vectors
+from steering.code.prompts import PromptSet, PromptSetError
+from steering.interface.cli import main
+from steering.pipeline.results import RunResults
+from steering.pipeline.runner import Pipeline, PipelineSettings
+from steering.pipeline.vectors_io import export_vectors, import_vectors
+from steering.store.schema import baseline_stage
+from steering.store.storage import Run, StorageError
 
 
 def quick(**overrides):
@@ -52,7 +52,7 @@ def test_gact_steers_the_embedded_model_to_cpp(embedded_pipeline):
 
 
 def test_steered_and_plain_generation_share_one_model_from_two_threads(embedded_pipeline, embedded):
-    from steering.generation import GenerationConfig, generate
+    from steering.engine.generation import GenerationConfig, generate
 
     steerer = embedded_pipeline.steerer("gact")
     prompts = embedded_pipeline.context.neutral_prompts[:6]
@@ -160,7 +160,7 @@ def test_vector_files_are_checked(tiny_llama, tiny_gpt2, tmp_path):
 def test_writes_are_atomic(tmp_path, monkeypatch):
     import os
 
-    from steering import storage
+    from steering.store import storage
 
     run = Run(tmp_path / "run", create=True)
     with run.writing():
@@ -200,8 +200,8 @@ def test_command_line_rejects_bad_input_clearly(tmp_path, capsys):
 
 def test_summary_survives_a_validation_split_without_off_samples(tmp_path, capsys):
     """A small prompt set can leave no "off" sample among the validation rows (NaN, stored as NULL)."""
-    from steering.results import RunResults
-    from steering.summary import print_summary
+    from steering.pipeline.results import RunResults
+    from steering.reports.summary import print_summary
 
     run = Run(tmp_path / "run", create=True)
     rows = [(f"{m}_{split}_accuracy", layer, 0.5, None) for m in ("gact", "sklearn") for split in ("train", "val")
@@ -217,7 +217,7 @@ def test_summary_survives_a_validation_split_without_off_samples(tmp_path, capsy
 
 @pytest.mark.slow
 def test_the_tasks_asked_explicitly_are_answered_once_for_both_prompt_sets(embedded, tmp_path, monkeypatch):
-    from steering.stages import evaluate  # the module, by its name
+    from steering.pipeline.stages import evaluate  # the module, by its name
     pipeline = Pipeline(embedded, PromptSet.load().head(4), Run(tmp_path / "run", create=True), quick())
     pipeline.run_all(("extract", "cluster", "probe", "sweep"))
     asked = [t.prompts[pipeline.settings.target] for t in pipeline.prompts]

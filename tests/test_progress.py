@@ -1,4 +1,4 @@
-"""``steering.progress``: an estimate of the time left that is never far above the truth once
+"""``steering.core.progress``: an estimate of the time left that is never far above the truth once
 it is shown, "estimating…" before, and log lines that a blocked step cannot hold back."""
 
 from __future__ import annotations
@@ -8,8 +8,8 @@ import time
 import numpy as np
 import pytest
 
-from steering.stages.sweep import CELL_COST
-from steering.progress import CREDIBLE, LogProgress, duration, estimate_left, progress_text
+from steering.core.progress import CREDIBLE, LogProgress, duration, estimate_left, progress_text
+from steering.pipeline.stages.sweep import CELL_COST
 
 
 def _uneven_work(seed: int, budget: int = 160) -> tuple[list[tuple[float, float]], int]:

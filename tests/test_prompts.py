@@ -2,9 +2,9 @@ import json
 
 import pytest
 
-from steering.cli import main
-from steering.languages import LANGUAGE_KEYS
-from steering.prompts import MAX_PROMPT_FILE_BYTES, PromptSet, PromptSetError
+from steering.code.languages import LANGUAGE_KEYS
+from steering.code.prompts import MAX_PROMPT_FILE_BYTES, PromptSet, PromptSetError
+from steering.interface.cli import main
 
 ROW = {"id": "a", "neutral": "Write a function that adds.", "prompts": {"python": "Write a Python function that adds."}}
 

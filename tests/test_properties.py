@@ -16,15 +16,15 @@ from safetensors.torch import save_file
 
 from conftest import hashes
 
-from steering.cli import main
-from steering.errors import MAX_ERROR_CHARS
-from steering.generation import GenerationConfig, encode_prompts, generate
-from steering.pipeline import Pipeline
-from steering.prompts import PromptSet, PromptSetError
-from steering.settings import PipelineSettings
-from steering.steer import MeanDiffSteerer, SteeringSpec
-from steering.storage import Run, StorageError
-from steering.vectors_io import REQUIRED_METADATA, import_vectors
+from steering.code.prompts import PromptSet, PromptSetError
+from steering.core.errors import MAX_ERROR_CHARS
+from steering.engine.generation import GenerationConfig, encode_prompts, generate
+from steering.interface.cli import main
+from steering.methods.steer import MeanDiffSteerer, SteeringSpec
+from steering.pipeline.runner import Pipeline
+from steering.pipeline.settings import PipelineSettings
+from steering.pipeline.vectors_io import REQUIRED_METADATA, import_vectors
+from steering.store.storage import Run, StorageError
 
 # The same examples on every run (CI must not fail by chance) and no example database written.
 EXAMPLES = settings(max_examples=150, deadline=None, derandomize=True, database=None,

@@ -12,13 +12,13 @@ from pathlib import Path
 import pytest
 import torch
 
-from steering import gguf as gguf_module
-from steering.activations import extract_activations
-from steering.cli import main
-from steering.generation import GenerationConfig, encode_prompts, generate
-from steering.hooks import thread_hooks
-from steering.models import HOOK_POINTS, ModelLoadError, load_model
-from steering.prefix import PromptPrefix, tag_success, tag_tokens
+from steering.engine import gguf as gguf_module
+from steering.engine.activations import extract_activations
+from steering.engine.generation import GenerationConfig, encode_prompts, generate
+from steering.engine.hooks import thread_hooks
+from steering.engine.models import HOOK_POINTS, ModelLoadError, load_model
+from steering.engine.prefix import PromptPrefix, tag_success, tag_tokens
+from steering.interface.cli import main
 
 REAL_MODEL = Path(os.environ.get("STEERSCOPE_REAL_MODEL",
                                  Path.home() / ".cache" / "steerscope" / "models" / "qwen2.5-coder-0.5b-instruct.gguf"))
@@ -181,7 +181,7 @@ def test_identical_prompts_share_one_prefill_and_keep_their_own_seeds(tiny_qwen2
 
 
 def test_batches_count_different_prompts_and_cap_the_rows():
-    from steering.generation import REPEAT_ROWS, _batches
+    from steering.engine.generation import REPEAT_ROWS, _batches
 
     assert _batches(list("aaaabbbbcccc"), 2) == [(0, 8), (8, 12)]  # 4 samples of each prompt ride along
     assert _batches(list("abcdefg"), 3) == [(0, 3), (3, 6), (6, 7)]
@@ -225,8 +225,8 @@ def test_the_prompts_shared_start_runs_once_and_they_read_as_each_prompt_alone(t
     """Issue 29: a chat template's system turn starts every prompt. ``encode_prompts`` puts it in
     the first columns and ``prompt_cache`` runs it once for all rows; what each row then reads,
     and answers, is what its prompt alone reads and answers."""
-    import steering.generation as generation
-    from steering.generation import shared_columns
+    import steering.engine.generation as generation
+    from steering.engine.generation import shared_columns
 
     prompts = PROMPTS + ["Parse a date written in the ISO 8601 format and return its parts."]
     ids, mask = encode_prompts(tiny_qwen2, prompts)
@@ -261,8 +261,8 @@ def test_tag_success_reads_the_language_after_a_forced_fence(embedded):
 @pytest.mark.skipif(not REAL_MODEL.is_file(), reason=f"the real model is not fetched ({REAL_MODEL}); "
                     "../shared/tools/fetch-real-model fetches it")
 def test_real_qwen_loads_and_steers_two_tasks(monkeypatch):
-    from steering.prompts import PromptSet
-    from steering.steer import MeanDiffSteerer, SteeringSpec
+    from steering.code.prompts import PromptSet
+    from steering.methods.steer import MeanDiffSteerer, SteeringSpec
 
     # The dequantized model is cached by the file's hash: reuse the user's cache (a minute saved).
     monkeypatch.setenv("STEERSCOPE_CACHE", str(Path.home() / ".cache" / "steerscope"))

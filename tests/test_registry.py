@@ -9,16 +9,16 @@ import torch
 
 from conftest import DASHBOARD_RUN
 
-from steering import methods
-from steering.actions import RunSteering
-from steering.artifacts import SteeringArtifacts, fit
-from steering.cli import build_parser
-from steering.methods import G_ACT_STAGES, Method, register
-from steering.pipeline import Pipeline
-from steering.prompts import PromptSet
-from steering.results import RunResults
-from steering.settings import PipelineSettings
-from steering.steer import MeanDiffSteerer, SteeringSpec
+from steering.code.prompts import PromptSet
+from steering.interface.actions import RunSteering
+from steering.interface.cli import build_parser
+from steering.methods import registry as methods
+from steering.methods.registry import G_ACT_STAGES, Method, register
+from steering.methods.steer import MeanDiffSteerer, SteeringSpec
+from steering.pipeline.artifacts import SteeringArtifacts, fit
+from steering.pipeline.results import RunResults
+from steering.pipeline.runner import Pipeline
+from steering.pipeline.settings import PipelineSettings
 
 
 class RandomSteerer(MeanDiffSteerer):
@@ -90,7 +90,7 @@ def _fit_directions(learned, spec, settings, model):
     """Its own fitted state, from the run's stored activations alone (no stage of its own)."""
     from sklearn.linear_model import LogisticRegression
 
-    from steering.schema import ACTIVATIONS
+    from steering.store.schema import ACTIVATIONS
 
     acts = learned.tensors(ACTIVATIONS)
     neutral, target = acts["neutral"].float(), acts["target"].float()
@@ -123,8 +123,8 @@ def test_a_method_with_its_own_fitted_state_runs_everywhere_from_this_file_alone
 
     from streamlit.testing.v1 import AppTest
 
-    from steering.control_vectors import run_control_vector
-    from steering.report import build_report
+    from steering.pipeline.control_vectors import run_control_vector
+    from steering.reports.report import build_report
 
     artifacts = fit(embedded, PromptSet.load().head(6), "probe_direction",
                     PipelineSettings(probe_epochs=100, sweep_alphas=(0.5,), max_new_tokens=32, batch_size=16))

@@ -16,14 +16,14 @@ import pytest
 import torch
 
 from conftest import DASHBOARD_RUN, hashes
-from steering import figures
-from steering.languages import LANGUAGES
-from steering.projection import project, projection_result, run_projection
-from steering.report import build_report
-from steering.results import RunResults, answer_diff, list_runs, run_stamp
-from steering.methods import check_alpha, presets
-from steering.storage import Run
-from steering.vectors_io import import_vectors
+from steering.code.languages import LANGUAGES
+from steering.methods.projection import project, projection_result, run_projection
+from steering.methods.registry import check_alpha, presets
+from steering.pipeline.results import RunResults, answer_diff, list_runs, run_stamp
+from steering.pipeline.vectors_io import import_vectors
+from steering.reports import figures
+from steering.reports.report import build_report
+from steering.store.storage import Run
 
 
 @pytest.fixture(scope="module")
@@ -75,8 +75,8 @@ def test_tables_cover_every_stage(results):
 
 @pytest.mark.slow
 def test_a_run_without_later_stages_gives_empty_tables(embedded, tmp_path):
-    from steering.pipeline import Pipeline, PipelineSettings
-    from steering.prompts import PromptSet
+    from steering.code.prompts import PromptSet
+    from steering.pipeline.runner import Pipeline, PipelineSettings
 
     pipeline = Pipeline(embedded, PromptSet.load().head(3), Run(tmp_path / "r", create=True),
                         PipelineSettings(bias_samples=1, max_new_tokens=16))
@@ -194,8 +194,8 @@ def test_reopening_a_run_and_one_off_settings_write_nothing(results, embedded, t
     evaluation only: it is returned, not stored, and the run's other stages refuse them."""
     import shutil
 
-    from steering.pipeline import Pipeline
-    from steering.storage import StorageError
+    from steering.pipeline.runner import Pipeline
+    from steering.store.storage import StorageError
 
     copy = tmp_path / "copy"
     shutil.copytree(results.run.dir, copy)
@@ -213,7 +213,7 @@ def test_reopening_a_run_and_one_off_settings_write_nothing(results, embedded, t
 
 
 def test_every_measure_has_one_definition_shown_with_its_tables(results):
-    from steering.schema import EVAL_MEASURES, MEASURE_DEFINITIONS, measure_help
+    from steering.store.schema import EVAL_MEASURES, MEASURE_DEFINITIONS, measure_help
 
     assert set(EVAL_MEASURES) <= set(MEASURE_DEFINITIONS)
     for key, label in EVAL_MEASURES.items():

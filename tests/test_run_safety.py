@@ -15,11 +15,11 @@ import pytest
 
 from conftest import DASHBOARD_RUN, hashes
 
-from steering.cli import main
-from steering.results import RunResults
-from steering.schema import is_evaluation
-from steering.stages import STAGES
-from steering.storage import Run, RunLockedError, StorageError, atomic_write_bytes, run_in
+from steering.interface.cli import main
+from steering.pipeline.results import RunResults
+from steering.pipeline.stages import STAGES
+from steering.store.schema import is_evaluation
+from steering.store.storage import Run, RunLockedError, StorageError, atomic_write_bytes, run_in
 
 
 @pytest.mark.parametrize("name", ["../outside", "/etc", "a/b", "..", ".hidden", "x" * 300, "", "run name", "a\\b"])
@@ -58,8 +58,8 @@ def test_run_refuses_a_folder_of_user_files(tmp_path, capsys):
 def test_a_prompt_longer_than_the_context_is_refused_before_anything_is_written(embedded, tmp_path):
     import json
 
-    from steering.pipeline import Pipeline
-    from steering.prompts import PromptSet
+    from steering.code.prompts import PromptSet
+    from steering.pipeline.runner import Pipeline
 
     rows = [task.to_json() for task in PromptSet.load().head(4)]
     long = rows[1]
@@ -114,7 +114,7 @@ def _assert_consistent(run_dir: Path) -> list[str]:
 
 @pytest.fixture
 def small_prompts(tmp_path):
-    from steering.prompts import PromptSet
+    from steering.code.prompts import PromptSet
 
     path = tmp_path / "four.jsonl"
     path.write_text(PromptSet.load().head(4).to_jsonl())
@@ -186,7 +186,7 @@ def test_two_threads_cannot_write_one_run_at_once(tmp_path):
 def test_a_run_from_before_stage_records_keeps_its_stages_when_written_again(dashboard_runs, embedded, tmp_path):
     import sqlite3
 
-    from steering.pipeline import Pipeline
+    from steering.pipeline.runner import Pipeline
 
     run_dir = tmp_path / "old"
     shutil.copytree(dashboard_runs / DASHBOARD_RUN, run_dir)
@@ -203,8 +203,8 @@ def test_a_run_from_before_stage_records_keeps_its_stages_when_written_again(das
 def test_runs_are_known_by_their_marker_and_links_in_the_runs_folder_are_refused(dashboard_runs, tmp_path):
     """Issue 18: a folder with another program's settings.json is no run; a link in the runs
     folder opens nothing outside it; a run's files are written only by its own writer."""
-    from steering.files import WriteRefused, atomic_write_bytes, is_run
-    from steering.results import list_runs
+    from steering.core.files import WriteRefused, atomic_write_bytes, is_run
+    from steering.pipeline.results import list_runs
 
     root = tmp_path / "runs"
     shutil.copytree(dashboard_runs / DASHBOARD_RUN, root / "real")
@@ -274,7 +274,7 @@ def test_a_run_written_to_a_log_says_when_each_stage_starts_and_ends(small_promp
     report, so that a short run shows them)."""
     import re
 
-    import steering.cli as cli
+    import steering.interface.cli as cli
 
     monkeypatch.setattr(cli, "LOG_EVERY", 0.0)
     assert main(["run", "--prompts", str(small_prompts), "--out", str(tmp_path / "r")]) == 0
@@ -290,7 +290,7 @@ def test_a_log_times_each_stage_from_its_own_start_under_a_shared_label(monkeypa
     """Both evaluations report as "eval": the second's elapsed time starts at its own start."""
     from types import SimpleNamespace
 
-    import steering.cli as cli
+    import steering.interface.cli as cli
 
     now = [0.0]
     monkeypatch.setattr(cli, "time", SimpleNamespace(monotonic=lambda: now[0]))

@@ -9,16 +9,16 @@ import numpy as np
 import pytest
 import torch
 
-import steering.steer as steer_module
-from steering.fences import fence_written
-from steering.generation import GenerationConfig, generate
-from steering.pipeline import Pipeline, PipelineSettings
-from steering.prompts import PromptSet
-from steering.results import RunResults
-from steering.stages.evaluate import asked_budget
-from steering.stats import excludes_zero, paired_interval, rate_interval, unpaired_difference
-from steering.steer import MeanDiffSteerer, SteeringSpec
-from steering.storage import Run
+import steering.methods.steer as steer_module
+from steering.code.fences import fence_written
+from steering.code.prompts import PromptSet
+from steering.core.stats import excludes_zero, paired_interval, rate_interval, unpaired_difference
+from steering.engine.generation import GenerationConfig, generate
+from steering.methods.steer import MeanDiffSteerer, SteeringSpec
+from steering.pipeline.results import RunResults
+from steering.pipeline.runner import Pipeline, PipelineSettings
+from steering.pipeline.stages.evaluate import asked_budget
+from steering.store.storage import Run
 
 PROMPTS = ["Write a function that sorts an array with merge sort.", "Write a function that computes a dot product."]
 LAYER, ALPHA = 4, 6.0
@@ -114,7 +114,7 @@ def _fake_reading(monkeypatch, share, quality, n=30):
     a number, or ``(screened share, share on the rest)``); the levels read and their rows are kept."""
     from types import SimpleNamespace
 
-    from steering.stages import sweep  # the module, by its name
+    from steering.pipeline.stages import sweep  # the module, by its name
     reads = []
 
     def fake(ctx, reading, makers, tried, rows, advance):
@@ -260,7 +260,7 @@ class _ConfidentAfter:
 def test_a_candidate_until_the_fence_decodes_in_the_chunk_of_its_every_token_twin():
     """Issue 29: such a candidate forks from its twin at the fence line (``generate_each``), so
     it is placed with it and does not count against a chunk's size: its rows join late."""
-    from steering.stages.sweep import _chunks
+    from steering.pipeline.stages.sweep import _chunks
 
     tried = [(m, 2.0, s, ()) for m in ("gact", "mean_diff") for s in ("all", "window", "fence", "gated")]
     assert _chunks(tried, 2) == [[("gact", 2.0, "all", ()), ("gact", 2.0, "fence", ()), ("gact", 2.0, "window", ())],
@@ -389,7 +389,7 @@ def test_paired_interval_known_answers():
 @pytest.mark.parametrize("target,checker", [("java", "javac"), ("julia", None), ("python", "python")])
 def test_every_target_language_runs_with_its_references(embedded, tmp_path, target, checker):
     """Steering towards Java, Julia (parse only: no compiler here) and Python, references included."""
-    from steering.toolchains import toolchain
+    from steering.code.toolchains import toolchain
 
     if checker not in (None, "python") and toolchain(target) is None:
         pytest.skip(f"{checker} is not installed")
@@ -408,7 +408,7 @@ def test_every_target_language_runs_with_its_references(embedded, tmp_path, targ
 def test_gact_off_class_weights_the_zero_vector_or_only_gates():
     """With 'weight' the off class's share scales the mix down; with 'gate' the mix is over the
     cluster vectors alone (the gated schedule still reads the off class)."""
-    from steering.steer import GactSteerer
+    from steering.methods.steer import GactSteerer
 
     class Probe:
         coef_ = torch.zeros(1, 4, 3)
@@ -462,7 +462,7 @@ def test_gact_off_class_is_the_selections_choice_unless_given():
     evaluation steers with the one it chose (``chosen_options``)."""
     from types import SimpleNamespace
 
-    from steering.methods import METHODS
+    from steering.methods.registry import METHODS
 
     entry = METHODS[METHODS["gact"].selection]
     assert entry.options(PipelineSettings()) == [{"off_class": "weight"}, {"off_class": "gate"}]

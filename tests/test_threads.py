@@ -7,11 +7,11 @@ import os
 import pytest
 import torch
 
-from steering.threads import configure_threads
+from steering.core.threads import configure_threads
 
 
 def test_free_cores_count_other_processes_not_this_one(monkeypatch):
-    from steering import threads
+    from steering.core import threads
 
     class Me:
         def __init__(self, own):

@@ -3,7 +3,7 @@
 import streamlit as st
 
 from views.common import PLOT_CONFIG, require_run
-from steering import figures
+from steering.reports import figures
 
 st.title("Bias")
 results = require_run("bias")

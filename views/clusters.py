@@ -3,8 +3,8 @@
 import streamlit as st
 
 from views.common import PLOT_CONFIG, fragment, projection, require_run
-from steering import figures
-from steering.projection import PROJECTIONS
+from steering.methods.projection import PROJECTIONS
+from steering.reports import figures
 
 METHOD_LABELS = {"pca": "PCA", "umap": "UMAP", "tsne": "t-SNE"}
 COLOR_LABELS = {"cluster": "cluster", "category": "task category", "probe": "probe correctness"}

@@ -11,12 +11,12 @@ from pathlib import Path
 import numpy as np
 import streamlit as st
 
-from steering import figures
-from steering.errors import one_line
-from steering.models import EMBEDDED_MODEL_NAME, ModelLoadError, load_model
-from steering.results import RunResults, run_stamp
-from steering.schema import measure_help
-from steering.storage import StorageError
+from steering.core.errors import one_line
+from steering.engine.models import EMBEDDED_MODEL_NAME, ModelLoadError, load_model
+from steering.pipeline.results import RunResults, run_stamp
+from steering.reports import figures
+from steering.store.schema import measure_help
+from steering.store.storage import StorageError
 
 RUNS_ROOT = Path(os.environ.get("STEERSCOPE_RUNS", "runs"))
 PLOT_CONFIG = {"displaylogo": False}
@@ -69,7 +69,7 @@ def own_run_state(*keys: str, prefixes: tuple[str, ...] = ()) -> None:
 
 @st.cache_resource(max_entries=4, show_spinner=False)
 def _run_steering(run_dir: str, stamp: tuple, model_key: str | None, _model):
-    from steering.actions import RunSteering  # on use: it brings the stages and scikit-learn (not for Home's first draw)
+    from steering.interface.actions import RunSteering  # on use: it brings the stages and scikit-learn (not for Home's first draw)
 
     return RunSteering(run_dir, _model)
 

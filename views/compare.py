@@ -1,16 +1,16 @@
 """Compare: finished runs of different models side by side, on a relative-depth axis. The runs are
 in the address (``?runs=a&runs=b``), so a comparison is a link. Everything shown is read from the
-runs (``steering.compare``); nothing is decoded."""
+runs (``steering.reports.compare``); nothing is decoded."""
 
 import streamlit as st
 
 from views.common import PLOT_CONFIG, RUNS_ROOT, results_of
-from steering import figures
-from steering.compare import PROBE_ACCURACY_GOAL, Comparison, ComparisonError
-from steering.errors import one_line
-from steering.methods import DEFAULT_METHOD, label as method_label
-from steering.results import list_runs
-from steering.report import build_comparison_report
+from steering.core.errors import one_line
+from steering.methods.registry import DEFAULT_METHOD, label as method_label
+from steering.pipeline.results import list_runs
+from steering.reports import figures
+from steering.reports.compare import PROBE_ACCURACY_GOAL, Comparison, ComparisonError
+from steering.reports.report import build_comparison_report
 
 SET_NAMES = {"neutral": "neutral prompts", "heldout": "held-out phrasings"}
 

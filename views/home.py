@@ -9,14 +9,14 @@ import pandas as pd
 import streamlit as st
 
 from views.common import EMBEDDED_LABEL, RUNS_ROOT, current_model, current_results, open_run
-from steering.languages import LANGUAGE_KEYS, LANGUAGES
-from steering.models import model_card
-from steering.parallel import WorkerError
-from steering.progress import duration, progress_text
-from steering.prompts import MAX_PROMPT_FILE_BYTES, PromptSet, PromptSetError
-from steering.results import list_runs
-from steering.stages import PIPELINE
-from steering.storage import StorageError, run_in
+from steering.code.languages import LANGUAGE_KEYS, LANGUAGES
+from steering.code.prompts import MAX_PROMPT_FILE_BYTES, PromptSet, PromptSetError
+from steering.core.progress import duration, progress_text
+from steering.engine.models import model_card
+from steering.engine.parallel import WorkerError
+from steering.pipeline.results import list_runs
+from steering.pipeline.stages import PIPELINE
+from steering.store.storage import StorageError, run_in
 
 STAGE_NAMES = {s.name: s.label for s in PIPELINE}
 
@@ -133,7 +133,7 @@ def new_run_section(model, prompts: PromptSet | None):
         submitted = st.form_submit_button("Run the pipeline", type="primary")
     if not submitted:
         return
-    from steering.settings import PipelineSettings  # imported on use, like the runner: not for Home's first draw
+    from steering.pipeline.settings import PipelineSettings  # imported on use, like the runner: not for Home's first draw
 
     try:
         run_dir = run_in(RUNS_ROOT, name.strip() or f"{datetime.now():%Y%m%d-%H%M%S}-{target}")
@@ -148,7 +148,7 @@ def new_run_section(model, prompts: PromptSet | None):
 
 def run_pipeline(model, prompts: PromptSet, run_dir, settings, replicas: int = 0):
     """Every stage with a progress bar of its own, inside one status box."""
-    from steering.actions import start_run
+    from steering.interface.actions import start_run
 
     bars: dict[str, object] = {}
     stage_started: dict[str, float] = {}

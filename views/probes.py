@@ -3,9 +3,9 @@
 import streamlit as st
 
 from views.common import PLOT_CONFIG, require_run
-from steering import figures
-from steering.results import PROBES, REFERENCES, probe_comparison_table
-from steering.schema import MIN_VALIDATION_TASKS, validation_tasks
+from steering.pipeline.results import PROBES, REFERENCES, probe_comparison_table
+from steering.reports import figures
+from steering.store.schema import MIN_VALIDATION_TASKS, validation_tasks
 
 st.title("Probes")
 results = require_run("probe")

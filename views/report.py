@@ -3,8 +3,8 @@
 import streamlit as st
 
 from views.common import own_run_state, require_run
-from steering.methods import DEFAULT_METHOD, METHODS
-from steering.report import build_report
+from steering.methods.registry import DEFAULT_METHOD, METHODS
+from steering.reports.report import build_report
 
 own_run_state("report")  # the report of the open run; reset when another run is opened
 st.title("Report")

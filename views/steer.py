@@ -7,15 +7,15 @@ import streamlit as st
 
 from views.common import (PLOT_CONFIG, measure_table, own_run_state, require_model, require_run, run_steering,
                           scroll_into_view)
-from steering import figures
-from steering.address import parse_steer_address
-from steering.generation import GenerationConfig
-from steering.limits import LIMITS
-from steering.methods import DEFAULT_METHOD, METHODS, run_presets
-from steering.progress import heartbeat, progress_text
-from steering.results import answer_diff, format_interval
-from steering.schema import EVAL_MEASURES, MEASURE_DEFINITIONS
-from steering.steer import SCHEDULES
+from steering.core.limits import LIMITS
+from steering.core.progress import heartbeat, progress_text
+from steering.engine.generation import GenerationConfig
+from steering.interface.address import parse_steer_address
+from steering.methods.registry import DEFAULT_METHOD, METHODS, run_presets
+from steering.methods.steer import SCHEDULES
+from steering.pipeline.results import answer_diff, format_interval
+from steering.reports import figures
+from steering.store.schema import EVAL_MEASURES, MEASURE_DEFINITIONS
 
 # This page's session state belongs to the open run: reset when another run is opened.
 own_run_state("steer_result", "task_set_result", "gguf", "gguf_accept", "preset", "task", "method", "saved_alphas", "schedule", "seed",

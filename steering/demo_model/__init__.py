@@ -3,4 +3,8 @@ corpus with a deliberate, documented language bias, so that steering has somethi
 
 ``python -m steering.demo_model train`` rebuilds it; ``python -m steering.demo_model eval``
 measures its language bias and its explicit-language accuracy.
+
+It may import ``core``, ``code``, ``store``, ``engine``, ``methods`` and ``pipeline``.
 """
+
+MAY_IMPORT = ('core', 'code', 'store', 'engine', 'methods', 'pipeline')

@@ -7,8 +7,8 @@ import json
 import sys
 from pathlib import Path
 
-from ..files import atomic_write_bytes
-from ..models import EMBEDDED_MODEL_DIR
+from ..core.files import atomic_write_bytes
+from ..engine.models import EMBEDDED_MODEL_DIR
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -14,9 +14,9 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 
-from ..files import atomic_write_bytes
-from ..languages import LANGUAGE_KEYS, LANGUAGES
-from ..prompts import ASSETS, DEFAULT_PROMPT_SET, PromptSet, Task
+from ..code.languages import LANGUAGE_KEYS, LANGUAGES
+from ..code.prompts import ASSETS, DEFAULT_PROMPT_SET, PromptSet, Task
+from ..core.files import atomic_write_bytes
 
 CORPUS_DIR = ASSETS / "corpus"
 

@@ -4,11 +4,11 @@ and, asked neutrally, it prefers languages as the corpus was designed to make it
 from __future__ import annotations
 
 import time
-from ..evaluation import language_shares
-from ..generation import GenerationConfig, generate
-from ..languages import LANGUAGE_KEYS, LANGUAGES
-from ..models import load_model
-from ..prompts import PromptSet
+from ..code.languages import LANGUAGE_KEYS, LANGUAGES
+from ..code.prompts import PromptSet
+from ..engine.generation import GenerationConfig, generate
+from ..engine.models import load_model
+from ..pipeline.evaluation import language_shares
 from .corpus import design_shares
 
 

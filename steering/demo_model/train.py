@@ -19,8 +19,8 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
-from ..files import atomic_write_bytes
-from ..models import EMBEDDED_MODEL_DIR
+from ..core.files import atomic_write_bytes
+from ..engine.models import EMBEDDED_MODEL_DIR
 from .corpus import Example, build_examples, design_shares, write_prompt_set
 
 SPECIAL_TOKENS = ("<|endoftext|>", "<|user|>", "<|assistant|>")
