@@ -24,7 +24,7 @@ from ..engine.placement import DEVICE_MAPS, parse_max_memory
 from ..pipeline.settings import cli_settings
 from ..pipeline.stages import PIPELINE, STAGES
 from ..reports.summary import console, table
-from ..store.schema import PROMPT_SETS
+from ..store.schema import DEFAULT_METHOD, PROMPT_SETS
 from ..store.storage import StorageError, is_run
 from .cli_vectors import CliHelpers, add_vector_parsers
 
@@ -232,7 +232,7 @@ def cmd_stage(args) -> int:
 
     check_workers(args.workers)  # before the model loads
     pipeline = _open_pipeline(args, new_run=args.command in ("run", "bias", "extract"))
-    asked = getattr(args, "method", ["gact"])
+    asked = getattr(args, "method", [DEFAULT_METHOD])
     methods = list(METHODS) if "all" in asked else asked
     prompt_sets = {None: list(pipeline.settings.eval_sets), "both": list(PROMPT_SETS)}.get(
         getattr(args, "prompt_set", None), [getattr(args, "prompt_set", None)])
@@ -304,7 +304,7 @@ def _stage_parsers(sub) -> None:
                        help=f"decode on N Ray replicas of the model (a local cluster, or ${ADDRESS_VAR}'s); default: here")
         _setting_args(p, "tune")
         if name == "eval":
-            p.add_argument("--method", default=["gact"], nargs="+", choices=[*METHODS, "all"],
+            p.add_argument("--method", default=[DEFAULT_METHOD], nargs="+", choices=[*METHODS, "all"],
                            help="; ".join(f"{m.name}: {m.label}" for m in METHODS.values())
                            + "; all: each in turn (default: %(default)s)")
             p.add_argument("--prompt-set", default=None, choices=["neutral", "heldout", "both"],
@@ -350,7 +350,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("steer", help="answer one prompt with and without steering, side by side")
     p.add_argument("run_dir", type=Path, help="an existing run directory (after the sweep)")
     p.add_argument("--prompt", required=True, help="the prompt text")
-    p.add_argument("--method", default="gact", choices=steering_methods(), help="steering method (default: %(default)s)")
+    p.add_argument("--method", default=DEFAULT_METHOD, choices=steering_methods(), help="steering method (default: %(default)s)")
     p.add_argument("--temperature", type=float, default=0.0, help="0 for greedy (default: %(default)s)")
     _model_args(p)
     _setting_args(p, "tune")

@@ -12,6 +12,7 @@ from typing import Callable
 from ..core.files import check_target
 from ..core.limits import parser_type
 from ..reports.summary import console, table
+from ..store.schema import DEFAULT_METHOD
 
 FORCE_HELP = "replace the output file if it exists"
 
@@ -102,7 +103,7 @@ def add_vector_parsers(sub, helpers: CliHelpers) -> None:
     p = sub.add_parser("export-gguf", help="write a run's steering as a llama.cpp control vector (GGUF)")
     p.add_argument("run_dir", type=Path, help="an existing run directory, fitted for the method")
     p.add_argument("file", type=Path, help="the .gguf file to write")
-    p.add_argument("--method", default="gact", choices=steering_methods(), help="steering method (default: %(default)s)")
+    p.add_argument("--method", default=DEFAULT_METHOD, choices=steering_methods(), help="steering method (default: %(default)s)")
     p.add_argument("--accept-inexact", action="store_true",
                    help="export a schedule llama.cpp cannot express (it steers every token, the prompt included); "
                         "the file records the difference")

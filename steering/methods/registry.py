@@ -10,7 +10,7 @@ import math
 from dataclasses import dataclass
 from typing import Callable
 
-from ..store.schema import ACT
+from ..store.schema import ACT, DEFAULT_METHOD  # noqa: F401 (DEFAULT_METHOD: read with the registry)
 from .steer import OFF_CLASS, GactSteerer, MeanDiffSteerer, NeuronSteerer, Steerer, SteeringSpec
 
 G_ACT_STAGES = ("extract", "cluster", "probe", "sweep")  # what a spec chosen by the sweep needs
@@ -131,7 +131,6 @@ class Method:
 
 
 METHODS: dict[str, Method] = {}
-DEFAULT_METHOD = "gact"  # the method the pages, the report and the CLI show first
 
 
 def register(method: Method) -> Method:

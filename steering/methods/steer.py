@@ -15,6 +15,7 @@ import torch
 
 from ..core.schedules import SCHEDULES, StepControl
 from ..engine.models import HOOK_POINTS, check_layers
+from ..store.schema import DEFAULT_METHOD
 
 POSITIONS = ("generated", "all")
 ALPHA_UNITS = ("absolute", "norm")  # norm: alpha times the layer's mean residual norm over the steering vector's
@@ -36,7 +37,7 @@ class SteeringSpec:
 
     layers: tuple[int, ...]
     alphas: tuple[float, ...]
-    method: str = "gact"
+    method: str = DEFAULT_METHOD
     positions: str = "generated"
     hook_point: str = "resid_post"
     schedule: str = "all"

@@ -19,7 +19,7 @@ import torch
 
 from ..engine.hooks import thread_hooks
 from ..engine.models import instruction_difference
-from ..methods.registry import method as get_method, steerer_class
+from ..methods.registry import DEFAULT_METHOD, method as get_method, steerer_class
 from ..methods.steer import Steerer, SteeringSpec
 from ..store.storage import StorageError, load_tensors, record_inputs, save_tensors
 from .vectors_io import max_state_bytes
@@ -32,7 +32,7 @@ class SteeringArtifacts:
     """A fitted ``steerer`` of ``method`` (a ``registry.METHODS`` name) and the ``provenance`` it came from."""
 
     steerer: Steerer
-    method: str = "gact"
+    method: str = DEFAULT_METHOD
     provenance: dict = field(default_factory=dict)
 
     @property
@@ -40,7 +40,7 @@ class SteeringArtifacts:
         return self.steerer.spec
 
     @classmethod
-    def from_pipeline(cls, pipeline, method: str = "gact") -> "SteeringArtifacts":
+    def from_pipeline(cls, pipeline, method: str = DEFAULT_METHOD) -> "SteeringArtifacts":
         """The artifacts of a pipeline whose stages for ``method`` are done."""
         missing = [s for s in get_method(method).stages(pipeline.settings) if s not in pipeline.done_stages()]
         if missing:
@@ -49,7 +49,7 @@ class SteeringArtifacts:
         return cls(pipeline.steerer(method), method, _provenance(pipeline.model, pipeline.record, method))
 
     @classmethod
-    def from_run(cls, run_dir: str | Path, model, method: str = "gact") -> "SteeringArtifacts":
+    def from_run(cls, run_dir: str | Path, model, method: str = DEFAULT_METHOD) -> "SteeringArtifacts":
         """The artifacts a run stored, for ``model`` (which must be the run's: same weights)."""
         from .runner import Pipeline
 
@@ -123,7 +123,7 @@ def _provenance(model, record: dict, method: str) -> dict:
             "settings": record["pipeline"]}
 
 
-def fit(model, prompts, method: str = "gact", settings=None, progress=None) -> SteeringArtifacts:
+def fit(model, prompts, method: str = DEFAULT_METHOD, settings=None, progress=None) -> SteeringArtifacts:
     """``method`` end to end, in memory: the stages it needs (``registry.Method.stages``), chained
     as values, with ``PipelineSettings`` (defaults when None); nothing is written but the
     activation cache."""

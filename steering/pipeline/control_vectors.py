@@ -33,7 +33,7 @@ from ..core.files import atomic_write_bytes
 from ..core.limits import LimitError, check as check_limit
 from ..engine.gguf_layout import GGUFLayoutError, check_layout
 from ..engine.hooks import thread_hooks
-from ..methods.registry import export_note
+from ..methods.registry import DEFAULT_METHOD, export_note
 from ..store.storage import StorageError
 
 ARCH = "controlvector"
@@ -308,7 +308,7 @@ def control_vector(steerer, model, prompts: list[str], provenance: dict | None =
     return ControlVector(directions, _model_type(model), {k: v for k, v in metadata.items() if v != ""})
 
 
-def run_control_vector(pipeline, method: str = "gact", accept_inexact: bool = False) -> ControlVector:
+def run_control_vector(pipeline, method: str = DEFAULT_METHOD, accept_inexact: bool = False) -> ControlVector:
     """The control vector of ``method`` as an open run (``runner.Pipeline``) fitted it;
     ``Pipeline.reopen(run_dir, model)`` opens one."""
     from .artifacts import SteeringArtifacts

@@ -10,7 +10,7 @@ import pandas as pd
 
 from ..code.toolchains import toolchain
 from ..core.stats import excludes_zero, paired_interval
-from ..store.schema import (BUDGET, CONDITIONS, EVAL_MEASURES, REFERENCES as REFERENCE_LABELS, eval_metric, eval_share_metric,
+from ..store.schema import (BUDGET, CONDITIONS, DEFAULT_METHOD, EVAL_MEASURES, REFERENCES as REFERENCE_LABELS, eval_metric, eval_share_metric,
                      eval_stage, is_evaluation)
 from .evaluation import VERDICTS
 
@@ -37,7 +37,7 @@ class EvaluationTables:
         return sorted(m["stage"].removeprefix(prefix) for m in self._metrics if m["stage"].startswith(prefix)
                       and m["name"] == eval_metric("steered", "success"))
 
-    def eval_shares(self, method: str = "gact", prompt_set: str = "neutral") -> pd.DataFrame:
+    def eval_shares(self, method: str = DEFAULT_METHOD, prompt_set: str = "neutral") -> pd.DataFrame:
         """Verdict by condition (baseline, the references, steered): shares of a prompt set's answers, a language
         counting only fenced code that is clearly in it and parses."""
         stage = eval_stage(method, prompt_set)
@@ -168,7 +168,7 @@ class EvaluationTables:
         row = self._metric_rows(eval_stage(methods[0], prompt_set), BUDGET) if methods else None
         return {"tokens": int(row["value"]), **(row.get("extra") or {})} if row else None
 
-    def showcase_task(self, method: str = "gact") -> str | None:
+    def showcase_task(self, method: str = DEFAULT_METHOD) -> str | None:
         """The task a demo opens on: the first whose answers in ``method``'s evaluation (on the
         neutral prompts where evaluated, else the held-out phrasings) are target code that parses
         within the budget, both asked explicitly and steered; else the first where asking alone
@@ -186,7 +186,7 @@ class EvaluationTables:
                 next((t for t in self.prompts.ids if t in asked), None)
         return None
 
-    def examples(self, method: str = "gact", n: int = 3, prompt_set: str = "neutral") -> list[dict]:
+    def examples(self, method: str = DEFAULT_METHOD, n: int = 3, prompt_set: str = "neutral") -> list[dict]:
         """Side-by-side answers from the evaluation: those whose language changed first, and of
         those, the ones whose steered code parses."""
         answers = self.generations(eval_stage(method, prompt_set))

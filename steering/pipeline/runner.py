@@ -126,11 +126,11 @@ class Pipeline:
             self.run.record_stage(stage, inputs, 0.0, 0)
 
     # what the run learned, as values -----------------------------------------------------------
-    def spec(self, method: str = "gact") -> SteeringSpec:
+    def spec(self, method: str = DEFAULT_METHOD) -> SteeringSpec:
         """The spec ``eval`` uses for ``method`` (``registry.Method.spec``)."""
         return get_method(method).spec(self.learned, self.settings)
 
-    def steerer(self, method: str = "gact", spec: SteeringSpec | None = None):
+    def steerer(self, method: str = DEFAULT_METHOD, spec: SteeringSpec | None = None):
         """The steerer of ``method`` from this run's learned state, at ``spec`` (default: ``spec(method)``)."""
         return get_method(method).steerer(self.learned, self.settings, self.model, spec)
 
@@ -144,7 +144,7 @@ class Pipeline:
         return self.learned.notes(stage)
 
     # running -----------------------------------------------------------------------------------
-    def run_stage(self, stage: str, method: str = "gact", prompt_set: str | None = None):
+    def run_stage(self, stage: str, method: str = DEFAULT_METHOD, prompt_set: str | None = None):
         """Run one stage (for ``eval``: ``method`` on ``prompt_set``, default the settings'
         ``eval_sets``), with torch's thread count re-read from the cores free now, under the
         run's lock, and record it as done with its inputs and time. ``eval`` returns the last

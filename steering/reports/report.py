@@ -32,7 +32,7 @@ def _answer(title: str, language: str | None, parses, text: str) -> str:
             f"<pre>{html.escape(text or '')}</pre></div>")
 
 
-def build_report(results: RunResults, method: str = "gact", layer: int | None = None, projection: str = "pca",
+def build_report(results: RunResults, method: str = DEFAULT_METHOD, layer: int | None = None, projection: str = "pca",
                  n_examples: int = 3) -> str:
     """The report as one HTML string: model, prompt set, bias, probe accuracy, projection and
     side-by-side examples of ``method`` (sections of stages the run lacks are left out)."""

@@ -11,6 +11,7 @@ PROMPT_SETS = ("neutral", "heldout")  # the canonical neutral prompts; paraphras
 ACTIVATIONS = "activations"  # per prompt set: [rows, layers, d_model], and which task each row is
 DELTAS = "deltas"  # "deltas" [tasks, layers, d_model] and "mean_vectors" [layers, d_model]
 CLUSTERS = "clusters"  # "vectors" [layers, K, d_model], "labels" [layers, tasks]
+DEFAULT_METHOD = "gact"  # what a spec steers as when it names none; what the pages, the report and the CLI show first
 ACT = "act"  # faithful ACT's fitted state ("act_*") and, optionally, MLP means for the neuron baseline
 CONDITION = "condition"  # the fitted ``condition.PromptCondition``: does a prompt leave the language open?
 CONDITION_LAYER = "condition_layer"  # in "probe": the layer the condition reads (value: its validation accuracy)

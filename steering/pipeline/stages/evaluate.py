@@ -22,7 +22,7 @@ from ...code.fences import cut_after_block
 from ...code.languages import LANGUAGE_KEYS
 from ...core.stats import rate_interval
 from ...engine.generation import Generation, GenerationConfig, generate, generate_each, generate_pairs
-from ...methods.registry import method as get_method
+from ...methods.registry import DEFAULT_METHOD, method as get_method
 from ...store.schema import (BUDGET, CONDITIONAL_SHARE, CONDITIONS, EVAL_MEASURES, PROMPT_SETS, SPEC, YIELD_CONDITIONS, baseline_stage,
                       eval_metric, eval_share_metric, eval_stage, explicit_stage, yield_metric)
 from ..evaluation import compare_answers
@@ -115,7 +115,7 @@ def _asked(ctx: Context, learned: Learned, prompt_set: str, ids, config: Generat
     return answers, budget
 
 
-def evaluate(ctx: Context, learned: Learned, method: str = "gact", prompt_set: str = "neutral", inputs: str = "") -> StageResult:
+def evaluate(ctx: Context, learned: Learned, method: str = DEFAULT_METHOD, prompt_set: str = "neutral", inputs: str = "") -> StageResult:
     """``method`` (a ``registry.METHODS`` name) on ``prompt_set``; ``inputs``: the hash of what the
     run is made of, which keys the stored unsteered answers. The result's ``value`` is the scored
     answers."""
@@ -162,7 +162,7 @@ def evaluate(ctx: Context, learned: Learned, method: str = "gact", prompt_set: s
     return result
 
 
-def explicit(ctx: Context, learned: Learned, method: str = "gact") -> StageResult:
+def explicit(ctx: Context, learned: Learned, method: str = DEFAULT_METHOD) -> StageResult:
     """Does ``method``'s steering override a prompt that names another language, and does its
     conditional form (``SteeringSpec.conditional``) yield to it? Every task asked explicitly in
     each language but the target, answered unsteered, steered, and steered conditionally (greedy,
