@@ -9,22 +9,13 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from functools import lru_cache
+from importlib import import_module
 
-import tree_sitter_cpp
-import tree_sitter_java
-import tree_sitter_julia
-import tree_sitter_python
 from tree_sitter import Language as TSLanguage
 from tree_sitter import Node, Parser
 
-from .languages import FENCE_ALIASES, LANGUAGE_KEYS
+from .languages import FENCE_ALIASES, LANGUAGE_KEYS, LANGUAGES
 
-_GRAMMARS = {
-    "python": tree_sitter_python,
-    "cpp": tree_sitter_cpp,
-    "java": tree_sitter_java,
-    "julia": tree_sitter_julia,
-}
 # Words that only one of the four languages uses; they break ties between clean parses.
 _CUES = {
     "python": re.compile(r"^\s*(def|import|from)\s|:\s*$", re.M),
@@ -66,7 +57,7 @@ class Detection:
 
 @lru_cache(maxsize=None)
 def _parser(language: str) -> Parser:
-    return Parser(TSLanguage(_GRAMMARS[language].language()))
+    return Parser(TSLanguage(import_module(LANGUAGES[language].grammar).language()))
 
 
 def _error_bytes(node: Node) -> int:

@@ -45,17 +45,14 @@ def _compile_java(code: str) -> bool:
     return done.returncode == 0
 
 
-_CHECKS = {"python": (None, _compile_python), "cpp": ("g++", _compile_cpp), "java": ("javac", _compile_java)}
+_CHECKS = {"python": _compile_python, "g++": _compile_cpp, "javac": _compile_java}  # by ``Language.toolchain``
 
 
 def toolchain(language: str) -> str | None:
-    """What checks ``language`` here ("python", "g++", "javac"), or None when nothing can."""
-    language = check_language(language)
-    if language not in _CHECKS:
-        return None
-    program = _CHECKS[language][0]
-    if program is None:
-        return "python"
+    """What checks ``language`` here (its ``Language.toolchain``), or None when nothing can."""
+    program = check_language(language).toolchain
+    if program is None or program == "python":  # Python's compile runs in this process
+        return program
     return program if shutil.which(program) else None
 
 
@@ -66,7 +63,7 @@ def compiles(code: str, language: str) -> bool | None:
     if not code.strip():
         return False
     try:
-        return _CHECKS[check_language(language)][1](code)
+        return _CHECKS[check_language(language).toolchain](code)
     except subprocess.TimeoutExpired:
         return False
 

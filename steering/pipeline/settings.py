@@ -232,6 +232,13 @@ class PipelineSettings:
     projections: tuple = setting(("pca", "umap"), "projections precomputed when the run finishes",
                                  _one_of(PROJECTIONS, "projection(s)"))
 
+    def __post_init__(self):
+        """The languages become ``Language`` values where they enter: checked once, not at every use."""
+        if isinstance(self.target, str):  # another type is refused by ``validate``, with the others
+            self.target = check_language(self.target)
+        if isinstance(self.contrast, str) and self.contrast != "neutral":
+            self.contrast = check_language(self.contrast)
+
     @classmethod
     def from_json(cls, values: dict) -> "PipelineSettings":
         known = {f.name for f in fields(cls)}
