@@ -90,3 +90,14 @@ def test_the_rules_read_an_import_against_them():
     rules = declared_rules()
     assert "methods" not in rules["engine"] and "engine" in rules["methods"]
     assert imports().has_edge("steering.methods.steer", "steering.engine.models")
+
+
+def test_pages_draw_in_small_functions():
+    """A page's parts are functions a reader takes in at once (the Steer page was one 393-line script)."""
+    views = PACKAGE.parent / "views"
+    long = [f"{p.name}:{n.name} ({n.end_lineno - n.lineno + 1} lines)" for p in views.glob("*.py")
+            for n in ast.walk(ast.parse(p.read_text(encoding="utf-8")))
+            if isinstance(n, ast.FunctionDef) and n.end_lineno - n.lineno + 1 >= 60]
+    assert long == []
+    steer = ast.parse((views / "steer.py").read_text(encoding="utf-8")).body
+    assert [ast.unparse(n) for n in steer if isinstance(n, ast.Expr) and isinstance(n.value, ast.Call)] == ["main()"]

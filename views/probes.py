@@ -22,7 +22,7 @@ with st.container(border=True):
     st.markdown("**G-ACT's probe: which cluster vector fits this prompt**",
                 help="Validation accuracy: the share of held-out tasks' neutral prompts whose cluster (of K, from "
                      "the task's target-minus-neutral difference) the per-layer probe predicts.")
-    means = gact.groupby("probe", sort=False)["val"].mean()
+    means = results.probe_means()
     cells = st.columns(2)
     cells[0].metric("Mean validation accuracy", f"{means.get(PROBES['gact'], float('nan')):.1%}")
     cells[1].metric("Majority class", f"{means.get(REFERENCES['majority'], float('nan')):.1%}",
@@ -34,7 +34,7 @@ if not act.empty:
         st.markdown("**ACT's heads: is this answer in the target language**",
                     help="Validation accuracy of each layer's best attention head telling a target-language answer "
                          "from another language's (two classes): ACT's own metric, a different task from G-ACT's.")
-        st.metric("Mean validation accuracy (best head per layer)", f"{act['val'].mean():.1%}")
+        st.metric("Mean validation accuracy (best head per layer)", f"{means[act_label]:.1%}")
         st.plotly_chart(figures.probe_accuracy_lines(act, title="ACT: best head's validation accuracy per layer"),
                         config=PLOT_CONFIG)
 st.caption("Bands: bootstrap 95% intervals (validation tasks resampled). Dotted: the majority class and a probe "

@@ -216,6 +216,15 @@ class RunResults(EvaluationTables):
                       "high": np.nan} for layer in sorted(values)]
         return pd.DataFrame(rows, columns=columns)
 
+    def probe_means(self, first: int | None = None) -> dict[str, float]:
+        """Each line of ``probe_accuracy`` (a probe or a reference, by its label): its validation
+        accuracy's mean over the layers (over the ``first`` layers only, when given); a layer
+        without a value is skipped."""
+        accuracy = self.probe_accuracy()
+        if first is not None:
+            accuracy = accuracy[accuracy["layer"].isin(sorted(set(accuracy["layer"]))[:first])]
+        return accuracy.groupby("probe", sort=False)["val"].mean().to_dict()
+
     def probe_comparison(self) -> pd.DataFrame:
         """The G-ACT paper's headline, per layer: G-ACT's probe's validation accuracy against ACT's
         best head's, their difference with a 95% interval (each side's validation tasks resampled

@@ -54,12 +54,11 @@ def _probes(results: RunResults) -> None:
     if n_val is not None and n_val < MIN_VALIDATION_TASKS:
         console.print(Text("warning: ", style="yellow") + Text(f"about {n_val} validation task(s): these accuracies "
                                                                "are not meaningful; use at least 20 tasks"), highlight=False)
-    g = val[PROBES["gact"]].to_numpy(dtype=float)
-    half = len(g) // 2 or 1
     if REFERENCES["act"] in val.columns:
-        a = val[REFERENCES["act"]].to_numpy(dtype=float)
-        console.print(f"mean validation accuracy: G-ACT {np.nanmean(g):.1%}, ACT best head {np.nanmean(a):.1%}; first half "
-                      f"of the layers: G-ACT {np.nanmean(g[:half]):.1%}, ACT {np.nanmean(a[:half]):.1%} (different "
+        means, early = results.probe_means(), results.probe_means(first=len(val) // 2 or 1)
+        g, a = PROBES["gact"], REFERENCES["act"]
+        console.print(f"mean validation accuracy: G-ACT {means[g]:.1%}, ACT best head {means[a]:.1%}; first half "
+                      f"of the layers: G-ACT {early[g]:.1%}, ACT {early[a]:.1%} (different "
                       "tasks: G-ACT picks one of K clusters, ACT tells a good answer from a bad one)")
     comparison = results.probe_comparison()
     if not comparison.empty:
