@@ -7,6 +7,7 @@ import os
 import tempfile
 
 import pytest
+import torch
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # nothing here may reach for the network
 # Activation caches go to a fresh folder, not the user's ~/.cache (set before steering is imported).
@@ -22,6 +23,14 @@ def hashes(folder) -> dict[str, str]:
     root = Path(folder)
     return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
             for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def blobs(n=60, layers=3, d=8, k=3, seed=0):
+    """Deltas with k well-separated clusters in every layer."""
+    g = torch.Generator().manual_seed(seed)
+    labels = torch.arange(n) % k
+    centres = torch.randn(k, layers, d, generator=g) * 5
+    return centres[labels] + torch.randn(n, layers, d, generator=g) * 0.3, labels.numpy()
 
 
 def _tiny_tokenizer():
@@ -164,18 +173,34 @@ def tiny_qwen2(tiny_qwen2_dir):
 
 
 @pytest.fixture(scope="session")
+def tiny_gemma3(tmp_path_factory):
+    from steering.engine.models import load_model
+
+    return load_model(build_tiny_model(tmp_path_factory.mktemp("tiny_gemma3"), "gemma3"))
+
+
+@pytest.fixture
+def gguf_cache(tmp_path, monkeypatch):
+    """A fresh conversion cache for this test."""
+    monkeypatch.setattr("steering.engine.gguf.cache_root", lambda: tmp_path / "gguf-cache")
+    return tmp_path / "gguf-cache"
+
+
+@pytest.fixture(scope="session")
 def tiny_gpt2(tiny_gpt2_dir):
     from steering.engine.models import load_model
 
     return load_model(tiny_gpt2_dir)
 
 
+CPP_OK = "#include <vector>\nint total(const std::vector<int>& v) { int s = 0; for (int x : v) s += x; return s; }\n"
+CPP_UNDECLARED = "int total() { return missing_function(); }\n"  # parses, does not compile
 DASHBOARD_RUN = "dashboard"
 
 # What makes a test slow: a run the pipeline built (these fixtures), or a module that drives a
 # browser, llama.cpp, Ray or a real model. Tests that run a pipeline themselves say so with
 # ``@pytest.mark.slow``. ``python -m pytest -m "not slow"`` is the fast suite.
-SLOW_FIXTURES = {"dashboard_runs", "compare_runs", "wide_runs", "browser_runs", "embedded_pipeline"}
+SLOW_FIXTURES = {"dashboard_runs", "compare_runs", "wide_runs", "browser_runs", "embedded_pipeline", "fitted_pipeline"}
 SLOW_MODULES = {"test_browser", "test_llama_cpp", "test_real_models", "test_run_safety", "test_parallel",
                 "test_compare_runs"}
 
@@ -225,3 +250,28 @@ def compare_runs(dashboard_runs, tmp_path_factory):
         Pipeline(load_model(model_dir), PromptSet.load().head(8), Run(root / "runs" / name, create=True), settings,
                  model_ref=model_dir).run_all()
     return root / "runs"
+
+
+@pytest.fixture(scope="session")
+def fitted_pipeline(embedded, tmp_path_factory):
+    """The embedded model through the sweep on 12 tasks, for the tests of refinement and held-out phrasings."""
+    from steering.code.prompts import PromptSet
+    from steering.pipeline.runner import Pipeline, PipelineSettings
+    from steering.store.storage import Run
+
+    pipeline = Pipeline(embedded, PromptSet.load().head(12), Run(tmp_path_factory.mktemp("m") / "run", create=True),
+                        PipelineSettings(probe_epochs=200, sweep_alphas=(0.25, 0.5), max_new_tokens=48))
+    pipeline.run_all(("extract", "cluster", "probe", "sweep"))
+    return pipeline
+
+
+def stage_context(prompts, model=None, layers: int = 3, d_model: int = 8, **settings):
+    """A stage's ``Context`` on ``prompts``: with ``model``, or, for a stage that reads only
+    earlier results, a stand-in that names its shape (what ``Context.meta`` records)."""
+    from types import SimpleNamespace
+
+    from steering.pipeline.settings import PipelineSettings
+    from steering.pipeline.stages.base import Context
+
+    model = model or SimpleNamespace(facts=SimpleNamespace(name="synthetic"), d_model=d_model, n_layers=layers)
+    return Context(model, prompts, PipelineSettings(**settings))

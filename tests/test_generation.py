@@ -5,7 +5,11 @@ import pytest
 import torch
 
 from steering.code.fences import closes_code_block, cut_after_block, fence_written
+from steering.engine.activations import extract_activations
 from steering.engine.generation import GenerationConfig, encode_prompts, format_prompt, generate, shared_columns
+from steering.engine.prefix import PromptPrefix
+
+PROMPTS = ["Write a function that sorts an array with merge sort.", "Add two numbers."]
 
 
 def test_prompt_format_uses_the_chat_template(embedded, tiny_llama):
@@ -373,3 +377,67 @@ def test_a_steering_until_the_fence_forks_from_every_token_at_its_fence_line(emb
         assert sum(counts) == pytest.approx(len(steerers) * len(prompts))
     with pytest.raises(ValueError, match="fork 0 -> 1"):
         generate_each(embedded, prompts, GenerationConfig(max_new_tokens=4), steerers, forks={0: 1})
+
+
+def test_identical_prompts_share_one_prefill_and_keep_their_own_seeds(tiny_qwen2):
+    config = GenerationConfig(max_new_tokens=10, temperature=1.0, seed=3, stop="none")
+    together = generate(tiny_qwen2, ["def f", "def f", "int g"], config)
+    alone = [generate(tiny_qwen2, [p], GenerationConfig(max_new_tokens=10, temperature=1.0, seed=3 + i, stop="none"))[0]
+             for i, p in enumerate(["def f", "def f", "int g"])]
+    assert [a.text for a in together] == [a.text for a in alone]
+    assert together[0].text != together[1].text  # same prompt, own seed
+
+
+def test_batches_count_different_prompts_and_cap_the_rows():
+    from steering.engine.generation import REPEAT_ROWS, _batches
+
+    assert _batches(list("aaaabbbbcccc"), 2) == [(0, 8), (8, 12)]  # 4 samples of each prompt ride along
+    assert _batches(list("abcdefg"), 3) == [(0, 3), (3, 6), (6, 7)]
+    assert _batches(["x"] * 10, 2) == [(0, 2 * REPEAT_ROWS), (2 * REPEAT_ROWS, 10)]
+    assert _batches([], 3) == []
+
+
+def test_progress_counts_every_answer_as_it_finishes(embedded):
+    calls = []
+    prompts = ["Write a Python function that adds two numbers.", "Write a C++ function that sorts an array with merge sort.",
+               "Add."] * 2
+    generate(embedded, prompts, GenerationConfig(max_new_tokens=40, batch_size=2), on_answers=calls.append)
+    assert sum(calls) == pytest.approx(len(prompts)) and len(calls) >= 3  # answers reported as they end, not only per batch
+    assert len(calls) >= 10 and all(c > 0 for c in calls)  # a share of an answer at every decoding step
+
+
+def test_stop_rules(embedded):
+    prompt = "Write a Python function that returns the n-th Fibonacci number computed iteratively."
+    tag = generate(embedded, prompt, GenerationConfig(stop="tag"))[0]
+    block = generate(embedded, prompt, GenerationConfig(stop="block"))[0]
+    assert tag.text == "```python" and tag.detection.language == "python" and tag.detection.fenced
+    assert block.text.startswith("```python\n") and block.text.endswith("```") and block.n_tokens > tag.n_tokens
+    with pytest.raises(ValueError, match="unknown stop rule"):
+        GenerationConfig(stop="never")
+
+
+def test_the_prompts_shared_start_runs_once_and_they_read_as_each_prompt_alone(tiny_qwen2, monkeypatch):
+    """Issue 29: a chat template's system turn starts every prompt. ``encode_prompts`` puts it in
+    the first columns and ``prompt_cache`` runs it once for all rows; what each row then reads,
+    and answers, is what its prompt alone reads and answers."""
+    import steering.engine.generation as generation
+    from steering.engine.generation import shared_columns
+
+    prompts = PROMPTS + ["Parse a date written in the ISO 8601 format and return its parts."]
+    ids, mask = encode_prompts(tiny_qwen2, prompts)
+    shared = shared_columns(ids, mask)
+    assert shared > 2 and all(torch.equal(encode_prompts(tiny_qwen2, [p])[0][0, :shared], ids[0, :shared]) for p in prompts)
+    passes, forward = [], generation.forward
+    monkeypatch.setattr(generation, "forward", lambda model, ids, *a, **k: passes.append(tuple(ids.shape)) or forward(model, ids, *a, **k))
+    prefix = PromptPrefix(tiny_qwen2, prompts)
+    assert passes == [(1, shared), (len(prompts), ids.shape[1] - 1 - shared)]
+    tail = prefix.continue_with("```cpp")
+    for i, prompt in enumerate(prompts):
+        assert torch.allclose(tail[i], PromptPrefix(tiny_qwen2, [prompt]).continue_with("```cpp")[0], atol=1e-4)
+    config = GenerationConfig(max_new_tokens=12)
+    assert [a.tokens for a in generate(tiny_qwen2, prompts, config)] == \
+        [generate(tiny_qwen2, [prompt], config)[0].tokens for prompt in prompts]
+    for position, tail in (("last", ""), ("answer", "```cpp\nint x = 1;")):  # activations too, read after it
+        together = extract_activations(tiny_qwen2, prompts, position=position, continuation=tail, cache_dir=False)
+        alone = extract_activations(tiny_qwen2, prompts, position=position, continuation=tail, cache_dir=False, batch_size=1)
+        assert torch.allclose(together, alone, atol=1e-4)

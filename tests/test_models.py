@@ -1,12 +1,22 @@
+"""Loading a model: the embedded one, Hugging Face directories, dtypes, and the fast path
+against TransformerLens's own bridge (tokens plain and steered, every hook point)."""
+
+from __future__ import annotations
+
 import json
 import shutil
 
 import pytest
 import torch
 
-from steering.engine.models import (CPU_BF16_MIN_PARAMS, HOOK_POINTS, ModelLoadError, check_layers, choose_dtype, cpu_bf16_units,
-                             load_model, pick_dtype)
+from steering.engine.activations import extract_activations
+from steering.engine.generation import GenerationConfig, encode_prompts, generate
+from steering.engine.hooks import thread_hooks
+from steering.engine.models import (CPU_BF16_MIN_PARAMS, HOOK_POINTS, ModelLoadError, check_layers, choose_dtype,
+                                    cpu_bf16_units, load_model, pick_dtype)
 from steering.interface.cli import main
+
+PROMPTS = ["Write a function that sorts an array with merge sort.", "Add two numbers."]
 
 
 def test_embedded_model_loads_with_no_argument(embedded):
@@ -202,3 +212,65 @@ def test_a_model_spread_over_memory_and_disk_answers_and_steers_as_in_one_piece(
     assert main(["model", "--model", tiny_qwen2_dir, "--max-memory", "cpu=1GiB"]) == 2
     assert main(["model", "--device-map", "auto", "--max-memory", "gpu=lots"]) == 2
     assert "is not DEVICE=SIZE" in capsys.readouterr().out
+
+
+def _bridge_greedy(model, prompt: str, n: int, fwd_hooks=()) -> list[int]:
+    """Greedy tokens through the TransformerLens bridge, a full forward per token, no cache:
+    the path the engine took before it ran the Hugging Face model directly."""
+    ids, _ = encode_prompts(model, [prompt])
+    tokens = ids[0].tolist()
+    with torch.no_grad(), model.bridge.hooks(fwd_hooks=list(fwd_hooks)):
+        for _ in range(n):
+            tokens.append(int(model.bridge(torch.tensor([tokens]))[0, -1].argmax()))
+    return tokens[ids.shape[1]:]
+
+
+def _push(activation, hook):
+    return activation + 3.0  # a crude steering vector: every dimension up by 3
+
+
+@pytest.mark.parametrize("fixture", ["embedded", "tiny_qwen2", "tiny_gemma3"])
+def test_fast_path_gives_the_bridges_tokens_plain_and_steered(request, fixture):
+    model = request.getfixturevalue(fixture)
+    config = GenerationConfig(max_new_tokens=24, stop="none")
+    prompt = "Write a function that integrates a function with Simpson's rule on n intervals."  # > the sliding window
+    for hooks in ([], [("blocks.1.hook_out", _push)]):
+        [answer] = generate(model, prompt, config, fwd_hooks=hooks)
+        expected = _bridge_greedy(model, prompt, 24, hooks)
+        # the engine stops at the end token; the reference runs on
+        n = answer.n_tokens
+        assert model.tokenizer.decode(expected[:n], skip_special_tokens=True).strip() == answer.text
+        batched = generate(model, ["Add.", prompt], GenerationConfig(max_new_tokens=24, stop="none"), fwd_hooks=hooks)[1]
+        assert batched.text == answer.text  # left padding and leaving rows change nothing
+
+
+@pytest.mark.parametrize("fixture", ["embedded", "tiny_qwen2", "tiny_gemma3", "tiny_gpt2"])
+def test_every_hook_point_reads_what_transformer_lens_reads(request, fixture):
+    model = request.getfixturevalue(fixture)
+    names = {point: model.hook_name(1, point) for point in HOOK_POINTS}
+    names.update(neurons="blocks.1.mlp.hook_post", heads="blocks.1.attn.hook_z")
+    ids, _ = encode_prompts(model, PROMPTS[:1], "```")
+    _, cache = model.bridge.run_with_cache(ids, names_filter=lambda name: name in names.values())
+    for point in HOOK_POINTS:
+        got = extract_activations(model, PROMPTS[:1], layers=[1], hook_point=point, continuation="```", cache_dir=None)
+        expected = cache[names[point]][0, -1].float().flatten()  # hook_z: [heads, d_head], read side by side
+        assert torch.allclose(got[0, 0], expected, atol=1e-4), point
+    seen = {}
+
+    def keep(activation, hook):
+        seen[hook.name] = activation.detach().clone()
+
+    with torch.no_grad(), thread_hooks(model, [(names["neurons"], keep), (names["heads"], keep)]):
+        model.hf_model(ids)
+    assert torch.allclose(seen[names["neurons"]], cache[names["neurons"]], atol=1e-4)
+    heads = cache[names["heads"]]  # [batch, pos, head, d_head] in TransformerLens
+    assert torch.allclose(seen[names["heads"]], heads.reshape(*heads.shape[:2], -1), atol=1e-4)
+
+
+def test_unsupported_hook_names_are_refused(tiny_qwen2):
+    with pytest.raises(ValueError, match="not supported by the fast path"):
+        with thread_hooks(tiny_qwen2, [("blocks.0.attn.hook_pattern", _push)]):
+            pass
+    with pytest.raises(ValueError, match="layers 0..2"):
+        with thread_hooks(tiny_qwen2, [("blocks.7.hook_out", _push)]):
+            pass

@@ -258,3 +258,14 @@ def test_a_run_evaluates_each_compared_method_on_the_heldout_phrasings_and_how_e
     assert (comparison["difference"] == comparison["gact"] - comparison["act"]).all()
     assert ((comparison["low"] <= comparison["difference"] + 1e-9) & (comparison["difference"] <= comparison["high"] + 1e-9)).all()
     assert pipeline.run_all(resume=True) is None  # everything done: nothing reruns
+
+
+def test_held_out_phrasings_are_never_probe_samples(fitted_pipeline):
+    acts, _ = fitted_pipeline.run.load("activations")
+    assert sorted(k for k in acts if k.startswith("paraphrase_") and not k.startswith("index_")) == ["paraphrase_0"]
+    ids, prompts = fitted_pipeline.eval_prompts("heldout")
+    assert prompts == [t.paraphrases[1] for t in fitted_pipeline.prompts.tasks] and ids == fitted_pipeline.prompts.ids
+    trained = {p for t in fitted_pipeline.prompts.tasks for p in (t.neutral, t.paraphrases[0])}
+    assert not trained & set(prompts)
+    with pytest.raises(ValueError, match="no held-out phrasings"):
+        Pipeline.reopen(fitted_pipeline.run.dir, fitted_pipeline.model, one_off={"probe_paraphrases": 2}).eval_prompts("heldout")

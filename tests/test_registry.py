@@ -8,7 +8,6 @@ import pytest
 import torch
 
 from conftest import DASHBOARD_RUN
-
 from steering.code.prompts import PromptSet
 from steering.interface.actions import RunSteering
 from steering.interface.cli import build_parser
@@ -153,3 +152,21 @@ def test_a_method_with_its_own_fitted_state_runs_everywhere_from_this_file_alone
     app.button[0].click().run()  # ...and generates with it
     assert not app.exception and not app.error
     assert any(c.value.startswith("probe direction on layers") for c in app.caption)
+
+
+def test_gact_off_class_is_the_selections_choice_unless_given():
+    """Issue 30: with no --off-class, the selection tries both (``Method.options``) and the
+    evaluation steers with the one it chose (``chosen_options``)."""
+    from types import SimpleNamespace
+
+    from steering.methods.registry import METHODS
+
+    entry = METHODS[METHODS["gact"].selection]
+    assert entry.options(PipelineSettings()) == [{"off_class": "weight"}, {"off_class": "gate"}]
+    assert entry.options(PipelineSettings(off_class="gate")) == [{"off_class": "gate"}]
+    assert entry.options(PipelineSettings(adaptive=False)) == [{"off_class": "weight"}]  # no class to gate with
+    chose = SimpleNamespace(selection=lambda name: {"schedule": "all", "margin": 4.0, "off_class": "gate"})
+    assert entry.chosen_options(chose, PipelineSettings()) == {"off_class": "gate"}
+    assert entry.chosen_options(chose, PipelineSettings(off_class="weight")) == {"off_class": "weight"}
+    assert entry.chosen_options(SimpleNamespace(selection=lambda name: None), PipelineSettings()) == {"off_class": "weight"}
+    assert METHODS["mean_diff"].options(PipelineSettings()) == [{}]
