@@ -18,7 +18,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from steering.code.prompts import PromptSet  # noqa: E402
-from steering.engine.generation import encode_prompts, forward, positions_of  # noqa: E402
+from steering.engine.forward import encode_prompts, forward, positions_of
 from steering.engine.models import load_model  # noqa: E402
 
 

@@ -275,3 +275,20 @@ def stage_context(prompts, model=None, layers: int = 3, d_model: int = 8, **sett
 
     model = model or SimpleNamespace(facts=SimpleNamespace(name="synthetic"), d_model=d_model, n_layers=layers)
     return Context(model, prompts, PipelineSettings(**settings))
+
+
+def wrap_forward(monkeypatch, wrapper):
+    """Every pass of the model, wherever it runs from (generation, prefixes, activations...),
+    through ``wrapper(real_forward, model, ids, *args, **kwargs)``."""
+    import sys
+
+    from steering.engine import forward as module
+
+    real = module.forward
+
+    def wrapped(model, ids, *args, **kwargs):
+        return wrapper(real, model, ids, *args, **kwargs)
+
+    for name, loaded in list(sys.modules.items()):
+        if name.startswith("steering.") and getattr(loaded, "forward", None) is real:
+            monkeypatch.setattr(loaded, "forward", wrapped)

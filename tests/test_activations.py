@@ -6,7 +6,7 @@ import torch
 
 from steering.engine import activations
 from steering.engine.activations import extract_activations
-from steering.engine.generation import encode_prompts
+from steering.engine.forward import encode_prompts
 
 PROMPTS = ["Sort a list.", "Write a function that integrates a function with Simpson's rule.", "Add."]
 

@@ -548,10 +548,9 @@ def test_steer_opens_on_the_steering_the_run_was_judged_with(runs, embedded):
 def test_steer_says_why_an_answer_stopped_when_the_scores_turn_nan(runs, monkeypatch):
     """Issue 18: non-finite scores stop the answers, and the page says why (the command line
     prints the same reason: tests/test_generation.py)."""
-    import steering.engine.generation as generation
+    from conftest import wrap_forward
 
-    real = generation.forward
-    monkeypatch.setattr(generation, "forward", lambda *a, **k: (lambda out: (out[0] * float("nan"), out[1]))(real(*a, **k)))
+    wrap_forward(monkeypatch, lambda real, *a, **k: (lambda out: (out[0] * float("nan"), out[1]))(real(*a, **k)))
     app = steer_page()
     app.button[0].click().run()
     assert not app.exception and not app.error

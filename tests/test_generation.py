@@ -1,12 +1,19 @@
+"""Generation: the prompt format, batching with a shared start, KV-cached decoding that matches a full
+forward, seeded sampling, stop rules, and decoding steered and plain rows side by side."""
+
+from __future__ import annotations
+
 import threading
 
 import numpy as np
 import pytest
 import torch
 
+from conftest import wrap_forward
 from steering.code.fences import closes_code_block, cut_after_block, fence_written
 from steering.engine.activations import extract_activations
-from steering.engine.generation import GenerationConfig, encode_prompts, format_prompt, generate, shared_columns
+from steering.engine.forward import encode_prompts, format_prompt, shared_columns
+from steering.engine.generation import GenerationConfig, generate
 from steering.engine.prefix import PromptPrefix
 
 PROMPTS = ["Write a function that sorts an array with merge sort.", "Add two numbers."]
@@ -250,11 +257,9 @@ def test_the_command_line_prints_why_an_answer_stopped(dashboard_runs, monkeypat
     """Issue 18: `steer` prints the reason an answer stopped early, under that answer."""
     from conftest import DASHBOARD_RUN
 
-    import steering.engine.generation as generation
     from steering.interface.cli import main
 
-    real = generation.forward
-    monkeypatch.setattr(generation, "forward", lambda *a, **k: (lambda out: (out[0] * float("nan"), out[1]))(real(*a, **k)))
+    wrap_forward(monkeypatch, lambda real, *a, **k: (lambda out: (out[0] * float("nan"), out[1]))(real(*a, **k)))
     assert main(["steer", str(dashboard_runs / DASHBOARD_RUN), "--prompt", "Sort a list."]) == 0
     notes = [line for line in capsys.readouterr().out.splitlines() if line.startswith("note:")]
     assert len(notes) == 2 and all("stopped after 0 tokens" in n and "NaN or infinite" in n for n in notes)
@@ -301,7 +306,7 @@ def test_candidates_decode_side_by_side_as_separate_calls_would(embedded):
 
 
 def test_continuation_logprob_scores_only_the_continuations_as_a_full_pass_would(embedded):
-    from steering.engine.generation import encode_prompts, forward, positions_of
+    from steering.engine.forward import encode_prompts, forward, positions_of
     from steering.pipeline.evaluation import continuation_logprob
 
     prompts, continuations = ["Sort a list.", "Sum numbers.", "Parse a date."], ["```cpp\nint x;", "", "```py\nx = 1\n"]
@@ -320,7 +325,6 @@ def test_each_prompt_runs_its_prompt_pass_once_whatever_its_copies_and_their_ste
     different prompt, unsteered; only the last token runs per (prompt, steering) row. The answers
     are those of whole prompt passes (hooks attached by the caller, as ``artifacts.apply`` does,
     keep whole passes: such a hook may steer the whole prompt)."""
-    import steering.engine.generation as generation
     from steering.engine.generation import generate_each
     from steering.engine.hooks import thread_hooks
     from steering.methods.steer import MeanDiffSteerer, SteeringSpec
@@ -331,8 +335,8 @@ def test_each_prompt_runs_its_prompt_pass_once_whatever_its_copies_and_their_ste
                          for alpha, schedule in ((6.0, "all"), (6.0, "fence"), (3.0, "all"))]
     prompts = ["Sort a list.", "Sum numbers.", "Compute a mean."]
     config = GenerationConfig(max_new_tokens=16, batch_size=3)
-    passes, forward = [], generation.forward
-    monkeypatch.setattr(generation, "forward", lambda model, ids, *a, **k: passes.append(tuple(ids.shape)) or forward(model, ids, *a, **k))
+    passes = []
+    wrap_forward(monkeypatch, lambda real, model, ids, *a, **k: passes.append(tuple(ids.shape)) or real(model, ids, *a, **k))
     shared = generate_each(embedded, prompts, config, steerers)
     ids, mask = encode_prompts(embedded, prompts)
     width, start = ids.shape[1], shared_columns(ids, mask)
@@ -350,7 +354,6 @@ def test_a_steering_until_the_fence_forks_from_every_token_at_its_fence_line(emb
     rows decode as the every-token rows until there and fork from a copy of their cache. The
     answers are those decoded apart (greedy and sampled, a fence line written or never, both stop
     rules), fewer rows run, and the progress still adds up to one answer per row."""
-    import steering.engine.generation as generation
     from steering.engine.generation import generate_each
     from steering.methods.steer import MeanDiffSteerer, SteeringSpec
 
@@ -359,8 +362,8 @@ def test_a_steering_until_the_fence_forks_from_every_token_at_its_fence_line(emb
     steerers = [MeanDiffSteerer(SteeringSpec((4,), (6.0,), "mean_diff", schedule=schedule), vectors)
                 for schedule in ("all", "fence")] + [None]
     prompts = ["Sort a list.", "Sum numbers.", "Compute a mean.", "Sort a list.", "Parse a date."]
-    rows, forward = [], generation.forward
-    monkeypatch.setattr(generation, "forward", lambda model, ids, *a, **k: rows.append(ids.shape[0]) or forward(model, ids, *a, **k))
+    rows = []
+    wrap_forward(monkeypatch, lambda real, model, ids, *a, **k: rows.append(ids.shape[0]) or real(model, ids, *a, **k))
     for config in (GenerationConfig(max_new_tokens=40, seed=9, batch_size=2),
                    GenerationConfig(max_new_tokens=40, temperature=1.0, seed=9, batch_size=2, stop="tag", after_tag=6)):
         rows.clear()
@@ -420,15 +423,14 @@ def test_the_prompts_shared_start_runs_once_and_they_read_as_each_prompt_alone(t
     """Issue 29: a chat template's system turn starts every prompt. ``encode_prompts`` puts it in
     the first columns and ``prompt_cache`` runs it once for all rows; what each row then reads,
     and answers, is what its prompt alone reads and answers."""
-    import steering.engine.generation as generation
-    from steering.engine.generation import shared_columns
+    from steering.engine.forward import shared_columns
 
     prompts = PROMPTS + ["Parse a date written in the ISO 8601 format and return its parts."]
     ids, mask = encode_prompts(tiny_qwen2, prompts)
     shared = shared_columns(ids, mask)
     assert shared > 2 and all(torch.equal(encode_prompts(tiny_qwen2, [p])[0][0, :shared], ids[0, :shared]) for p in prompts)
-    passes, forward = [], generation.forward
-    monkeypatch.setattr(generation, "forward", lambda model, ids, *a, **k: passes.append(tuple(ids.shape)) or forward(model, ids, *a, **k))
+    passes = []
+    wrap_forward(monkeypatch, lambda real, model, ids, *a, **k: passes.append(tuple(ids.shape)) or real(model, ids, *a, **k))
     prefix = PromptPrefix(tiny_qwen2, prompts)
     assert passes == [(1, shared), (len(prompts), ids.shape[1] - 1 - shared)]
     tail = prefix.continue_with("```cpp")

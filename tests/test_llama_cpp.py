@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 import torch
 
-from steering.engine.generation import encode_prompts, format_prompt, forward, positions_of
+from steering.engine.forward import encode_prompts, format_prompt, forward, positions_of
 from steering.engine.hooks import thread_hooks
 from steering.pipeline.control_vectors import ControlVector
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from steering.engine.generation import encode_prompts
+from steering.engine.forward import encode_prompts
 from steering.engine.prefix import PromptPrefix, tag_success, tag_tokens
 
 PROMPTS = ["Write a function that sorts an array with merge sort.", "Add two numbers."]

@@ -21,7 +21,7 @@ import torch
 
 from ..core.progress import beat
 from ..store.storage import StorageError, cache_home, load_tensors, save_tensors
-from .generation import encode_prompts, positions_of, shared_start_cache
+from .forward import encode_prompts, positions_of, shared_start_cache
 from .hooks import thread_hooks
 from .models import HOOK_POINTS, check_layers
 

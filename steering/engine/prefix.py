@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from ..code.languages import FENCE_ALIASES, check_language
-from .generation import encode_prompts, forward, positions_of, prompt_cache
+from .forward import encode_prompts, forward, positions_of, prompt_cache
 from .hooks import thread_hooks
 
 

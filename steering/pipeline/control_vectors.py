@@ -231,7 +231,7 @@ def constant_additions(model, steerer, prompts: list[str], batch_size: int = 16)
     what it adds to the residual stream at the last position of each formatted prompt, in
     float32, all hooks steering at once. A hook inside a block (ACT's heads, a neuron) is
     carried through the projection that writes its output."""
-    from ..engine.generation import encode_prompts, forward, positions_of
+    from ..engine.forward import encode_prompts, forward, positions_of
 
     sums: dict[str, torch.Tensor] = {}
 
