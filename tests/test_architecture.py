@@ -39,7 +39,7 @@ def imports() -> nx.DiGraph:
 
 def test_the_reader_sees_imports_inside_functions():
     graph = imports()
-    assert graph.has_edge("steering.interface.cli", "steering.pipeline.runner")  # imported inside _open_pipeline
+    assert graph.has_edge("steering.interface.cli.common", "steering.pipeline.runner")  # imported inside open_pipeline
     assert graph.has_edge("steering.pipeline.stages.sweep", "steering.pipeline.evaluation")  # a relative import two levels up
 
 

@@ -18,7 +18,7 @@ from safetensors.torch import save_file
 from conftest import DASHBOARD_RUN, hashes
 
 from steering.code.prompts import PromptSet
-from steering.interface.cli import main
+from steering.interface.cli.main import main
 
 GOOD = "earlier"  # a finished run every case must leave alone
 WORK = "work"  # a copy some cases read (or would have written into)
@@ -354,7 +354,7 @@ def test_the_api_refuses_bad_settings_before_writing_anything(embedded, tmp_path
 def test_the_command_line_ends_every_failure_in_one_line(monkeypatch, capsys, raised, code, words):
     """Issue 18: the error boundary. A bug is one line with exit 1 (its traceback only with
     --debug); Ctrl-C says what is kept and how to resume."""
-    import steering.interface.cli as cli
+    import steering.interface.cli.main as cli
 
     def fail(args):
         raise raised

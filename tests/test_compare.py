@@ -7,7 +7,7 @@ import shutil
 import pytest
 
 from conftest import COMPARED_RUNS, DASHBOARD_RUN
-from steering.interface.cli import main
+from steering.interface.cli.main import main
 from steering.pipeline.results import RunResults
 from steering.pipeline.settings import compared_settings
 from steering.reports.compare import Comparison, ComparisonError, check_comparable

@@ -16,7 +16,7 @@ from steering.engine.generation import GenerationConfig, generate
 from steering.engine.forward import encode_prompts, forward, positions_of
 from steering.engine.hooks import thread_hooks
 from steering.interface.actions import RunSteering
-from steering.interface.cli import main
+from steering.interface.cli.main import main
 from steering.pipeline.artifacts import SteeringArtifacts
 from steering.pipeline.control_vectors import ControlVector, import_control_vector, llama_block, run_control_vector
 from steering.pipeline.runner import Pipeline

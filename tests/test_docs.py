@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from steering.interface.cli import build_parser, reference
+from steering.interface.cli.main import build_parser, reference
 
 ROOT = Path(__file__).resolve().parent.parent
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]

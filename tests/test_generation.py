@@ -257,7 +257,7 @@ def test_the_command_line_prints_why_an_answer_stopped(dashboard_runs, monkeypat
     """Issue 18: `steer` prints the reason an answer stopped early, under that answer."""
     from conftest import DASHBOARD_RUN
 
-    from steering.interface.cli import main
+    from steering.interface.cli.main import main
 
     wrap_forward(monkeypatch, lambda real, *a, **k: (lambda out: (out[0] * float("nan"), out[1]))(real(*a, **k)))
     assert main(["steer", str(dashboard_runs / DASHBOARD_RUN), "--prompt", "Sort a list."]) == 0

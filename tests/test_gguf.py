@@ -10,7 +10,7 @@ import torch
 
 from steering.engine import gguf as gguf_module
 from steering.engine.models import ModelLoadError, load_model
-from steering.interface.cli import main
+from steering.interface.cli.main import main
 
 
 def test_gguf_loads_like_its_hugging_face_directory_and_is_converted_once(tiny_gguf, tiny_qwen2, gguf_cache, monkeypatch):

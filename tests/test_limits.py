@@ -20,7 +20,7 @@ from steering.core.limits import LIMITS, LimitError, check, limits_page, shown
 from steering.engine.gguf import GGUFError, inspect_gguf
 from steering.engine.gguf_layout import GGUFLayoutError, check_layout
 from steering.interface.address import parse_steer_address
-from steering.interface.cli import main
+from steering.interface.cli.main import main
 from steering.methods.registry import alpha_limits
 from steering.pipeline.control_vectors import ControlVector
 from steering.store.storage import StorageError

@@ -15,7 +15,7 @@ from steering.engine.forward import encode_prompts
 from steering.engine.hooks import thread_hooks
 from steering.engine.models import (CPU_BF16_MIN_PARAMS, HOOK_POINTS, ModelLoadError, check_layers, choose_dtype,
                                     cpu_bf16_units, load_model, pick_dtype)
-from steering.interface.cli import main
+from steering.interface.cli.main import main
 
 PROMPTS = ["Write a function that sorts an array with merge sort.", "Add two numbers."]
 
@@ -137,7 +137,7 @@ def test_auto_runs_bfloat16_on_a_cpu_that_computes_it_natively_for_models_of_100
 
 
 def test_the_model_command_shows_the_dtype_and_why(capsys):
-    from steering.interface.cli import main
+    from steering.interface.cli.main import main
 
     assert main(["model"]) == 0
     out = capsys.readouterr().out

@@ -14,7 +14,7 @@ import torch
 from steering.code.prompts import PromptSet
 from steering.engine.generation import GenerationConfig, generate
 from steering.engine.parallel import WorkerError, workers
-from steering.interface.cli import main
+from steering.interface.cli.main import main
 from steering.store.storage import Run
 
 ray = pytest.importorskip("ray")

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from steering.code.prompts import PromptSet, PromptSetError
-from steering.interface.cli import main
+from steering.interface.cli.main import main
 from steering.pipeline.results import RunResults
 from steering.pipeline.runner import Pipeline, PipelineSettings
 from steering.pipeline.vectors_io import export_vectors, import_vectors

@@ -4,7 +4,7 @@ import pytest
 
 from steering.code.languages import LANGUAGE_KEYS
 from steering.code.prompts import MAX_PROMPT_FILE_BYTES, PromptSet, PromptSetError
-from steering.interface.cli import main
+from steering.interface.cli.main import main
 
 ROW = {"id": "a", "neutral": "Write a function that adds.", "prompts": {"python": "Write a Python function that adds."}}
 

@@ -10,7 +10,7 @@ import torch
 from conftest import DASHBOARD_RUN
 from steering.code.prompts import PromptSet
 from steering.interface.actions import RunSteering
-from steering.interface.cli import build_parser
+from steering.interface.cli.main import build_parser
 from steering.methods import registry as methods
 from steering.methods.registry import G_ACT_STAGES, Method, register
 from steering.methods.steer import MeanDiffSteerer, SteeringSpec

@@ -15,7 +15,7 @@ import pytest
 
 from conftest import DASHBOARD_RUN, hashes
 
-from steering.interface.cli import main
+from steering.interface.cli.main import main
 from steering.pipeline.results import RunResults
 from steering.pipeline.stages import STAGES
 from steering.store.schema import is_evaluation
@@ -274,7 +274,7 @@ def test_a_run_written_to_a_log_says_when_each_stage_starts_and_ends(small_promp
     report, so that a short run shows them)."""
     import re
 
-    import steering.interface.cli as cli
+    import steering.interface.cli.common as cli
 
     monkeypatch.setattr(cli, "LOG_EVERY", 0.0)
     assert main(["run", "--prompts", str(small_prompts), "--out", str(tmp_path / "r")]) == 0
@@ -290,11 +290,11 @@ def test_a_log_times_each_stage_from_its_own_start_under_a_shared_label(monkeypa
     """Both evaluations report as "eval": the second's elapsed time starts at its own start."""
     from types import SimpleNamespace
 
-    import steering.interface.cli as cli
+    import steering.interface.cli.common as cli
 
     now = [0.0]
     monkeypatch.setattr(cli, "time", SimpleNamespace(monotonic=lambda: now[0]))
-    report = cli._log_progress()
+    report = cli.log_progress()
     for start, stage in ((0.0, "eval_gact"), (100.0, "heldout_gact")):
         now[0] = start
         report.stage(stage)

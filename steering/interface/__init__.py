@@ -1,4 +1,4 @@
-"""The library's two doors: the command line (``cli``, ``cli_vectors``; one error boundary) and
+"""The library's two doors: the command line (``cli``; one error boundary) and
 the verbs it shares with the dashboard (``actions``: start a run, steer, export) with the Steer
 page's address (``address``).
 

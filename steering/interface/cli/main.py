@@ -8,47 +8,27 @@ what is kept and how to resume.
 from __future__ import annotations
 
 import argparse
-import time
 from pathlib import Path
 
 from rich.table import Table
 from rich.text import Text
 
-from ..code.languages import LANGUAGE_KEYS, LANGUAGES
-from ..code.prompts import DEFAULT_PROMPT_SET, PromptSetError
-from ..core.errors import one_line
-from ..core.limits import parser_type
-from ..engine.models import ModelLoadError
-from ..engine.parallel import ADDRESS_VAR, WorkerError, check_workers, workers
-from ..engine.placement import DEVICE_MAPS, parse_max_memory
-from ..pipeline.settings import cli_settings
-from ..pipeline.stages import PIPELINE, STAGES
-from ..reports.summary import console, table
-from ..store.schema import DEFAULT_METHOD, PROMPT_SETS
-from ..store.storage import StorageError, is_run
-from .cli_vectors import CliHelpers, add_vector_parsers
-
-
-def _model_args(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--model", default=None, help="Hugging Face id or local directory (default: the embedded model)")
-    parser.add_argument("--device", default=None, help="cpu, cuda, cuda:N (default: CUDA when present)")
-    parser.add_argument("--dtype", default=None, help="float32, float16, bfloat16 (default: bfloat16 on CUDA and, for models from 100M parameters, on CPUs with AMX or AVX-512 BF16; else float32; a run's own when it is reopened). `model` says which and why")
-    parser.add_argument("--device-map", default=None, choices=DEVICE_MAPS,
-                        help="spread a model too large for one device over the GPUs, CPU memory and disk (accelerate)")
-    parser.add_argument("--max-memory", nargs="+", default=None, metavar="DEVICE=SIZE",
-                        help="with --device-map, the most each device may hold: cuda:0=20GiB cpu=64GiB")
-
-
-def _load(args):
-    from ..engine.models import load_model
-
-    with console.status("loading the model…"):
-        return load_model(args.model, device=args.device, dtype=args.dtype, device_map=args.device_map,
-                          max_memory=parse_max_memory(args.max_memory))
+from ...code.languages import LANGUAGE_KEYS, LANGUAGES
+from ...code.prompts import DEFAULT_PROMPT_SET, PromptSetError
+from ...core.errors import one_line
+from ...core.limits import parser_type
+from ...engine.models import ModelLoadError
+from ...engine.parallel import ADDRESS_VAR, WorkerError, check_workers, workers
+from ...pipeline.stages import PIPELINE, STAGES
+from ...reports.summary import console, table
+from ...store.schema import DEFAULT_METHOD, PROMPT_SETS
+from ...store.storage import StorageError
+from .common import load, model_args, open_pipeline, setting_args
+from .vectors import add_vector_parsers
 
 
 def cmd_model(args) -> int:
-    model = _load(args)
+    model = load(args)
     facts = model.facts
     table = Table(title=f"Model {facts.name}", show_header=False)
     for key, value in facts.as_dict().items():
@@ -60,7 +40,7 @@ def cmd_model(args) -> int:
 
 
 def cmd_prompts(args) -> int:
-    from ..code.prompts import PromptSet
+    from ...code.prompts import PromptSet
 
     prompts = PromptSet.load(args.file)
     table = Table(title=f"{prompts.name}: {len(prompts)} tasks")
@@ -77,15 +57,15 @@ def cmd_prompts(args) -> int:
 
 
 def cmd_generate(args) -> int:
-    from ..engine.generation import GenerationConfig, generate
+    from ...engine.generation import GenerationConfig, generate
 
     config = GenerationConfig(max_new_tokens=args.max_new_tokens, temperature=args.temperature, seed=args.seed)
     vector = steerer = None
     if args.control_vector is not None:  # a bad file is refused before the model loads
-        from ..pipeline.control_vectors import ControlVector, import_control_vector
+        from ...pipeline.control_vectors import ControlVector, import_control_vector
 
         vector = ControlVector.read(args.control_vector)
-    model = _load(args)
+    model = load(args)
     if vector is not None:
         steerer = import_control_vector(args.control_vector, model, args.control_vector_scale, vector).steerer
     answer = generate(model, args.prompt, config, steerer=steerer)[0]
@@ -99,15 +79,15 @@ def cmd_generate(args) -> int:
 
 
 def cmd_limits(args) -> int:
-    from ..core.limits import limits_page
-    from ..methods.registry import alpha_limits
+    from ...core.limits import limits_page
+    from ...methods.registry import alpha_limits
 
     print(limits_page(alpha_limits()), end="")
     return 0
 
 
 def cmd_detect(args) -> int:
-    from ..code.detect import detect_language
+    from ...code.detect import detect_language
 
     if args.file.exists() and not args.file.is_file():  # a pipe or a device would block the read forever
         raise ValueError(f"{args.file.name} is not a regular file: give the path of a code file")
@@ -118,10 +98,10 @@ def cmd_detect(args) -> int:
 
 
 def cmd_compare(args) -> int:
-    from ..reports.compare import Comparison
-    from ..core.files import atomic_write_bytes, check_target
-    from ..reports.report import build_comparison_report
-    from ..reports.summary import print_comparison
+    from ...reports.compare import Comparison
+    from ...core.files import atomic_write_bytes, check_target
+    from ...reports.report import build_comparison_report
+    from ...reports.summary import print_comparison
 
     if args.report:
         check_target(args.report, replace=args.force)  # before the runs are read
@@ -142,96 +122,14 @@ def cmd_compare(args) -> int:
 # --- the G-ACT pipeline -----------------------------------------------------------------------
 
 
-LOG_EVERY = 30.0  # seconds between progress lines in a log
-
-
-def _log_progress():
-    """Progress outside a terminal, where bars print nothing until the end (``LogProgress``)."""
-    from ..core.progress import LogProgress
-
-    return LogProgress(lambda text: console.print(text, soft_wrap=True), LOG_EVERY, lambda: time.monotonic())
-
-
-def _progress():
-    from rich.progress import BarColumn, Progress, ProgressColumn, TextColumn, TimeElapsedColumn
-
-    if not console.is_terminal:
-        return _log_progress()
-
-    from ..core.progress import duration, estimate_left
-
-    class Left(ProgressColumn):
-        """Time left as ``progress.estimate_left`` says it (rich's own carries the first units' pace)."""
-
-        def render(self, task):
-            left = estimate_left(task.completed, task.total or 0, task.elapsed or 0.0)
-            return Text("" if task.finished else "estimating…" if left is None else f"about {duration(left)} left")
-
-    bars = Progress(TextColumn("{task.description:>8}"), BarColumn(), TextColumn("{task.completed:.0f}/{task.total:.0f}"),
-                    TimeElapsedColumn(), Left(), console=console, transient=False)
-    tasks: dict[str, int] = {}
-
-    def report(stage: str, done: int, total: int) -> None:
-        if not bars.live.is_started:
-            bars.start()
-        if stage not in tasks:
-            tasks[stage] = bars.add_task(stage, total=total)
-        bars.update(tasks[stage], completed=done, total=total)
-
-    report.stop = bars.stop  # type: ignore[attr-defined]
-    return report
-
-
-def _setting_args(p: argparse.ArgumentParser, group: str) -> None:
-    """The ``PipelineSettings`` fields the command line offers in ``group`` (``settings.cli_settings``)."""
-    for f in cli_settings(group):
-        meta, name = f.metadata, f.name
-        flag = meta["flag"] or "--" + name.replace("_", "-")
-        shown = "''" if f.default == "" else f.default
-        help_text = f"{meta['help']} (default: {shown})".replace("%", "%%")
-        kind = str(f.type).split("|")[0].strip()
-        if kind == "bool":
-            p.add_argument(flag, dest=name, action="store_false" if f.default else "store_true", default=None, help=help_text)
-        elif kind == "tuple":
-            p.add_argument(flag, dest=name, nargs="+", default=None, help=help_text, metavar=flag[2:].upper(),
-                           type=int if name.endswith("layers") else float)
-        else:
-            p.add_argument(flag, dest=name, default=None, help=help_text, type={"int": int, "float": float}.get(kind, str),
-                           choices=getattr(meta["check"], "choices", None))
-
-
-def _open_pipeline(args, new_run: bool):
-    from ..pipeline.runner import Pipeline
-    from ..code.prompts import PromptSet
-    from ..pipeline.settings import PipelineSettings
-    from ..store.storage import Run
-
-    overrides = {f.name: getattr(args, f.name) for group in ("new", "tune") for f in cli_settings(group)
-                 if getattr(args, f.name, None) is not None}
-    overrides = {k: tuple(v) if isinstance(v, list) else v for k, v in overrides.items()}
-    if new_run:
-        if args.out.exists() and not args.out.is_dir():
-            raise StorageError(f"{args.out} is a file, not a run folder: give a new or empty folder")
-        if args.out.is_dir() and any(args.out.iterdir()) and not is_run(args.out):
-            raise StorageError(f"{args.out} holds files and is not a Steerscope run: give a new or empty folder")
-        prompts = PromptSet.load(args.prompts)
-        model = _load(args)
-        return Pipeline(model, prompts, Run(args.out, create=True), PipelineSettings.from_json(overrides),
-                        progress=_progress(), model_ref=args.model, overwrite=args.overwrite)
-    stored = Run(args.run_dir).settings
-    args.model = stored.get("model_ref") if args.model is None else args.model
-    args.dtype = args.dtype or stored.get("model", {}).get("dtype")  # a run resumes in the precision it was made in
-    return Pipeline.reopen(args.run_dir, _load(args), one_off=overrides, progress=_progress())
-
-
 def cmd_stage(args) -> int:
-    from ..methods.registry import METHODS
-    from ..pipeline.results import RunResults
-    from ..store.schema import PROMPT_SETS
-    from ..reports.summary import print_one_off, print_summary
+    from ...methods.registry import METHODS
+    from ...pipeline.results import RunResults
+    from ...store.schema import PROMPT_SETS
+    from ...reports.summary import print_one_off, print_summary
 
     check_workers(args.workers)  # before the model loads
-    pipeline = _open_pipeline(args, new_run=args.command in ("run", "bias", "extract"))
+    pipeline = open_pipeline(args, new_run=args.command in ("run", "bias", "extract"))
     asked = getattr(args, "method", [DEFAULT_METHOD])
     methods = list(METHODS) if "all" in asked else asked
     prompt_sets = {None: list(pipeline.settings.eval_sets), "both": list(PROMPT_SETS)}.get(
@@ -265,10 +163,10 @@ def cmd_stage(args) -> int:
 
 
 def cmd_steer(args) -> int:
-    from ..pipeline.evaluation import side_by_side
-    from ..engine.generation import GenerationConfig
+    from ...pipeline.evaluation import side_by_side
+    from ...engine.generation import GenerationConfig
 
-    pipeline = _open_pipeline(args, new_run=False)
+    pipeline = open_pipeline(args, new_run=False)
     pipeline.progress.stop()
     steerer = pipeline.steerer(args.method)
     config = GenerationConfig(temperature=args.temperature, seed=pipeline.settings.seed,
@@ -286,7 +184,7 @@ def cmd_steer(args) -> int:
 
 def _stage_parsers(sub) -> None:
     """One subcommand per stage, and ``run`` for them all."""
-    from ..methods.registry import METHODS
+    from ...methods.registry import METHODS
 
     stage_help = {"run": "run the whole pipeline (" + ", ".join(STAGES) + ") and print a summary",
                   **{s.name: s.help for s in PIPELINE}}
@@ -296,13 +194,13 @@ def _stage_parsers(sub) -> None:
             p.add_argument("--prompts", type=Path, default=DEFAULT_PROMPT_SET, help="JSONL prompt set (default: the shipped set)")
             p.add_argument("--out", type=Path, required=True, help="run directory to create, or a run to resume with the same settings")
             p.add_argument("--overwrite", action="store_true", help="clear a run made with other settings, model or prompts and start it again")
-            _setting_args(p, "new")
+            setting_args(p, "new")
         else:
             p.add_argument("run_dir", type=Path, help="an existing run directory")
-        _model_args(p)
+        model_args(p)
         p.add_argument("--workers", type=parser_type("workers"), default=None, metavar="N",
                        help=f"decode on N Ray replicas of the model (a local cluster, or ${ADDRESS_VAR}'s); default: here")
-        _setting_args(p, "tune")
+        setting_args(p, "tune")
         if name == "eval":
             p.add_argument("--method", default=[DEFAULT_METHOD], nargs="+", choices=[*METHODS, "all"],
                            help="; ".join(f"{m.name}: {m.label}" for m in METHODS.values())
@@ -313,14 +211,14 @@ def _stage_parsers(sub) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from ..methods.registry import DEFAULT_METHOD, steering_methods
+    from ...methods.registry import DEFAULT_METHOD, steering_methods
 
     parser = argparse.ArgumentParser(prog="python -m steering", description=__doc__)
     parser.add_argument("--debug", action="store_true", help="on an error, raise it with its traceback")
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("model", help="load a model and print its facts")
-    _model_args(p)
+    model_args(p)
     p.set_defaults(func=cmd_model)
 
     p = sub.add_parser("prompts", help="validate a JSONL prompt set and summarise it")
@@ -329,7 +227,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("generate", help="answer one prompt and detect the answer's language")
     p.add_argument("prompt", help="the prompt text")
-    _model_args(p)
+    model_args(p)
     p.add_argument("--temperature", type=float, default=0.0, help="0 for greedy (default: %(default)s)")
     p.add_argument("--seed", type=parser_type("seed"), default=0, help="sampling seed (default: %(default)s)")
     p.add_argument("--max-new-tokens", type=int, default=320, help="(default: %(default)s)")
@@ -352,8 +250,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--prompt", required=True, help="the prompt text")
     p.add_argument("--method", default=DEFAULT_METHOD, choices=steering_methods(), help="steering method (default: %(default)s)")
     p.add_argument("--temperature", type=float, default=0.0, help="0 for greedy (default: %(default)s)")
-    _model_args(p)
-    _setting_args(p, "tune")
+    model_args(p)
+    setting_args(p, "tune")
     p.set_defaults(func=cmd_steer)
 
     p = sub.add_parser("compare", help="runs of different models side by side, by relative depth (the Compare page)")
@@ -365,7 +263,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--force", action="store_true", help="replace the report file if it exists")
     p.set_defaults(func=cmd_compare)
 
-    add_vector_parsers(sub, CliHelpers(model_args=_model_args, load=_load, open_pipeline=_open_pipeline))
+    add_vector_parsers(sub)
     return parser
 
 
@@ -378,7 +276,7 @@ def reference(width: int = 100) -> str:
     commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices
     for each in (parser, *commands.values()):
         each.formatter_class = partial(argparse.HelpFormatter, width=width - 2)
-    parts = ["# Command line\n\nGenerated from the parser (`python -c \"from steering.interface.cli import reference; "
+    parts = ["# Command line\n\nGenerated from the parser (`python -c \"from steering.interface.cli.main import reference; "
              "print(reference(), end='')\" > docs/cli.md`); `python -m steering COMMAND --help` prints the same.\n",
              "```text\n" + parser.format_help() + "```\n"]
     parts += [f"## {name}\n\n```text\n{sub.format_help()}```\n" for name, sub in commands.items()]
@@ -394,7 +292,7 @@ def _say_error(message: str) -> None:
 
 def _interrupted(args) -> str:
     """What Ctrl-C leaves: the stages a run records as done, and the command that resumes."""
-    from ..store.storage import Run
+    from ...store.storage import Run
 
     run_dir = getattr(args, "out", None) or getattr(args, "run_dir", None)
     try:
