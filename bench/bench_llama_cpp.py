@@ -27,8 +27,8 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from steering.code.fences import closes_code_block, cut_after_block  # noqa: E402
-from steering.engine.generation import Generation, GenerationConfig, generate
 from steering.engine.forward import format_prompt
+from steering.engine.generation import Generation, GenerationConfig, generate
 from steering.engine.models import load_model  # noqa: E402
 from steering.pipeline.control_vectors import ControlVector, import_control_vector, run_control_vector  # noqa: E402
 from steering.pipeline.evaluation import summarize  # noqa: E402

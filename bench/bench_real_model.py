@@ -33,8 +33,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from anyw
 
 from steering.code.prompts import PromptSet
 from steering.engine.activations import extract_activations
-from steering.engine.generation import GenerationConfig, generate
 from steering.engine.forward import encode_prompts, positions_of
+from steering.engine.generation import GenerationConfig, generate
 from steering.engine.models import load_model
 from steering.engine.prefix import PromptPrefix, tag_success
 from steering.methods.probes import GactProbe

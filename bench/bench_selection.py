@@ -27,8 +27,8 @@ from bench_default_run import cpu_model, run_arguments  # noqa: E402
 from steering.code.fences import from_fence  # noqa: E402
 from steering.code.prompts import PromptSet  # noqa: E402
 from steering.engine.activations import extract_activations  # noqa: E402
-from steering.engine.generation import GenerationConfig, generate, generate_each
 from steering.engine.forward import encode_prompts, forward, positions_of, prompt_cache, shared_columns
+from steering.engine.generation import GenerationConfig, generate, generate_each
 from steering.engine.hooks import thread_hooks  # noqa: E402
 from steering.engine.models import load_model  # noqa: E402
 from steering.engine.prefix import PromptPrefix  # noqa: E402

@@ -12,8 +12,8 @@ import pytest
 import torch
 
 from conftest import DASHBOARD_RUN
-from steering.engine.generation import GenerationConfig, generate
 from steering.engine.forward import encode_prompts, forward, positions_of
+from steering.engine.generation import GenerationConfig, generate
 from steering.engine.hooks import thread_hooks
 from steering.interface.actions import RunSteering
 from steering.interface.cli.main import main

@@ -10,8 +10,8 @@ import pytest
 import torch
 
 from steering.engine.activations import extract_activations
-from steering.engine.generation import GenerationConfig, generate
 from steering.engine.forward import encode_prompts
+from steering.engine.generation import GenerationConfig, generate
 from steering.engine.hooks import thread_hooks
 from steering.engine.models import (CPU_BF16_MIN_PARAMS, HOOK_POINTS, ModelLoadError, check_layers, choose_dtype,
                                     cpu_bf16_units, load_model, pick_dtype)

@@ -18,8 +18,8 @@ from conftest import hashes
 
 from steering.code.prompts import PromptSet, PromptSetError
 from steering.core.errors import MAX_ERROR_CHARS
-from steering.engine.generation import GenerationConfig, generate
 from steering.engine.forward import encode_prompts
+from steering.engine.generation import GenerationConfig, generate
 from steering.interface.cli.main import main
 from steering.methods.steer import MeanDiffSteerer, SteeringSpec
 from steering.pipeline.runner import Pipeline

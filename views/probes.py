@@ -3,7 +3,7 @@
 import streamlit as st
 
 from views.common import PLOT_CONFIG, require_run
-from steering.pipeline.results import PROBES, REFERENCES, probe_comparison_table
+from steering.pipeline.probe_tables import PROBES, REFERENCES, probe_comparison_table
 from steering.reports import figures
 from steering.store.schema import MIN_VALIDATION_TASKS, validation_tasks
 

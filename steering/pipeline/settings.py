@@ -14,8 +14,8 @@ from ..code.languages import check_language
 from ..code.prompts import PromptSet
 from ..core.limits import check as check_limit
 from ..core.schedules import SCHEDULES
-from ..engine.generation import STOP_RULES
 from ..engine.forward import format_prompt
+from ..engine.generation import STOP_RULES
 from ..engine.models import HOOK_POINTS, check_layers
 from ..methods.clustering import MODES
 from ..methods.neurons import NEURON_SCORINGS

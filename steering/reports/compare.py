@@ -20,7 +20,8 @@ import pandas as pd
 from ..code.languages import LANGUAGE_KEYS
 from ..methods.registry import DEFAULT_METHOD, METHODS, label as method_label
 from ..pipeline.eval_tables import format_interval
-from ..pipeline.results import PROBES, REFERENCES, RunResults
+from ..pipeline.probe_tables import PROBES, REFERENCES
+from ..pipeline.results import RunResults
 from ..pipeline.settings import PipelineSettings, compared_settings
 from ..store.schema import EVAL_MEASURES, PROMPT_SETS, REFERENCES as REFERENCE_LABELS, eval_stage
 

@@ -6,7 +6,8 @@ import html
 from datetime import datetime, timezone
 
 from ..methods.registry import DEFAULT_METHOD
-from ..pipeline.results import RunResults, probe_comparison_table, yielding_table
+from ..pipeline.probe_tables import probe_comparison_table
+from ..pipeline.results import RunResults, yielding_table
 from ..store.schema import EVAL_MEASURES, MEASURE_DEFINITIONS, eval_stage
 from . import figures
 from .compare import NOT_RUN, PROBE_ACCURACY_GOAL, Comparison

@@ -9,7 +9,8 @@ from rich.table import Table
 
 from ..code.languages import LANGUAGES
 from ..methods.registry import DEFAULT_METHOD, label
-from ..pipeline.results import PROBES, REFERENCES, RunResults, format_interval, probe_comparison_table, yielding_table
+from ..pipeline.probe_tables import PROBES, REFERENCES, probe_comparison_table
+from ..pipeline.results import RunResults, format_interval, yielding_table
 from ..store.schema import CONDITIONS, EVAL_MEASURES, SELECTION_GOAL, MEASURE_DEFINITIONS, REFERENCES as REFERENCE_LABELS, accuracy_metric, MIN_VALIDATION_TASKS, PROMPT_SETS, validation_tasks
 
 # Markup off: text from files and users (paths, model names, vector metadata) is printed as it is,
