@@ -292,3 +292,11 @@ def wrap_forward(monkeypatch, wrapper):
     for name, loaded in list(sys.modules.items()):
         if name.startswith("steering.") and getattr(loaded, "forward", None) is real:
             monkeypatch.setattr(loaded, "forward", wrapped)
+
+
+@pytest.fixture(scope="session")
+def results(dashboard_runs):
+    """``RunResults`` of the dashboard's run (read-only: a test that writes copies the run first)."""
+    from steering.pipeline.results import RunResults
+
+    return RunResults(dashboard_runs / DASHBOARD_RUN)

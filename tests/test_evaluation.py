@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 
 from conftest import CPP_OK, CPP_UNDECLARED
 from steering.code.toolchains import toolchain
@@ -40,3 +41,18 @@ def test_success_counts_only_fenced_parsing_target_code():
         assert summary["compiles"] == pytest.approx(1 / 2) and summary["compiler"] == "g++"
     else:
         assert summary["compiles"] is None
+
+
+def test_continuation_logprob_scores_only_the_continuations_as_a_full_pass_would(embedded):
+    from steering.engine.forward import encode_prompts, forward, positions_of
+    from steering.pipeline.evaluation import continuation_logprob
+
+    prompts, continuations = ["Sort a list.", "Sum numbers.", "Parse a date."], ["```cpp\nint x;", "", "```py\nx = 1\n"]
+    ids, mask = encode_prompts(embedded, prompts, continuations)
+    with torch.no_grad():
+        logits, _ = forward(embedded, ids, mask, positions_of(mask), keep=None)
+    full = torch.log_softmax(logits[:, :-1].float(), -1).gather(-1, ids[:, 1:, None])[..., 0]
+    lengths = [len(embedded.tokenizer(c, add_special_tokens=False)["input_ids"]) for c in continuations]
+    expected = [float(full[i, -n:].mean()) if n else float("nan") for i, n in enumerate(lengths)]
+    assert np.allclose(continuation_logprob(embedded, prompts, continuations), expected, atol=1e-5, equal_nan=True)
+    assert np.isnan(continuation_logprob(embedded, prompts[:1], [""])).all()

@@ -10,12 +10,10 @@ import pytest
 import torch
 
 from steering.code.prompts import PromptSet, PromptSetError
-from steering.interface.cli.main import main
 from steering.pipeline.results import RunResults
 from steering.pipeline.runner import Pipeline, PipelineSettings
-from steering.pipeline.vectors_io import export_vectors, import_vectors
 from steering.store.schema import baseline_stage
-from steering.store.storage import Run, StorageError
+from steering.store.storage import Run
 
 
 def quick(**overrides):
@@ -135,84 +133,6 @@ def test_task_missing_the_target_prompt_is_named(tiny_llama, tmp_path):
     prompts = PromptSet.from_text("".join(json.dumps(r) + "\n" for r in rows))
     with pytest.raises(PromptSetError, match="1 task\\(s\\) have no cpp prompt: a"):
         Pipeline(tiny_llama, prompts, Run(tmp_path / "run", create=True), quick(k=2))
-
-
-def test_vector_files_are_checked(tiny_llama, tiny_gpt2, tmp_path):
-    meta = {"model": "tiny", "d_model": 64, "n_layers": 3, "hook_point": "resid_post", "position": "last",
-            "weight_processing": "none"}
-    path = export_vectors(tmp_path / "v.safetensors", {"vectors": torch.randn(3, 2, 64)}, meta)
-    tensors, back = import_vectors(path, tiny_llama)
-    assert tensors["vectors"].shape == (3, 2, 64) and back == meta
-    wide = export_vectors(tmp_path / "w.safetensors", {"vectors": torch.randn(3, 2, 32)}, {**meta, "d_model": 32})
-    with pytest.raises(StorageError, match="d_model 32 .* has d_model 64"):
-        import_vectors(wide, tiny_llama)
-    data = bytearray(path.read_bytes())
-    data[8:20] = b'{"garbage": '  # tamper with the JSON header
-    (tmp_path / "t.safetensors").write_bytes(bytes(data))
-    with pytest.raises(StorageError, match="not a valid safetensors file"):
-        import_vectors(tmp_path / "t.safetensors", tiny_llama)
-    header_len = int.from_bytes(path.read_bytes()[:8], "little")
-    (tmp_path / "huge.safetensors").write_bytes((header_len * 1000).to_bytes(8, "little") + path.read_bytes()[8:])
-    with pytest.raises(StorageError):
-        import_vectors(tmp_path / "huge.safetensors", tiny_llama)
-
-
-def test_writes_are_atomic(tmp_path, monkeypatch):
-    import os
-
-    from steering.store import storage
-
-    run = Run(tmp_path / "run", create=True)
-    with run.writing():
-        run.save("vectors", {"v": torch.ones(2)}, model="m")
-
-    def killed(*args, **kwargs):
-        raise KeyboardInterrupt("killed mid-write")
-
-    monkeypatch.setattr(os, "replace", killed)
-    with pytest.raises(KeyboardInterrupt), run.writing():
-        run.save("vectors", {"v": torch.zeros(2)}, model="m")
-    monkeypatch.undo()
-    assert torch.equal(run.load("vectors")[0]["v"], torch.ones(2))  # the old file is intact
-    assert [p.name for p in (tmp_path / "run" / "tensors").iterdir()] == ["vectors.safetensors"]  # no debris
-    assert storage.load_tensors(run.tensor_path("vectors"))[1] == {"model": "m"}
-
-
-def test_command_line_help_documents_every_option(capsys):
-    for command in ("run", "extract", "cluster", "probe", "sweep", "refine", "steer", "eval"):
-        with pytest.raises(SystemExit) as exit_info:
-            main([command, "--help"])
-        assert exit_info.value.code == 0
-        out = capsys.readouterr().out
-        for line in out.splitlines():
-            if line.strip().startswith("--") and "  " in line.strip():
-                assert line.strip().split("  ", 1)[1].strip(), f"{command}: option without help: {line}"
-
-
-def test_command_line_rejects_bad_input_clearly(tmp_path, capsys):
-    bad = tmp_path / "dup.jsonl"
-    row = {"id": "a", "neutral": "x", "prompts": {"cpp": "y"}}
-    bad.write_text(json.dumps(row) + "\n" + json.dumps(row) + "\n")
-    assert main(["run", "--prompts", str(bad), "--out", str(tmp_path / "r")]) == 2
-    out = capsys.readouterr().out
-    assert "duplicate id" in out and "Traceback" not in out
-
-
-def test_summary_survives_a_validation_split_without_off_samples(tmp_path, capsys):
-    """A small prompt set can leave no "off" sample among the validation rows (NaN, stored as NULL)."""
-    from steering.pipeline.results import RunResults
-    from steering.reports.summary import print_summary
-
-    run = Run(tmp_path / "run", create=True)
-    rows = [(f"{m}_{split}_accuracy", layer, 0.5, None) for m in ("gact", "sklearn") for split in ("train", "val")
-            for layer in range(2)]
-    rows += [(f"{m}_off_val_accuracy", layer, float("nan"), None) for m in ("gact", "sklearn") for layer in range(2)]
-    with run.writing():
-        run.write_settings({"pipeline": {}})
-        run.replace_metrics("probe", rows)
-    print_summary(RunResults(run.dir))
-    out = capsys.readouterr().out
-    assert "Probe validation accuracy per layer" in out and "'off' class" not in out
 
 
 @pytest.mark.slow

@@ -4,10 +4,9 @@ the downloads, all read back from a run directory."""
 from __future__ import annotations
 
 import csv
-import io
 import html
+import io
 import json
-import re
 import time
 
 import numpy as np
@@ -17,18 +16,11 @@ import torch
 
 from conftest import DASHBOARD_RUN, hashes
 from steering.code.languages import LANGUAGES
-from steering.methods.projection import project, projection_result, run_projection
 from steering.methods.registry import check_alpha, presets
 from steering.pipeline.results import RunResults, answer_diff, list_runs, run_stamp
 from steering.pipeline.vectors_io import import_vectors
-from steering.reports import figures
 from steering.reports.report import build_report
 from steering.store.storage import Run
-
-
-@pytest.fixture(scope="module")
-def results(dashboard_runs):
-    return RunResults(dashboard_runs / DASHBOARD_RUN)
 
 
 def test_tables_cover_every_stage(results):
@@ -100,64 +92,6 @@ def test_runs_are_listed_newest_first_and_stamped(dashboard_runs, tmp_path):
     with run.writing():
         run.replace_metrics("bias", [("share_cpp", None, 0.5, None)])
     assert run_stamp(run.dir) != before
-
-
-def test_projections_are_cached_and_never_stale(results, tmp_path):
-    import shutil
-
-    copy = tmp_path / "copy"
-    shutil.copytree(results.run.dir, copy)
-    run = Run(copy)
-    started = time.perf_counter()
-    shown = run_projection(run, "pca", 3)  # a reader's: computed, not stored
-    assert not run.has("projection_pca_3d_seed0")
-    name, points, meta = projection_result(run.load("deltas")[0]["deltas"], "pca", 3, seed=0)
-    with run.writing():  # as the project stage's results are persisted
-        run.save(name, {"points": points}, **meta)
-    assert run.has("projection_pca_3d_seed0")
-    first = run_projection(run, "pca", 3)
-    assert first.shape == (8, 8, 3) and np.array_equal(first, shown)
-    cached = run_projection(run, "pca", 3)
-    assert np.array_equal(first, cached)
-    tensors, meta = run.load("deltas")
-    with run.writing():
-        run.save("deltas", {**tensors, "deltas": tensors["deltas"] * 2}, **meta)
-    assert not np.allclose(run_projection(run, "pca", 3), first)  # recomputed for the new differences
-    assert time.perf_counter() - started < 30
-    with pytest.raises(ValueError, match="unknown projection"):
-        run_projection(run, "mds")
-    assert project(np.ones((2, 5)), "umap", 2).shape == (2, 2)  # too few points to fit: still drawn
-
-
-def test_figures_have_titles_integer_layer_axes_and_language_colours(results):
-    table = results.projection_table(results.projection("pca", 2), 4)
-    drawn = [
-        figures.language_shares_bar(results.bias_shares()), figures.bias_heatmap(results.bias_matrix()),
-        figures.probe_accuracy_lines(results.probe_accuracy()), figures.class_accuracy_heatmap(results.class_accuracy()),
-        figures.confusion_heatmap(results.confusion(4), 4), figures.task_confidence_lines(results.task_confidence(results.prompts.ids[0]), "t"),
-        figures.projection_scatter(table, "category", "pca", 4), figures.cosine_heatmap(results.vector_cosines()),
-        figures.silhouette_line(results.silhouette()), figures.sweep_grid(results.sweep(), results.chosen),
-        figures.shares_before_after(results.eval_shares()),
-    ]
-    for fig in drawn:
-        layout = fig.layout
-        assert layout.title.text and layout.xaxis.title.text and layout.yaxis.title.text
-        for axis in (layout.xaxis, layout.yaxis):
-            if axis.title.text == "layer":
-                assert axis.dtick == 1 and axis.tickformat == "d"
-                assert axis.range is None or (-0.5 <= axis.range[0] and axis.range[1] <= results.n_layers - 0.5)
-    bar = figures.language_shares_bar(results.bias_shares())
-    assert list(bar.data[0].marker.color)[:4] == [LANGUAGES[k].color for k in LANGUAGES]
-    stacked = figures.shares_before_after(results.eval_shares())
-    assert {t.name: t.marker.color for t in stacked.data}["C++"] == LANGUAGES["cpp"].color
-
-
-def test_report_is_one_offline_html_file(results):
-    html = build_report(results)
-    assert html.startswith("<!DOCTYPE html>") and html.count("<h2>") >= 5
-    assert "plotly.js" in html.lower() or "Plotly.newPlot" in html
-    assert not re.search(r"<script[^>]*\bsrc=|<link[^>]*\bhref=", html)  # plotly.js is inline: nothing to fetch
-    assert "Side-by-side examples" in html and "#include" in html
 
 
 def test_downloads_round_trip(results, embedded, tmp_path):
