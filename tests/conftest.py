@@ -300,3 +300,11 @@ def results(dashboard_runs):
     from steering.pipeline.results import RunResults
 
     return RunResults(dashboard_runs / DASHBOARD_RUN)
+
+
+def quick_settings(**overrides):
+    """Settings that run every stage in seconds on a tiny model (a test of behaviour, not of results)."""
+    from steering.pipeline.settings import PipelineSettings
+
+    base = dict(probe_epochs=100, sweep_alphas=(1.0, 4.0), refine_steps=3, eval_samples=1, max_new_tokens=24)
+    return PipelineSettings(**{**base, **overrides})

@@ -165,56 +165,6 @@ def test_command_line_prints_facts_or_a_clear_error(tiny_llama_dir, capsys):
     assert "error: no model directory" in out and "Traceback" not in out
 
 
-def test_a_model_is_known_by_its_content_not_its_folder(tiny_llama_dir, tmp_path, monkeypatch):
-    """Issue 18: a byte-identical copy in another folder is the same model (its runs and vectors
-    open with it); one edited file makes another model. Digests are cached, so a second load
-    hashes nothing; runs made before content fingerprints still open (``made_from``)."""
-    import steering.store.fingerprint as fingerprint
-
-    copy = shutil.copytree(tiny_llama_dir, tmp_path / "copy")
-    first, again = load_model(tiny_llama_dir), load_model(str(copy))
-    assert first.fingerprint == again.fingerprint and first.former_fingerprint != again.former_fingerprint
-    assert again.made_from(first.fingerprint) and again.made_from(again.former_fingerprint)
-    with monkeypatch.context() as patch:
-        patch.setattr(fingerprint, "_hash_file", lambda path: pytest.fail(f"{path.name} hashed again"))
-        assert load_model(str(copy)).fingerprint == first.fingerprint
-    config = json.loads((copy / "config.json").read_text())
-    (copy / "config.json").write_text(json.dumps({**config, "rms_norm_eps": 1e-5}))
-    assert not load_model(str(copy)).made_from(first.fingerprint)
-
-
-def test_a_cache_setting_that_is_not_a_folder_is_named(tmp_path, monkeypatch, capsys):
-    """Issue 18: STEERSCOPE_CACHE pointing at a file said only 'Not a directory'."""
-    (tmp_path / "file").write_text("not a folder")
-    monkeypatch.setenv("STEERSCOPE_CACHE", str(tmp_path / "file"))
-    assert main(["model"]) == 2
-    assert "STEERSCOPE_CACHE is" in capsys.readouterr().out and (tmp_path / "file").read_text() == "not a folder"
-
-
-def test_a_model_spread_over_memory_and_disk_answers_and_steers_as_in_one_piece(tiny_qwen2_dir, tiny_qwen2, capsys):
-    """Issue 19: with a device map (accelerate), a model larger than its memory cap keeps some
-    layers on disk; its tokens, plain and steered on an offloaded layer, equal the whole model's."""
-    from steering.engine.generation import GenerationConfig, generate
-    from steering.methods.steer import MeanDiffSteerer, SteeringSpec
-
-    spread = load_model(tiny_qwen2_dir, device_map="auto", max_memory={"cpu": 500_000})
-    assert "disk" in set(spread.hf_model.hf_device_map.values()) and "on disk" in spread.placement
-    assert spread.hf_model.hf_device_map["model.layers.2"] == "disk" and tiny_qwen2.placement is None
-    config = GenerationConfig(max_new_tokens=12)
-    prompts = ["def f", "int f(int x) {", "return x"]
-    steerer = MeanDiffSteerer(SteeringSpec((2,), (4.0,), method="mean_diff"),
-                              torch.randn(tiny_qwen2.n_layers, tiny_qwen2.d_model, generator=torch.Generator().manual_seed(0)))
-    for kwargs in ({}, {"steerer": steerer}):
-        whole = generate(tiny_qwen2, prompts, config, **kwargs)
-        assert [a.tokens for a in generate(spread, prompts, config, **kwargs)] == [a.tokens for a in whole]
-    assert [a.tokens for a in generate(spread, prompts, config, steerer=steerer)] != [a.tokens for a in generate(spread, prompts, config)]
-    assert main(["model", "--model", tiny_qwen2_dir, "--device-map", "auto", "--max-memory", "cpu=500000"]) == 0
-    assert "on disk" in capsys.readouterr().out
-    assert main(["model", "--model", tiny_qwen2_dir, "--max-memory", "cpu=1GiB"]) == 2
-    assert main(["model", "--device-map", "auto", "--max-memory", "gpu=lots"]) == 2
-    assert "is not DEVICE=SIZE" in capsys.readouterr().out
-
-
 def _bridge_greedy(model, prompt: str, n: int, fwd_hooks=()) -> list[int]:
     """Greedy tokens through the TransformerLens bridge, a full forward per token, no cache:
     the path the engine took before it ran the Hugging Face model directly."""

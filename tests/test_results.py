@@ -4,7 +4,6 @@ the downloads, all read back from a run directory."""
 from __future__ import annotations
 
 import csv
-import html
 import io
 import json
 import time
@@ -144,23 +143,3 @@ def test_reopening_a_run_and_one_off_settings_write_nothing(results, embedded, t
         one_off.run_stage("cluster")
     assert hashes(copy) == before  # nothing stored: a later plain eval uses the run's own settings
     assert Pipeline.reopen(copy, embedded).settings.steer_layers is None
-
-
-def test_every_measure_has_one_definition_shown_with_its_tables(results):
-    from steering.store.schema import EVAL_MEASURES, MEASURE_DEFINITIONS, measure_help
-
-    assert set(EVAL_MEASURES) <= set(MEASURE_DEFINITIONS)
-    for key, label in EVAL_MEASURES.items():
-        assert measure_help(label) == MEASURE_DEFINITIONS[key] and MEASURE_DEFINITIONS[key].startswith(label)
-    assert html.escape(MEASURE_DEFINITIONS["cut_off"]) in build_report(results)
-
-
-def test_probe_means_are_the_lines_means_over_layers(results):
-    """The Probes page's and the CLI summary's means, read from the run once."""
-    accuracy = results.probe_accuracy()
-    means, early = results.probe_means(), results.probe_means(first=2)
-    for label, rows in accuracy.groupby("probe"):
-        assert means[label] == pytest.approx(rows["val"].mean(), nan_ok=True)
-        first_two = rows[rows["layer"].isin(sorted(set(accuracy["layer"]))[:2])]["val"]
-        assert early[label] == pytest.approx(first_two.mean(), nan_ok=True)
-    assert set(means) == set(accuracy["probe"])

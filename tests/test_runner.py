@@ -1,24 +1,20 @@
 """The whole pipeline: on the embedded model (the figures the issue asks for), on a random-init
-GPT-2 (no crash), and against bad input (clear errors, nothing lost)."""
+GPT-2 (no crash), the stages it runs once, and held-out phrasings no stage fits on."""
 
-import json
-import math
+from __future__ import annotations
+
 import threading
 
 import numpy as np
 import pytest
 import torch
 
-from steering.code.prompts import PromptSet, PromptSetError
+from conftest import quick_settings
+from steering.code.prompts import PromptSet
 from steering.pipeline.results import RunResults
-from steering.pipeline.runner import Pipeline, PipelineSettings
+from steering.pipeline.runner import Pipeline
 from steering.store.schema import baseline_stage
 from steering.store.storage import Run
-
-
-def quick(**overrides):
-    base = dict(probe_epochs=100, sweep_alphas=(1.0, 4.0), refine_steps=3, eval_samples=1, max_new_tokens=24)
-    return PipelineSettings(**{**base, **overrides})
 
 
 @pytest.fixture(scope="module")
@@ -81,7 +77,7 @@ def test_steered_and_plain_generation_share_one_model_from_two_threads(embedded_
 @pytest.mark.slow
 def test_same_pipeline_runs_on_a_random_init_gpt2(tiny_gpt2, tmp_path):
     prompts = PromptSet.load().head(8)
-    pipeline = Pipeline(tiny_gpt2, prompts, Run(tmp_path / "run", create=True), quick(k=2))
+    pipeline = Pipeline(tiny_gpt2, prompts, Run(tmp_path / "run", create=True), quick_settings(k=2))
     result = pipeline.run_all()
     assert set(result["steered"]["shares"]) >= {"python", "cpp"}
     seconds = pipeline.stage_seconds()  # every stage timed, the thread count recorded with it
@@ -104,41 +100,20 @@ def test_same_pipeline_runs_on_a_random_init_gpt2(tiny_gpt2, tmp_path):
 @pytest.mark.slow
 def test_differences_against_another_language(tiny_llama, tmp_path):
     prompts = PromptSet.load().head(6)
-    pipeline = Pipeline(tiny_llama, prompts, Run(tmp_path / "run", create=True), quick(k=2, contrast="python"))
+    pipeline = Pipeline(tiny_llama, prompts, Run(tmp_path / "run", create=True), quick_settings(k=2, contrast="python"))
     pipeline.run_all(("extract", "cluster"))
     acts, _ = pipeline.run.load("activations")
     deltas, meta = pipeline.run.load("deltas")
     assert torch.allclose(deltas["deltas"], acts["target"] - acts["contrast"])
     assert meta["contrast"] == "python" and meta["target"] == "cpp"
     with pytest.raises(ValueError, match="must differ from the target"):
-        Pipeline(tiny_llama, prompts, Run(tmp_path / "other", create=True), quick(contrast="cpp"))
-
-
-@pytest.mark.parametrize("overrides, message", [
-    (dict(k=9), "K=9 is larger than the number of tasks \\(8\\)"),
-    (dict(steer_layers=(7,)), "layer 7 is out of range"),
-    (dict(steer_alphas=(math.nan,), steer_layers=(1,)), "alpha must be a finite number"),
-    (dict(target="rust"), "unknown language 'rust'"),
-])
-def test_bad_settings_fail_before_anything_is_written(tiny_llama, tmp_path, overrides, message):
-    prompts = PromptSet.load().head(8)
-    with pytest.raises(ValueError, match=message):
-        Pipeline(tiny_llama, prompts, Run(tmp_path / "run", create=True), quick(**overrides))
-    assert not (tmp_path / "run").exists()  # nothing was written
-
-
-def test_task_missing_the_target_prompt_is_named(tiny_llama, tmp_path):
-    rows = [{"id": "a", "neutral": "Sort.", "prompts": {"python": "Sort in Python."}},
-            {"id": "b", "neutral": "Add.", "prompts": {"python": "Add in Python.", "cpp": "Add in C++."}}]
-    prompts = PromptSet.from_text("".join(json.dumps(r) + "\n" for r in rows))
-    with pytest.raises(PromptSetError, match="1 task\\(s\\) have no cpp prompt: a"):
-        Pipeline(tiny_llama, prompts, Run(tmp_path / "run", create=True), quick(k=2))
+        Pipeline(tiny_llama, prompts, Run(tmp_path / "other", create=True), quick_settings(contrast="cpp"))
 
 
 @pytest.mark.slow
 def test_the_tasks_asked_explicitly_are_answered_once_for_both_prompt_sets(embedded, tmp_path, monkeypatch):
     from steering.pipeline.stages import evaluate  # the module, by its name
-    pipeline = Pipeline(embedded, PromptSet.load().head(4), Run(tmp_path / "run", create=True), quick())
+    pipeline = Pipeline(embedded, PromptSet.load().head(4), Run(tmp_path / "run", create=True), quick_settings())
     pipeline.run_all(("extract", "cluster", "probe", "sweep"))
     asked = [t.prompts[pipeline.settings.target] for t in pipeline.prompts]
     calls, generate = [], evaluate.generate
@@ -156,7 +131,7 @@ def test_a_run_evaluates_each_compared_method_on_the_heldout_phrasings_and_how_e
     and measures, per method, what steering does to the tasks asked in the other languages, plain
     and conditional; the summary prints the paper's probe table and these."""
     pipeline = Pipeline(embedded, PromptSet.load().head(8), Run(tmp_path / "run", create=True),
-                        quick(compare_methods=("mean_diff",), projections=("pca",), bias_samples=1))
+                        quick_settings(compare_methods=("mean_diff",), projections=("pca",), bias_samples=1))
     pipeline.run_all()
     done = set(pipeline.done_stages())
     assert {"eval_gact", "heldout_gact", "heldout_mean_diff", "explicit_gact", "explicit_mean_diff"} <= done
