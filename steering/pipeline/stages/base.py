@@ -180,10 +180,10 @@ class Learned:
     def cluster_vectors(self) -> torch.Tensor:
         return self.tensors(CLUSTERS)["vectors"]
 
-    def probe(self, method: str = "gact"):
-        """The fitted probe, ``gact`` or ``sklearn`` (the ablation)."""
-        cls = SklearnProbe if method == "sklearn" else GactProbe
-        return cls.from_state_tensors(self.tensors(probe_tensors(method)))
+    def probe(self, name: str = "gact"):
+        """The fitted probe by its name (not a method's): ``gact`` or ``sklearn`` (the ablation)."""
+        cls = SklearnProbe if name == "sklearn" else GactProbe
+        return cls.from_state_tensors(self.tensors(probe_tensors(name)))
 
     def condition(self, settings) -> PromptCondition:
         """The fitted condition (``condition.PromptCondition``), reading prompts as ``settings`` read them."""
