@@ -276,7 +276,7 @@ def test_two_sessions_steer_at_once_without_seeing_each_other(runs):
 
     def answers(app: AppTest) -> list[str]:
         app.button[0].click().run()
-        assert not app.exception and not app.error
+        assert not app.exception and not app.error, [e.value for e in app.error] + [str(e.value) for e in app.exception]
         return [c.value for c in app.code[:2]]
 
     alone = {layer: answers(session(layer)) for layer in alpha}
