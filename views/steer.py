@@ -165,9 +165,8 @@ def alphas(page: Page, method: str, layers: list[int]) -> list[float]:
     entry, limit = METHODS[method], METHODS[method].alpha_limit
     is_factor = entry.factor is not None
     slider_cols = st.columns(min(4, len(layers)))
-    values = []
+    start, values = entry.start_alpha(page.steering.settings, page.results), []  # the same for every layer
     for i, layer in enumerate(layers):
-        start = entry.start_alpha(page.steering.settings, page.results)
         st.session_state.setdefault(page.alpha_key(layer), page.saved_alphas().get(layer, start))
         values.append(slider_cols[i % len(slider_cols)].slider(
             f"{'factor' if is_factor else 'alpha'}, layer {layer}", -limit, limit, key=page.alpha_key(layer),
